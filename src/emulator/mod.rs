@@ -1,0 +1,1 @@
+//! The local stand-in server for the API (being written).

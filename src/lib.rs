@@ -1,0 +1,61 @@
+//! Export everything behind the Xtremepush external API's list methods as an async stream.
+//!
+//! [`Client::push_actions`] (`list/push-devices`, the push actions of campaigns) and
+//! [`Client::list`] (any list model) build a [`Query`]; [`Query::stream`] turns it into a
+//! `Stream<Item = Result<T, Error>>` that pages through the whole result by `offset`/`limit`,
+//! retrying each page with backoff, so callers write `try_for_each` and never batch by hand.
+//! Memory holds one page at a time, whatever the size of the result.
+//!
+//! # Examples
+//! ```no_run
+//! # async fn run() -> Result<(), xp_export::Error> {
+//! use futures::TryStreamExt;
+//! use xp_export::{Client, Condition, Op};
+//!
+//! let client = Client::builder()
+//!     .apptoken(std::env::var("XTREMEPUSH_APPTOKEN").unwrap_or_default())
+//!     .timeout(std::time::Duration::from_secs(30))
+//!     .build()?;
+//! client
+//!     .push_actions()
+//!     .campaign(245624)
+//!     .failed()
+//!     .condition(Condition::new("create_time", Op::Gt, 1480000000))
+//!     .select(["campaign_id", "action_id", "create_time", "device_id", "error_message"])
+//!     .order("action_id DESC")
+//!     .page_size(500)
+//!     .stream()
+//!     .try_for_each(|a| async move {
+//!         println!("{:?} {:?}", a.action_id, a.error_message);
+//!         Ok(())
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`client`]: [`Client`] and [`ClientBuilder`].
+//! - [`query`]: the query builder, [`Condition`] and [`Op`].
+//! - [`model`]: [`PushAction`] and the response envelope.
+//! - [`paginate`]: the paging state machine, [`Rows`], [`Pages`] and their [`Summary`].
+//! - [`retry`]: what is retried and the [`RetryPolicy`].
+//! - [`error`]: [`Error`] and [`ErrorKind`].
+//! - `emulator` (feature `emulator`): a local stand-in for the API, with fault injection.
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod paginate;
+pub mod query;
+pub mod retry;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+pub use client::{Client, ClientBuilder, DEFAULT_API_URL};
+pub use error::{Error, ErrorKind, Result};
+pub use model::PushAction;
+pub use paginate::{EndReason, Page, Pages, Rows, Summary};
+pub use query::{Condition, DEFAULT_PAGE_SIZE, Op, Query, Value};
+pub use retry::RetryPolicy;

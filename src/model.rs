@@ -1,0 +1,298 @@
+//! [`PushAction`], the record of `list/push-devices`, and the API's response envelope.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind};
+
+/// One push action: one message sent (or not) to one device or profile by a campaign.
+///
+/// Every field is optional because `select` may leave any of them out. Fields the API sends that
+/// this type does not name are kept in [`PushAction::extra`], never dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PushAction {
+    /// The push action's id, unique and growing over time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<u64>,
+    /// The campaign that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<u64>,
+    /// When it was created, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<i64>,
+    /// The device it was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<u64>,
+    /// The profile it was sent to (profile-based campaigns). Numbers are kept as their text.
+    #[serde(
+        default,
+        deserialize_with = "string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profile_id: Option<String>,
+    /// 1 when sending failed, 0 when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<u8>,
+    /// Why sending failed, e.g. `"DEVICE_UNREGISTERED"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Delivery flag (or time, where the API reports one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<i64>,
+    /// Open flag (or time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<i64>,
+    /// Click flag (or time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click: Option<i64>,
+    /// Every other field the API sent, as it sent it.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        S(String),
+        N(serde_json::Number),
+    }
+    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
+        Id::S(s) => s,
+        Id::N(n) => n.to_string(),
+    }))
+}
+
+/// The envelope every response comes in: `{"code", "success", "message", "data"}`.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// Checks a response for failure and returns its `data` array, undecoded.
+///
+/// The body decides where it is the envelope: `success: false` or a failing `code` is an error
+/// even inside HTTP 200. Where the body is not the envelope, the HTTP status decides.
+pub(crate) fn open_envelope<'a>(
+    status: u16,
+    content_type: &str,
+    body: &'a [u8],
+) -> Result<&'a RawValue, Error> {
+    let envelope = match serde_json::from_slice::<Envelope>(body) {
+        Ok(env) => env,
+        Err(e) => {
+            if !(200..300).contains(&status) {
+                return Err(Error::from_status(status, reason(status)));
+            }
+            let what = if content_type.is_empty() {
+                "no content type".to_string()
+            } else {
+                content_type.to_string()
+            };
+            return Err(Error::new(
+                ErrorKind::NotEnvelope,
+                format!(
+                    "the response is not the API's JSON envelope ({what}, {} bytes): {e}",
+                    body.len()
+                ),
+            ));
+        }
+    };
+    let code = envelope.code.and_then(|c| u16::try_from(c).ok());
+    let failed = envelope.success == Some(false)
+        || code.is_some_and(|c| c >= 400)
+        || !(200..300).contains(&status);
+    if failed {
+        let code = code
+            .filter(|c| *c >= 400)
+            .unwrap_or(if status >= 400 { status } else { 500 });
+        let message = match &envelope.message {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Null) | None => reason(code).to_string(),
+            Some(other) => other.to_string(),
+        };
+        return Err(Error::from_status(code, &message));
+    }
+    match envelope.data {
+        Some(raw) if raw.get().starts_with('[') => Ok(raw),
+        Some(raw) => Err(Error::new(
+            ErrorKind::NotEnvelope,
+            format!(
+                "`data` is not an array: it starts with {:?}",
+                raw.get().chars().take(16).collect::<String>()
+            ),
+        )),
+        None => Err(Error::new(
+            ErrorKind::NotEnvelope,
+            "the response has no `data` array",
+        )),
+    }
+}
+
+/// Decodes a page's rows; an error names the row and the field that does not fit.
+pub(crate) fn decode_rows<T: DeserializeOwned>(
+    data: &RawValue,
+    offset: u64,
+) -> Result<Vec<T>, Error> {
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    serde_path_to_error::deserialize::<_, Vec<T>>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (row, field) = split_path(&path);
+        let place = match row {
+            Some(r) => format!("row {r} (offset {})", offset + r),
+            None => "the page".to_string(),
+        };
+        let field = if field.is_empty() {
+            String::new()
+        } else {
+            format!(", field `{field}`")
+        };
+        // The position is within the `data` array, which means nothing to a reader: drop it.
+        let text = inner.to_string();
+        let text = match text.rfind(" at line ") {
+            Some(at) => &text[..at],
+            None => &text,
+        };
+        Error::new(ErrorKind::Decode, format!("{place}{field}: {text}")).with_source(inner)
+    })
+}
+
+/// Splits a path like `[17].action_id` into the row index and the field path.
+fn split_path(path: &str) -> (Option<u64>, &str) {
+    let Some(rest) = path.strip_prefix('[') else {
+        return (None, path);
+    };
+    let Some((index, field)) = rest.split_once(']') else {
+        return (None, path);
+    };
+    (index.parse().ok(), field.trim_start_matches('.'))
+}
+
+/// The standard reason phrase of an HTTP status, for errors that come without a message.
+fn reason(code: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_sample_decodes() {
+        let body = br#"{"code":200,"success":true,"data":[
+            {"action_id":21714179,"campaign_id":245624,"create_time":1485883608,"device_id":17186391,"error_message":"Not personalized"},
+            {"action_id":8958858,"campaign_id":245624,"create_time":1474649166,"device_id":7039393,"error_message":"Application is Uninstalled"}]}"#;
+        let data = open_envelope(200, "application/json", body).unwrap();
+        let rows: Vec<PushAction> = decode_rows(data, 0).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].action_id, Some(21714179));
+        assert_eq!(rows[0].campaign_id, Some(245624));
+        assert_eq!(rows[0].create_time, Some(1485883608));
+        assert_eq!(rows[0].device_id, Some(17186391));
+        assert_eq!(rows[0].error_message.as_deref(), Some("Not personalized"));
+        assert_eq!(
+            rows[1].error_message.as_deref(),
+            Some("Application is Uninstalled")
+        );
+        assert!(rows[0].extra.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let body = br#"{"code":200,"success":true,"data":[{"action_id":1,"platform":"ios","meta":{"a":[1,2]},"profile_id":42}]}"#;
+        let rows: Vec<PushAction> = decode_rows(open_envelope(200, "", body).unwrap(), 0).unwrap();
+        assert_eq!(rows[0].extra["platform"], "ios");
+        assert_eq!(rows[0].extra["meta"], serde_json::json!({"a": [1, 2]}));
+        assert_eq!(rows[0].profile_id.as_deref(), Some("42"));
+        let back = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(back["platform"], "ios");
+    }
+
+    #[test]
+    fn failure_inside_http_200_is_an_error() {
+        let body = br#"{"code":500,"success":false,"message":"Temporary failure"}"#;
+        let e = open_envelope(200, "application/json", body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.status(), Some(500));
+        assert_eq!(e.detail(), "HTTP 500 Temporary failure");
+
+        let body = br#"{"code":401,"success":false,"message":"Authentication failed"}"#;
+        let e = open_envelope(200, "application/json", body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert_eq!(e.detail(), "HTTP 401 Authentication failed");
+    }
+
+    #[test]
+    fn envelope_code_decides_over_http_status() {
+        let body = br#"{"code":429,"success":false,"message":"Rate limit exhausted"}"#;
+        let e = open_envelope(400, "application/json", body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        let body = br#"{"code":403,"success":false,"message":"Access not authorised"}"#;
+        let e = open_envelope(403, "application/json", body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert_eq!(e.detail(), "HTTP 403 Access not authorised");
+    }
+
+    #[test]
+    fn html_error_pages_are_classified_by_status() {
+        let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
+        let e = open_envelope(502, "text/html", html).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.detail(), "HTTP 502 Bad Gateway");
+        let e = open_envelope(200, "text/html", html).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnvelope);
+        assert!(e.detail().contains("text/html"), "{}", e.detail());
+        let e = open_envelope(404, "text/html", html).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+    }
+
+    #[test]
+    fn truncated_json_and_missing_data_are_not_envelopes() {
+        let e = open_envelope(
+            200,
+            "application/json",
+            br#"{"code":200,"success":true,"data":[{"a"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnvelope);
+        let e =
+            open_envelope(200, "application/json", br#"{"code":200,"success":true}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnvelope);
+        let e = open_envelope(
+            200,
+            "application/json",
+            br#"{"success":true,"data":{"a":1}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnvelope);
+        assert!(e.detail().contains("not an array"));
+    }
+
+    #[test]
+    fn a_bad_row_names_row_offset_and_field() {
+        let body = br#"{"code":200,"success":true,"data":[{"action_id":1},{"action_id":"x2"}]}"#;
+        let data = open_envelope(200, "", body).unwrap();
+        let e = decode_rows::<PushAction>(data, 1000).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(
+            e.detail()
+                .starts_with("row 1 (offset 1001), field `action_id`: invalid type: string \"x2\""),
+            "{}",
+            e.detail()
+        );
+    }
+}

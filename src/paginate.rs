@@ -1,0 +1,458 @@
+//! The paging state machine and the streams it drives.
+//!
+//! One request per step, one page per item. The machine's rules:
+//!
+//! - Nothing is sent before the stream is first polled.
+//! - The offset advances by the rows *received*, never by the rows asked for.
+//! - An empty page ends the stream. A short page (fewer rows than asked for) ends it too once the
+//!   page size is trusted: the API does not document its maximum `limit`, so the first short page
+//!   is confirmed by one more request at the next offset. If that request brings rows, the server
+//!   caps `limit`: the cap becomes the page size (reported in [`Summary::learned_cap`]) and paging
+//!   goes on. A full page, of the asked or the learned size, makes the size trusted.
+//! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
+//! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use backon::Retryable;
+use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{decode_rows, open_envelope};
+use crate::query::Query;
+
+/// One page of rows and where it stands in the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    offset: u64,
+    requested: u64,
+    rows: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// The offset of the page's first row.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The offset the next page starts at: this page's offset plus its rows.
+    pub fn next_offset(&self) -> u64 {
+        self.offset + self.rows.len() as u64
+    }
+
+    /// The `limit` this page was asked for with.
+    pub fn requested(&self) -> u64 {
+        self.requested
+    }
+
+    /// The page's rows, in the order the API sent them.
+    pub fn rows(&self) -> &[T] {
+        &self.rows
+    }
+
+    /// Takes the rows out of the page.
+    pub fn into_rows(self) -> Vec<T> {
+        self.rows
+    }
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// A page came back empty at `offset` (the result had no rows, or a whole number of full
+    /// pages).
+    EmptyPage {
+        /// Where the empty page was asked for.
+        offset: u64,
+    },
+    /// A page came back with fewer rows than asked for, at a trusted page size (or confirmed by
+    /// an empty page after it).
+    ShortPage {
+        /// The short page's offset.
+        offset: u64,
+        /// How many rows it had.
+        rows: u64,
+    },
+    /// The query's `max_rows` were delivered.
+    LimitReached {
+        /// How many rows were delivered.
+        rows: u64,
+    },
+    /// A page failed after its retries; the stream's last item was that error.
+    Failed {
+        /// The failed page's offset: every row before it was delivered.
+        offset: u64,
+        /// What kind of failure it was.
+        kind: ErrorKind,
+    },
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::EmptyPage { offset } => write!(f, "empty page at offset {offset}"),
+            EndReason::ShortPage { offset, rows } => {
+                write!(f, "short page of {rows} rows at offset {offset}")
+            }
+            EndReason::LimitReached { rows } => write!(f, "row limit of {rows} reached"),
+            EndReason::Failed { offset, kind } => write!(f, "failed at offset {offset} ({kind})"),
+        }
+    }
+}
+
+/// What a stream did so far: requests, rows, retries, and how it ended.
+///
+/// Read it from [`Rows::summary`] or [`Pages::summary`] while the stream runs (for progress) or
+/// after it ended (for a report).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Non-empty pages delivered.
+    pub pages: u64,
+    /// Rows delivered.
+    pub rows: u64,
+    /// The offset the next page would start at.
+    pub next_offset: u64,
+    /// Retries, by the kind of failure that caused them.
+    pub retries: BTreeMap<ErrorKind, u64>,
+    /// Time spent waiting before retries.
+    pub retry_wait: Duration,
+    /// The page size the server was found to cap `limit` at, if it does.
+    pub learned_cap: Option<u64>,
+    /// Why the stream ended; `None` while it runs.
+    pub end: Option<EndReason>,
+}
+
+impl Summary {
+    /// All retries, whatever their cause.
+    pub fn total_retries(&self) -> u64 {
+        self.retries.values().sum()
+    }
+}
+
+type Shared = Arc<Mutex<Summary>>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, Summary> {
+    // A panic while holding the lock leaves plain counters behind: still worth reading.
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The stream of pages of a query, in offset order. Made by [`Query::pages`].
+///
+/// Yields `Ok(page)` for each non-empty page, then ends; or yields one `Err` when a page fails
+/// after its retries, then ends. It is `Send`, `Unpin` and `'static`.
+pub struct Pages<T> {
+    inner: BoxStream<'static, Result<Page<T>>>,
+    summary: Shared,
+}
+
+/// The stream of rows of a query. Made by [`Query::stream`].
+///
+/// Pages are fetched one at a time as the rows are consumed, so memory holds one page whatever
+/// the size of the result. See the [module rules](crate::paginate) for how it pages and ends.
+///
+/// # Errors
+/// When a page fails after its retries (or cannot be retried: a refusal such as HTTP 401, a row
+/// that does not decode) the stream yields one `Err` naming the model, the offset and the cause,
+/// then ends. Every row before that offset was yielded. With `try_for_each` the error is
+/// returned as soon as it arrives; the rows already handled stay handled, and
+/// [`Error::offset`] says where to start again ([`Query::start_offset`]).
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
+/// use futures::TryStreamExt;
+/// let mut rows = client.push_actions().campaign(245624).stream();
+/// while let Some(action) = rows.try_next().await? {
+///     println!("{:?}", action.action_id);
+/// }
+/// println!("{:?}", rows.summary().end);
+/// # Ok(()) }
+/// ```
+pub struct Rows<T> {
+    inner: BoxStream<'static, Result<T>>,
+    summary: Shared,
+}
+
+impl<T> Pages<T> {
+    /// What the stream did so far.
+    pub fn summary(&self) -> Summary {
+        lock(&self.summary).clone()
+    }
+}
+
+impl<T> Rows<T> {
+    /// What the stream did so far.
+    pub fn summary(&self) -> Summary {
+        lock(&self.summary).clone()
+    }
+}
+
+impl<T> Stream for Pages<T> {
+    type Item = Result<Page<T>>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl<T> Stream for Rows<T> {
+    type Item = Result<T>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl<T: Send + 'static> Rows<T> {
+    pub(crate) fn new(pages: Pages<T>) -> Self {
+        let summary = pages.summary.clone();
+        let inner = pages
+            .map_ok(|page| stream::iter(page.rows.into_iter().map(Ok)))
+            .try_flatten()
+            .fuse()
+            .boxed();
+        Rows { inner, summary }
+    }
+}
+
+/// Where the paging stands.
+enum State<T> {
+    /// The next request goes out at the cursor's offset.
+    Next(Box<Cursor<T>>),
+    /// The stream has ended: nothing more is sent.
+    Done,
+}
+
+/// The paging position and what has been learned about the server.
+struct Cursor<T> {
+    query: Query<T>,
+    /// Where the next page starts.
+    offset: u64,
+    /// The `limit` to ask for: the page size, or the learned cap.
+    limit: u64,
+    /// Whether a short page can be believed to be the end.
+    trusted: bool,
+    /// A short page seen at an untrusted size, `(offset, rows)`: the next request confirms it.
+    unconfirmed_short: Option<(u64, u64)>,
+    /// A fingerprint of the previous page, to catch a server that repeats itself.
+    previous: Option<u64>,
+    /// Rows delivered so far.
+    delivered: u64,
+    summary: Shared,
+}
+
+impl<T: DeserializeOwned + Send + 'static> Pages<T> {
+    pub(crate) fn new(query: Query<T>) -> Self {
+        let summary: Shared = Arc::new(Mutex::new(Summary {
+            next_offset: query.start_offset,
+            ..Summary::default()
+        }));
+        let cursor = Cursor {
+            offset: query.start_offset,
+            limit: query.page_size,
+            trusted: false,
+            unconfirmed_short: None,
+            previous: None,
+            delivered: 0,
+            summary: summary.clone(),
+            query,
+        };
+        // Fused: polling after the end gives `None` again, and sends nothing.
+        let inner = stream::unfold(State::Next(Box::new(cursor)), step)
+            .fuse()
+            .boxed();
+        Pages { inner, summary }
+    }
+}
+
+/// Ends the stream for `reason`.
+fn finish<T>(c: &Cursor<T>, reason: EndReason) -> Option<(Result<Page<T>>, State<T>)> {
+    lock(&c.summary).end = Some(reason);
+    None
+}
+
+/// Ends the stream with an error as its last item.
+fn fail<T>(c: &Cursor<T>, e: Error) -> Option<(Result<Page<T>>, State<T>)> {
+    lock(&c.summary).end = Some(EndReason::Failed {
+        offset: c.offset,
+        kind: e.kind(),
+    });
+    Some((Err(e), State::Done))
+}
+
+/// One request: fetch the page at the cursor, decide what comes next.
+async fn step<T: DeserializeOwned + Send + 'static>(
+    state: State<T>,
+) -> Option<(Result<Page<T>>, State<T>)> {
+    let State::Next(mut c) = state else {
+        return None;
+    };
+    if let Err(e) = validate(&c.query) {
+        return fail(&c, e);
+    }
+    let ask = match c.query.max_rows {
+        Some(max) if c.delivered >= max => {
+            return finish(&c, EndReason::LimitReached { rows: c.delivered });
+        }
+        Some(max) => c.limit.min(max - c.delivered),
+        None => c.limit,
+    };
+    let (rows, fingerprint) = match fetch::<T>(&c, ask).await {
+        Ok(page) => page,
+        Err(e) => return fail(&c, e),
+    };
+    let n = rows.len() as u64;
+    if n == 0 {
+        let reason = match c.unconfirmed_short {
+            Some((offset, rows)) => EndReason::ShortPage { offset, rows },
+            None => EndReason::EmptyPage { offset: c.offset },
+        };
+        return finish(&c, reason);
+    }
+    if c.previous == Some(fingerprint) {
+        let e = Error::new(
+            ErrorKind::Stalled,
+            format!(
+                "the page repeats the previous one row for row: the server may be ignoring \
+                 `offset`, or rows shifted by exactly one page ({} rows)",
+                c.limit
+            ),
+        )
+        .at(&c.query.model, c.offset);
+        return fail(&c, e);
+    }
+    c.previous = Some(fingerprint);
+
+    // Decide what this page says about the end and the page size.
+    let mut ends = false;
+    if let Some((_, short_rows)) = c.unconfirmed_short.take() {
+        // The request after an unconfirmed short page brought rows: that page was not the end.
+        if n >= ask {
+            c.trusted = true;
+        } else {
+            let cap = short_rows.max(n);
+            tracing::warn!(
+                model = %c.query.model,
+                offset = c.offset,
+                asked = c.limit,
+                cap,
+                "the server caps the page size at {cap} rows ({} were asked for); paging on with {cap}",
+                c.limit
+            );
+            lock(&c.summary).learned_cap = Some(cap);
+            c.limit = cap;
+            c.trusted = true;
+            ends = n < cap;
+        }
+    } else if n >= ask {
+        c.trusted = true;
+    } else if c.trusted {
+        ends = true;
+    } else {
+        c.unconfirmed_short = Some((c.offset, n));
+    }
+
+    let page = Page {
+        offset: c.offset,
+        requested: ask,
+        rows,
+    };
+    c.offset += n;
+    c.delivered += n;
+    {
+        let mut s = lock(&c.summary);
+        s.pages += 1;
+        s.rows += n;
+        s.next_offset = c.offset;
+    }
+    let next = if ends {
+        lock(&c.summary).end = Some(EndReason::ShortPage {
+            offset: page.offset,
+            rows: n,
+        });
+        State::Done
+    } else {
+        State::Next(c)
+    };
+    Some((Ok(page), next))
+}
+
+fn validate<T>(q: &Query<T>) -> Result<()> {
+    let model_ok = !q.model.is_empty()
+        && q.model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !model_ok {
+        return Err(Error::config(format!(
+            "{:?} is not a list model name (letters, digits, '-' and '_')",
+            q.model
+        )));
+    }
+    if q.page_size == 0 {
+        return Err(Error::config("the page size must be at least 1").at(&q.model, q.start_offset));
+    }
+    Ok(())
+}
+
+/// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
+async fn fetch<T: DeserializeOwned>(c: &Cursor<T>, ask: u64) -> Result<(Vec<T>, u64)> {
+    let query = &c.query;
+    let model: &str = &query.model;
+    let offset = c.offset;
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&query.request_body(offset, ask))
+            .map_err(|e| Error::config("the query could not be serialised").with_source(e))?,
+    );
+    let policy = query.client.retry_policy().clone();
+    let mut rng = policy.rng();
+    let mut retries = 0u32;
+    let attempt = || {
+        let body = body.clone();
+        async move {
+            lock(&c.summary).requests += 1;
+            let resp = query
+                .client
+                .post_page(model, body)
+                .await
+                .map_err(|e| e.at(model, offset))?;
+            let data = open_envelope(resp.status, &resp.content_type, &resp.bytes)
+                .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))?;
+            let mut h = DefaultHasher::new();
+            data.get().hash(&mut h);
+            let rows = decode_rows::<T>(data, offset).map_err(|e| e.at(model, offset))?;
+            Ok((rows, h.finish()))
+        }
+    };
+    attempt
+        .retry(policy.backoff())
+        .when(Error::is_retryable)
+        .adjust(|e: &Error, delay| delay.map(|d| policy.wait(d, e.retry_after(), &mut rng)))
+        .notify(|e: &Error, wait: Duration| {
+            retries += 1;
+            {
+                let mut s = lock(&c.summary);
+                *s.retries.entry(e.kind()).or_default() += 1;
+                s.retry_wait += wait;
+            }
+            tracing::warn!(
+                model,
+                offset,
+                attempt = retries,
+                cause = %e.detail(),
+                kind = %e.kind(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying page"
+            );
+        })
+        .await
+        .map_err(|e| e.with_attempts(retries + 1))
+}

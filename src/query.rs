@@ -1,0 +1,442 @@
+//! The list query: conditions, select, order and page size. The builder is the request body.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeTuple;
+use serde::{Serialize, Serializer};
+
+use crate::client::Client;
+use crate::paginate::{Pages, Rows};
+
+/// A comparison operator of a [`Condition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `IN`: the value is an array.
+    In,
+    /// `NOT IN`: the value is an array.
+    NotIn,
+}
+
+impl Op {
+    /// The operator as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = String;
+
+    /// Parses `=`, `!=`, `<`, `<=`, `>`, `>=`, `in` and `not in` (any case, any spacing).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        Ok(match norm.as_str() {
+            "=" | "==" => Op::Eq,
+            "!=" | "<>" => Op::Ne,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "in" => Op::In,
+            "not in" => Op::NotIn,
+            _ => {
+                return Err(format!(
+                    "unknown operator {s:?}: expected one of = != < <= > >= in, not in"
+                ));
+            }
+        })
+    }
+}
+
+/// The value side of a [`Condition`]: a number, a string, or an array of them for `IN`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Value(serde_json::Value);
+
+impl Value {
+    /// The value as JSON.
+    pub fn as_json(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value(serde_json::Value::from(v))
+            }
+        }
+    )*};
+}
+value_from!(i32, i64, u32, u64, f64, String, &str);
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value(serde_json::Value::Array(
+            v.into_iter().map(|x| x.into().0).collect(),
+        ))
+    }
+}
+
+impl<T: Into<Value>, const N: usize> From<[T; N]> for Value {
+    fn from(v: [T; N]) -> Self {
+        Value::from(Vec::from(v))
+    }
+}
+
+/// One `[field, operator, value]` triple; all the conditions of a query are ANDed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    field: String,
+    op: Op,
+    value: Value,
+}
+
+impl Condition {
+    /// A condition on `field`.
+    ///
+    /// ```
+    /// use xp_export::{Condition, Op};
+    /// let c = Condition::new("create_time", Op::Gt, 1480000000);
+    /// assert_eq!(serde_json::to_string(&c).unwrap(), r#"["create_time",">",1480000000]"#);
+    /// ```
+    pub fn new(field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        Condition {
+            field: field.into(),
+            op,
+            value: value.into(),
+        }
+    }
+
+    /// The field compared.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The operator.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The value compared with.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.field)?;
+        t.serialize_element(self.op.as_str())?;
+        t.serialize_element(&self.value)?;
+        t.end()
+    }
+}
+
+/// The part of the request body a query fixes: the same for every page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct QueryBody {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) condition: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) select: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) order: Option<Vec<String>>,
+}
+
+/// One page's request body.
+#[derive(Serialize)]
+pub(crate) struct RequestBody<'a> {
+    pub(crate) apptoken: &'a str,
+    #[serde(flatten)]
+    pub(crate) query: &'a QueryBody,
+    pub(crate) limit: u64,
+    pub(crate) offset: u64,
+}
+
+/// The default number of rows asked for per request.
+pub const DEFAULT_PAGE_SIZE: u64 = 1000;
+
+/// A query over one list model, built step by step, then run as a stream.
+///
+/// Made by [`Client::list`] or [`Client::push_actions`]. Nothing is sent until the stream is
+/// polled.
+pub struct Query<T> {
+    pub(crate) client: Client,
+    pub(crate) model: Arc<str>,
+    pub(crate) body: QueryBody,
+    pub(crate) page_size: u64,
+    pub(crate) start_offset: u64,
+    pub(crate) max_rows: Option<u64>,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Query<T> {
+    fn clone(&self) -> Self {
+        Query {
+            client: self.client.clone(),
+            model: self.model.clone(),
+            body: self.body.clone(),
+            page_size: self.page_size,
+            start_offset: self.start_offset,
+            max_rows: self.max_rows,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Query<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Query")
+            .field("model", &self.model)
+            .field("condition", &self.body.condition)
+            .field("select", &self.body.select)
+            .field("order", &self.body.order)
+            .field("page_size", &self.page_size)
+            .field("start_offset", &self.start_offset)
+            .field("max_rows", &self.max_rows)
+            .finish()
+    }
+}
+
+impl<T> Query<T> {
+    pub(crate) fn new(client: Client, model: &str) -> Self {
+        Query {
+            client,
+            model: model.into(),
+            body: QueryBody::default(),
+            page_size: DEFAULT_PAGE_SIZE,
+            start_offset: 0,
+            max_rows: None,
+            _row: PhantomData,
+        }
+    }
+
+    /// Adds a condition; all conditions are ANDed.
+    #[must_use]
+    pub fn condition(mut self, c: Condition) -> Self {
+        self.body.condition.push(c);
+        self
+    }
+
+    /// Adds `field op value`: shorthand for [`Query::condition`].
+    #[must_use]
+    pub fn filter(self, field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        self.condition(Condition::new(field, op, value))
+    }
+
+    /// Only the rows of this campaign: `["campaign_id", "=", id]`.
+    #[must_use]
+    pub fn campaign(self, id: u64) -> Self {
+        self.filter("campaign_id", Op::Eq, id)
+    }
+
+    /// Only the failed messages: `["error", "=", 1]`.
+    #[must_use]
+    pub fn failed(self) -> Self {
+        self.filter("error", Op::Eq, 1)
+    }
+
+    /// The fields to return, in this order. Without it the API returns every field.
+    #[must_use]
+    pub fn select<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.body.select = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds an order term such as `"action_id DESC"`; terms apply in the order they are added.
+    #[must_use]
+    pub fn order(mut self, term: impl Into<String>) -> Self {
+        self.body
+            .order
+            .get_or_insert_with(Vec::new)
+            .push(term.into());
+        self
+    }
+
+    /// How many rows to ask for per request (the `limit`), default 1000. A server that caps it
+    /// lower is detected and followed; see [`Pages`].
+    #[must_use]
+    pub fn page_size(mut self, n: u64) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// Starts at this offset instead of 0 (to continue an export that stopped).
+    #[must_use]
+    pub fn start_offset(mut self, offset: u64) -> Self {
+        self.start_offset = offset;
+        self
+    }
+
+    /// Stops after this many rows, asking for no more than that.
+    #[must_use]
+    pub fn max_rows(mut self, n: u64) -> Self {
+        self.max_rows = Some(n);
+        self
+    }
+
+    /// The list model this query reads, e.g. `push-devices`.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The request body for one page (tests, and the export checkpoint's query fingerprint).
+    pub(crate) fn request_body(&self, offset: u64, limit: u64) -> RequestBody<'_> {
+        RequestBody {
+            apptoken: self.client.apptoken(),
+            query: &self.body,
+            limit,
+            offset,
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Query<T> {
+    /// The rows, one by one, across as many pages as it takes.
+    ///
+    /// See [`Rows`] for how the stream pages, retries and ends.
+    pub fn stream(self) -> Rows<T> {
+        Rows::new(self.pages())
+    }
+
+    /// The pages, each with its offset and rows: for exports that checkpoint between pages.
+    pub fn pages(self) -> Pages<T> {
+        Pages::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PushAction;
+    use serde_json::json;
+
+    fn client() -> Client {
+        Client::builder().apptoken("t0ken").build().unwrap()
+    }
+
+    #[test]
+    fn the_builder_is_the_request_body() {
+        let q = client()
+            .push_actions()
+            .campaign(245624)
+            .failed()
+            .condition(Condition::new("create_time", Op::Gt, 1480000000))
+            .filter("device_id", Op::In, [1, 2, 3])
+            .filter("error_message", Op::NotIn, vec!["a", "b"])
+            .filter("update_time", Op::Ge, "1717229073")
+            .filter("click", Op::Ne, 0)
+            .filter("open", Op::Le, 1)
+            .filter("delivery", Op::Lt, 2)
+            .select([
+                "campaign_id",
+                "action_id",
+                "create_time",
+                "device_id",
+                "error_message",
+            ])
+            .order("action_id DESC")
+            .order("create_time")
+            .page_size(500);
+        let body = serde_json::to_value(q.request_body(1500, 500)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "apptoken": "t0ken",
+                "condition": [
+                    ["campaign_id", "=", 245624],
+                    ["error", "=", 1],
+                    ["create_time", ">", 1480000000],
+                    ["device_id", "IN", [1, 2, 3]],
+                    ["error_message", "NOT IN", ["a", "b"]],
+                    ["update_time", ">=", "1717229073"],
+                    ["click", "!=", 0],
+                    ["open", "<=", 1],
+                    ["delivery", "<", 2]
+                ],
+                "select": ["campaign_id", "action_id", "create_time", "device_id", "error_message"],
+                "order": ["action_id DESC", "create_time"],
+                "limit": 500,
+                "offset": 1500
+            })
+        );
+        assert_eq!(q.model(), "push-devices");
+    }
+
+    #[test]
+    fn an_empty_query_sends_only_token_limit_and_offset() {
+        let q = client().list::<PushAction>("campaign");
+        let body = serde_json::to_string(&q.request_body(0, 1000)).unwrap();
+        assert_eq!(body, r#"{"apptoken":"t0ken","limit":1000,"offset":0}"#);
+    }
+
+    #[test]
+    fn query_debug_hides_the_token() {
+        let q = client().push_actions().campaign(1);
+        let s = format!("{q:?}");
+        assert!(!s.contains("t0ken"), "{s}");
+        assert!(s.contains("campaign_id"), "{s}");
+    }
+
+    #[test]
+    fn operators_parse_from_text() {
+        let cases = [
+            ("=", Op::Eq),
+            ("!=", Op::Ne),
+            ("<", Op::Lt),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            (">=", Op::Ge),
+            ("in", Op::In),
+            ("IN", Op::In),
+            ("not in", Op::NotIn),
+            ("NOT   IN", Op::NotIn),
+        ];
+        for (text, op) in cases {
+            assert_eq!(text.parse::<Op>(), Ok(op), "{text}");
+        }
+        let err = "like".parse::<Op>().unwrap_err();
+        assert!(err.contains("unknown operator \"like\""), "{err}");
+    }
+}

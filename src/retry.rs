@@ -1,0 +1,289 @@
+//! Which failures retry, and how long to wait between tries.
+//!
+//! The whole page is the unit of retry: sending the request, reading the body to its end and
+//! decoding it. [`crate::ErrorKind::is_retryable`] is the one table that decides what is tried
+//! again; [`RetryPolicy`] decides how often and how long to wait. The waits come from
+//! [`backon`]'s exponential backoff with full jitter applied on top, and a `Retry-After` from the
+//! server replaces the computed wait.
+
+use std::time::{Duration, SystemTime};
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+
+/// How a page is retried: exponential backoff with full jitter, `Retry-After` honoured.
+///
+/// Before retry `n` (counting from 0) the wait is a random duration in
+/// `[0, min(max_delay, base_delay * 2^n)]` ("full jitter"), unless the failed response carried
+/// `Retry-After` (seconds or an HTTP date): then the wait is that, clamped to `max_delay`.
+///
+/// # Default
+/// - `base_delay`: 200 ms
+/// - `max_delay`: 30 s
+/// - `max_retries`: 8 (so a page is tried at most 9 times)
+/// - jitter: full, from a random seed; [`RetryPolicy::jitter_seed`] makes the waits repeatable.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use xp_export::RetryPolicy;
+///
+/// let policy = RetryPolicy::default()
+///     .base_delay(Duration::from_millis(100))
+///     .max_delay(Duration::from_secs(10))
+///     .max_retries(5);
+/// assert_eq!(policy.get_max_retries(), 5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    base_delay: Duration,
+    max_delay: Duration,
+    max_retries: u32,
+    jitter: bool,
+    seed: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            max_retries: 8,
+            jitter: true,
+            seed: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that never retries: the first failure ends the stream.
+    pub fn none() -> Self {
+        RetryPolicy::default().max_retries(0)
+    }
+
+    /// The wait before the first retry, doubled before each next one.
+    #[must_use]
+    pub fn base_delay(mut self, d: Duration) -> Self {
+        self.base_delay = d;
+        self
+    }
+
+    /// The longest wait between two tries, also the clamp for `Retry-After`.
+    #[must_use]
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// How many times a failed page is tried again before its error is returned.
+    #[must_use]
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Seeds the jitter, so the sequence of waits is the same on every run (for tests).
+    #[must_use]
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Turns jitter off: every wait is the full exponential delay.
+    #[must_use]
+    pub fn without_jitter(mut self) -> Self {
+        self.jitter = false;
+        self
+    }
+
+    /// How many times a failed page is tried again.
+    pub fn get_max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The clamp for every wait.
+    pub fn get_max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The exponential delays before jitter, one per allowed retry.
+    pub(crate) fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_max_times(self.max_retries as usize)
+            .build()
+    }
+
+    /// The random source for the jitter of one page's retries.
+    pub(crate) fn rng(&self) -> fastrand::Rng {
+        match self.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        }
+    }
+
+    /// The wait before the next try: the server's `Retry-After` (clamped), else full jitter over
+    /// the exponential delay.
+    pub(crate) fn wait(
+        &self,
+        delay: Duration,
+        retry_after: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
+        match retry_after {
+            Some(ra) => ra.min(self.max_delay),
+            None if self.jitter => delay.mul_f64(rng.f64()),
+            None => delay,
+        }
+    }
+}
+
+/// Whether an HTTP status (or an envelope `code`) is worth retrying: 408, 429 and the server
+/// errors except 501 (not implemented) and 505 (HTTP version not supported), which will not change.
+pub(crate) fn is_retryable_status(code: u16) -> bool {
+    matches!(code, 408 | 429 | 500..=599) && !matches!(code, 501 | 505)
+}
+
+/// Parses `Retry-After`: delay seconds, or an HTTP date (a date in the past means "now").
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, ErrorKind};
+
+    #[test]
+    fn which_failures_retry() {
+        let cases = [
+            (ErrorKind::Connect, true),
+            (ErrorKind::Timeout, true),
+            (ErrorKind::Network, true),
+            (ErrorKind::Body, true),
+            (ErrorKind::RateLimited, true),
+            (ErrorKind::Server, true),
+            (ErrorKind::NotEnvelope, true),
+            (ErrorKind::Config, false),
+            (ErrorKind::Refused, false),
+            (ErrorKind::Decode, false),
+            (ErrorKind::Stalled, false),
+        ];
+        for (kind, retried) in cases {
+            assert_eq!(kind.is_retryable(), retried, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn which_statuses_retry() {
+        let cases = [
+            (400, false),
+            (401, false),
+            (403, false),
+            (404, false),
+            (405, false),
+            (408, true),
+            (410, false),
+            (429, true),
+            (500, true),
+            (501, false),
+            (502, true),
+            (503, true),
+            (504, true),
+            (505, false),
+            (507, true),
+        ];
+        for (code, retried) in cases {
+            assert_eq!(is_retryable_status(code), retried, "{code}");
+            let kind = Error::from_status(code, "x").kind();
+            assert_eq!(kind.is_retryable(), retried, "{code} -> {kind:?}");
+        }
+    }
+
+    #[test]
+    fn default_policy_is_documented_one() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.base_delay, Duration::from_millis(200));
+        assert_eq!(p.max_delay, Duration::from_secs(30));
+        assert_eq!(p.max_retries, 8);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_stops_after_max_retries() {
+        let p = RetryPolicy::default().without_jitter();
+        let delays: Vec<Duration> = p.backoff().collect();
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(
+            ms,
+            [200, 400, 800, 1600, 3200, 6400, 12800, 25600],
+            "8 retries, doubling from 200 ms"
+        );
+        let capped = RetryPolicy::default()
+            .max_delay(Duration::from_secs(1))
+            .max_retries(4)
+            .without_jitter();
+        let ms: Vec<u128> = capped.backoff().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1000]);
+        assert_eq!(RetryPolicy::none().backoff().next(), None);
+    }
+
+    #[test]
+    fn full_jitter_stays_within_the_delay_and_is_repeatable_with_a_seed() {
+        let p = RetryPolicy::default().jitter_seed(7);
+        let run = || {
+            let mut rng = p.rng();
+            p.backoff()
+                .map(|d| (d, p.wait(d, None, &mut rng)))
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run(), "same seed, same waits");
+        for (delay, wait) in &a {
+            assert!(wait <= delay, "{wait:?} > {delay:?}");
+        }
+        assert!(
+            a.iter().any(|(d, w)| w < d),
+            "jitter must shorten some waits"
+        );
+    }
+
+    #[test]
+    fn retry_after_replaces_the_wait_and_is_clamped() {
+        let p = RetryPolicy::default().max_delay(Duration::from_secs(5));
+        let mut rng = p.rng();
+        let d = Duration::from_millis(200);
+        assert_eq!(
+            p.wait(d, Some(Duration::from_secs(2)), &mut rng),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.wait(d, Some(Duration::from_secs(3600)), &mut rng),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}
