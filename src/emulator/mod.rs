@@ -1,1 +1,260 @@
-//! The local stand-in server for the API (being written).
+//! A local stand-in for the Xtremepush external API's `list/push-devices` method, with
+//! fault injection.
+//!
+//! It serves `POST /api/external/list/push-devices` over HTTP/1.1 from a deterministic,
+//! seeded synthetic data set, understands `condition`, `select`, `order`, `limit` and
+//! `offset`, answers in the API's envelope, and can inject the failures a client must
+//! survive (5xx, HTML error pages, 429/503 with `Retry-After`, resets, truncated bodies,
+//! HTTP-200 failure envelopes, stalls).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use xp_export::emulator::{Config, Emulator, Fault};
+//! let emu = Emulator::start(Config::default().records(1_000).max_limit(500)).await?;
+//! emu.inject([Fault::RateLimited(None), Fault::Reset]);
+//! let url = format!("{}/list/push-devices", emu.base_url());
+//! // POST {"apptoken": emu.apptoken(), "limit": 100} to `url` …
+//! # let _ = url; Ok(())
+//! # }
+//! ```
+
+mod data;
+mod faults;
+mod query;
+mod server;
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use data::{ERROR_MESSAGES, Record};
+pub use faults::{Fault, ParseFaultError, RetryAfter};
+
+use server::State;
+
+/// How the emulator behaves: data set, credentials, page cap, latency and faults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    records: usize,
+    seed: u64,
+    apptoken: String,
+    campaigns: Vec<u64>,
+    max_limit: Option<usize>,
+    latency: Duration,
+    fault_rate: f64,
+    fault_kinds: Vec<Fault>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            records: 10_000,
+            seed: 1,
+            apptoken: "emulator-token".to_owned(),
+            campaigns: data::DEFAULT_CAMPAIGNS.to_vec(),
+            max_limit: None,
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            fault_kinds: Fault::transient(),
+        }
+    }
+}
+
+impl Config {
+    /// Size of the synthetic data set (default 10 000).
+    #[must_use]
+    pub fn records(mut self, n: usize) -> Self {
+        self.records = n;
+        self
+    }
+
+    /// Seed of the data set and of the random faults (default 1).
+    #[must_use]
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+
+    /// The only apptoken accepted (default `"emulator-token"`).
+    #[must_use]
+    pub fn apptoken(mut self, t: impl Into<String>) -> Self {
+        self.apptoken = t.into();
+        self
+    }
+
+    /// Campaign ids the records are spread over (default 245624 to 245627). An empty list
+    /// means the default.
+    #[must_use]
+    pub fn campaigns(mut self, ids: impl IntoIterator<Item = u64>) -> Self {
+        self.campaigns = ids.into_iter().collect();
+        self
+    }
+
+    /// Silent cap on `limit`: pages never exceed `m` rows, with no error and no hint
+    /// (default: no cap).
+    #[must_use]
+    pub fn max_limit(mut self, m: usize) -> Self {
+        self.max_limit = Some(m);
+        self
+    }
+
+    /// Delay added before every reply, faulted ones included (default none).
+    #[must_use]
+    pub fn latency(mut self, d: Duration) -> Self {
+        self.latency = d;
+        self
+    }
+
+    /// Probability (clamped to 0..=1) that a request without a scripted fault gets a random
+    /// one (default 0).
+    #[must_use]
+    pub fn fault_rate(mut self, r: f64) -> Self {
+        self.fault_rate = r;
+        self
+    }
+
+    /// The kinds random faults are drawn from, uniformly with the seeded RNG (default
+    /// [`Fault::transient`]). An empty list disables random faults.
+    #[must_use]
+    pub fn fault_kinds(mut self, kinds: impl IntoIterator<Item = Fault>) -> Self {
+        self.fault_kinds = kinds.into_iter().collect();
+        self
+    }
+}
+
+/// One request as the emulator saw it.
+#[derive(Debug, Clone)]
+pub struct LoggedRequest {
+    /// `offset` from the body, when the body was a JSON object with a valid one.
+    pub offset: Option<u64>,
+    /// `limit` from the body, when the body was a JSON object with a valid one.
+    pub limit: Option<u64>,
+    /// The fault applied, if any.
+    pub fault: Option<Fault>,
+    /// HTTP status answered; 0 for [`Fault::Reset`] and while the request is in flight.
+    pub status: u16,
+    /// Rows in the answered page (0 for errors and faults other than truncate/stall).
+    pub rows: usize,
+}
+
+/// A running emulator. Dropping it stops the server: the listener is closed and open
+/// connections are cut.
+pub struct Emulator {
+    state: Arc<State>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .field("records", &self.state.dataset.records.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Generates the data set and serves it on `127.0.0.1` with an OS-chosen port, in a
+    /// spawned tokio task.
+    pub async fn start(config: Config) -> io::Result<Emulator> {
+        Emulator::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    /// Like [`Emulator::start`], on a given address.
+    pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Emulator> {
+        let state = State::build(config).await?;
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Ok(Emulator {
+            state,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API base, e.g. `http://127.0.0.1:PORT/api/external`; the method URL is
+    /// `{base_url}/list/push-devices`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/external", self.addr)
+    }
+
+    /// The apptoken the server accepts.
+    pub fn apptoken(&self) -> &str {
+        &self.state.apptoken
+    }
+
+    /// The whole data set, in ascending `action_id` order.
+    pub fn records(&self) -> &[Record] {
+        &self.state.dataset.records
+    }
+
+    /// How many HTTP requests arrived so far, faulted ones included.
+    pub fn requests(&self) -> u64 {
+        self.state.requests()
+    }
+
+    /// One entry per request, in arrival order.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.state.request_log()
+    }
+
+    /// Scripts faults: the next requests get these, in order, before any random ones.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.faults.inject(faults);
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to about a second; longer ones,
+    /// such as stalls, are cut) and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "emulator: server ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "emulator: server task failed"),
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(task) = self.task.take() {
+            // Dropping the task drops the listener and every connection task with it.
+            task.abort();
+        }
+    }
+}
+
+/// Serves the emulator on `listener` until `shutdown` completes (a foreground entry point,
+/// e.g. for a CLI `emulate` command with `tokio::signal::ctrl_c`), then stops as
+/// [`Emulator::shutdown`] does.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let state = State::build(config).await?;
+    server::serve(listener, state, shutdown).await
+}
