@@ -243,7 +243,7 @@ impl fmt::Display for Error {
             _ => {}
         }
         f.write_str(&i.detail)?;
-        if i.attempts > 1 {
+        if i.attempts > 1 && i.kind.is_retryable() {
             write!(f, " (gave up after {} attempts)", i.attempts)?;
         }
         Ok(())
@@ -311,6 +311,18 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::Server);
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn a_refusal_after_a_retry_does_not_claim_to_give_up() {
+        let e = Error::from_status(401, "Authentication failed")
+            .at("push-devices", 0)
+            .with_attempts(2);
+        assert_eq!(
+            e.to_string(),
+            "list/push-devices at offset 0: HTTP 401 Authentication failed"
+        );
+        assert_eq!(e.attempts(), 2);
     }
 
     #[test]

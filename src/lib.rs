@@ -40,6 +40,7 @@
 //! - [`paginate`]: the paging state machine, [`Rows`], [`Pages`] and their [`Summary`].
 //! - [`retry`]: what is retried and the [`RetryPolicy`].
 //! - [`error`]: [`Error`] and [`ErrorKind`].
+//! - `export` (feature `export`): bulk export to NDJSON, CSV or JSON with checkpoints.
 //! - `emulator` (feature `emulator`): a local stand-in for the API, with fault injection.
 #![deny(missing_docs)]
 
@@ -52,6 +53,8 @@ pub mod retry;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "export")]
+pub mod export;
 
 pub use client::{Client, ClientBuilder, DEFAULT_API_URL};
 pub use error::{Error, ErrorKind, Result};

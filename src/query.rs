@@ -169,6 +169,102 @@ impl Serialize for Condition {
     }
 }
 
+impl std::str::FromStr for Condition {
+    type Err = String;
+
+    /// Parses `FIELD OP VALUE`, as on the command line: `campaign_id = 245624`,
+    /// `error_message != "Not personalized"`, `device_id in 1,2,3`, `create_time>1480000000`.
+    /// Values that read as numbers are sent as numbers, others as strings; surrounding quotes
+    /// are removed. `in` and `not in` take a comma-separated list.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let field_end = text
+            .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
+            .unwrap_or(text.len());
+        let field = &text[..field_end];
+        if field.is_empty() {
+            return Err(format!("{s:?} has no field: expected FIELD OP VALUE"));
+        }
+        if !field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!("{field:?} is not a field name"));
+        }
+        let rest = text[field_end..].trim_start();
+        let lower = rest.to_ascii_lowercase();
+        let word = |w: &str| {
+            lower.starts_with(w) && lower[w.len()..].starts_with(|c: char| c.is_whitespace())
+        };
+        let (op, len) = if lower.starts_with("not") && word("not") {
+            let after = lower[3..].trim_start();
+            if after.starts_with("in") && after[2..].starts_with(|c: char| c.is_whitespace()) {
+                (Op::NotIn, rest.len() - after.len() + 2)
+            } else {
+                return Err(format!("{s:?}: expected `not in` after the field"));
+            }
+        } else if word("in") {
+            (Op::In, 2)
+        } else {
+            let sym: String = rest.chars().take_while(|c| "=!<>".contains(*c)).collect();
+            if sym.is_empty() {
+                return Err(format!(
+                    "{s:?} has no operator: expected one of = != < <= > >= in, not in"
+                ));
+            }
+            (sym.parse::<Op>()?, sym.len())
+        };
+        let value = rest[len..].trim();
+        if value.is_empty() {
+            return Err(format!("{s:?} has no value after {:?}", op.as_str()));
+        }
+        let value = match op {
+            Op::In | Op::NotIn => {
+                let items: Vec<serde_json::Value> =
+                    value.split(',').map(|v| scalar(v.trim())).collect();
+                if items
+                    .iter()
+                    .any(|v| v == &serde_json::Value::String(String::new()))
+                {
+                    return Err(format!("{s:?} has an empty item in its list"));
+                }
+                Value(serde_json::Value::Array(items))
+            }
+            _ => Value(scalar(value)),
+        };
+        Ok(Condition {
+            field: field.to_string(),
+            op,
+            value,
+        })
+    }
+}
+
+/// A number where the text is one, else the text without surrounding quotes.
+fn scalar(text: &str) -> serde_json::Value {
+    for q in ['"', '\''] {
+        if text.len() >= 2 && text.starts_with(q) && text.ends_with(q) {
+            return serde_json::Value::String(text[1..text.len() - 1].to_string());
+        }
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return i.into();
+    }
+    if let Ok(u) = text.parse::<u64>() {
+        return u.into();
+    }
+    if let Ok(f) = text.parse::<f64>() {
+        if f.is_finite()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_digit() || ".-+eE".contains(c))
+        {
+            return f.into();
+        }
+    }
+    serde_json::Value::String(text.to_string())
+}
+
 /// The part of the request body a query fixes: the same for every page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub(crate) struct QueryBody {
@@ -321,6 +417,11 @@ impl<T> Query<T> {
         &self.model
     }
 
+    /// Conditions, select and order as JSON: what identifies the query, without the apptoken.
+    pub fn identity(&self) -> serde_json::Value {
+        serde_json::to_value(&self.body).unwrap_or_default()
+    }
+
     /// The request body for one page (tests, and the export checkpoint's query fingerprint).
     pub(crate) fn request_body(&self, offset: u64, limit: u64) -> RequestBody<'_> {
         RequestBody {
@@ -417,6 +518,66 @@ mod tests {
         let s = format!("{q:?}");
         assert!(!s.contains("t0ken"), "{s}");
         assert!(s.contains("campaign_id"), "{s}");
+    }
+
+    #[test]
+    fn conditions_parse_from_text() {
+        let cases = [
+            ("campaign_id = 245624", json!(["campaign_id", "=", 245624])),
+            ("error=1", json!(["error", "=", 1])),
+            (
+                "create_time>1480000000",
+                json!(["create_time", ">", 1480000000]),
+            ),
+            (
+                "create_time >= 1480000000",
+                json!(["create_time", ">=", 1480000000]),
+            ),
+            ("device_id in 1,2, 3", json!(["device_id", "IN", [1, 2, 3]])),
+            ("device_id IN 1", json!(["device_id", "IN", [1]])),
+            (
+                "error_message not in a, \"b, c\"",
+                json!(["error_message", "NOT IN", ["a", "\"b", "c\""]]),
+            ),
+            (
+                "error_message NOT IN x,y",
+                json!(["error_message", "NOT IN", ["x", "y"]]),
+            ),
+            (
+                "error_message != \"Not personalized\"",
+                json!(["error_message", "!=", "Not personalized"]),
+            ),
+            (
+                "error_message = Not personalized",
+                json!(["error_message", "=", "Not personalized"]),
+            ),
+            (
+                "update_time <= '1717229073'",
+                json!(["update_time", "<=", "1717229073"]),
+            ),
+            ("score < 1.5", json!(["score", "<", 1.5])),
+            ("inbox = 1", json!(["inbox", "=", 1])),
+            ("notes = in progress", json!(["notes", "=", "in progress"])),
+        ];
+        for (text, expected) in cases {
+            let c: Condition = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(serde_json::to_value(&c).unwrap(), expected, "{text}");
+        }
+        let errors = [
+            ("", "has no field"),
+            ("= 1", "has no field"),
+            ("campaign_id", "has no operator"),
+            ("campaign_id 1", "has no operator"),
+            ("campaign_id =", "has no value"),
+            ("campaign_id => 1", "unknown operator \"=>\""),
+            ("device_id in 1,,2", "empty item"),
+            ("device_id not 1", "expected `not in`"),
+            ("a-b = 1", "not a field name"),
+        ];
+        for (text, message) in errors {
+            let e = text.parse::<Condition>().unwrap_err();
+            assert!(e.contains(message), "{text}: {e}");
+        }
     }
 
     #[test]

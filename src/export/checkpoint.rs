@@ -1,0 +1,174 @@
+//! The checkpoint beside a partial export: what was asked and how much of it is safely written.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What identifies an export: two runs with equal identities write the same bytes.
+/// It holds no secret (the apptoken is not part of it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The list model.
+    pub model: String,
+    /// Conditions, select and order, as sent in the request body.
+    pub query: serde_json::Value,
+    /// The `limit` asked for per page.
+    pub page_size: u64,
+    /// The offset the export started at.
+    pub start_offset: u64,
+    /// The output format.
+    pub format: super::Format,
+    /// Whether the output is gzip-compressed.
+    pub gzip: bool,
+}
+
+impl Identity {
+    /// The first difference from `other`, in words, or `None` when they are the same.
+    pub fn difference(&self, other: &Identity) -> Option<String> {
+        let mut diffs = Vec::new();
+        if self.model != other.model {
+            diffs.push(format!("model {} vs {}", self.model, other.model));
+        }
+        if self.query != other.query {
+            diffs.push(format!("query {} vs {}", self.query, other.query));
+        }
+        if self.page_size != other.page_size {
+            diffs.push(format!(
+                "page size {} vs {}",
+                self.page_size, other.page_size
+            ));
+        }
+        if self.start_offset != other.start_offset {
+            diffs.push(format!(
+                "start offset {} vs {}",
+                self.start_offset, other.start_offset
+            ));
+        }
+        if self.format != other.format || self.gzip != other.gzip {
+            diffs.push(format!(
+                "format {}{} vs {}{}",
+                self.format,
+                if self.gzip { "+gzip" } else { "" },
+                other.format,
+                if other.gzip { "+gzip" } else { "" }
+            ));
+        }
+        (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
+}
+
+/// How far a file export got: everything up to `bytes` in the partial file is complete rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The checkpoint format's version.
+    pub version: u32,
+    /// What was being exported.
+    pub identity: Identity,
+    /// The offset of the next page to fetch.
+    pub next_offset: u64,
+    /// Rows written so far.
+    pub rows: u64,
+    /// Bytes of the partial file that hold those rows; anything past them is cut on resume.
+    pub bytes: u64,
+    /// The CSV columns, once fixed by the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+/// The current checkpoint format.
+pub const VERSION: u32 = 1;
+
+/// Where the partial output of `path` is written until it is complete.
+pub fn partial_path(path: &Path) -> PathBuf {
+    sibling(path, ".partial")
+}
+
+/// Where the checkpoint of `path` is kept.
+pub fn checkpoint_path(path: &Path) -> PathBuf {
+    sibling(path, ".checkpoint.json")
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint at `path`, `None` when there is none.
+    pub fn load(path: &Path) -> io::Result<Option<Checkpoint>> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the checkpoint atomically: a reader sees the old one or the new one, never half.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let tmp = sibling(path, ".tmp");
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        fs::write(&tmp, json)?;
+        fs::rename(&tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::Format;
+
+    fn identity() -> Identity {
+        Identity {
+            model: "push-devices".into(),
+            query: serde_json::json!({"condition": [["campaign_id", "=", 1]]}),
+            page_size: 1000,
+            start_offset: 0,
+            format: Format::Csv,
+            gzip: false,
+        }
+    }
+
+    #[test]
+    fn paths_sit_beside_the_output() {
+        let p = Path::new("/data/out/failed.csv");
+        assert_eq!(partial_path(p), Path::new("/data/out/failed.csv.partial"));
+        assert_eq!(
+            checkpoint_path(p),
+            Path::new("/data/out/failed.csv.checkpoint.json")
+        );
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.checkpoint.json");
+        assert_eq!(Checkpoint::load(&path).unwrap(), None);
+        let cp = Checkpoint {
+            version: VERSION,
+            identity: identity(),
+            next_offset: 3000,
+            rows: 3000,
+            bytes: 123_456,
+            columns: Some(vec!["action_id".into()]),
+        };
+        cp.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let a = identity();
+        assert_eq!(a.difference(&a.clone()), None);
+        let mut b = identity();
+        b.query = serde_json::json!({"condition": [["campaign_id", "=", 2]]});
+        b.gzip = true;
+        let d = a.difference(&b).unwrap();
+        assert!(d.contains("query"), "{d}");
+        assert!(d.contains("format csv vs csv+gzip"), "{d}");
+    }
+}

@@ -1,0 +1,295 @@
+//! Turning rows into the bytes of each output format.
+
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
+
+use super::Format;
+
+/// The fields of a push action, the CSV columns when there is no `select`.
+pub const PUSH_ACTION_FIELDS: [&str; 10] = [
+    "action_id",
+    "campaign_id",
+    "create_time",
+    "device_id",
+    "profile_id",
+    "error",
+    "error_message",
+    "delivery",
+    "open",
+    "click",
+];
+
+/// Encodes rows of one format; carries what it must remember between pages.
+pub(crate) enum Encoder {
+    /// One record per line, as the server sent it.
+    Ndjson,
+    /// One array; `first` is true until a row has been written.
+    Json { first: bool },
+    /// A header, then one line per record; `columns` fixed when the header is written.
+    Csv {
+        columns: Option<Vec<String>>,
+        /// Fields seen in rows that are not columns (reported once, at the end).
+        left_out: std::collections::BTreeSet<String>,
+    },
+}
+
+impl Encoder {
+    /// An encoder for a fresh output. `columns` are the CSV columns where already known.
+    pub(crate) fn new(format: Format, columns: Option<Vec<String>>) -> Self {
+        match format {
+            Format::Ndjson => Encoder::Ndjson,
+            Format::Json => Encoder::Json { first: true },
+            Format::Csv => Encoder::Csv {
+                columns,
+                left_out: Default::default(),
+            },
+        }
+    }
+
+    /// An encoder continuing an output that already holds `rows` rows (and its header).
+    pub(crate) fn resumed(format: Format, columns: Option<Vec<String>>, rows: u64) -> Self {
+        match format {
+            Format::Json => Encoder::Json { first: rows == 0 },
+            _ => Encoder::new(format, columns),
+        }
+    }
+
+    /// The CSV columns, once fixed.
+    pub(crate) fn columns(&self) -> Option<&[String]> {
+        match self {
+            Encoder::Csv {
+                columns: Some(c), ..
+            } => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Fields that rows carried but the CSV has no column for.
+    pub(crate) fn left_out(&self) -> Vec<String> {
+        match self {
+            Encoder::Csv { left_out, .. } => left_out.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What starts a fresh output. For CSV without known columns, the first page's first row
+    /// decides them (in the server's field order).
+    pub(crate) fn header(
+        &mut self,
+        first_page: &[Box<RawValue>],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        match self {
+            Encoder::Ndjson => {}
+            Encoder::Json { .. } => out.push(b'['),
+            Encoder::Csv { columns, .. } => {
+                if columns.is_none() {
+                    let Some(first) = first_page.first() else {
+                        // No rows at all: nothing says what the columns are.
+                        return Ok(());
+                    };
+                    let KeysInOrder(keys) = serde_json::from_str(first.get())
+                        .map_err(|e| format!("the first row is not a JSON object: {e}"))?;
+                    *columns = Some(keys);
+                }
+                let cols = columns.as_deref().unwrap_or_default();
+                write_csv_record(out, cols.iter().map(|c| c.as_str()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one row.
+    pub(crate) fn row(&mut self, row: &RawValue, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Encoder::Ndjson => {
+                out.extend_from_slice(row.get().as_bytes());
+                out.push(b'\n');
+            }
+            Encoder::Json { first } => {
+                out.extend_from_slice(if *first { b"\n" } else { b",\n" });
+                *first = false;
+                out.extend_from_slice(row.get().as_bytes());
+            }
+            Encoder::Csv { columns, left_out } => {
+                let fields: HashMap<String, &RawValue> = serde_json::from_str(row.get())
+                    .map_err(|e| format!("the row is not a JSON object: {e}"))?;
+                let cols = columns.as_deref().unwrap_or_default();
+                for key in fields.keys() {
+                    if !cols.iter().any(|c| c == key) && !left_out.contains(key) {
+                        left_out.insert(key.clone());
+                    }
+                }
+                let cells = cols
+                    .iter()
+                    .map(|c| cell(fields.get(c.as_str()).copied()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                write_csv_record(out, cells.iter().map(|c| c.as_str()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What ends the output.
+    pub(crate) fn footer(&mut self, out: &mut Vec<u8>) {
+        if let Encoder::Json { first } = self {
+            out.extend_from_slice(if *first { b"]\n" } else { b"\n]\n" });
+        }
+    }
+}
+
+/// The keys of a JSON object, in the order they were sent.
+struct KeysInOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for KeysInOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KeysInOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeysInOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(KeysInOrder(keys))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+fn write_csv_record<'a>(
+    out: &mut Vec<u8>,
+    cells: impl Iterator<Item = &'a str>,
+) -> Result<(), String> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    w.write_record(cells).map_err(|e| e.to_string())?;
+    w.flush().map_err(|e| e.to_string())
+}
+
+/// One CSV cell from a JSON value: strings unquoted (and neutralised, see [`neutralise`]),
+/// numbers and booleans as sent, null or missing empty, objects and arrays as JSON text.
+fn cell(value: Option<&RawValue>) -> Result<String, String> {
+    let Some(raw) = value else {
+        return Ok(String::new());
+    };
+    let text = raw.get();
+    if text == "null" {
+        return Ok(String::new());
+    }
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        return Ok(neutralise(s));
+    }
+    Ok(text.to_string())
+}
+
+/// Guards against spreadsheet formula injection: a text cell starting with `=`, `+`, `-`, `@`,
+/// tab or carriage return gets a leading `'`, so a spreadsheet shows it as text instead of
+/// running it. Numbers are never changed (`-5` stays a number).
+pub fn neutralise(s: String) -> String {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}"),
+        _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    fn encode(format: Format, columns: Option<Vec<String>>, rows: &[&str]) -> String {
+        let rows: Vec<Box<RawValue>> = rows.iter().map(|r| raw(r)).collect();
+        let mut enc = Encoder::new(format, columns);
+        let mut out = Vec::new();
+        enc.header(&rows, &mut out).unwrap();
+        for r in &rows {
+            enc.row(r, &mut out).unwrap();
+        }
+        enc.footer(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ndjson_keeps_each_record_as_sent() {
+        let out = encode(
+            Format::Ndjson,
+            None,
+            &[r#"{"b":1,"a":2.50}"#, r#"{"x":"é"}"#],
+        );
+        assert_eq!(out, "{\"b\":1,\"a\":2.50}\n{\"x\":\"é\"}\n");
+    }
+
+    #[test]
+    fn json_is_one_array_even_when_empty() {
+        assert_eq!(encode(Format::Json, None, &[]), "[]\n");
+        let out = encode(Format::Json, None, &[r#"{"a":1}"#, r#"{"a":2}"#]);
+        assert_eq!(out, "[\n{\"a\":1},\n{\"a\":2}\n]\n");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v, serde_json::json!([{"a": 1}, {"a": 2}]));
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc_4180_and_neutralises_formulas() {
+        let cols = Some(vec![
+            "action_id".to_string(),
+            "error_message".to_string(),
+            "n".to_string(),
+        ]);
+        let out = encode(
+            Format::Csv,
+            cols,
+            &[
+                r#"{"action_id":1,"error_message":"a \"quoted\", comma","n":-5}"#,
+                r#"{"action_id":2,"error_message":"line\nbreak","n":null}"#,
+                r#"{"action_id":3,"error_message":"=HYPERLINK(\"x\")"}"#,
+                r#"{"action_id":4,"error_message":"日本 🚀","other":true}"#,
+            ],
+        );
+        assert_eq!(
+            out,
+            "action_id,error_message,n\r\n\
+             1,\"a \"\"quoted\"\", comma\",-5\r\n\
+             2,\"line\nbreak\",\r\n\
+             3,\"'=HYPERLINK(\"\"x\"\")\",\r\n\
+             4,日本 🚀,\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_columns_come_from_the_first_row_when_unknown() {
+        let out = encode(
+            Format::Csv,
+            None,
+            &[r#"{"title":"A","id":1}"#, r#"{"id":2,"title":"B"}"#],
+        );
+        assert_eq!(
+            out, "title,id\r\nA,1\r\nB,2\r\n",
+            "the server's field order"
+        );
+    }
+
+    #[test]
+    fn neutralise_only_touches_risky_starts() {
+        for s in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(s.to_string()), format!("'{s}"));
+        }
+        for s in ["", "plain", "1-2", "a=b"] {
+            assert_eq!(neutralise(s.to_string()), s);
+        }
+    }
+}

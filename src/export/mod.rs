@@ -1,0 +1,567 @@
+//! Bulk export: a query's rows to NDJSON, CSV or JSON, on stdout or in a file, with a
+//! checkpoint after every page so an interrupted file export resumes where it stopped.
+//!
+//! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
+//! reader never sees half a file under the final name. Beside the partial file,
+//! `PATH.checkpoint.json` records the query (never the apptoken), the next offset, and how many
+//! rows and bytes are safely written. A resumed export cuts the partial file back to those
+//! bytes and continues from that offset: the finished file is byte-identical to one written
+//! in a single run.
+//!
+//! A gzip output (`.gz`) is written as one gzip member per page, which every gzip reader
+//! reads as one stream; that is what lets a resume append to it.
+
+mod checkpoint;
+mod encode;
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::future::Future;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
+pub use encode::{PUSH_ACTION_FIELDS, neutralise};
+
+use crate::error::Error;
+use crate::paginate::Summary;
+use crate::query::Query;
+use encode::Encoder;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One JSON record per line, each exactly as the server sent it.
+    Ndjson,
+    /// A header of the fields, then one line per record (RFC 4180).
+    Csv,
+    /// One JSON array of the records, each as the server sent it.
+    Json,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        })
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ndjson" | "jsonl" => Ok(Format::Ndjson),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            _ => Err(format!(
+                "unknown format {s:?}: expected ndjson, csv or json"
+            )),
+        }
+    }
+}
+
+impl Format {
+    /// The format and compression a file name implies: `x.csv`, `x.ndjson.gz`, `x.jsonl`,
+    /// `x.json`; `None` for the format when the extension names none.
+    pub fn from_path(path: &Path) -> (Option<Format>, bool) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let (stem, gzip) = match name.strip_suffix(".gz") {
+            Some(stem) => (stem.to_string(), true),
+            None => (name, false),
+        };
+        let format = stem.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok());
+        (format, gzip)
+    }
+}
+
+/// Where an export writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output: no checkpoint, no resume.
+    Stdout,
+    /// A file, written through `PATH.partial` and a checkpoint.
+    File(PathBuf),
+}
+
+/// What a finished export did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Report {
+    /// What the stream did in this run.
+    pub summary: Summary,
+    /// Rows in the output, rows written by an earlier interrupted run included.
+    pub rows: u64,
+    /// Where this run resumed an earlier one, if it did.
+    pub resumed_at: Option<u64>,
+    /// The file written, for a file export.
+    pub path: Option<PathBuf>,
+    /// Fields the rows carried that the CSV has no column for.
+    pub left_out_fields: Vec<String>,
+    /// How long this run took.
+    pub elapsed: Duration,
+    /// `--resume` found the output already complete: nothing was done.
+    pub already_complete: bool,
+}
+
+/// Why an export stopped before its end. Whatever was written stays, and a file export can be
+/// resumed from its checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The API failed (after retries) or refused the request.
+    #[error("{source}")]
+    Api {
+        /// The stream's error: it names the model, the offset and the cause.
+        source: Error,
+        /// Rows safely in the output.
+        rows: u64,
+        /// The partial file holding them, for a file export.
+        partial: Option<PathBuf>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: io::Error,
+    },
+    /// The checkpoint does not fit this export.
+    #[error("{0}")]
+    Resume(String),
+    /// A row could not be written in the chosen format.
+    #[error("offset {offset}: {message}")]
+    Encode {
+        /// The offset of the page holding the row.
+        offset: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Stopped on request (Ctrl-C) after the last complete page was saved.
+    #[error("interrupted at offset {next_offset} after {rows} rows")]
+    Interrupted {
+        /// Where a resumed export will start.
+        next_offset: u64,
+        /// Rows safely in the output.
+        rows: u64,
+        /// The partial file holding them, for a file export.
+        partial: Option<PathBuf>,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// One export: a query, a format and a target.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: xp_export::Client) -> Result<(), xp_export::export::ExportError> {
+/// use xp_export::export::{Export, Format, Target};
+/// let query = client.list("push-devices").campaign(245624).failed();
+/// let report = Export::new(query, Format::Csv, Target::File("failed.csv".into()))
+///     .run(std::future::pending(), |_summary, _rows| {})
+///     .await?;
+/// eprintln!("{} rows", report.rows);
+/// # Ok(()) }
+/// ```
+pub struct Export {
+    query: Query<Box<RawValue>>,
+    format: Format,
+    target: Target,
+    gzip: bool,
+    resume: bool,
+}
+
+impl Export {
+    /// An export of `query`'s rows (kept as the raw JSON the server sent) in `format` to
+    /// `target`. A file target whose name ends in `.gz` is compressed.
+    pub fn new(query: Query<Box<RawValue>>, format: Format, target: Target) -> Self {
+        let gzip = match &target {
+            Target::File(p) => Format::from_path(p).1,
+            Target::Stdout => false,
+        };
+        Export {
+            query,
+            format,
+            target,
+            gzip,
+            resume: false,
+        }
+    }
+
+    /// Continues an interrupted file export from its checkpoint, if there is one.
+    #[must_use]
+    pub fn resume(mut self, yes: bool) -> Self {
+        self.resume = yes;
+        self
+    }
+
+    fn identity(&self) -> Identity {
+        Identity {
+            model: self.query.model().to_string(),
+            query: self.query.identity(),
+            page_size: self.query.page_size,
+            start_offset: self.query.start_offset,
+            format: self.format,
+            gzip: self.gzip,
+        }
+    }
+
+    /// Runs the export until its end, an error, or `stop` completing (Ctrl-C, say): the page
+    /// being fetched then is dropped and the last complete page stays saved. `on_page` is
+    /// called after every page is written, with the stream's summary and the rows in the
+    /// output so far.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()>,
+        mut on_page: impl FnMut(&Summary, u64),
+    ) -> Result<Report, ExportError> {
+        let started = Instant::now();
+        let identity = self.identity();
+        let mut columns = match (&self.query.body.select, self.format) {
+            (Some(select), Format::Csv) => Some(select.clone()),
+            (None, Format::Csv) if identity.model == "push-devices" => {
+                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
+            }
+            _ => None,
+        };
+        let mut out = match &self.target {
+            Target::Stdout => Output::stdout(),
+            Target::File(path) => {
+                let checkpoint = if self.resume {
+                    match Checkpoint::load(&checkpoint_path(path))
+                        .map_err(io_err(&checkpoint_path(path)))?
+                    {
+                        Some(cp) => Some(cp),
+                        None if path.exists() && !partial_path(path).exists() => {
+                            return Ok(Report {
+                                summary: Summary::default(),
+                                rows: 0,
+                                resumed_at: None,
+                                path: Some(path.clone()),
+                                left_out_fields: Vec::new(),
+                                elapsed: started.elapsed(),
+                                already_complete: true,
+                            });
+                        }
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                if let Some(cp) = &checkpoint {
+                    if cp.version != checkpoint::VERSION {
+                        return Err(ExportError::Resume(format!(
+                            "{} has version {}, this program writes version {}: start over without --resume",
+                            checkpoint_path(path).display(),
+                            cp.version,
+                            checkpoint::VERSION
+                        )));
+                    }
+                    if let Some(diff) = cp.identity.difference(&identity) {
+                        return Err(ExportError::Resume(format!(
+                            "cannot resume {}: it was started with a different export ({diff}); \
+                             run the original command with --resume, or start over without --resume",
+                            path.display()
+                        )));
+                    }
+                    if cp.columns.is_some() {
+                        columns = cp.columns.clone();
+                    }
+                }
+                Output::file(path, self.gzip, checkpoint, identity.clone())?
+            }
+        };
+        let resumed_at = out.checkpoint.as_ref().map(|c| c.next_offset);
+        let (start, mut rows_total) = match &out.checkpoint {
+            Some(cp) => (cp.next_offset, cp.rows),
+            None => (self.query.start_offset, 0),
+        };
+        let mut encoder = match &out.checkpoint {
+            Some(cp) => Encoder::resumed(self.format, columns, cp.rows),
+            None => Encoder::new(self.format, columns),
+        };
+        let mut header_done = resumed_at.is_some();
+
+        let mut pages = self.query.start_offset(start).pages();
+        let mut stop = std::pin::pin!(stop);
+        let mut buf = Vec::with_capacity(1 << 20);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    out.flush()?;
+                    return Err(ExportError::Interrupted {
+                        next_offset: pages.summary().next_offset,
+                        rows: rows_total,
+                        partial: out.partial.clone(),
+                    });
+                }
+                next = pages.next() => next,
+            };
+            let page = match next {
+                None => break,
+                Some(Ok(page)) => page,
+                Some(Err(source)) => {
+                    out.flush()?;
+                    out.abandon(rows_total)?;
+                    return Err(ExportError::Api {
+                        source,
+                        rows: rows_total,
+                        partial: out.partial.clone().filter(|p| p.exists()),
+                    });
+                }
+            };
+            buf.clear();
+            let encode_err = |message: String| ExportError::Encode {
+                offset: page.offset(),
+                message,
+            };
+            if !header_done {
+                encoder.header(page.rows(), &mut buf).map_err(encode_err)?;
+                header_done = true;
+            }
+            for row in page.rows() {
+                encoder.row(row, &mut buf).map_err(encode_err)?;
+            }
+            out.write(&buf)?;
+            rows_total += page.rows().len() as u64;
+            out.commit(page.next_offset(), rows_total, encoder.columns())?;
+            on_page(&pages.summary(), rows_total);
+        }
+        buf.clear();
+        if !header_done {
+            encoder
+                .header(&[], &mut buf)
+                .map_err(|message| ExportError::Encode {
+                    offset: start,
+                    message,
+                })?;
+        }
+        encoder.footer(&mut buf);
+        out.write(&buf)?;
+        if out.gzip && out.bytes == 0 {
+            // Nothing to write: still a valid (empty) gzip stream.
+            out.write_empty_member()?;
+        }
+        let path = out.finish()?;
+        Ok(Report {
+            summary: pages.summary(),
+            rows: rows_total,
+            resumed_at,
+            path,
+            left_out_fields: encoder.left_out(),
+            elapsed: started.elapsed(),
+            already_complete: false,
+        })
+    }
+}
+
+/// The bytes' destination: stdout, or a partial file with its checkpoint.
+struct Output {
+    writer: Box<dyn Write + Send>,
+    gzip: bool,
+    bytes: u64,
+    /// For a file: the final path, the partial file and the checkpoint's state.
+    path: Option<PathBuf>,
+    partial: Option<PathBuf>,
+    file: Option<File>,
+    checkpoint: Option<Checkpoint>,
+    identity: Option<Identity>,
+}
+
+impl Output {
+    fn stdout() -> Self {
+        Output {
+            writer: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+            gzip: false,
+            bytes: 0,
+            path: None,
+            partial: None,
+            file: None,
+            checkpoint: None,
+            identity: None,
+        }
+    }
+
+    /// Opens `PATH.partial`: fresh, or cut back to the checkpoint's bytes to resume.
+    fn file(
+        path: &Path,
+        gzip: bool,
+        checkpoint: Option<Checkpoint>,
+        identity: Identity,
+    ) -> Result<Self, ExportError> {
+        let partial = partial_path(path);
+        let file = match &checkpoint {
+            Some(cp) => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&partial)
+                    .map_err(io_err(&partial))?;
+                let len = file.metadata().map_err(io_err(&partial))?.len();
+                if len < cp.bytes {
+                    return Err(ExportError::Resume(format!(
+                        "cannot resume {}: {} holds {len} bytes but the checkpoint counts {}; \
+                         the partial file was damaged: start over without --resume",
+                        path.display(),
+                        partial.display(),
+                        cp.bytes
+                    )));
+                }
+                file.set_len(cp.bytes).map_err(io_err(&partial))?;
+                file
+            }
+            None => File::create(&partial).map_err(io_err(&partial))?,
+        };
+        let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
+        io::Seek::seek(&mut writer_file, io::SeekFrom::End(0)).map_err(io_err(&partial))?;
+        Ok(Output {
+            writer: Box::new(BufWriter::with_capacity(1 << 16, writer_file)),
+            gzip,
+            bytes: checkpoint.as_ref().map_or(0, |c| c.bytes),
+            path: Some(path.to_path_buf()),
+            partial: Some(partial),
+            file: Some(file),
+            checkpoint,
+            identity: Some(identity),
+        })
+    }
+
+    fn error_path(&self) -> PathBuf {
+        self.partial
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<stdout>"))
+    }
+
+    /// Writes one chunk (a gzip member of its own when compressing).
+    fn write(&mut self, chunk: &[u8]) -> Result<(), ExportError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let path = self.error_path();
+        if self.gzip {
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(chunk.len() / 4),
+                flate2::Compression::default(),
+            );
+            gz.write_all(chunk).map_err(io_err(&path))?;
+            let member = gz.finish().map_err(io_err(&path))?;
+            self.writer.write_all(&member).map_err(io_err(&path))?;
+            self.bytes += member.len() as u64;
+        } else {
+            self.writer.write_all(chunk).map_err(io_err(&path))?;
+            self.bytes += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn write_empty_member(&mut self) -> Result<(), ExportError> {
+        let path = self.error_path();
+        let member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())
+            .finish()
+            .map_err(io_err(&path))?;
+        self.writer.write_all(&member).map_err(io_err(&path))?;
+        self.bytes += member.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        let path = self.error_path();
+        self.writer.flush().map_err(io_err(&path))
+    }
+
+    /// Makes a page durable against a crash of this process: the bytes reach the file, then
+    /// the checkpoint says they are there.
+    fn commit(
+        &mut self,
+        next_offset: u64,
+        rows: u64,
+        columns: Option<&[String]>,
+    ) -> Result<(), ExportError> {
+        self.flush()?;
+        let (Some(path), Some(identity)) = (&self.path, &self.identity) else {
+            return Ok(());
+        };
+        let cp = Checkpoint {
+            version: checkpoint::VERSION,
+            identity: identity.clone(),
+            next_offset,
+            rows,
+            bytes: self.bytes,
+            columns: columns.map(<[String]>::to_vec),
+        };
+        let cp_path = checkpoint_path(path);
+        cp.save(&cp_path).map_err(io_err(&cp_path))?;
+        self.checkpoint = Some(cp);
+        Ok(())
+    }
+
+    /// After a failure: a file export that wrote nothing leaves nothing behind.
+    fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
+        if rows == 0 && self.checkpoint.is_none() {
+            if let Some(partial) = &self.partial {
+                fs::remove_file(partial).map_err(io_err(partial))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes the output: flushed, synced, renamed into place, checkpoint removed.
+    fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {
+        self.flush()?;
+        let (Some(path), Some(partial), Some(file)) = (&self.path, &self.partial, &self.file)
+        else {
+            return Ok(None);
+        };
+        file.sync_all().map_err(io_err(partial))?;
+        fs::rename(partial, path).map_err(io_err(path))?;
+        let cp = checkpoint_path(path);
+        match fs::remove_file(&cp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&cp)(e)),
+        }
+        Ok(Some(path.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_follow_the_file_name() {
+        let cases = [
+            ("out.csv", (Some(Format::Csv), false)),
+            ("out.CSV.gz", (Some(Format::Csv), true)),
+            ("out.ndjson", (Some(Format::Ndjson), false)),
+            ("out.jsonl.gz", (Some(Format::Ndjson), true)),
+            ("out.json", (Some(Format::Json), false)),
+            ("out.gz", (None, true)),
+            ("out", (None, false)),
+            ("out.txt", (None, false)),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(Format::from_path(Path::new(name)), expected, "{name}");
+        }
+    }
+}
