@@ -341,6 +341,40 @@ async fn resume_after_a_kill_gives_a_byte_identical_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rows_counts_the_rows_of_earlier_runs_on_resume() {
+    let emu = Emulator::start(
+        Config::default()
+            .records(6_000)
+            .latency(Duration::from_millis(15)),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["export", "--page-size", "100", "--max-rows", "2050"];
+    let path = dir.path().join("first.ndjson");
+    start_and_kill(&emu, &args, &path);
+    let mut c = cmd(&emu);
+    c.args(args).arg("--resume").arg("-o").arg(&path);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<u64> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let expected: Vec<u64> = newest_first(&emu)
+        .iter()
+        .take(2050)
+        .map(|r| r.action_id)
+        .collect();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_different_query_refuses_to_resume() {
     let emu = Emulator::start(
         Config::default()

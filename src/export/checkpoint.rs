@@ -18,6 +18,9 @@ pub struct Identity {
     pub page_size: u64,
     /// The offset the export started at.
     pub start_offset: u64,
+    /// The most rows the export writes, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
     /// The output format.
     pub format: super::Format,
     /// Whether the output is gzip-compressed.
@@ -38,6 +41,12 @@ impl Identity {
             diffs.push(format!(
                 "page size {} vs {}",
                 self.page_size, other.page_size
+            ));
+        }
+        if self.max_rows != other.max_rows {
+            diffs.push(format!(
+                "max rows {:?} vs {:?}",
+                self.max_rows, other.max_rows
             ));
         }
         if self.start_offset != other.start_offset {
@@ -128,6 +137,7 @@ mod tests {
             query: serde_json::json!({"condition": [["campaign_id", "=", 1]]}),
             page_size: 1000,
             start_offset: 0,
+            max_rows: None,
             format: Format::Csv,
             gzip: false,
         }

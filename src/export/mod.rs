@@ -220,6 +220,7 @@ impl Export {
             query: self.query.identity(),
             page_size: self.query.page_size,
             start_offset: self.query.start_offset,
+            max_rows: self.query.max_rows,
             format: self.format,
             gzip: self.gzip,
         }
@@ -301,7 +302,12 @@ impl Export {
         };
         let mut header_done = resumed_at.is_some();
 
-        let mut pages = self.query.start_offset(start).pages();
+        let mut query = self.query.start_offset(start);
+        if let Some(max) = query.max_rows {
+            // The limit counts rows in the output, earlier runs' included.
+            query = query.max_rows(max.saturating_sub(rows_total));
+        }
+        let mut pages = query.pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
@@ -375,6 +381,13 @@ impl Export {
     }
 }
 
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// The bytes' destination: stdout, or a partial file with its checkpoint.
 struct Output {
     writer: Box<dyn Write + Send>,
@@ -430,7 +443,12 @@ impl Output {
                 file.set_len(cp.bytes).map_err(io_err(&partial))?;
                 file
             }
-            None => File::create(&partial).map_err(io_err(&partial))?,
+            None => {
+                // A fresh start: a checkpoint left by an earlier export no longer applies.
+                let cp = checkpoint_path(path);
+                remove_if_present(&cp).map_err(io_err(&cp))?;
+                File::create(&partial).map_err(io_err(&partial))?
+            }
         };
         let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
         io::Seek::seek(&mut writer_file, io::SeekFrom::End(0)).map_err(io_err(&partial))?;
@@ -535,11 +553,7 @@ impl Output {
         file.sync_all().map_err(io_err(partial))?;
         fs::rename(partial, path).map_err(io_err(path))?;
         let cp = checkpoint_path(path);
-        match fs::remove_file(&cp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&cp)(e)),
-        }
+        remove_if_present(&cp).map_err(io_err(&cp))?;
         Ok(Some(path.clone()))
     }
 }
