@@ -60,5 +60,5 @@ pub use client::{Client, ClientBuilder, DEFAULT_API_URL};
 pub use error::{Error, ErrorKind, Result};
 pub use model::PushAction;
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};
-pub use query::{Condition, DEFAULT_PAGE_SIZE, Op, Query, Value};
+pub use query::{Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, Op, Query, Value};
 pub use retry::RetryPolicy;

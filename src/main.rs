@@ -76,6 +76,9 @@ struct ExportArgs {
     /// Rows asked for per request.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     page_size: u64,
+    /// Page requests in flight at once (pages still arrive in order).
+    #[arg(long, default_value_t = xp_export::DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
+    concurrency: u64,
     /// ndjson, csv or json; default from the output's extension, else ndjson.
     #[arg(long)]
     format: Option<Format>,
@@ -347,6 +350,7 @@ async fn export(
     let mut query = client
         .list::<Box<RawValue>>(&args.model)
         .page_size(args.page_size)
+        .concurrency(args.concurrency as usize)
         .start_offset(args.offset);
     if let Some(id) = args.campaign {
         query = query.campaign(id);

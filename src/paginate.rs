@@ -11,6 +11,9 @@
 //!   goes on. A full page, of the asked or the learned size, makes the size trusted.
 //! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
 //! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
+//! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
+//!   are in flight at once, and pages are delivered in offset order. When a page comes back
+//!   short, nothing past it is delivered and the requests beyond it are dropped (cancelled).
 
 use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
@@ -21,7 +24,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use backon::Retryable;
-use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -129,6 +133,9 @@ pub struct Summary {
     pub retry_wait: Duration,
     /// The page size the server was found to cap `limit` at, if it does.
     pub learned_cap: Option<u64>,
+    /// The most page requests in flight or waiting to be delivered at once: the bound on the
+    /// pages held in memory (at most the query's concurrency).
+    pub peak_in_flight: u64,
     /// Why the stream ended; `None` while it runs.
     pub end: Option<EndReason>,
 }
@@ -226,20 +233,35 @@ impl<T: Send + 'static> Rows<T> {
 
 /// Where the paging stands.
 enum State<T> {
-    /// The next request goes out at the cursor's offset.
+    /// More pages may come: the cursor knows where, and holds the requests in flight.
     Next(Box<Cursor<T>>),
-    /// The stream has ended: nothing more is sent.
+    /// The stream has ended: nothing more is sent, and requests still in flight were dropped.
     Done,
 }
 
-/// The paging position and what has been learned about the server.
-struct Cursor<T> {
+/// What every request of one stream shares: the query and the summary it reports into.
+struct Fetcher<T> {
     query: Query<T>,
-    /// Where the next page starts.
+    summary: Shared,
+}
+
+/// A page request's outcome, with the offset and limit it was sent for.
+struct Fetched<T> {
     offset: u64,
+    ask: u64,
+    result: Result<(Vec<T>, u64)>,
+}
+
+/// The paging position, what has been learned about the server, and the requests in flight.
+struct Cursor<T> {
+    fetcher: Arc<Fetcher<T>>,
+    /// Where the next page to deliver starts.
+    offset: u64,
+    /// Where the next request to send starts (ahead of `offset` while prefetching).
+    scheduled: u64,
     /// The `limit` to ask for: the page size, or the learned cap.
     limit: u64,
-    /// Whether a short page can be believed to be the end.
+    /// Whether a short page can be believed to be the end. Prefetching waits for it.
     trusted: bool,
     /// A short page seen at an untrusted size, `(offset, rows)`: the next request confirms it.
     unconfirmed_short: Option<(u64, u64)>,
@@ -247,7 +269,8 @@ struct Cursor<T> {
     previous: Option<u64>,
     /// Rows delivered so far.
     delivered: u64,
-    summary: Shared,
+    /// Requests in flight, oldest first; results are taken in that order.
+    in_flight: FuturesOrdered<BoxFuture<'static, Fetched<T>>>,
 }
 
 impl<T: DeserializeOwned + Send + 'static> Pages<T> {
@@ -258,13 +281,17 @@ impl<T: DeserializeOwned + Send + 'static> Pages<T> {
         }));
         let cursor = Cursor {
             offset: query.start_offset,
+            scheduled: query.start_offset,
             limit: query.page_size,
             trusted: false,
             unconfirmed_short: None,
             previous: None,
             delivered: 0,
-            summary: summary.clone(),
-            query,
+            in_flight: FuturesOrdered::new(),
+            fetcher: Arc::new(Fetcher {
+                query,
+                summary: summary.clone(),
+            }),
         };
         // Fused: polling after the end gives `None` again, and sends nothing.
         let inner = stream::unfold(State::Next(Box::new(cursor)), step)
@@ -274,49 +301,108 @@ impl<T: DeserializeOwned + Send + 'static> Pages<T> {
     }
 }
 
-/// Ends the stream for `reason`.
-fn finish<T>(c: &Cursor<T>, reason: EndReason) -> Option<(Result<Page<T>>, State<T>)> {
-    lock(&c.summary).end = Some(reason);
-    None
+impl<T: DeserializeOwned + Send + 'static> Cursor<T> {
+    fn query(&self) -> &Query<T> {
+        &self.fetcher.query
+    }
+
+    fn summary(&self) -> MutexGuard<'_, Summary> {
+        lock(&self.fetcher.summary)
+    }
+
+    /// Sends the next request, at `scheduled`, unless `max_rows` needs no more.
+    fn schedule(&mut self) -> bool {
+        let q = self.query();
+        let before = self.scheduled - q.start_offset;
+        let ask = match q.max_rows {
+            Some(max) if before >= max => return false,
+            Some(max) => self.limit.min(max - before),
+            None => self.limit,
+        };
+        let offset = self.scheduled;
+        let fetcher = self.fetcher.clone();
+        self.in_flight.push_back(
+            async move {
+                let result = fetch(&fetcher, offset, ask).await;
+                Fetched {
+                    offset,
+                    ask,
+                    result,
+                }
+            }
+            .boxed(),
+        );
+        self.scheduled += ask;
+        let held = self.in_flight.len() as u64;
+        let mut s = self.summary();
+        s.peak_in_flight = s.peak_in_flight.max(held);
+        true
+    }
+
+    /// Ends the stream for `reason`; requests still in flight are dropped with the cursor.
+    fn finish(&self, reason: EndReason) -> Option<(Result<Page<T>>, State<T>)> {
+        self.summary().end = Some(reason);
+        None
+    }
+
+    /// Ends the stream with an error as its last item.
+    fn fail(&self, e: Error) -> Option<(Result<Page<T>>, State<T>)> {
+        self.summary().end = Some(EndReason::Failed {
+            offset: self.offset,
+            kind: e.kind(),
+        });
+        Some((Err(e), State::Done))
+    }
 }
 
-/// Ends the stream with an error as its last item.
-fn fail<T>(c: &Cursor<T>, e: Error) -> Option<(Result<Page<T>>, State<T>)> {
-    lock(&c.summary).end = Some(EndReason::Failed {
-        offset: c.offset,
-        kind: e.kind(),
-    });
-    Some((Err(e), State::Done))
-}
-
-/// One request: fetch the page at the cursor, decide what comes next.
+/// One page: keep the requests in flight topped up, take the oldest, decide what comes next.
 async fn step<T: DeserializeOwned + Send + 'static>(
     state: State<T>,
 ) -> Option<(Result<Page<T>>, State<T>)> {
     let State::Next(mut c) = state else {
         return None;
     };
-    if let Err(e) = validate(&c.query) {
-        return fail(&c, e);
+    if let Err(e) = validate(c.query()) {
+        return c.fail(e);
     }
-    let ask = match c.query.max_rows {
-        Some(max) if c.delivered >= max => {
-            return finish(&c, EndReason::LimitReached { rows: c.delivered });
-        }
-        Some(max) => c.limit.min(max - c.delivered),
-        None => c.limit,
+    if c.in_flight.is_empty() && !c.schedule() {
+        return c.finish(EndReason::LimitReached { rows: c.delivered });
+    }
+    if c.trusted {
+        // The page size is known: ask for the next pages before they are needed.
+        while c.in_flight.len() < c.query().concurrency.max(1) && c.schedule() {}
+    }
+    let Some(Fetched {
+        offset,
+        ask,
+        result,
+    }) = c.in_flight.next().await
+    else {
+        return c.finish(EndReason::LimitReached { rows: c.delivered });
     };
-    let (rows, fingerprint) = match fetch::<T>(&c, ask).await {
+    debug_assert_eq!(offset, c.offset);
+    let (mut rows, fingerprint) = match result {
         Ok(page) => page,
-        Err(e) => return fail(&c, e),
+        Err(e) => return c.fail(e),
     };
+    if rows.len() as u64 > ask {
+        // More than asked for: the rows past `ask` belong to the next page, already asked for.
+        tracing::warn!(
+            model = %c.query().model,
+            offset,
+            asked = ask,
+            got = rows.len(),
+            "the server sent more rows than asked for; keeping the first {ask}"
+        );
+        rows.truncate(ask as usize);
+    }
     let n = rows.len() as u64;
     if n == 0 {
         let reason = match c.unconfirmed_short {
             Some((offset, rows)) => EndReason::ShortPage { offset, rows },
-            None => EndReason::EmptyPage { offset: c.offset },
+            None => EndReason::EmptyPage { offset },
         };
-        return finish(&c, reason);
+        return c.finish(reason);
     }
     if c.previous == Some(fingerprint) {
         let e = Error::new(
@@ -327,8 +413,8 @@ async fn step<T: DeserializeOwned + Send + 'static>(
                 c.limit
             ),
         )
-        .at(&c.query.model, c.offset);
-        return fail(&c, e);
+        .at(&c.query().model, offset);
+        return c.fail(e);
     }
     c.previous = Some(fingerprint);
 
@@ -341,14 +427,14 @@ async fn step<T: DeserializeOwned + Send + 'static>(
         } else {
             let cap = short_rows.max(n);
             tracing::warn!(
-                model = %c.query.model,
-                offset = c.offset,
+                model = %c.query().model,
+                offset,
                 asked = c.limit,
                 cap,
                 "the server caps the page size at {cap} rows ({} were asked for); paging on with {cap}",
                 c.limit
             );
-            lock(&c.summary).learned_cap = Some(cap);
+            c.summary().learned_cap = Some(cap);
             c.limit = cap;
             c.trusted = true;
             ends = n < cap;
@@ -358,31 +444,29 @@ async fn step<T: DeserializeOwned + Send + 'static>(
     } else if c.trusted {
         ends = true;
     } else {
-        c.unconfirmed_short = Some((c.offset, n));
+        c.unconfirmed_short = Some((offset, n));
     }
 
-    let page = Page {
-        offset: c.offset,
-        requested: ask,
-        rows,
-    };
     c.offset += n;
     c.delivered += n;
+    if c.in_flight.is_empty() {
+        c.scheduled = c.offset;
+    }
     {
-        let mut s = lock(&c.summary);
+        let mut s = c.summary();
         s.pages += 1;
         s.rows += n;
         s.next_offset = c.offset;
+        if ends {
+            s.end = Some(EndReason::ShortPage { offset, rows: n });
+        }
     }
-    let next = if ends {
-        lock(&c.summary).end = Some(EndReason::ShortPage {
-            offset: page.offset,
-            rows: n,
-        });
-        State::Done
-    } else {
-        State::Next(c)
+    let page = Page {
+        offset,
+        requested: ask,
+        rows,
     };
+    let next = if ends { State::Done } else { State::Next(c) };
     Some((Ok(page), next))
 }
 
@@ -404,10 +488,13 @@ fn validate<T>(q: &Query<T>) -> Result<()> {
 }
 
 /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
-async fn fetch<T: DeserializeOwned>(c: &Cursor<T>, ask: u64) -> Result<(Vec<T>, u64)> {
-    let query = &c.query;
+async fn fetch<T: DeserializeOwned>(
+    f: &Fetcher<T>,
+    offset: u64,
+    ask: u64,
+) -> Result<(Vec<T>, u64)> {
+    let query = &f.query;
     let model: &str = &query.model;
-    let offset = c.offset;
     let body = bytes::Bytes::from(
         serde_json::to_vec(&query.request_body(offset, ask))
             .map_err(|e| Error::config("the query could not be serialised").with_source(e))?,
@@ -418,7 +505,7 @@ async fn fetch<T: DeserializeOwned>(c: &Cursor<T>, ask: u64) -> Result<(Vec<T>, 
     let attempt = || {
         let body = body.clone();
         async move {
-            lock(&c.summary).requests += 1;
+            lock(&f.summary).requests += 1;
             let resp = query
                 .client
                 .post_page(model, body)
@@ -439,7 +526,7 @@ async fn fetch<T: DeserializeOwned>(c: &Cursor<T>, ask: u64) -> Result<(Vec<T>, 
         .notify(|e: &Error, wait: Duration| {
             retries += 1;
             {
-                let mut s = lock(&c.summary);
+                let mut s = lock(&f.summary);
                 *s.retries.entry(e.kind()).or_default() += 1;
                 s.retry_wait += wait;
             }

@@ -289,6 +289,11 @@ pub(crate) struct RequestBody<'a> {
 /// The default number of rows asked for per request.
 pub const DEFAULT_PAGE_SIZE: u64 = 1000;
 
+/// The default number of page requests in flight at once: enough to hide a round trip of
+/// latency behind the decoding and writing of the pages before it, few enough to stay polite to
+/// an API whose rate limits are undocumented (see the README's Performance section).
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
 /// A query over one list model, built step by step, then run as a stream.
 ///
 /// Made by [`Client::list`] or [`Client::push_actions`]. Nothing is sent until the stream is
@@ -300,6 +305,7 @@ pub struct Query<T> {
     pub(crate) page_size: u64,
     pub(crate) start_offset: u64,
     pub(crate) max_rows: Option<u64>,
+    pub(crate) concurrency: usize,
     _row: PhantomData<fn() -> T>,
 }
 
@@ -312,6 +318,7 @@ impl<T> Clone for Query<T> {
             page_size: self.page_size,
             start_offset: self.start_offset,
             max_rows: self.max_rows,
+            concurrency: self.concurrency,
             _row: PhantomData,
         }
     }
@@ -327,6 +334,7 @@ impl<T> fmt::Debug for Query<T> {
             .field("page_size", &self.page_size)
             .field("start_offset", &self.start_offset)
             .field("max_rows", &self.max_rows)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -340,6 +348,7 @@ impl<T> Query<T> {
             page_size: DEFAULT_PAGE_SIZE,
             start_offset: 0,
             max_rows: None,
+            concurrency: DEFAULT_CONCURRENCY,
             _row: PhantomData,
         }
     }
@@ -402,6 +411,15 @@ impl<T> Query<T> {
     #[must_use]
     pub fn start_offset(mut self, offset: u64) -> Self {
         self.start_offset = offset;
+        self
+    }
+
+    /// How many page requests may be in flight at once (default [`DEFAULT_CONCURRENCY`]; 1 pages
+    /// strictly one request at a time). Prefetching starts once a full page has confirmed the
+    /// page size; rows still arrive in offset order, and memory holds at most this many pages.
+    #[must_use]
+    pub fn concurrency(mut self, k: usize) -> Self {
+        self.concurrency = k.max(1);
         self
     }
 

@@ -262,6 +262,14 @@ fn start_and_kill(emu: &Emulator, args: &[&str], path: &Path) {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
+    wait_for_checkpoint(&mut child, path);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!path.exists(), "the final name appears only when complete");
+}
+
+/// Waits until the export to `path` has checkpointed at least 500 rows, and is still running.
+fn wait_for_checkpoint(child: &mut std::process::Child, path: &Path) {
     let checkpoint = Path::new(&format!("{}.checkpoint.json", path.display())).to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -279,16 +287,13 @@ fn start_and_kill(emu: &Emulator, args: &[&str], path: &Path) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!path.exists(), "the final name appears only when complete");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_a_kill_gives_a_byte_identical_file() {
     let emu = Emulator::start(
         Config::default()
-            .records(6_000)
+            .records(20_000)
             .latency(Duration::from_millis(15))
             .fault_rate(0.1)
             .fault_kinds([Fault::Reset, Fault::Truncated, Fault::InternalError]),
@@ -350,7 +355,15 @@ async fn max_rows_counts_the_rows_of_earlier_runs_on_resume() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let args = ["export", "--page-size", "100", "--max-rows", "2050"];
+    let args = [
+        "export",
+        "--page-size",
+        "100",
+        "--concurrency",
+        "1",
+        "--max-rows",
+        "2050",
+    ];
     let path = dir.path().join("first.ndjson");
     start_and_kill(&emu, &args, &path);
     let mut c = cmd(&emu);
@@ -385,10 +398,23 @@ async fn a_different_query_refuses_to_resume() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
-    start_and_kill(&emu, &["export", "--page-size", "100"], &path);
+    start_and_kill(
+        &emu,
+        &["export", "--page-size", "100", "--concurrency", "1"],
+        &path,
+    );
     let mut c = cmd(&emu);
-    c.args(["export", "--page-size", "100", "--failed", "--resume", "-o"])
-        .arg(&path);
+    c.args([
+        "export",
+        "--page-size",
+        "100",
+        "--concurrency",
+        "1",
+        "--failed",
+        "--resume",
+        "-o",
+    ])
+    .arg(&path);
     let out = run(c);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -412,11 +438,11 @@ async fn ctrl_c_saves_the_checkpoint_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
     let mut c = cmd(&emu);
-    c.args(["export", "--page-size", "100", "-o"])
+    c.args(["export", "--page-size", "100", "--concurrency", "1", "-o"])
         .arg(&path)
         .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let mut child = c.spawn().unwrap();
+    wait_for_checkpoint(&mut child, &path);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -25,8 +25,13 @@ fn newest_first(records: &[Record]) -> Vec<u64> {
     records.iter().rev().map(|r| r.action_id).collect()
 }
 
+/// A sequential export (one request at a time), so request counts are exact.
 async fn export(client: &Client, page_size: u64) -> (Vec<PushAction>, Summary) {
-    let mut rows = client.push_actions().page_size(page_size).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .page_size(page_size)
+        .stream();
     let mut out = Vec::new();
     while let Some(a) = rows.try_next().await.expect("export succeeds") {
         out.push(a);
@@ -81,7 +86,7 @@ async fn each_fault_kind_is_survived_without_loss_or_duplicates() {
         // Two failures on the first page, then two more on a later one.
         emu.inject([kind.clone(), kind.clone()]);
         let client = client(&emu);
-        let mut rows = client.push_actions().page_size(300).stream();
+        let mut rows = client.push_actions().concurrency(1).page_size(300).stream();
         let mut got = Vec::new();
         while let Some(a) = rows.try_next().await.unwrap() {
             got.push(a.action_id.unwrap());

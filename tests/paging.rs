@@ -19,7 +19,7 @@ async fn collect(rows: &mut Rows<PushAction>) -> Vec<u64> {
 async fn nothing_is_sent_before_the_first_poll() {
     let server = serve(Dataset::new(10)).await;
     let client = client_for(&base(&server));
-    let mut rows = client.push_actions().page_size(4).stream();
+    let mut rows = client.push_actions().concurrency(1).page_size(4).stream();
     tokio::task::yield_now().await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(requests(&server).await.len(), 0, "lazy until polled");
@@ -35,6 +35,7 @@ async fn exact_multiple_of_the_page_size_ends_on_an_empty_page() {
     let server = serve(data).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -56,6 +57,7 @@ async fn a_short_page_after_a_full_one_is_trusted() {
     let server = serve(data).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -72,7 +74,10 @@ async fn a_short_page_after_a_full_one_is_trusted() {
 #[tokio::test]
 async fn an_empty_result_takes_one_request() {
     let server = serve(Dataset::new(0)).await;
-    let mut rows = client_for(&base(&server)).push_actions().stream();
+    let mut rows = client_for(&base(&server))
+        .push_actions()
+        .concurrency(1)
+        .stream();
     assert!(collect(&mut rows).await.is_empty());
     assert_eq!(requests(&server).await, [(0, 1000)]);
     assert_eq!(rows.summary().end, Some(EndReason::EmptyPage { offset: 0 }));
@@ -81,7 +86,10 @@ async fn an_empty_result_takes_one_request() {
 #[tokio::test]
 async fn a_first_short_page_is_confirmed_once() {
     let server = serve(Dataset::new(1)).await;
-    let mut rows = client_for(&base(&server)).push_actions().stream();
+    let mut rows = client_for(&base(&server))
+        .push_actions()
+        .concurrency(1)
+        .stream();
     assert_eq!(collect(&mut rows).await, [10_000_000]);
     assert_eq!(
         requests(&server).await,
@@ -101,6 +109,7 @@ async fn a_silent_cap_is_learned_and_every_row_arrives_once() {
     let server = serve(data).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -125,7 +134,10 @@ async fn a_cap_on_an_exact_multiple_ends_on_an_empty_page() {
     let data = Dataset::capped(900, 300);
     let expected = data.expected_ids();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server)).push_actions().stream();
+    let mut rows = client_for(&base(&server))
+        .push_actions()
+        .concurrency(1)
+        .stream();
     assert_eq!(collect(&mut rows).await, expected);
     assert_eq!(requests(&server).await.len(), 4, "900/300 + the empty page");
     assert_eq!(rows.summary().learned_cap, Some(300));
@@ -136,6 +148,7 @@ async fn no_request_after_the_end() {
     let server = serve(Dataset::new(5)).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(5)
         .stream();
     assert_eq!(collect(&mut rows).await.len(), 5);
@@ -155,6 +168,7 @@ async fn max_rows_asks_for_no_more_than_it_needs() {
     let server = serve(Dataset::new(5000)).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(1000)
         .max_rows(2500)
         .stream();
@@ -176,6 +190,7 @@ async fn start_offset_continues_where_an_export_stopped() {
     let server = serve(data).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .start_offset(1200)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -189,6 +204,7 @@ async fn a_server_that_ignores_offset_is_an_error_not_a_loop() {
     let server = serve(data).await;
     let mut rows = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(10)
         .stream();
     let mut ok = 0;
@@ -216,6 +232,7 @@ async fn pages_carry_their_offsets() {
     let server = serve(Dataset::new(25)).await;
     let pages: Vec<_> = client_for(&base(&server))
         .push_actions()
+        .concurrency(1)
         .page_size(10)
         .pages()
         .try_collect()
@@ -264,7 +281,7 @@ async fn any_list_model_streams_as_json_values() {
 fn streams_are_send_unpin_and_static() {
     fn check<S: futures::Stream + Send + Unpin + 'static>(_: &S) {}
     let client = xp_export::Client::builder().apptoken("t").build().unwrap();
-    check(&client.push_actions().stream());
-    check(&client.push_actions().pages());
+    check(&client.push_actions().concurrency(1).stream());
+    check(&client.push_actions().concurrency(1).pages());
     check(&client.list::<serde_json::Value>("campaign").stream());
 }
