@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::model::PushAction;
@@ -83,8 +82,8 @@ impl Client {
     }
 
     /// A query over any list model (`list/<model>`), its rows decoded as `T`
-    /// (`serde_json::Value` keeps them as they came).
-    pub fn list<T: DeserializeOwned>(&self, model: &str) -> Query<T> {
+    /// (`serde_json::Value` keeps them as they came; [`Query::raw_stream`] keeps their bytes).
+    pub fn list<T>(&self, model: &str) -> Query<T> {
         Query::new(self.clone(), model)
     }
 

@@ -58,7 +58,7 @@ pub mod export;
 
 pub use client::{Client, ClientBuilder, DEFAULT_API_URL};
 pub use error::{Error, ErrorKind, Result};
-pub use model::PushAction;
+pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};
 pub use query::{Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, Op, Query, Value};
 pub use retry::RetryPolicy;

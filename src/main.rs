@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::value::RawValue;
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
 use xp_export::export::{Export, ExportError, Format, Report, Target};
-use xp_export::{Client, Condition, DEFAULT_API_URL, ErrorKind, RetryPolicy, Summary};
+use xp_export::{Client, Condition, DEFAULT_API_URL, ErrorKind, RawRow, RetryPolicy, Summary};
 
 const TOKEN_ENV: &str = "XTREMEPUSH_APPTOKEN";
 
@@ -100,6 +99,12 @@ struct ExportArgs {
     /// How many times a failed page is tried again.
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_retries: u32,
+    /// The wait before the first retry, doubled for each next one (full jitter).
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    retry_base_ms: u64,
+    /// The longest wait between two tries, also the clamp for Retry-After.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    retry_max_ms: u64,
     /// Allow plain http:// to an address other than this machine (the apptoken travels in clear).
     #[arg(long)]
     allow_insecure_http: bool,
@@ -343,12 +348,17 @@ async fn export(
         .api_url(&args.api_url)
         .apptoken(token)
         .timeout(Duration::from_secs_f64(args.timeout))
-        .retry(RetryPolicy::default().max_retries(args.max_retries))
+        .retry(
+            RetryPolicy::default()
+                .max_retries(args.max_retries)
+                .base_delay(Duration::from_millis(args.retry_base_ms))
+                .max_delay(Duration::from_millis(args.retry_max_ms)),
+        )
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
 
     let mut query = client
-        .list::<Box<RawValue>>(&args.model)
+        .list::<RawRow>(&args.model)
         .page_size(args.page_size)
         .concurrency(args.concurrency as usize)
         .start_offset(args.offset);
@@ -656,7 +666,7 @@ async fn demo(args: &DemoArgs, cli: &Cli, progress: Option<&ProgressBar>) -> Res
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
     let query = client
-        .list::<Box<RawValue>>("push-devices")
+        .list::<RawRow>("push-devices")
         .campaign(campaign)
         .failed()
         .select([

@@ -79,6 +79,30 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
 }
 
+/// Decodes a response body the way the stream does: the envelope decides failure (`success`,
+/// `code`, then the HTTP `status`), and `data` is decoded into rows of `T`. `offset` is where
+/// the page starts, for the error of a row that does not decode.
+///
+/// ```
+/// use xp_export::PushAction;
+/// let body = br#"{"code":200,"success":true,"data":[{"action_id":7,"error":1}]}"#;
+/// let rows: Vec<PushAction> = xp_export::model::decode_page(200, body, 0).unwrap();
+/// assert_eq!(rows[0].action_id, Some(7));
+/// ```
+pub fn decode_page<T: DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+    offset: u64,
+) -> Result<Vec<T>, Error> {
+    decode_rows(open_envelope(status, "application/json", body)?, offset)
+}
+
+/// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
+/// does: each [`RawRow`] is a shared slice of `body`, not a copy.
+pub fn decode_page_raw(status: u16, body: &bytes::Bytes) -> Result<Vec<RawRow>, Error> {
+    decode_raw(body, status, "application/json", 0).map(|(rows, _)| rows)
+}
+
 /// Checks a response for failure and returns its `data` array, undecoded.
 ///
 /// The body decides where it is the envelope: `success: false` or a failing `code` is an error
@@ -108,20 +132,13 @@ pub(crate) fn open_envelope<'a>(
             ));
         }
     };
-    let code = envelope.code.and_then(|c| u16::try_from(c).ok());
-    let failed = envelope.success == Some(false)
-        || code.is_some_and(|c| c >= 400)
-        || !(200..300).contains(&status);
-    if failed {
-        let code = code
-            .filter(|c| *c >= 400)
-            .unwrap_or(if status >= 400 { status } else { 500 });
-        let message = match &envelope.message {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::Null) | None => reason(code).to_string(),
-            Some(other) => other.to_string(),
-        };
-        return Err(Error::from_status(code, &message));
+    if let Some(e) = failure(
+        status,
+        envelope.code,
+        envelope.success,
+        envelope.message.as_ref(),
+    ) {
+        return Err(e);
     }
     match envelope.data {
         Some(raw) if raw.get().starts_with('[') => Ok(raw),
@@ -137,6 +154,151 @@ pub(crate) fn open_envelope<'a>(
             "the response has no `data` array",
         )),
     }
+}
+
+/// The error an envelope reports, if it reports one: `success: false` or a failing `code`
+/// decide even inside HTTP 200; a failing HTTP status decides when the body says nothing.
+fn failure(
+    status: u16,
+    code: Option<i64>,
+    success: Option<bool>,
+    message: Option<&Value>,
+) -> Option<Error> {
+    let code = code.and_then(|c| u16::try_from(c).ok());
+    let failed =
+        success == Some(false) || code.is_some_and(|c| c >= 400) || !(200..300).contains(&status);
+    if !failed {
+        return None;
+    }
+    let code = code
+        .filter(|c| *c >= 400)
+        .unwrap_or(if status >= 400 { status } else { 500 });
+    let message = match message {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Null) | None => reason(code).to_string(),
+        Some(other) => other.to_string(),
+    };
+    Some(Error::from_status(code, &message))
+}
+
+/// The envelope with its rows split out, each still the bytes the server sent.
+#[derive(Deserialize)]
+struct RowsEnvelope<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default, borrow)]
+    data: Option<Vec<&'a RawValue>>,
+}
+
+/// Checks a response for failure and splits its `data` array into rows, in one pass.
+pub(crate) fn open_rows<'a>(
+    status: u16,
+    content_type: &str,
+    body: &'a [u8],
+) -> Result<Vec<&'a RawValue>, Error> {
+    match serde_json::from_slice::<RowsEnvelope>(body) {
+        Ok(env) => {
+            if let Some(e) = failure(status, env.code, env.success, env.message.as_ref()) {
+                return Err(e);
+            }
+            env.data.ok_or_else(|| {
+                Error::new(ErrorKind::NotEnvelope, "the response has no `data` array")
+            })
+        }
+        // Not an envelope with a `data` array: the general path says precisely what it is.
+        Err(e) => Err(open_envelope(status, content_type, body)
+            .err()
+            .unwrap_or_else(|| {
+                Error::new(
+                    ErrorKind::NotEnvelope,
+                    format!("`data` is not an array of rows: {e}"),
+                )
+            })),
+    }
+}
+
+/// A cheap fingerprint of a page's rows (their length and their first and last bytes), to
+/// notice a server that sends the same page twice.
+pub(crate) fn fingerprint(rows: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    const EDGE: usize = 4096;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rows.len().hash(&mut h);
+    rows[..rows.len().min(EDGE)].hash(&mut h);
+    rows[rows.len().saturating_sub(EDGE)..].hash(&mut h);
+    h.finish()
+}
+
+/// One row exactly as the server sent it: a shared slice of the response body, not a copy.
+///
+/// What the export writes for NDJSON and JSON, byte for byte. [`RawRow::parse`] decodes it
+/// when needed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawRow(bytes::Bytes);
+
+impl RawRow {
+    #[cfg(test)]
+    pub(crate) fn new(json: &str) -> Self {
+        RawRow(bytes::Bytes::copy_from_slice(json.as_bytes()))
+    }
+
+    /// The row's JSON bytes, as received.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Decodes the row.
+    pub fn parse<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RawRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawRow({})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// How one response body becomes rows: the page's rows and their [`fingerprint`].
+pub(crate) type Decoder<T> = fn(&bytes::Bytes, u16, &str, u64) -> Result<(Vec<T>, u64), Error>;
+
+/// Typed rows: the envelope, then `data` decoded into `T`.
+pub(crate) fn decode_typed<T: DeserializeOwned>(
+    body: &bytes::Bytes,
+    status: u16,
+    content_type: &str,
+    offset: u64,
+) -> Result<(Vec<T>, u64), Error> {
+    let data = open_envelope(status, content_type, body)?;
+    let print = fingerprint(data.get().as_bytes());
+    Ok((decode_rows(data, offset)?, print))
+}
+
+/// Raw rows: slices of the body, found in the same pass that reads the envelope.
+pub(crate) fn decode_raw(
+    body: &bytes::Bytes,
+    status: u16,
+    content_type: &str,
+    _offset: u64,
+) -> Result<(Vec<RawRow>, u64), Error> {
+    let rows = open_rows(status, content_type, body)?;
+    let print = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let start = first.get().as_ptr() as usize - body.as_ptr() as usize;
+            let end = last.get().as_ptr() as usize + last.get().len() - body.as_ptr() as usize;
+            fingerprint(&body[start..end])
+        }
+        _ => 0,
+    };
+    let rows = rows
+        .iter()
+        .map(|r| RawRow(body.slice_ref(r.get().as_bytes())))
+        .collect();
+    Ok((rows, print))
 }
 
 /// Decodes a page's rows; an error names the row and the field that does not fit.
@@ -280,6 +442,67 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotEnvelope);
         assert!(e.detail().contains("not an array"));
+    }
+
+    #[test]
+    fn raw_rows_are_the_bytes_as_sent() {
+        let body = bytes::Bytes::from_static(
+            br#"{"code":200,"success":true,"data":[{"b":1, "a":2.50},{"x":"\u00e9 \"q\""}]}"#,
+        );
+        let (rows, print) = decode_raw(&body, 200, "", 0).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].as_bytes(), br#"{"b":1, "a":2.50}"#);
+        assert_eq!(rows[1].as_bytes(), br#"{"x":"\u00e9 \"q\""}"#);
+        assert_eq!(
+            rows[1].parse::<serde_json::Value>().unwrap()["x"],
+            "é \"q\""
+        );
+        let (typed, typed_print) = decode_typed::<serde_json::Value>(&body, 200, "", 0).unwrap();
+        assert_eq!(typed.len(), 2);
+        assert_ne!(print, 0);
+        assert_ne!(typed_print, 0);
+        let (none, _) = decode_raw(
+            &bytes::Bytes::from_static(br#"{"success":true,"data":[]}"#),
+            200,
+            "",
+            0,
+        )
+        .unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn raw_rows_fail_like_typed_ones() {
+        let cases: [(u16, &[u8], ErrorKind); 5] = [
+            (
+                200,
+                br#"{"code":401,"success":false,"message":"Authentication failed","data":{}}"#,
+                ErrorKind::Refused,
+            ),
+            (
+                200,
+                br#"{"code":500,"success":false,"message":"x"}"#,
+                ErrorKind::Server,
+            ),
+            (502, b"<html>Bad Gateway</html>", ErrorKind::Server),
+            (
+                200,
+                br#"{"success":true,"data":{"a":1}}"#,
+                ErrorKind::NotEnvelope,
+            ),
+            (
+                200,
+                br#"{"success":true,"data":[{"a"#,
+                ErrorKind::NotEnvelope,
+            ),
+        ];
+        for (status, body, kind) in cases {
+            let body = bytes::Bytes::copy_from_slice(body);
+            let e = decode_raw(&body, status, "", 0).unwrap_err();
+            assert_eq!(e.kind(), kind, "{}", String::from_utf8_lossy(&body));
+            let t = decode_typed::<serde_json::Value>(&body, status, "", 0).unwrap_err();
+            assert_eq!(t.kind(), kind);
+        }
     }
 
     #[test]

@@ -16,20 +16,17 @@
 //!   short, nothing past it is delivered and the requests beyond it are dropped (cancelled).
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use backon::Retryable;
-use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt, TryStreamExt};
-use serde::de::DeserializeOwned;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{decode_rows, open_envelope};
+use crate::model::Decoder;
 use crate::query::Query;
 
 /// One page of rows and where it stands in the result.
@@ -239,9 +236,11 @@ enum State<T> {
     Done,
 }
 
-/// What every request of one stream shares: the query and the summary it reports into.
+/// What every request of one stream shares: the query, how rows are decoded, and the summary
+/// it reports into.
 struct Fetcher<T> {
     query: Query<T>,
+    decode: Decoder<T>,
     summary: Shared,
 }
 
@@ -269,12 +268,14 @@ struct Cursor<T> {
     previous: Option<u64>,
     /// Rows delivered so far.
     delivered: u64,
-    /// Requests in flight, oldest first; results are taken in that order.
-    in_flight: FuturesOrdered<BoxFuture<'static, Fetched<T>>>,
+    /// Requests in flight, oldest first; results are taken in that order. Each runs as a task
+    /// of its own, so pages decode on every core while the consumer handles earlier ones;
+    /// dropping the handle cancels the request.
+    in_flight: FuturesOrdered<AbortOnDropHandle<Fetched<T>>>,
 }
 
-impl<T: DeserializeOwned + Send + 'static> Pages<T> {
-    pub(crate) fn new(query: Query<T>) -> Self {
+impl<T: Send + 'static> Pages<T> {
+    pub(crate) fn new(query: Query<T>, decode: Decoder<T>) -> Self {
         let summary: Shared = Arc::new(Mutex::new(Summary {
             next_offset: query.start_offset,
             ..Summary::default()
@@ -290,6 +291,7 @@ impl<T: DeserializeOwned + Send + 'static> Pages<T> {
             in_flight: FuturesOrdered::new(),
             fetcher: Arc::new(Fetcher {
                 query,
+                decode,
                 summary: summary.clone(),
             }),
         };
@@ -301,7 +303,7 @@ impl<T: DeserializeOwned + Send + 'static> Pages<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Cursor<T> {
+impl<T: Send + 'static> Cursor<T> {
     fn query(&self) -> &Query<T> {
         &self.fetcher.query
     }
@@ -321,17 +323,15 @@ impl<T: DeserializeOwned + Send + 'static> Cursor<T> {
         };
         let offset = self.scheduled;
         let fetcher = self.fetcher.clone();
-        self.in_flight.push_back(
-            async move {
+        self.in_flight
+            .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
                 let result = fetch(&fetcher, offset, ask).await;
                 Fetched {
                     offset,
                     ask,
                     result,
                 }
-            }
-            .boxed(),
-        );
+            })));
         self.scheduled += ask;
         let held = self.in_flight.len() as u64;
         let mut s = self.summary();
@@ -356,9 +356,7 @@ impl<T: DeserializeOwned + Send + 'static> Cursor<T> {
 }
 
 /// One page: keep the requests in flight topped up, take the oldest, decide what comes next.
-async fn step<T: DeserializeOwned + Send + 'static>(
-    state: State<T>,
-) -> Option<(Result<Page<T>>, State<T>)> {
+async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, State<T>)> {
     let State::Next(mut c) = state else {
         return None;
     };
@@ -372,13 +370,21 @@ async fn step<T: DeserializeOwned + Send + 'static>(
         // The page size is known: ask for the next pages before they are needed.
         while c.in_flight.len() < c.query().concurrency.max(1) && c.schedule() {}
     }
-    let Some(Fetched {
+    let Fetched {
         offset,
         ask,
         result,
-    }) = c.in_flight.next().await
-    else {
-        return c.finish(EndReason::LimitReached { rows: c.delivered });
+    } = match c.in_flight.next().await {
+        Some(Ok(fetched)) => fetched,
+        // A panic in the request task is a bug: let it surface where the stream is polled.
+        Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Some(Err(e)) => {
+            return c.fail(Error::new(
+                ErrorKind::Network,
+                format!("the page request was cancelled: {e}"),
+            ));
+        }
+        None => return c.finish(EndReason::LimitReached { rows: c.delivered }),
     };
     debug_assert_eq!(offset, c.offset);
     let (mut rows, fingerprint) = match result {
@@ -488,11 +494,7 @@ fn validate<T>(q: &Query<T>) -> Result<()> {
 }
 
 /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
-async fn fetch<T: DeserializeOwned>(
-    f: &Fetcher<T>,
-    offset: u64,
-    ask: u64,
-) -> Result<(Vec<T>, u64)> {
+async fn fetch<T>(f: &Fetcher<T>, offset: u64, ask: u64) -> Result<(Vec<T>, u64)> {
     let query = &f.query;
     let model: &str = &query.model;
     let body = bytes::Bytes::from(
@@ -502,6 +504,7 @@ async fn fetch<T: DeserializeOwned>(
     let policy = query.client.retry_policy().clone();
     let mut rng = policy.rng();
     let mut retries = 0u32;
+    let mut waits = 0u32;
     let attempt = || {
         let body = body.clone();
         async move {
@@ -511,18 +514,17 @@ async fn fetch<T: DeserializeOwned>(
                 .post_page(model, body)
                 .await
                 .map_err(|e| e.at(model, offset))?;
-            let data = open_envelope(resp.status, &resp.content_type, &resp.bytes)
-                .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))?;
-            let mut h = DefaultHasher::new();
-            data.get().hash(&mut h);
-            let rows = decode_rows::<T>(data, offset).map_err(|e| e.at(model, offset))?;
-            Ok((rows, h.finish()))
+            (f.decode)(&resp.bytes, resp.status, &resp.content_type, offset)
+                .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))
         }
     };
     attempt
         .retry(policy.backoff())
         .when(Error::is_retryable)
-        .adjust(|e: &Error, delay| delay.map(|d| policy.wait(d, e.retry_after(), &mut rng)))
+        .adjust(|e: &Error, delay| {
+            waits += 1;
+            delay.map(|d| policy.wait(d, e, waits == 1, &mut rng))
+        })
         .notify(|e: &Error, wait: Duration| {
             retries += 1;
             {

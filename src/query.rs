@@ -9,6 +9,7 @@ use serde::ser::SerializeTuple;
 use serde::{Serialize, Serializer};
 
 use crate::client::Client;
+use crate::model::RawRow;
 use crate::paginate::{Pages, Rows};
 
 /// A comparison operator of a [`Condition`].
@@ -461,7 +462,34 @@ impl<T: DeserializeOwned + Send + 'static> Query<T> {
 
     /// The pages, each with its offset and rows: for exports that checkpoint between pages.
     pub fn pages(self) -> Pages<T> {
-        Pages::new(self)
+        Pages::new(self, crate::model::decode_typed::<T>)
+    }
+}
+
+impl<T> Query<T> {
+    /// The rows exactly as the server sent them ([`RawRow`]: shared slices of each response,
+    /// no decoding into a type, no copy), paged like [`Query::stream`].
+    pub fn raw_stream(self) -> Rows<RawRow> {
+        Rows::new(self.raw_pages())
+    }
+
+    /// The pages of rows exactly as the server sent them: what an export writes.
+    pub fn raw_pages(self) -> Pages<RawRow> {
+        Pages::new(self.with_rows(), crate::model::decode_raw)
+    }
+
+    /// The same query, its rows decoded as `U`.
+    pub(crate) fn with_rows<U>(self) -> Query<U> {
+        Query {
+            client: self.client,
+            model: self.model,
+            body: self.body,
+            page_size: self.page_size,
+            start_offset: self.start_offset,
+            max_rows: self.max_rows,
+            concurrency: self.concurrency,
+            _row: PhantomData,
+        }
     }
 }
 

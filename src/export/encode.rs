@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 
+use crate::model::RawRow;
+
 use super::Format;
 
 /// The fields of a push action, the CSV columns when there is no `select`.
@@ -77,7 +79,7 @@ impl Encoder {
     /// decides them (in the server's field order).
     pub(crate) fn header(
         &mut self,
-        first_page: &[Box<RawValue>],
+        first_page: &[RawRow],
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         match self {
@@ -89,7 +91,7 @@ impl Encoder {
                         // No rows at all: nothing says what the columns are.
                         return Ok(());
                     };
-                    let KeysInOrder(keys) = serde_json::from_str(first.get())
+                    let KeysInOrder(keys) = serde_json::from_slice(first.as_bytes())
                         .map_err(|e| format!("the first row is not a JSON object: {e}"))?;
                     *columns = Some(keys);
                 }
@@ -101,19 +103,19 @@ impl Encoder {
     }
 
     /// Appends one row.
-    pub(crate) fn row(&mut self, row: &RawValue, out: &mut Vec<u8>) -> Result<(), String> {
+    pub(crate) fn row(&mut self, row: &RawRow, out: &mut Vec<u8>) -> Result<(), String> {
         match self {
             Encoder::Ndjson => {
-                out.extend_from_slice(row.get().as_bytes());
+                out.extend_from_slice(row.as_bytes());
                 out.push(b'\n');
             }
             Encoder::Json { first } => {
                 out.extend_from_slice(if *first { b"\n" } else { b",\n" });
                 *first = false;
-                out.extend_from_slice(row.get().as_bytes());
+                out.extend_from_slice(row.as_bytes());
             }
             Encoder::Csv { columns, left_out } => {
-                let fields: HashMap<String, &RawValue> = serde_json::from_str(row.get())
+                let fields: HashMap<String, &RawValue> = serde_json::from_slice(row.as_bytes())
                     .map_err(|e| format!("the row is not a JSON object: {e}"))?;
                 let cols = columns.as_deref().unwrap_or_default();
                 for key in fields.keys() {
@@ -208,12 +210,12 @@ pub fn neutralise(s: String) -> String {
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
+    fn raw(s: &str) -> RawRow {
+        RawRow::new(s)
     }
 
     fn encode(format: Format, columns: Option<Vec<String>>, rows: &[&str]) -> String {
-        let rows: Vec<Box<RawValue>> = rows.iter().map(|r| raw(r)).collect();
+        let rows: Vec<RawRow> = rows.iter().map(|r| raw(r)).collect();
         let mut enc = Encoder::new(format, columns);
         let mut out = Vec::new();
         enc.header(&rows, &mut out).unwrap();

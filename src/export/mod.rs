@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
 
 use crate::error::Error;
+use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
@@ -175,7 +175,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
 /// ```no_run
 /// # async fn run(client: xp_export::Client) -> Result<(), xp_export::export::ExportError> {
 /// use xp_export::export::{Export, Format, Target};
-/// let query = client.list("push-devices").campaign(245624).failed();
+/// let query = client.push_actions().campaign(245624).failed();
 /// let report = Export::new(query, Format::Csv, Target::File("failed.csv".into()))
 ///     .run(std::future::pending(), |_summary, _rows| {})
 ///     .await?;
@@ -183,7 +183,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
 /// # Ok(()) }
 /// ```
 pub struct Export {
-    query: Query<Box<RawValue>>,
+    query: Query<RawRow>,
     format: Format,
     target: Target,
     gzip: bool,
@@ -193,7 +193,8 @@ pub struct Export {
 impl Export {
     /// An export of `query`'s rows (kept as the raw JSON the server sent) in `format` to
     /// `target`. A file target whose name ends in `.gz` is compressed.
-    pub fn new(query: Query<Box<RawValue>>, format: Format, target: Target) -> Self {
+    pub fn new<T>(query: Query<T>, format: Format, target: Target) -> Self {
+        let query = query.with_rows::<RawRow>();
         let gzip = match &target {
             Target::File(p) => Format::from_path(p).1,
             Target::Stdout => false,
@@ -307,7 +308,7 @@ impl Export {
             // The limit counts rows in the output, earlier runs' included.
             query = query.max_rows(max.saturating_sub(rows_total));
         }
-        let mut pages = query.pages();
+        let mut pages = query.raw_pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
