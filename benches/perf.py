@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Reproduces the README's Performance table in one run: `python3 benches/perf.py`.
+
+Builds the release binary, starts `xp-export emulate` for each scenario, and measures:
+
+1. Throughput: export N rows to NDJSON (stdout to /dev/null) vs a raw baseline that fetches
+   the same pages' bytes with curl over one kept-alive connection and discards them (curl
+   sequential, and curl --parallel with the same number in flight); the ratio is against the
+   faster baseline.
+2. Latency hiding: 20 ms per page, 200 pages, concurrency 1, 2, 4, 8, 16.
+3. Memory: peak RSS of the exporter at 50,000 and 5,000,000 rows (from wait4's rusage).
+4. Faults: 30% of requests failing with 500 / reset / truncated body, vs fault-free, at 20 ms
+   per page, with the default backoff and with a 10 ms base.
+
+Every figure is the median of --runs runs (default 5; 3 for the 5M-row memory runs).
+Nothing here is timed inside a test: this is the benchmark.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "xp-export")
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+
+
+class Emulator:
+    """`xp-export emulate` on a free port, stopped on exit."""
+
+    def __init__(self, records, latency_ms=0, fault_rate=0.0, faults=None, max_limit=None):
+        args = [BIN, "-q", "emulate", "--port", "0", "--records", str(records),
+                "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate)]
+        if faults:
+            args += ["--faults", faults]
+        if max_limit:
+            args += ["--max-limit", str(max_limit)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        env = {}
+        for _ in range(2):
+            key, _, value = self.proc.stdout.readline().strip().partition("=")
+            env[key] = value
+        self.url = env["XTREMEPUSH_API_URL"]
+        self.token = env["XTREMEPUSH_APPTOKEN"]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def run_export(emu, *args, stdout=subprocess.DEVNULL):
+    """Runs one export; returns (seconds, peak RSS in KiB)."""
+    env = dict(os.environ, XTREMEPUSH_API_URL=emu.url, XTREMEPUSH_APPTOKEN=emu.token)
+    start = time.perf_counter()
+    proc = subprocess.Popen([BIN, "-q", "export", *args], env=env, stdout=stdout,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"export failed ({proc.returncode}): {err}")
+    return elapsed, usage.ru_maxrss
+
+
+def curl_baseline(emu, rows, page_size, parallel):
+    """Fetches every page's bytes with curl and discards them; returns seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "curl.cfg")
+        with open(config, "w") as f:
+            pages = (rows + page_size - 1) // page_size + (1 if rows % page_size == 0 else 0)
+            for i in range(pages):
+                body = json.dumps({"apptoken": emu.token, "limit": page_size,
+                                   "offset": i * page_size})
+                if i:
+                    f.write("next\n")
+                f.write(f'url = "{emu.url}/list/push-devices"\n')
+                f.write('header = "content-type: application/json"\n')
+                f.write(f"data = {json.dumps(body)}\n")
+                f.write('output = "/dev/null"\n')
+        args = ["curl", "-s", "--no-progress-meter", "--fail", "-K", config]
+        if parallel > 1:
+            args += ["--parallel", "--parallel-max", str(parallel), "--parallel-immediate"]
+        start = time.perf_counter()
+        subprocess.run(args, check=True)
+        return time.perf_counter() - start
+
+
+def median(f, runs):
+    values = [f() for _ in range(runs)]
+    return statistics.median(values), values
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--rows", type=int, default=1_000_000, help="rows for throughput and faults")
+    p.add_argument("--big", type=int, default=5_000_000, help="rows for the large memory run")
+    p.add_argument("--concurrency", type=int, default=4, help="pages in flight for throughput and faults")
+    p.add_argument("--only", default="throughput,latency,memory,faults",
+                   help="comma-separated scenarios to run (default: all)")
+    args = p.parse_args()
+    if not shutil.which("curl"):
+        sys.exit("curl is needed for the baseline")
+    build()
+    runs, rows, k = args.runs, args.rows, args.concurrency
+    page = 1000
+    out = [f"Machine: {machine()}. Medians of {runs} runs.", ""]
+
+    only = set(args.only.split(","))
+
+    # 1. Throughput.
+    if "throughput" in only:
+        out += throughput(rows, page, k, runs)
+    if "latency" in only:
+        out += latency(page, runs)
+    if "memory" in only:
+        out += memory(page, k, runs, args.big)
+    if "faults" in only:
+        out += faults(page, k, runs)
+    print("\n".join(out))
+
+
+def throughput(rows, page, k, runs):
+    out = []
+    with Emulator(rows) as emu:
+        exp, exp_all = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(k))[0], runs)
+        seq, _ = median(lambda: curl_baseline(emu, rows, page, 1), runs)
+        par, _ = median(lambda: curl_baseline(emu, rows, page, k), runs)
+    base = min(seq, par)
+    out += ["| throughput: %s rows, page %d | time | rows/s | vs baseline |" % (f"{rows:,}", page),
+            "|---|---|---|---|",
+            f"| curl, one request at a time (bytes discarded) | {seq:.2f} s | {rows / seq:,.0f} | {seq / base:.2f}× |",
+            f"| curl --parallel {k} (bytes discarded) | {par:.2f} s | {rows / par:,.0f} | {par / base:.2f}× |",
+            f"| xp-export export → NDJSON, concurrency {k} | {exp:.2f} s | {rows / exp:,.0f} | **{exp / base:.2f}×** |",
+            ""]
+    return out
+
+
+def latency(page, runs):
+    out = []
+    pages = 200
+    out += ["| latency hiding: 20 ms per page, %d pages | time | speed-up over 1 |" % pages,
+            "|---|---|---|"]
+    with Emulator(pages * page - 1, latency_ms=20) as emu:
+        times = {}
+        for c in [1, 2, 4, 8, 16]:
+            times[c], _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(c))[0], runs)
+            out.append(f"| concurrency {c} | {times[c]:.2f} s | **{times[1] / times[c]:.1f}×** |")
+    out.append("")
+    return out
+
+
+def memory(page, k, runs, big):
+    out = []
+    out += ["| memory: peak RSS of the exporter | rows | peak RSS |", "|---|---|---|"]
+    rss = {}
+    for n, r in [(50_000, runs), (big, max(1, min(runs, 3)))]:
+        with Emulator(n) as emu:
+            rss[n], _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(k))[1], r)
+        out.append(f"| NDJSON, concurrency {k} | {n:,} | {rss[n] / 1024:.1f} MiB |")
+    out.append(f"| ratio {big:,} / 50,000 | | **{rss[big] / rss[50_000]:.2f}** |")
+    out.append("")
+    return out
+
+
+def faults(page, k, runs):
+    """30% of requests fail (500, reset, truncated body; no Retry-After), 20 ms per page."""
+    out = []
+    pages = 200
+    rows = pages * page - 1
+    common = ["--page-size", str(page), "--concurrency", str(k)]
+    with Emulator(rows, latency_ms=20) as emu:
+        clean, _ = median(lambda: run_export(emu, *common)[0], runs)
+    with Emulator(rows, latency_ms=20, fault_rate=0.3, faults="500,reset,truncate") as emu:
+        faulty, _ = median(lambda: run_export(emu, *common)[0], runs)
+        fast, _ = median(lambda: run_export(emu, *common, "--retry-base-ms", "10")[0], runs)
+    out += [f"| faults: {pages} pages of {page}, 20 ms each, concurrency {k} | time | vs fault-free |",
+            "|---|---|---|",
+            f"| no faults | {clean:.2f} s | 1.00× |",
+            f"| 30% of requests: 500, reset, truncated body (default backoff, 200 ms base) | {faulty:.2f} s | **{faulty / clean:.2f}×** |",
+            f"| the same, --retry-base-ms 10 | {fast:.2f} s | **{fast / clean:.2f}×** |",
+            ""]
+    return out
+
+if __name__ == "__main__":
+    main()
