@@ -10,11 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
+use crate::error::{Error, ErrorKind};
+
 /// How a page is retried: exponential backoff with full jitter, `Retry-After` honoured.
 ///
 /// Before retry `n` (counting from 0) the wait is a random duration in
 /// `[0, min(max_delay, base_delay * 2^n)]` ("full jitter"), unless the failed response carried
-/// `Retry-After` (seconds or an HTTP date): then the wait is that, clamped to `max_delay`.
+/// `Retry-After` (seconds or an HTTP date): then the wait is that, clamped to `max_delay`. The
+/// first retry after a connection broke mid-request (reset, body cut off) goes at once: that is
+/// most often a pooled connection the server had closed, and a new connection is all it takes.
 ///
 /// # Default
 /// - `base_delay`: 200 ms
@@ -123,16 +127,22 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before the next try: the server's `Retry-After` (clamped), else full jitter over
-    /// the exponential delay.
+    /// The wait before the next try: the server's `Retry-After` (clamped); none before the
+    /// first retry of a connection that broke mid-request (a reset or a cut-off body, most
+    /// often a pooled connection the server had closed: a new one is all it takes); else full
+    /// jitter over the exponential delay.
     pub(crate) fn wait(
         &self,
         delay: Duration,
-        retry_after: Option<Duration>,
+        err: &Error,
+        first: bool,
         rng: &mut fastrand::Rng,
     ) -> Duration {
-        match retry_after {
+        match err.retry_after() {
             Some(ra) => ra.min(self.max_delay),
+            None if first && matches!(err.kind(), ErrorKind::Network | ErrorKind::Body) => {
+                Duration::ZERO
+            }
             None if self.jitter => delay.mul_f64(rng.f64()),
             None => delay,
         }
@@ -158,7 +168,6 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, ErrorKind};
 
     #[test]
     fn which_failures_retry() {
@@ -236,10 +245,12 @@ mod tests {
     #[test]
     fn full_jitter_stays_within_the_delay_and_is_repeatable_with_a_seed() {
         let p = RetryPolicy::default().jitter_seed(7);
+        let err = Error::from_status(503, "x");
         let run = || {
             let mut rng = p.rng();
             p.backoff()
-                .map(|d| (d, p.wait(d, None, &mut rng)))
+                .enumerate()
+                .map(|(i, d)| (d, p.wait(d, &err, i == 0, &mut rng)))
                 .collect::<Vec<_>>()
         };
         let a = run();
@@ -258,14 +269,37 @@ mod tests {
         let p = RetryPolicy::default().max_delay(Duration::from_secs(5));
         let mut rng = p.rng();
         let d = Duration::from_millis(200);
+        let limited =
+            |secs| Error::from_status(429, "x").with_retry_after(Some(Duration::from_secs(secs)));
         assert_eq!(
-            p.wait(d, Some(Duration::from_secs(2)), &mut rng),
+            p.wait(d, &limited(2), true, &mut rng),
             Duration::from_secs(2)
         );
         assert_eq!(
-            p.wait(d, Some(Duration::from_secs(3600)), &mut rng),
+            p.wait(d, &limited(3600), false, &mut rng),
             Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn a_broken_connection_is_retried_at_once_the_first_time_only() {
+        let p = RetryPolicy::default().without_jitter();
+        let mut rng = p.rng();
+        let d = Duration::from_millis(200);
+        for kind in [ErrorKind::Network, ErrorKind::Body] {
+            let e = Error::new(kind, "reset");
+            assert_eq!(p.wait(d, &e, true, &mut rng), Duration::ZERO, "{kind:?}");
+            assert_eq!(p.wait(d, &e, false, &mut rng), d, "{kind:?}");
+        }
+        for kind in [
+            ErrorKind::Connect,
+            ErrorKind::Timeout,
+            ErrorKind::Server,
+            ErrorKind::NotEnvelope,
+        ] {
+            let e = Error::new(kind, "x");
+            assert_eq!(p.wait(d, &e, true, &mut rng), d, "{kind:?}");
+        }
     }
 
     #[test]
