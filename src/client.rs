@@ -7,10 +7,14 @@ use std::time::{Duration, SystemTime};
 use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::PushAction;
 use crate::query::Query;
 use crate::retry::{RetryPolicy, parse_retry_after};
+
+/// The default limit on one page's response body: 64 MiB, far above what a page of thousands of
+/// push actions takes (about 230 bytes each).
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 << 20;
 
 /// The EU API base, the default.
 pub const DEFAULT_API_URL: &str = "https://external-api.xtremepush.com/api/external";
@@ -48,6 +52,7 @@ struct Inner {
     api_url: String,
     apptoken: Secret,
     retry: RetryPolicy,
+    max_page_bytes: u64,
 }
 
 /// A string that never shows itself in `Debug` or `Display`.
@@ -125,7 +130,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = resp.bytes().await.map_err(Error::from_reqwest)?;
+        let bytes = read_limited(resp, self.inner.max_page_bytes).await?;
         Ok(PageBody {
             status,
             content_type,
@@ -133,6 +138,42 @@ impl Client {
             bytes,
         })
     }
+}
+
+/// Reads a body to its end without holding more than `limit` bytes of it: a larger (or
+/// endless) body is an error as soon as it passes the limit.
+async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
+    let too_large = |what: String| {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the response {what} the page limit of {limit} bytes: ask for fewer rows per page, \
+                 or raise the limit"
+            ),
+        )
+    };
+    if let Some(len) = resp.content_length().filter(|&len| len > limit) {
+        return Err(too_large(format!("announces {len} bytes, over")));
+    }
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut total = 0u64;
+    while let Some(chunk) = resp.chunk().await.map_err(Error::from_reqwest)? {
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_large("grew past".to_string()));
+        }
+        chunks.push(chunk);
+    }
+    Ok(match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = bytes::BytesMut::with_capacity(total as usize);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    })
 }
 
 /// A response read to its end.
@@ -152,6 +193,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
+    max_page_bytes: u64,
 }
 
 impl Default for ClientBuilder {
@@ -160,6 +202,7 @@ impl Default for ClientBuilder {
             api_url: DEFAULT_API_URL.to_string(),
             apptoken: None,
             timeout: Duration::from_secs(30),
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
         }
@@ -189,6 +232,13 @@ impl ClientBuilder {
     /// The longest connecting may take (default 10 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
+        self
+    }
+
+    /// The largest response body accepted for one page (default [`DEFAULT_MAX_PAGE_BYTES`]). A
+    /// larger or endless body fails the page ([`ErrorKind::TooLarge`]) without being held whole.
+    pub fn max_page_bytes(mut self, bytes: u64) -> Self {
+        self.max_page_bytes = bytes;
         self
     }
 
@@ -236,6 +286,7 @@ impl ClientBuilder {
                 api_url: self.api_url.trim_end_matches('/').to_string(),
                 apptoken,
                 retry: self.retry,
+                max_page_bytes: self.max_page_bytes,
             }),
         })
     }
@@ -244,7 +295,6 @@ impl ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
 
     #[test]
     fn debug_redacts_the_token() {

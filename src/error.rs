@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Decode,
     /// The server repeated the previous page: paging would never end.
     Stalled,
+    /// A page's response is larger than the client's page limit
+    /// ([`crate::ClientBuilder::max_page_bytes`]).
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -46,7 +49,7 @@ impl ErrorKind {
     /// |---|---|
     /// | `Connect`, `Timeout`, `Network`, `Body` | yes |
     /// | `RateLimited`, `Server`, `NotEnvelope` | yes |
-    /// | `Config`, `Refused`, `Decode`, `Stalled` | no |
+    /// | `Config`, `Refused`, `Decode`, `Stalled`, `TooLarge` | no |
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -75,6 +78,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::Decode => "decode",
             ErrorKind::Stalled => "stalled",
+            ErrorKind::TooLarge => "too-large",
         }
     }
 }

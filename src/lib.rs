@@ -56,7 +56,7 @@ pub mod emulator;
 #[cfg(feature = "export")]
 pub mod export;
 
-pub use client::{Client, ClientBuilder, DEFAULT_API_URL};
+pub use client::{Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_MAX_PAGE_BYTES};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};

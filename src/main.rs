@@ -105,6 +105,9 @@ struct ExportArgs {
     /// The longest wait between two tries, also the clamp for Retry-After.
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     retry_max_ms: u64,
+    /// The largest response accepted for one page, in bytes (a larger or endless one fails).
+    #[arg(long, default_value_t = xp_export::DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES")]
+    max_page_bytes: u64,
     /// Allow plain http:// to an address other than this machine (the apptoken travels in clear).
     #[arg(long)]
     allow_insecure_http: bool,
@@ -348,6 +351,7 @@ async fn export(
         .api_url(&args.api_url)
         .apptoken(token)
         .timeout(Duration::from_secs_f64(args.timeout))
+        .max_page_bytes(args.max_page_bytes)
         .retry(
             RetryPolicy::default()
                 .max_retries(args.max_retries)

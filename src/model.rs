@@ -283,7 +283,7 @@ pub(crate) fn decode_raw(
     body: &bytes::Bytes,
     status: u16,
     content_type: &str,
-    _offset: u64,
+    offset: u64,
 ) -> Result<(Vec<RawRow>, u64), Error> {
     let rows = open_rows(status, content_type, body)?;
     let print = match (rows.first(), rows.last()) {
@@ -294,6 +294,16 @@ pub(crate) fn decode_raw(
         }
         _ => 0,
     };
+    if let Some(i) = rows.iter().position(|r| !r.get().starts_with('{')) {
+        let start: String = rows[i].get().chars().take(16).collect();
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "row {i} (offset {}) is not a JSON object: it starts with {start:?}",
+                offset + i as u64
+            ),
+        ));
+    }
     let rows = rows
         .iter()
         .map(|r| RawRow(body.slice_ref(r.get().as_bytes())))

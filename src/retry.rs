@@ -183,6 +183,7 @@ mod tests {
             (ErrorKind::Refused, false),
             (ErrorKind::Decode, false),
             (ErrorKind::Stalled, false),
+            (ErrorKind::TooLarge, false),
         ];
         for (kind, retried) in cases {
             assert_eq!(kind.is_retryable(), retried, "{kind:?}");
