@@ -49,7 +49,7 @@ async fn every_row_arrives_once_in_order_with_every_field() {
         .await
         .unwrap();
     let (rows, summary) = export(&client(&emu), 500).await;
-    assert_eq!(ids(&rows), newest_first(emu.records()));
+    assert_eq!(ids(&rows), newest_first(&emu.records()));
     assert_eq!(summary.requests, 5, "ceil(2345/500)");
     assert_eq!(emu.requests(), 5);
     // Every field the server sent survives decoding, unknown ones included.
@@ -82,7 +82,7 @@ async fn each_fault_kind_is_survived_without_loss_or_duplicates() {
         let emu = Emulator::start(Config::default().records(1_000))
             .await
             .unwrap();
-        let expected = newest_first(emu.records());
+        let expected = newest_first(&emu.records());
         // Two failures on the first page, then two more on a later one.
         emu.inject([kind.clone(), kind.clone()]);
         let client = client(&emu);
@@ -152,7 +152,7 @@ async fn a_silent_cap_is_followed() {
         .await
         .unwrap();
     let (rows, summary) = export(&client(&emu), 1000).await;
-    assert_eq!(ids(&rows), newest_first(emu.records()));
+    assert_eq!(ids(&rows), newest_first(&emu.records()));
     assert_eq!(summary.learned_cap, Some(400));
     assert_eq!(emu.requests(), 7, "ceil(2500/400)");
 }
@@ -162,9 +162,9 @@ async fn conditions_select_and_order_reach_the_server() {
     let emu = Emulator::start(Config::default().records(5_000))
         .await
         .unwrap();
-    let campaign = emu.records()[0].campaign_id;
-    let mut expected: Vec<&Record> = emu
-        .records()
+    let records = emu.records();
+    let campaign = records[0].campaign_id;
+    let mut expected: Vec<&Record> = records
         .iter()
         .filter(|r| r.campaign_id == campaign && r.error == 1)
         .collect();
@@ -256,8 +256,8 @@ async fn tricky_messages_survive_decoding() {
     assert!(messages.iter().any(|m| m.contains('\n')), "{messages:?}");
     assert!(messages.iter().any(|m| m.contains('"') && m.contains(',')));
     assert!(messages.iter().any(|m| !m.is_ascii()));
-    let expected: std::collections::BTreeSet<&str> = emu
-        .records()
+    let records = emu.records();
+    let expected: std::collections::BTreeSet<&str> = records
         .iter()
         .filter_map(|r| r.error_message.as_deref())
         .collect();

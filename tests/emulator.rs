@@ -106,7 +106,7 @@ async fn full_answer_is_newest_first_with_all_fields_in_server_order() {
     let a = ask(&c, &emu, json!({})).await;
     assert_eq!(a.headers["content-type"], "application/json");
     assert!(a.text.starts_with(r#"{"code":200,"success":true,"data":["#));
-    let mut want = ids_of(emu.records());
+    let mut want = ids_of(emu.records().iter());
     want.reverse();
     assert_eq!(a.ids(), want);
     for (row, rec) in a.data().iter().zip(emu.records().iter().rev()) {
@@ -237,7 +237,8 @@ async fn select_returns_only_those_fields_in_select_order() {
         json!({"select": ["error_message", "platform", "action_id"], "limit": 5}),
     )
     .await;
-    let newest = emu.records().last().unwrap();
+    let records = emu.records();
+    let newest = records.last().unwrap();
     assert!(a.text.contains(&format!(
         "[{{\"error_message\":{},\"platform\":\"{}\",\"action_id\":{}}}",
         serde_json::to_string(&newest.error_message).unwrap(),
@@ -349,7 +350,7 @@ async fn every_operator_filters_like_the_reference() {
 async fn order_default_desc_explicit_asc_and_multi_key() {
     let emu = small(500).await;
     let c = reqwest::Client::new();
-    let all = ids_of(emu.records());
+    let all = ids_of(emu.records().iter());
     let desc: Vec<u64> = all.iter().rev().copied().collect();
     assert_eq!(ask(&c, &emu, json!({})).await.ids(), desc);
     assert_eq!(
@@ -374,7 +375,8 @@ async fn order_default_desc_explicit_asc_and_multi_key() {
         json!({"order": ["campaign_id DESC", "create_time ASC"]}),
     )
     .await;
-    let mut want: Vec<&Record> = emu.records().iter().collect();
+    let records = emu.records();
+    let mut want: Vec<&Record> = records.iter().collect();
     want.sort_by(|x, y| {
         y.campaign_id
             .cmp(&x.campaign_id)
@@ -865,4 +867,304 @@ async fn bind_and_accessors() {
             .to_string()
             .contains("'bogus'")
     );
+}
+
+const DEFAULT_CAMPAIGNS: [u64; 4] = [245624, 245625, 245626, 245627];
+
+#[tokio::test]
+async fn insert_puts_new_rows_at_the_head() {
+    let emu = small(300).await;
+    let c = reqwest::Client::new();
+    let before = emu.records();
+    let newest = before.last().unwrap().clone();
+    emu.insert(25);
+    let after = emu.records();
+    assert_eq!(after.len(), 325);
+    assert_eq!(after[..300], before[..]);
+    for r in &after[300..] {
+        assert!(r.action_id > newest.action_id);
+        assert!(r.create_time >= newest.create_time);
+        assert!(DEFAULT_CAMPAIGNS.contains(&r.campaign_id));
+        assert_eq!(r.error == 1, r.error_message.is_some());
+    }
+    assert!(after.windows(2).all(|w| w[0].action_id < w[1].action_id));
+    assert!(
+        after
+            .windows(2)
+            .all(|w| w[0].create_time <= w[1].create_time)
+    );
+
+    // A fresh request at offset 0, default order: the new rows first, with all fields.
+    let a = ask(&c, &emu, json!({"limit": 40})).await;
+    assert_eq!(a.ids(), ids_of(after.iter().rev().take(40)));
+    assert!(a.ids()[..25].iter().all(|&id| id > newest.action_id));
+    assert!(a.ids()[25..].iter().all(|&id| id <= newest.action_id));
+    for (row, rec) in a.data().iter().zip(after.iter().rev()) {
+        assert_eq!(*row, rec.to_json());
+    }
+    // The other query paths serve them too: ascending, keyset, select, full scan.
+    let a = ask(
+        &c,
+        &emu,
+        json!({"order": ["action_id ASC"], "offset": 290, "select": ["action_id", "platform"]}),
+    )
+    .await;
+    assert_eq!(a.ids(), ids_of(&after[290..]));
+    for (row, rec) in a.data().iter().zip(&after[290..]) {
+        assert_eq!(
+            *row,
+            json!({"action_id": rec.action_id, "platform": rec.platform})
+        );
+    }
+    let a = ask(
+        &c,
+        &emu,
+        json!({"condition": [["action_id", ">", newest.action_id]], "order": ["action_id ASC"]}),
+    )
+    .await;
+    assert_eq!(a.ids(), ids_of(&after[300..]));
+    let campaign = after[310].campaign_id;
+    let a = ask(
+        &c,
+        &emu,
+        json!({"condition": [["campaign_id", "=", campaign]], "order": ["create_time DESC", "action_id DESC"]}),
+    )
+    .await;
+    let want: Vec<u64> = after
+        .iter()
+        .rev()
+        .filter(|r| r.campaign_id == campaign)
+        .map(|r| r.action_id)
+        .collect();
+    assert_eq!(a.ids(), want);
+
+    // Deterministic: the same rows as a data set generated 325 rows long.
+    let longer = small(325).await;
+    assert_eq!(longer.records(), after);
+    // An empty data set grows too.
+    let empty = small(0).await;
+    empty.insert(3);
+    assert_eq!(empty.records()[..], longer.records()[..3]);
+    assert_eq!(ask(&c, &empty, json!({})).await.ids().len(), 3);
+}
+
+#[tokio::test]
+async fn insert_per_request_grows_by_each_successful_request() {
+    let emu = Emulator::start(Config::default().records(200).insert_per_request(3))
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let old_max = emu.records().last().unwrap().action_id;
+    // Every page answered adds 3 rows first, so the page already has them.
+    let first = ask(&c, &emu, json!({"limit": 10})).await.ids();
+    assert_eq!(emu.records().len(), 203);
+    assert_eq!(first, ids_of(emu.records().iter().rev().take(10)));
+    assert!(first[..3].iter().all(|&id| id > old_max));
+    assert!(first[3..].iter().all(|&id| id <= old_max));
+    for m in 2..=5 {
+        let page = ask(&c, &emu, json!({"limit": 10, "offset": 10 * m})).await;
+        assert_eq!(page.data().len(), 10);
+        assert_eq!(emu.records().len(), 200 + 3 * m as usize);
+    }
+    // Faulted requests add nothing, also those answered with the page (truncate, stall).
+    emu.inject([
+        Fault::InternalError,
+        Fault::RateLimited(None),
+        Fault::EnvelopeFailure,
+        Fault::Reset,
+        Fault::Truncated,
+        Fault::Stall(Duration::from_millis(10)),
+        Fault::Status(401),
+    ]);
+    for _ in 0..7 {
+        let body = json!({"apptoken": emu.apptoken(), "limit": 5}).to_string();
+        let _ = send_raw(&c, &url(&emu), body).await;
+    }
+    assert_eq!(emu.requests(), 12);
+    assert_eq!(emu.records().len(), 215);
+    // So do requests answered with an error envelope.
+    let u = url(&emu);
+    send_raw(&c, &u, json!({"apptoken": "wrong"}).to_string())
+        .await
+        .unwrap()
+        .error(401, "Authentication failed");
+    ask(&c, &emu, json!({"limit": -1}))
+        .await
+        .error(400, "limit");
+    let other = format!("{}/list/campaigns", emu.base_url());
+    send_raw(&c, &other, json!({"apptoken": emu.apptoken()}).to_string())
+        .await
+        .unwrap()
+        .error(404, "Unknown model");
+    assert_eq!(emu.records().len(), 215);
+    // An explicit insertion adds to it; the next page is 3 more.
+    emu.insert(4);
+    ask(&c, &emu, json!({"limit": 1})).await.data();
+    assert_eq!(emu.records().len(), 222);
+    let log = emu.request_log();
+    let answered = log
+        .iter()
+        .filter(|l| l.fault.is_none() && l.status == 200)
+        .count();
+    assert_eq!(answered, 6);
+    assert_eq!(emu.records().len(), 200 + 4 + 3 * answered);
+
+    // With random faults: only the unfaulted pages add rows.
+    let emu = Emulator::start(
+        Config::default()
+            .records(50)
+            .seed(4)
+            .fault_rate(0.4)
+            .insert_per_request(2),
+    )
+    .await
+    .unwrap();
+    for _ in 0..40 {
+        let body = json!({"apptoken": emu.apptoken(), "limit": 5}).to_string();
+        let _ = send_raw(&c, &url(&emu), body).await;
+    }
+    let log = emu.request_log();
+    let answered = log
+        .iter()
+        .filter(|l| l.fault.is_none() && l.status == 200)
+        .count();
+    assert!((10..40).contains(&answered), "{answered}");
+    assert_eq!(emu.records().len(), 50 + 2 * answered);
+}
+
+#[tokio::test]
+async fn keyset_export_sees_inserted_rows_at_the_end() {
+    let emu = Emulator::start(
+        Config::default()
+            .records(1_000)
+            .max_limit(100)
+            .insert_per_request(7),
+    )
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let initial = emu.records();
+    let mut got: Vec<u64> = Vec::new();
+    let mut last = 0u64;
+    let mut pages = 0;
+    loop {
+        let body = json!({
+            "condition": [["action_id", ">", last]],
+            "order": ["action_id ASC"],
+            "limit": 100,
+            "select": ["action_id"],
+        });
+        let ids = ask(&c, &emu, body).await.ids();
+        pages += 1;
+        got.extend(&ids);
+        match ids.last() {
+            Some(&l) if ids.len() == 100 => last = l,
+            _ => break,
+        }
+        if pages == 5 {
+            // Rows also arrive between pages.
+            emu.insert(150);
+        }
+    }
+    let all = emu.records();
+    assert_eq!(all.len(), 1_000 + 150 + 7 * pages);
+    assert_eq!(all[..1_000], initial[..]);
+    // Every row exactly once, in order; the inserted ones at the end.
+    assert_eq!(got, ids_of(all.iter()));
+    assert_eq!(got[..1_000], ids_of(initial.iter())[..]);
+}
+
+#[tokio::test]
+async fn records_snapshots_do_not_change() {
+    let emu = Emulator::start(Config::default().records(100).insert_per_request(5))
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let snapshot = emu.records();
+    let copy: Vec<Record> = snapshot.to_vec();
+    emu.insert(10);
+    let second = emu.records();
+    ask(&c, &emu, json!({"limit": 3})).await.data();
+    ask(&c, &emu, json!({"order": ["device_id"], "limit": 3}))
+        .await
+        .data();
+    assert_eq!(*snapshot, copy);
+    assert_eq!(second.len(), 110);
+    assert_eq!(second[..100], copy[..]);
+    let now = emu.records();
+    assert_eq!(now.len(), 120);
+    assert_eq!(now[..110], second[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stay_consistent_while_rows_arrive() {
+    let emu = std::sync::Arc::new(
+        Emulator::start(Config::default().records(3_000).insert_per_request(2))
+            .await
+            .unwrap(),
+    );
+    let initial = emu.records().len();
+    let inserter = tokio::task::spawn_blocking({
+        let emu = emu.clone();
+        move || {
+            for _ in 0..200 {
+                emu.insert(3);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let (u, token) = (url(&emu), emu.apptoken().to_owned());
+        let start = emu.records()[t as usize * 700].action_id;
+        tasks.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let mut heads = Vec::new();
+            let mut walks = Vec::new();
+            let mut last = start;
+            for _ in 0..15 {
+                let body = json!({"apptoken": token, "limit": 120}).to_string();
+                heads.push(send_raw(&c, &u, body).await.unwrap().ids());
+                let body = json!({
+                    "apptoken": token,
+                    "condition": [["action_id", ">", last]],
+                    "order": ["action_id ASC"],
+                    "limit": 300,
+                    "select": ["action_id"],
+                })
+                .to_string();
+                let ids = send_raw(&c, &u, body).await.unwrap().ids();
+                walks.push((last, ids.clone()));
+                if let Some(&l) = ids.last() {
+                    last = l;
+                }
+            }
+            (heads, walks)
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    inserter.await.unwrap();
+    let all = ids_of(emu.records().iter());
+    assert_eq!(all.len(), initial + 600 + 2 * 4 * 30);
+    let pos = |id: u64| all.binary_search(&id).unwrap();
+    for (heads, walks) in results {
+        // Each head page is the newest 120 rows of one state of the data set.
+        for ids in heads {
+            assert_eq!(ids.len(), 120);
+            let top = pos(ids[0]);
+            assert!(top >= initial);
+            let want: Vec<u64> = all[top + 1 - 120..=top].iter().rev().copied().collect();
+            assert_eq!(ids, want);
+        }
+        // Each keyset page is the rows right after its key, in order, with no gap.
+        for (after, ids) in walks {
+            let from = all.partition_point(|&id| id <= after);
+            assert!(!ids.is_empty());
+            assert_eq!(ids, all[from..from + ids.len()]);
+            assert!(ids.len() == 300 || from + ids.len() >= initial);
+        }
+    }
 }

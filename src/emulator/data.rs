@@ -2,6 +2,7 @@
 //! pre-serialised JSON of every row.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// One push action as the emulator stores and serves it.
 ///
@@ -266,36 +267,84 @@ pub const ERROR_MESSAGES: &[&str] = &[
 /// The default campaign ids.
 pub(crate) const DEFAULT_CAMPAIGNS: [u64; 4] = [245624, 245625, 245626, 245627];
 
-/// Generates `n` records, deterministic for `seed` and `campaigns`.
+/// Generates `n` records, deterministic for `seed` and `campaigns` (see [`Generator`]).
+#[cfg(test)]
+pub(crate) fn generate(n: usize, seed: u64, campaigns: &[u64]) -> Vec<Record> {
+    let mut generator = Generator::new(seed, campaigns);
+    let mut out = Vec::with_capacity(n);
+    generator.extend(&mut out, n);
+    out
+}
+
+/// The record generator, deterministic for a seed and campaign list.
 ///
 /// An empty campaign list falls back to the default campaigns. The first error rows cycle
 /// through [`ERROR_MESSAGES`] so that even a small data set has every tricky message.
-pub(crate) fn generate(n: usize, seed: u64, campaigns: &[u64]) -> Vec<Record> {
-    let campaigns: &[u64] = if campaigns.is_empty() {
-        &DEFAULT_CAMPAIGNS
-    } else {
-        campaigns
-    };
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut out = Vec::with_capacity(n);
-    let mut action_id: u64 = 1_000_000 + rng.u64(0..1_000);
-    let mut create_time: i64 = 1_480_000_000 + rng.i64(0..86_400);
-    let mut errors = 0usize;
-    for i in 0..n {
-        if i > 0 {
+///
+/// It is resumable: generating `a` records and then `b` more gives the same
+/// records as generating `a + b` at once. Inserted rows therefore continue the data set with
+/// the same id gaps, time steps and field distributions.
+#[derive(Debug, Clone)]
+pub(crate) struct Generator {
+    rng: fastrand::Rng,
+    campaigns: Vec<u64>,
+    /// The id and time of the next record before its gap is added (the first record gets
+    /// no gap).
+    action_id: u64,
+    create_time: i64,
+    started: bool,
+    /// Error rows generated so far (the first ones cycle through [`ERROR_MESSAGES`]).
+    errors: usize,
+}
+
+impl Generator {
+    /// A generator at the start of the data set for `seed` and `campaigns`.
+    pub(crate) fn new(seed: u64, campaigns: &[u64]) -> Generator {
+        let campaigns = if campaigns.is_empty() {
+            DEFAULT_CAMPAIGNS.to_vec()
+        } else {
+            campaigns.to_vec()
+        };
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let action_id = 1_000_000 + rng.u64(0..1_000);
+        let create_time = 1_480_000_000 + rng.i64(0..86_400);
+        Generator {
+            rng,
+            campaigns,
+            action_id,
+            create_time,
+            started: false,
+            errors: 0,
+        }
+    }
+
+    /// Appends the next `n` records to `out`.
+    pub(crate) fn extend(&mut self, out: &mut Vec<Record>, n: usize) {
+        out.reserve(n);
+        for _ in 0..n {
+            out.push(self.next_record());
+        }
+    }
+
+    /// The next record: its `action_id` is above, its `create_time` not below, those of
+    /// every record generated before.
+    fn next_record(&mut self) -> Record {
+        let rng = &mut self.rng;
+        if self.started {
             // Mostly small gaps, sometimes a large one (actions of other models in between).
-            action_id += if rng.u8(0..50) == 0 {
+            self.action_id += if rng.u8(0..50) == 0 {
                 rng.u64(100..5_000)
             } else {
                 rng.u64(1..8)
             };
-            create_time += if rng.u8(0..100) == 0 {
+            self.create_time += if rng.u8(0..100) == 0 {
                 rng.i64(60..7_200)
             } else {
                 rng.i64(0..3)
             };
         }
-        let campaign_id = campaigns[rng.usize(0..campaigns.len())];
+        self.started = true;
+        let campaign_id = self.campaigns[rng.usize(0..self.campaigns.len())];
         let device_id = rng.u64(1_000_000..40_000_000);
         let profile_id = if rng.u8(0..10) < 7 {
             Some(hex_id(rng.u32(..), rng.u64(..)))
@@ -304,12 +353,12 @@ pub(crate) fn generate(n: usize, seed: u64, campaigns: &[u64]) -> Vec<Record> {
         };
         let error = u8::from(rng.u8(0..10) == 0);
         let error_message = if error == 1 {
-            let msg = if errors < ERROR_MESSAGES.len() {
-                ERROR_MESSAGES[errors]
+            let msg = if self.errors < ERROR_MESSAGES.len() {
+                ERROR_MESSAGES[self.errors]
             } else {
                 ERROR_MESSAGES[rng.usize(0..ERROR_MESSAGES.len())]
             };
-            errors += 1;
+            self.errors += 1;
             Some(msg.to_owned())
         } else {
             None
@@ -322,10 +371,10 @@ pub(crate) fn generate(n: usize, seed: u64, campaigns: &[u64]) -> Vec<Record> {
             10..=16 => "ios",
             _ => "web",
         };
-        out.push(Record {
-            action_id,
+        Record {
+            action_id: self.action_id,
             campaign_id,
-            create_time,
+            create_time: self.create_time,
             device_id,
             profile_id,
             error,
@@ -334,9 +383,8 @@ pub(crate) fn generate(n: usize, seed: u64, campaigns: &[u64]) -> Vec<Record> {
             open,
             click,
             platform: platform.to_owned(),
-        });
+        }
     }
-    out
 }
 
 /// Rows per serialisation chunk (a power of two).
@@ -353,19 +401,35 @@ struct Chunk {
 
 impl Chunk {
     fn new(records: &[Record]) -> Chunk {
-        let mut json = Vec::with_capacity(records.len() * 224);
-        let mut offsets = Vec::with_capacity(records.len() + 1);
-        offsets.push(0);
+        let mut chunk = Chunk {
+            json: Vec::with_capacity(records.len() * 224),
+            offsets: Vec::with_capacity(records.len() + 1),
+        };
+        chunk.offsets.push(0);
         for r in records {
-            r.write_json(&mut json);
-            // A chunk of 2^18 rows stays far below 4 GiB unless rows are huge; fall back
-            // to an empty object rather than wrapping around.
-            match u32::try_from(json.len()) {
-                Ok(end) => offsets.push(end),
-                Err(_) => offsets.push(offsets.last().copied().unwrap_or(0)),
+            chunk.push(r);
+        }
+        chunk
+    }
+
+    /// Appends the JSON of one more record.
+    fn push(&mut self, r: &Record) {
+        let start = self.json.len();
+        r.write_json(&mut self.json);
+        // A chunk of 2^18 rows stays far below 4 GiB unless rows are huge; fall back to an
+        // empty entry rather than wrapping around.
+        match u32::try_from(self.json.len()) {
+            Ok(end) => self.offsets.push(end),
+            Err(_) => {
+                self.json.truncate(start);
+                self.offsets.push(self.offsets.last().copied().unwrap_or(0));
             }
         }
-        Chunk { json, offsets }
+    }
+
+    /// Records in the chunk.
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
     }
 }
 
@@ -382,55 +446,59 @@ fn hex_id(hi: u32, lo: u64) -> String {
     s
 }
 
-/// The records plus the full JSON of each, serialised once (in parallel chunks).
+/// The records plus the full JSON of each, serialised once (in parallel chunks), and the
+/// generator that inserted rows continue from.
+///
+/// The data set only ever grows at its end (new rows have higher `action_id`s), so row
+/// indices stay valid and every query path serves inserted rows like generated ones.
 pub(crate) struct Dataset {
-    pub(crate) records: Vec<Record>,
+    /// In ascending `action_id` order. Shared with the snapshots handed out by
+    /// [`Emulator::records`](crate::emulator::Emulator::records): an insertion appends in
+    /// place when no snapshot is alive, and copies the vector once (copy-on-write) when one
+    /// is.
+    pub(crate) records: Arc<Vec<Record>>,
+    /// `chunks[i >> CHUNK_BITS]` holds the JSON of record `i`; every chunk but the last is
+    /// full.
     chunks: Vec<Chunk>,
+    generator: Generator,
 }
 
 impl Dataset {
     /// Generates and serialises the data set.
     pub(crate) fn new(n: usize, seed: u64, campaigns: &[u64]) -> Dataset {
-        Dataset::from_records(generate(n, seed, campaigns))
+        let mut generator = Generator::new(seed, campaigns);
+        let mut records = Vec::with_capacity(n);
+        generator.extend(&mut records, n);
+        let chunks = serialise(&records);
+        Dataset {
+            records: Arc::new(records),
+            chunks,
+            generator,
+        }
     }
 
-    /// Serialises given records (which must be in ascending `action_id` order).
-    pub(crate) fn from_records(records: Vec<Record>) -> Dataset {
-        let parts: Vec<&[Record]> = records.chunks(CHUNK_ROWS).collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8)
-            .min(parts.len());
-        let chunks = if threads <= 1 {
-            parts.iter().map(|p| Chunk::new(p)).collect()
-        } else {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let mut done: Vec<(usize, Chunk)> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut mine = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(part) = parts.get(i) else { break };
-                                mine.push((i, Chunk::new(part)));
-                            }
-                            mine
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .flat_map(|w| match w.join() {
-                        Ok(mine) => mine,
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
-            });
-            done.sort_by_key(|(i, _)| *i);
-            done.into_iter().map(|(_, c)| c).collect()
-        };
-        Dataset { records, chunks }
+    /// Appends `n` new records continuing the generator (ids above, times not below every
+    /// existing one) and prepares their JSON. Amortised O(n), unless a snapshot of the
+    /// records is alive, which costs one copy of the record vector.
+    pub(crate) fn insert(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let records = Arc::make_mut(&mut self.records);
+        let start = records.len();
+        self.generator.extend(records, n);
+        for (i, r) in records.iter().enumerate().skip(start) {
+            if i >> CHUNK_BITS == self.chunks.len() {
+                self.chunks.push(Chunk::new(&[]));
+            }
+            if let Some(chunk) = self.chunks.last_mut() {
+                chunk.push(r);
+            }
+        }
+        debug_assert_eq!(
+            self.chunks.iter().map(Chunk::len).sum::<usize>(),
+            records.len()
+        );
     }
 
     /// The prepared JSON of record `i`.
@@ -439,6 +507,43 @@ impl Dataset {
         let k = i & (CHUNK_ROWS - 1);
         &chunk.json[chunk.offsets[k] as usize..chunk.offsets[k + 1] as usize]
     }
+}
+
+/// Serialises records into chunks of `CHUNK_ROWS`, on up to 8 threads.
+fn serialise(records: &[Record]) -> Vec<Chunk> {
+    let parts: Vec<&[Record]> = records.chunks(CHUNK_ROWS).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(parts.len());
+    if threads <= 1 {
+        return parts.iter().map(|p| Chunk::new(p)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Chunk)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(part) = parts.get(i) else { break };
+                        mine.push((i, Chunk::new(part)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(mine) => mine,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, c)| c).collect()
 }
 
 #[cfg(test)]
@@ -513,6 +618,105 @@ mod tests {
     }
 
     #[test]
+    fn generator_resumes_where_it_stopped() {
+        for campaigns in [&DEFAULT_CAMPAIGNS[..], &[7, 8], &[]] {
+            let whole = generate(3_000, 5, campaigns);
+            let mut g = Generator::new(5, campaigns);
+            let mut parts = Vec::new();
+            for n in [0, 1, 999, 0, 7, 1_993] {
+                g.extend(&mut parts, n);
+            }
+            assert_eq!(parts, whole);
+        }
+    }
+
+    #[test]
+    fn insert_continues_the_data_set() {
+        let mut ds = Dataset::new(1_000, 4, &[3, 9]);
+        let before = ds.records.clone();
+        ds.insert(0);
+        assert!(
+            Arc::ptr_eq(&before, &ds.records),
+            "inserting nothing copies nothing"
+        );
+        for n in [1, 37, 500] {
+            ds.insert(n);
+        }
+        // Exactly the rows a larger generation gives: same gaps, times and distributions.
+        assert_eq!(*ds.records, generate(1_538, 4, &[3, 9]));
+        // The snapshot taken before is untouched.
+        assert_eq!(*before, generate(1_000, 4, &[3, 9]));
+        let max = before.last().unwrap();
+        for r in &ds.records[1_000..] {
+            assert!(r.action_id > max.action_id && r.create_time >= max.create_time);
+            assert!([3, 9].contains(&r.campaign_id));
+        }
+        for (i, r) in ds.records.iter().enumerate() {
+            let parsed: serde_json::Value = serde_json::from_slice(ds.row_json(i)).unwrap();
+            assert_eq!(parsed, r.to_json(), "row {i}");
+        }
+    }
+
+    #[test]
+    fn insert_appends_in_place_without_snapshots() {
+        let mut ds = Dataset::new(10, 1, &DEFAULT_CAMPAIGNS);
+        let ptr = Arc::as_ptr(&ds.records);
+        for _ in 0..100 {
+            ds.insert(3);
+        }
+        assert_eq!(ds.records.len(), 310);
+        assert_eq!(
+            Arc::as_ptr(&ds.records),
+            ptr,
+            "no copy without a live snapshot"
+        );
+        let snapshot = ds.records.clone();
+        ds.insert(1);
+        assert!(!Arc::ptr_eq(&snapshot, &ds.records), "copy-on-write");
+        assert_eq!(snapshot.len(), 310);
+        let ptr = Arc::as_ptr(&ds.records);
+        drop(snapshot);
+        ds.insert(1);
+        assert_eq!(Arc::as_ptr(&ds.records), ptr);
+    }
+
+    #[test]
+    fn insert_across_chunk_boundaries() {
+        let mut ds = Dataset::new(CHUNK_ROWS - 3, 6, &DEFAULT_CAMPAIGNS);
+        ds.insert(2);
+        ds.insert(5);
+        ds.insert(CHUNK_ROWS);
+        let n = 2 * CHUNK_ROWS + 4;
+        assert_eq!(ds.records.len(), n);
+        assert_eq!(ds.chunks.len(), 3);
+        for i in [
+            CHUNK_ROWS - 4,
+            CHUNK_ROWS - 2,
+            CHUNK_ROWS - 1,
+            CHUNK_ROWS,
+            CHUNK_ROWS + 3,
+            2 * CHUNK_ROWS - 1,
+            2 * CHUNK_ROWS,
+            n - 1,
+        ] {
+            let parsed: serde_json::Value = serde_json::from_slice(ds.row_json(i)).unwrap();
+            assert_eq!(parsed, ds.records[i].to_json(), "row {i}");
+        }
+    }
+
+    #[test]
+    fn inserting_into_an_empty_data_set() {
+        let mut ds = Dataset::new(0, 2, &DEFAULT_CAMPAIGNS);
+        assert!(ds.records.is_empty());
+        ds.insert(20);
+        assert_eq!(*ds.records, generate(20, 2, &DEFAULT_CAMPAIGNS));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(ds.row_json(19)).unwrap(),
+            ds.records[19].to_json()
+        );
+    }
+
+    #[test]
     fn hex_id_matches_format() {
         for (hi, lo) in [
             (0, 0),
@@ -539,11 +743,13 @@ mod timing {
     #[ignore]
     fn time_5m() {
         let t = std::time::Instant::now();
-        let r = super::generate(5_000_000, 1, &super::DEFAULT_CAMPAIGNS);
-        eprintln!("generate {:?}", t.elapsed());
+        let mut d = super::Dataset::new(5_000_000, 1, &super::DEFAULT_CAMPAIGNS);
+        eprintln!("generate and serialise {:?}", t.elapsed());
         let t = std::time::Instant::now();
-        let d = super::Dataset::from_records(r);
-        eprintln!("serialise {:?}", t.elapsed());
+        for _ in 0..1_000 {
+            d.insert(10);
+        }
+        eprintln!("1000 insertions of 10 {:?}", t.elapsed());
         let t = std::time::Instant::now();
         drop(d);
         eprintln!("drop {:?}", t.elapsed());

@@ -5,7 +5,9 @@
 //! seeded synthetic data set, understands `condition`, `select`, `order`, `limit` and
 //! `offset`, answers in the API's envelope, and can inject the failures a client must
 //! survive (5xx, HTML error pages, 429/503 with `Retry-After`, resets, truncated bodies,
-//! HTTP-200 failure envelopes, stalls).
+//! HTTP-200 failure envelopes, stalls). New push actions can arrive while a client pages
+//! through ([`Config::insert_per_request`], [`Emulator::insert`]), to check that exports
+//! neither duplicate nor miss rows.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -49,6 +51,7 @@ pub struct Config {
     latency: Duration,
     fault_rate: f64,
     fault_kinds: Vec<Fault>,
+    insert_per_request: usize,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             latency: Duration::ZERO,
             fault_rate: 0.0,
             fault_kinds: Fault::transient(),
+            insert_per_request: 0,
         }
     }
 }
@@ -126,6 +130,18 @@ impl Config {
         self.fault_kinds = kinds.into_iter().collect();
         self
     }
+
+    /// New push actions arriving while clients read (default 0): before answering each
+    /// list request that gets a page and no fault, `n` new records are appended, as
+    /// [`Emulator::insert`] does. Requests with a fault (scripted or random, including
+    /// [`Fault::Truncated`] and [`Fault::Stall`]) and requests answered with an error
+    /// envelope (apptoken, model, malformed query) add nothing. The page answered already
+    /// contains the request's new rows.
+    #[must_use]
+    pub fn insert_per_request(mut self, n: usize) -> Self {
+        self.insert_per_request = n;
+        self
+    }
 }
 
 /// One request as the emulator saw it.
@@ -156,7 +172,7 @@ impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
             .field("addr", &self.addr)
-            .field("records", &self.state.dataset.records.len())
+            .field("records", &self.state.len())
             .finish_non_exhaustive()
     }
 }
@@ -201,9 +217,27 @@ impl Emulator {
         &self.state.apptoken
     }
 
-    /// The whole data set, in ascending `action_id` order.
-    pub fn records(&self) -> &[Record] {
-        &self.state.dataset.records
+    /// A snapshot of the whole data set, in ascending `action_id` order (newest last).
+    ///
+    /// Later insertions ([`Emulator::insert`], [`Config::insert_per_request`]) do not change
+    /// it. Taking it is cheap; an insertion while a snapshot is still alive copies the
+    /// record list once, so drop snapshots you no longer need on large data sets.
+    pub fn records(&self) -> Arc<Vec<Record>> {
+        self.state.records()
+    }
+
+    /// Appends `n` new push actions at the head of the data set (newest first in the
+    /// default order), as a campaign that keeps sending would.
+    ///
+    /// They continue the seeded generator, so they are deterministic for the seed and look
+    /// like the generated ones: `action_id`s above every existing one (with the same kind
+    /// of gaps), `create_time`s not below the newest one, campaign ids from
+    /// [`Config::campaigns`] and the same distributions of errors, messages and platforms.
+    /// (Generating `N` records and inserting `n` gives the same records as generating
+    /// `N + n`.) Every query path serves them like the others. Waits for pages being
+    /// computed; pages never see half an insertion. Amortised O(n).
+    pub fn insert(&self, n: usize) {
+        self.state.insert(n);
     }
 
     /// How many HTTP requests arrived so far, faulted ones included.

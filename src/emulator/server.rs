@@ -4,13 +4,13 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::{Extension, Path, State as AxumState};
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::routing::post;
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::emulator::data::Dataset;
+use crate::emulator::data::{Dataset, Record};
 use crate::emulator::faults::{Fault, FaultPlan, RetryAfter};
 use crate::emulator::query::{ApiError, Query, non_negative, render_page};
 use crate::emulator::{Config, LoggedRequest};
@@ -38,8 +38,11 @@ const INLINE_ROWS: u64 = 50_000;
 
 /// Everything a running emulator shares between connections.
 pub(crate) struct State {
-    pub(crate) dataset: Dataset,
+    /// Readers (a page's query and rendering, snapshots) hold the read lock for one whole
+    /// page, so a page always comes from one state; insertions take the write lock.
+    dataset: RwLock<Dataset>,
     pub(crate) apptoken: String,
+    insert_per_request: usize,
     max_limit: Option<usize>,
     latency: Duration,
     pub(crate) faults: FaultPlan,
@@ -58,6 +61,7 @@ impl State {
             seed,
             apptoken,
             campaigns,
+            insert_per_request,
             max_limit,
             latency,
             fault_rate,
@@ -67,13 +71,39 @@ impl State {
             .await
             .map_err(io::Error::other)?;
         Ok(Arc::new(State {
-            dataset,
+            dataset: RwLock::new(dataset),
             apptoken,
+            insert_per_request,
             max_limit,
             latency,
             faults: FaultPlan::new(seed, fault_rate, fault_kinds),
             log: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// The data set, read-locked: no insertion happens while the guard lives.
+    fn dataset(&self) -> RwLockReadGuard<'_, Dataset> {
+        self.dataset.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A snapshot of all records, in ascending `action_id` order.
+    pub(crate) fn records(&self) -> Arc<Vec<Record>> {
+        self.dataset().records.clone()
+    }
+
+    /// The number of records.
+    pub(crate) fn len(&self) -> usize {
+        self.dataset().records.len()
+    }
+
+    /// Appends `n` new records.
+    pub(crate) fn insert(&self, n: usize) {
+        if n > 0 {
+            self.dataset
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(n);
+        }
     }
 
     pub(crate) fn requests(&self) -> u64 {
@@ -107,6 +137,11 @@ impl State {
 /// Row count of a successful page, passed from the handler to the wrapper for the log.
 #[derive(Debug, Clone, Copy)]
 struct RowCount(usize);
+
+/// Records to insert before answering, passed from the wrapper to the handler: the
+/// configured number for requests without a fault, 0 for faulted ones.
+#[derive(Debug, Clone, Copy)]
+struct InsertRows(usize);
 
 /// The accept loop: serves until `shutdown` completes, then stops accepting, lets open
 /// connections finish for up to [`GRACE`] and drops the rest.
@@ -182,7 +217,13 @@ async fn handle(
 ) -> Result<Response<Body>, io::Error> {
     let fault = state.faults.next();
     let index = state.arrive(fault.clone());
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let insert = if fault.is_none() {
+        state.insert_per_request
+    } else {
+        0
+    };
+    parts.extensions.insert(InsertRows(insert));
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Some(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => None,
@@ -272,19 +313,28 @@ async fn method_not_allowed(method: axum::http::Method) -> Response<Body> {
 async fn list(
     AxumState(state): AxumState<Arc<State>>,
     model: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    insert: Option<Extension<InsertRows>>,
     body: Bytes,
 ) -> Response<Body> {
     let model = match model {
         Ok(Path(m)) => m,
         Err(e) => return envelope(&ApiError::new(404, format!("Bad model in path: {e}"))),
     };
-    match answer(state, &model, &body).await {
+    let insert = insert.map_or(0, |Extension(InsertRows(n))| n);
+    match answer(state, &model, &body, insert).await {
         Ok(resp) => resp,
         Err(e) => envelope(&e),
     }
 }
 
-async fn answer(state: Arc<State>, model: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
+/// Checks and runs one list request. Only a request that gets a page inserts: `insert` new
+/// records are appended after all checks passed and before the page is computed.
+async fn answer(
+    state: Arc<State>,
+    model: &str,
+    body: &[u8],
+    insert: usize,
+) -> Result<Response<Body>, ApiError> {
     let value: Json = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad("body", format!("Request body is not valid JSON: {e}")))?;
     let Json::Object(obj) = value else {
@@ -302,10 +352,13 @@ async fn answer(state: Arc<State>, model: &str, body: &[u8]) -> Result<Response<
         return Err(ApiError::new(404, format!("Unknown model '{model}'")));
     }
     let query = Query::parse(&obj)?;
-    let cheap = query.is_cheap(state.max_limit, INLINE_ROWS);
+    let cheap = query.is_cheap(state.max_limit, INLINE_ROWS) && insert as u64 <= INLINE_ROWS;
     let work = move || {
-        let rows = query.run(&state.dataset, state.max_limit);
-        let bytes = render_page(&state.dataset, &rows, query.select.as_deref());
+        state.insert(insert);
+        // One read guard for query and rendering: no torn page.
+        let dataset = state.dataset();
+        let rows = query.run(&dataset, state.max_limit);
+        let bytes = render_page(&dataset, &rows, query.select.as_deref());
         (rows.len(), bytes)
     };
     let (rows, bytes) = if cheap {
