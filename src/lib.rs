@@ -60,5 +60,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_MAX_PAGE_BYTES}
 pub use error::{Error, ErrorKind, Result};
 pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};
-pub use query::{Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, Op, Query, Value};
+pub use query::{
+    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, KEYSET_KEY, Mode, Op, Query, Value,
+};
 pub use retry::RetryPolicy;

@@ -14,7 +14,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
 use xp_export::export::{Export, ExportError, Format, Report, Target};
-use xp_export::{Client, Condition, DEFAULT_API_URL, ErrorKind, RawRow, RetryPolicy, Summary};
+use xp_export::{
+    Client, Condition, DEFAULT_API_URL, ErrorKind, Mode, RawRow, RetryPolicy, Summary,
+};
 
 const TOKEN_ENV: &str = "XTREMEPUSH_APPTOKEN";
 
@@ -90,6 +92,13 @@ struct ExportArgs {
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0)]
     offset: u64,
+    /// offset: pages by offset, fast with requests in flight; keyset: seeks on action_id, so
+    /// rows added during the export neither duplicate nor hide others (sequential pages).
+    #[arg(long, default_value = "offset", value_name = "offset|keyset")]
+    mode: Mode,
+    /// Keyset mode: start after this action_id (to continue an export to standard output).
+    #[arg(long, value_name = "ACTION_ID")]
+    after: Option<u64>,
     /// Stop after this many rows.
     #[arg(long, value_name = "N")]
     max_rows: Option<u64>,
@@ -365,7 +374,16 @@ async fn export(
         .list::<RawRow>(&args.model)
         .page_size(args.page_size)
         .concurrency(args.concurrency as usize)
+        .mode(args.mode)
         .start_offset(args.offset);
+    if let Some(key) = args.after {
+        if args.mode != Mode::Keyset {
+            return Err(Failure::usage(
+                "--after goes with --mode keyset (offset mode uses --offset)",
+            ));
+        }
+        query = query.start_after(key);
+    }
     if let Some(id) = args.campaign {
         query = query.campaign(id);
     }
@@ -512,18 +530,25 @@ fn failure(e: ExportError, verbose: u8) -> Failure {
             source = s.source();
         }
     }
-    let resume_note = |rows: u64, partial: &Option<PathBuf>, offset: Option<u64>| match partial {
-        Some(p) => format!(
-            "{} rows are saved in {}; run the same command with --resume to continue",
-            thousands(rows),
-            p.display()
-        ),
-        None => format!(
-            "{} rows were written; add --offset {} to the same command to continue",
-            thousands(rows),
-            offset.unwrap_or(rows)
-        ),
-    };
+    let resume_note =
+        |rows: u64, partial: &Option<PathBuf>, offset: Option<u64>, key: Option<u64>| match (
+            partial, key,
+        ) {
+            (Some(p), _) => format!(
+                "{} rows are saved in {}; run the same command with --resume to continue",
+                thousands(rows),
+                p.display()
+            ),
+            (None, Some(key)) => format!(
+                "{} rows were written; add --after {key} to the same command to continue",
+                thousands(rows)
+            ),
+            (None, None) => format!(
+                "{} rows were written; add --offset {} to the same command to continue",
+                thousands(rows),
+                offset.unwrap_or(rows)
+            ),
+        };
     match e {
         ExportError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
             Failure {
@@ -535,6 +560,7 @@ fn failure(e: ExportError, verbose: u8) -> Failure {
         ExportError::Api {
             source,
             rows,
+            next_key,
             partial,
         } => {
             let code = match source.kind() {
@@ -543,7 +569,7 @@ fn failure(e: ExportError, verbose: u8) -> Failure {
                 _ => 1,
             };
             if code != 3 && code != 2 {
-                notes.insert(0, resume_note(rows, &partial, source.offset()));
+                notes.insert(0, resume_note(rows, &partial, source.offset(), next_key));
             }
             Failure {
                 code,
@@ -553,10 +579,11 @@ fn failure(e: ExportError, verbose: u8) -> Failure {
         }
         ExportError::Interrupted {
             next_offset,
+            next_key,
             rows,
             ref partial,
         } => {
-            notes.insert(0, resume_note(rows, partial, Some(next_offset)));
+            notes.insert(0, resume_note(rows, partial, Some(next_offset), next_key));
             Failure {
                 code: 130,
                 message: e.to_string(),

@@ -100,7 +100,7 @@ pub fn decode_page<T: DeserializeOwned>(
 /// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
 /// does: each [`RawRow`] is a shared slice of `body`, not a copy.
 pub fn decode_page_raw(status: u16, body: &bytes::Bytes) -> Result<Vec<RawRow>, Error> {
-    decode_raw(body, status, "application/json", 0).map(|(rows, _)| rows)
+    decode_raw(body, status, "application/json", 0, false).map(|d| d.rows)
 }
 
 /// Checks a response for failure and returns its `data` array, undecoded.
@@ -263,8 +263,46 @@ impl std::fmt::Debug for RawRow {
     }
 }
 
-/// How one response body becomes rows: the page's rows and their [`fingerprint`].
-pub(crate) type Decoder<T> = fn(&bytes::Bytes, u16, &str, u64) -> Result<(Vec<T>, u64), Error>;
+/// A decoded page: its rows, their [`fingerprint`], and (keyset mode) the keys of its first
+/// and last rows.
+pub(crate) struct Decoded<T> {
+    pub(crate) rows: Vec<T>,
+    pub(crate) print: u64,
+    pub(crate) keys: Option<(u64, u64)>,
+}
+
+/// How one response body becomes rows: `(body, status, content type, offset, want keys)`.
+pub(crate) type Decoder<T> = fn(&bytes::Bytes, u16, &str, u64, bool) -> Result<Decoded<T>, Error>;
+
+/// The keyset key of one row, which must be an integer.
+fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
+    #[derive(Deserialize)]
+    struct Key {
+        action_id: Option<u64>,
+    }
+    match serde_json::from_slice::<Key>(row) {
+        Ok(Key { action_id: Some(k) }) => Ok(k),
+        _ => Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "row {index} (offset {}) has no integer `{}`, which keyset mode seeks on",
+                offset + index as u64,
+                crate::query::KEYSET_KEY
+            ),
+        )),
+    }
+}
+
+/// The keys of the first and last of `rows`.
+fn edge_keys(rows: &[&RawValue], offset: u64) -> Result<Option<(u64, u64)>, Error> {
+    match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => Ok(Some((
+            row_key(first.get().as_bytes(), 0, offset)?,
+            row_key(last.get().as_bytes(), rows.len() - 1, offset)?,
+        ))),
+        _ => Ok(None),
+    }
+}
 
 /// Typed rows: the envelope, then `data` decoded into `T`.
 pub(crate) fn decode_typed<T: DeserializeOwned>(
@@ -272,10 +310,23 @@ pub(crate) fn decode_typed<T: DeserializeOwned>(
     status: u16,
     content_type: &str,
     offset: u64,
-) -> Result<(Vec<T>, u64), Error> {
+    want_keys: bool,
+) -> Result<Decoded<T>, Error> {
     let data = open_envelope(status, content_type, body)?;
     let print = fingerprint(data.get().as_bytes());
-    Ok((decode_rows(data, offset)?, print))
+    let rows = decode_rows(data, offset)?;
+    let keys = if want_keys {
+        let raw: Vec<&RawValue> = serde_json::from_str(data.get()).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("`data` does not split into rows: {e}"),
+            )
+        })?;
+        edge_keys(&raw, offset)?
+    } else {
+        None
+    };
+    Ok(Decoded { rows, print, keys })
 }
 
 /// Raw rows: slices of the body, found in the same pass that reads the envelope.
@@ -284,7 +335,8 @@ pub(crate) fn decode_raw(
     status: u16,
     content_type: &str,
     offset: u64,
-) -> Result<(Vec<RawRow>, u64), Error> {
+    want_keys: bool,
+) -> Result<Decoded<RawRow>, Error> {
     let rows = open_rows(status, content_type, body)?;
     let print = match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => {
@@ -304,11 +356,16 @@ pub(crate) fn decode_raw(
             ),
         ));
     }
+    let keys = if want_keys {
+        edge_keys(&rows, offset)?
+    } else {
+        None
+    };
     let rows = rows
         .iter()
         .map(|r| RawRow(body.slice_ref(r.get().as_bytes())))
         .collect();
-    Ok((rows, print))
+    Ok(Decoded { rows, print, keys })
 }
 
 /// Decodes a page's rows; an error names the row and the field that does not fit.
@@ -459,7 +516,7 @@ mod tests {
         let body = bytes::Bytes::from_static(
             br#"{"code":200,"success":true,"data":[{"b":1, "a":2.50},{"x":"\u00e9 \"q\""}]}"#,
         );
-        let (rows, print) = decode_raw(&body, 200, "", 0).unwrap();
+        let Decoded { rows, print, .. } = decode_raw(&body, 200, "", 0, false).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].as_bytes(), br#"{"b":1, "a":2.50}"#);
         assert_eq!(rows[1].as_bytes(), br#"{"x":"\u00e9 \"q\""}"#);
@@ -467,15 +524,17 @@ mod tests {
             rows[1].parse::<serde_json::Value>().unwrap()["x"],
             "é \"q\""
         );
-        let (typed, typed_print) = decode_typed::<serde_json::Value>(&body, 200, "", 0).unwrap();
-        assert_eq!(typed.len(), 2);
+        let typed = decode_typed::<serde_json::Value>(&body, 200, "", 0, false).unwrap();
+        let typed_print = typed.print;
+        assert_eq!(typed.rows.len(), 2);
         assert_ne!(print, 0);
         assert_ne!(typed_print, 0);
-        let (none, _) = decode_raw(
+        let Decoded { rows: none, .. } = decode_raw(
             &bytes::Bytes::from_static(br#"{"success":true,"data":[]}"#),
             200,
             "",
             0,
+            false,
         )
         .unwrap();
         assert!(none.is_empty());
@@ -508,9 +567,11 @@ mod tests {
         ];
         for (status, body, kind) in cases {
             let body = bytes::Bytes::copy_from_slice(body);
-            let e = decode_raw(&body, status, "", 0).unwrap_err();
+            let e = decode_raw(&body, status, "", 0, false).err().unwrap();
             assert_eq!(e.kind(), kind, "{}", String::from_utf8_lossy(&body));
-            let t = decode_typed::<serde_json::Value>(&body, status, "", 0).unwrap_err();
+            let t = decode_typed::<serde_json::Value>(&body, status, "", 0, false)
+                .err()
+                .unwrap();
             assert_eq!(t.kind(), kind);
         }
     }

@@ -26,8 +26,8 @@ use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt, TryStr
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::Decoder;
-use crate::query::Query;
+use crate::model::{Decoded, Decoder};
+use crate::query::{Mode, Query, RequestBody};
 
 /// One page of rows and where it stands in the result.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +122,11 @@ pub struct Summary {
     pub pages: u64,
     /// Rows delivered.
     pub rows: u64,
-    /// The offset the next page would start at.
+    /// The offset the next page would start at (in keyset mode: rows delivered, counted from
+    /// the start offset).
     pub next_offset: u64,
+    /// Keyset mode: the `action_id` of the last row delivered, where the next page seeks from.
+    pub next_key: Option<u64>,
     /// Retries, by the kind of failure that caused them.
     pub retries: BTreeMap<ErrorKind, u64>,
     /// Time spent waiting before retries.
@@ -248,7 +251,7 @@ struct Fetcher<T> {
 struct Fetched<T> {
     offset: u64,
     ask: u64,
-    result: Result<(Vec<T>, u64)>,
+    result: Result<Decoded<T>>,
 }
 
 /// The paging position, what has been learned about the server, and the requests in flight.
@@ -268,6 +271,10 @@ struct Cursor<T> {
     previous: Option<u64>,
     /// Rows delivered so far.
     delivered: u64,
+    /// Keyset mode: the key of the last row delivered (the next page seeks past it), and
+    /// whether keys descend.
+    after: Option<u64>,
+    descending: bool,
     /// Requests in flight, oldest first; results are taken in that order. Each runs as a task
     /// of its own, so pages decode on every core while the consumer handles earlier ones;
     /// dropping the handle cancels the request.
@@ -278,6 +285,7 @@ impl<T: Send + 'static> Pages<T> {
     pub(crate) fn new(query: Query<T>, decode: Decoder<T>) -> Self {
         let summary: Shared = Arc::new(Mutex::new(Summary {
             next_offset: query.start_offset,
+            next_key: query.start_after,
             ..Summary::default()
         }));
         let cursor = Cursor {
@@ -288,6 +296,8 @@ impl<T: Send + 'static> Pages<T> {
             unconfirmed_short: None,
             previous: None,
             delivered: 0,
+            after: query.start_after,
+            descending: false,
             in_flight: FuturesOrdered::new(),
             fetcher: Arc::new(Fetcher {
                 query,
@@ -322,10 +332,11 @@ impl<T: Send + 'static> Cursor<T> {
             None => self.limit,
         };
         let offset = self.scheduled;
+        let seek = (q.mode == Mode::Keyset).then_some((self.after, self.descending));
         let fetcher = self.fetcher.clone();
         self.in_flight
             .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
-                let result = fetch(&fetcher, offset, ask).await;
+                let result = fetch(&fetcher, offset, ask, seek).await;
                 Fetched {
                     offset,
                     ask,
@@ -360,14 +371,16 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     let State::Next(mut c) = state else {
         return None;
     };
-    if let Err(e) = validate(c.query()) {
-        return c.fail(e);
+    match validate(c.query()) {
+        Ok(descending) => c.descending = descending,
+        Err(e) => return c.fail(e),
     }
     if c.in_flight.is_empty() && !c.schedule() {
         return c.finish(EndReason::LimitReached { rows: c.delivered });
     }
-    if c.trusted {
-        // The page size is known: ask for the next pages before they are needed.
+    if c.trusted && c.query().mode == Mode::Offset {
+        // The page size is known: ask for the next pages before they are needed. (Keyset pages
+        // are sequential by nature: each seeks past the last key of the one before.)
         while c.in_flight.len() < c.query().concurrency.max(1) && c.schedule() {}
     }
     let Fetched {
@@ -387,7 +400,11 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         None => return c.finish(EndReason::LimitReached { rows: c.delivered }),
     };
     debug_assert_eq!(offset, c.offset);
-    let (mut rows, fingerprint) = match result {
+    let Decoded {
+        mut rows,
+        print: fingerprint,
+        keys,
+    } = match result {
         Ok(page) => page,
         Err(e) => return c.fail(e),
     };
@@ -423,6 +440,25 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         return c.fail(e);
     }
     c.previous = Some(fingerprint);
+    if let Some((first, last)) = keys {
+        // Keyset mode: the page must lie past the last key, in the key's order.
+        let past = |a: u64, b: u64| if c.descending { a < b } else { a > b };
+        let in_order =
+            c.after.is_none_or(|after| past(first, after)) && (first == last || past(last, first));
+        if !in_order {
+            let e = Error::new(
+                ErrorKind::Stalled,
+                format!(
+                    "the server did not honour the keyset seek: after action_id {:?} the page runs \
+                     from {first} to {last}",
+                    c.after
+                ),
+            )
+            .at(&c.query().model, offset);
+            return c.fail(e);
+        }
+        c.after = Some(last);
+    }
 
     // Decide what this page says about the end and the page size.
     let mut ends = false;
@@ -463,6 +499,7 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         s.pages += 1;
         s.rows += n;
         s.next_offset = c.offset;
+        s.next_key = c.after;
         if ends {
             s.end = Some(EndReason::ShortPage { offset, rows: n });
         }
@@ -476,7 +513,8 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     Some((Ok(page), next))
 }
 
-fn validate<T>(q: &Query<T>) -> Result<()> {
+/// Checks the query before the first request; for keyset mode, says whether keys descend.
+fn validate<T>(q: &Query<T>) -> Result<bool> {
     let model_ok = !q.model.is_empty()
         && q.model
             .bytes()
@@ -490,17 +528,39 @@ fn validate<T>(q: &Query<T>) -> Result<()> {
     if q.page_size == 0 {
         return Err(Error::config("the page size must be at least 1").at(&q.model, q.start_offset));
     }
-    Ok(())
+    match q.mode {
+        Mode::Offset => Ok(false),
+        Mode::Keyset => q
+            .keyset_descending()
+            .map_err(|e| Error::config(e).at(&q.model, q.start_offset)),
+    }
 }
 
 /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
-async fn fetch<T>(f: &Fetcher<T>, offset: u64, ask: u64) -> Result<(Vec<T>, u64)> {
+/// `seek` is keyset mode's `(after, descending)`: the page then seeks past `after` instead of
+/// asking for `offset`.
+async fn fetch<T>(
+    f: &Fetcher<T>,
+    offset: u64,
+    ask: u64,
+    seek: Option<(Option<u64>, bool)>,
+) -> Result<Decoded<T>> {
     let query = &f.query;
     let model: &str = &query.model;
+    let serialised = match seek {
+        None => serde_json::to_vec(&query.request_body(offset, ask)),
+        Some((after, descending)) => serde_json::to_vec(&RequestBody {
+            apptoken: query.client.apptoken(),
+            query: &query.keyset_body(after, descending),
+            limit: ask,
+            offset: 0,
+        }),
+    };
     let body = bytes::Bytes::from(
-        serde_json::to_vec(&query.request_body(offset, ask))
+        serialised
             .map_err(|e| Error::config("the query could not be serialised").with_source(e))?,
     );
+    let want_keys = seek.is_some();
     let policy = query.client.retry_policy().clone();
     let mut rng = policy.rng();
     let mut retries = 0u32;
@@ -514,8 +574,14 @@ async fn fetch<T>(f: &Fetcher<T>, offset: u64, ask: u64) -> Result<(Vec<T>, u64)
                 .post_page(model, body)
                 .await
                 .map_err(|e| e.at(model, offset))?;
-            (f.decode)(&resp.bytes, resp.status, &resp.content_type, offset)
-                .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))
+            (f.decode)(
+                &resp.bytes,
+                resp.status,
+                &resp.content_type,
+                offset,
+                want_keys,
+            )
+            .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))
         }
     };
     attempt

@@ -287,6 +287,47 @@ pub(crate) struct RequestBody<'a> {
     pub(crate) offset: u64,
 }
 
+/// How a query walks through the result.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `offset`/`limit` pages, in the query's order (the API's default: newest first). Fast
+    /// with requests in flight, but rows added or removed during the export shift every later
+    /// offset.
+    #[default]
+    Offset,
+    /// Seek by key: a fixed order on `action_id` (ascending unless the query orders by
+    /// `action_id DESC`) and a condition `action_id > last seen` instead of an offset. Rows added
+    /// or removed during the export can neither duplicate nor hide a row that existed when it
+    /// started, and no deep offset is ever sent. Pages are sequential by nature.
+    Keyset,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "offset" => Ok(Mode::Offset),
+            "keyset" => Ok(Mode::Keyset),
+            _ => Err(format!("unknown mode {s:?}: expected offset or keyset")),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Offset => "offset",
+            Mode::Keyset => "keyset",
+        })
+    }
+}
+
+/// The unique key keyset mode seeks on.
+pub const KEYSET_KEY: &str = "action_id";
+
 /// The default number of rows asked for per request.
 pub const DEFAULT_PAGE_SIZE: u64 = 1000;
 
@@ -307,6 +348,8 @@ pub struct Query<T> {
     pub(crate) start_offset: u64,
     pub(crate) max_rows: Option<u64>,
     pub(crate) concurrency: usize,
+    pub(crate) mode: Mode,
+    pub(crate) start_after: Option<u64>,
     _row: PhantomData<fn() -> T>,
 }
 
@@ -320,6 +363,8 @@ impl<T> Clone for Query<T> {
             start_offset: self.start_offset,
             max_rows: self.max_rows,
             concurrency: self.concurrency,
+            mode: self.mode,
+            start_after: self.start_after,
             _row: PhantomData,
         }
     }
@@ -336,6 +381,8 @@ impl<T> fmt::Debug for Query<T> {
             .field("start_offset", &self.start_offset)
             .field("max_rows", &self.max_rows)
             .field("concurrency", &self.concurrency)
+            .field("mode", &self.mode)
+            .field("start_after", &self.start_after)
             .finish()
     }
 }
@@ -350,6 +397,8 @@ impl<T> Query<T> {
             start_offset: 0,
             max_rows: None,
             concurrency: DEFAULT_CONCURRENCY,
+            mode: Mode::Offset,
+            start_after: None,
             _row: PhantomData,
         }
     }
@@ -424,6 +473,20 @@ impl<T> Query<T> {
         self
     }
 
+    /// How to walk through the result: [`Mode::Offset`] (the default) or [`Mode::Keyset`].
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Keyset mode: starts after this `action_id` (to continue an export that stopped).
+    #[must_use]
+    pub fn start_after(mut self, key: u64) -> Self {
+        self.start_after = Some(key);
+        self
+    }
+
     /// Stops after this many rows, asking for no more than that.
     #[must_use]
     pub fn max_rows(mut self, n: u64) -> Self {
@@ -449,6 +512,51 @@ impl<T> Query<T> {
             limit,
             offset,
         }
+    }
+
+    /// Keyset mode: whether the key is walked in descending order (`action_id DESC`), or an
+    /// error when the query's order or select do not allow seeking on the key.
+    pub(crate) fn keyset_descending(&self) -> Result<bool, String> {
+        if let Some(select) = &self.body.select {
+            if !select.iter().any(|f| f == KEYSET_KEY) {
+                return Err(format!(
+                    "keyset mode needs `{KEYSET_KEY}` among the selected fields"
+                ));
+            }
+        }
+        let order = self.body.order.as_deref().unwrap_or_default();
+        let terms: Vec<String> = order
+            .iter()
+            .map(|t| {
+                t.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        match terms.as_slice() {
+            [] => Ok(false),
+            [t] if t == KEYSET_KEY || *t == format!("{KEYSET_KEY} asc") => Ok(false),
+            [t] if *t == format!("{KEYSET_KEY} desc") => Ok(true),
+            _ => Err(format!(
+                "keyset mode orders by `{KEYSET_KEY}`: leave the order out, or use \"{KEYSET_KEY} ASC\" \
+                 or \"{KEYSET_KEY} DESC\""
+            )),
+        }
+    }
+
+    /// Keyset mode: the query part of a page's body, seeking past `after`.
+    pub(crate) fn keyset_body(&self, after: Option<u64>, descending: bool) -> QueryBody {
+        let mut body = self.body.clone();
+        if let Some(key) = after {
+            let op = if descending { Op::Lt } else { Op::Gt };
+            body.condition.push(Condition::new(KEYSET_KEY, op, key));
+        }
+        body.order = Some(vec![format!(
+            "{KEYSET_KEY} {}",
+            if descending { "DESC" } else { "ASC" }
+        )]);
+        body
     }
 }
 
@@ -488,6 +596,8 @@ impl<T> Query<T> {
             start_offset: self.start_offset,
             max_rows: self.max_rows,
             concurrency: self.concurrency,
+            mode: self.mode,
+            start_after: self.start_after,
             _row: PhantomData,
         }
     }
@@ -549,6 +659,59 @@ mod tests {
             })
         );
         assert_eq!(q.model(), "push-devices");
+    }
+
+    #[test]
+    fn keyset_pages_seek_past_the_last_key() {
+        let q = client().push_actions().campaign(7).mode(Mode::Keyset);
+        assert_eq!(q.keyset_descending(), Ok(false));
+        let body = RequestBody {
+            apptoken: "t0ken",
+            query: &q.keyset_body(Some(1234), false),
+            limit: 500,
+            offset: 0,
+        };
+        assert_eq!(
+            serde_json::to_value(body).unwrap(),
+            json!({
+                "apptoken": "t0ken",
+                "condition": [["campaign_id", "=", 7], ["action_id", ">", 1234]],
+                "order": ["action_id ASC"],
+                "limit": 500,
+                "offset": 0
+            })
+        );
+        let first = serde_json::to_value(q.keyset_body(None, false)).unwrap();
+        assert_eq!(
+            first,
+            json!({"condition": [["campaign_id", "=", 7]], "order": ["action_id ASC"]})
+        );
+        let desc = q.clone().order("action_id  desc");
+        assert_eq!(desc.keyset_descending(), Ok(true));
+        let body = serde_json::to_value(desc.keyset_body(Some(99), true)).unwrap();
+        assert_eq!(body["condition"][1], json!(["action_id", "<", 99]));
+        assert_eq!(body["order"], json!(["action_id DESC"]));
+    }
+
+    #[test]
+    fn keyset_needs_the_key_in_select_and_order() {
+        let q = client().push_actions().mode(Mode::Keyset);
+        let e = q
+            .clone()
+            .select(["device_id"])
+            .keyset_descending()
+            .unwrap_err();
+        assert!(e.contains("`action_id` among the selected fields"), "{e}");
+        let e = q
+            .clone()
+            .order("create_time DESC")
+            .keyset_descending()
+            .unwrap_err();
+        assert!(e.contains("keyset mode orders by `action_id`"), "{e}");
+        assert_eq!(
+            q.select(["action_id", "device_id"]).keyset_descending(),
+            Ok(false)
+        );
     }
 
     #[test]

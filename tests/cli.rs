@@ -301,13 +301,20 @@ async fn resume_after_a_kill_gives_a_byte_identical_file() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for name in ["out.csv", "out.ndjson.gz", "out.json"] {
+    for (name, mode) in [
+        ("out.csv", "offset"),
+        ("out.ndjson.gz", "offset"),
+        ("out.json", "offset"),
+        ("keyset.csv.gz", "keyset"),
+    ] {
         let args = [
             "export",
             "--page-size",
             "100",
             "--select",
             "action_id,error_message,create_time",
+            "--mode",
+            mode,
         ];
         let reference = dir.path().join(format!("ref-{name}"));
         let mut c = cmd(&emu);
@@ -385,6 +392,30 @@ async fn max_rows_counts_the_rows_of_earlier_runs_on_resume() {
         .map(|r| r.action_id)
         .collect();
     assert_eq!(ids, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_mode_exports_each_row_once_while_rows_arrive() {
+    let emu = Emulator::start(Config::default().records(5_000).insert_per_request(25))
+        .await
+        .unwrap();
+    let at_start: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
+    let mut c = cmd(&emu);
+    c.args(["export", "--mode", "keyset", "--page-size", "300"]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<u64> = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let unique: std::collections::HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no row twice");
+    assert_eq!(&ids[..at_start.len()], &at_start[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

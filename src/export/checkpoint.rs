@@ -18,6 +18,12 @@ pub struct Identity {
     pub page_size: u64,
     /// The offset the export started at.
     pub start_offset: u64,
+    /// Keyset mode: the `action_id` the export started after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<u64>,
+    /// Offset or keyset paging.
+    #[serde(default)]
+    pub mode: crate::query::Mode,
     /// The most rows the export writes, if limited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
@@ -41,6 +47,15 @@ impl Identity {
             diffs.push(format!(
                 "page size {} vs {}",
                 self.page_size, other.page_size
+            ));
+        }
+        if self.mode != other.mode {
+            diffs.push(format!("mode {} vs {}", self.mode, other.mode));
+        }
+        if self.start_after != other.start_after {
+            diffs.push(format!(
+                "start after {:?} vs {:?}",
+                self.start_after, other.start_after
             ));
         }
         if self.max_rows != other.max_rows {
@@ -75,8 +90,12 @@ pub struct Checkpoint {
     pub version: u32,
     /// What was being exported.
     pub identity: Identity,
-    /// The offset of the next page to fetch.
+    /// The offset of the next page to fetch (keyset mode: rows written, counted from the
+    /// start offset).
     pub next_offset: u64,
+    /// Keyset mode: the `action_id` of the last row written; the next page seeks past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<u64>,
     /// Rows written so far.
     pub rows: u64,
     /// Bytes of the partial file that hold those rows; anything past them is cut on resume.
@@ -137,6 +156,8 @@ mod tests {
             query: serde_json::json!({"condition": [["campaign_id", "=", 1]]}),
             page_size: 1000,
             start_offset: 0,
+            start_after: None,
+            mode: Default::default(),
             max_rows: None,
             format: Format::Csv,
             gzip: false,
@@ -162,6 +183,7 @@ mod tests {
             version: VERSION,
             identity: identity(),
             next_offset: 3000,
+            next_key: Some(77),
             rows: 3000,
             bytes: 123_456,
             columns: Some(vec!["action_id".into()]),

@@ -128,6 +128,8 @@ pub enum ExportError {
         source: Error,
         /// Rows safely in the output.
         rows: u64,
+        /// Keyset mode: the `action_id` of the last row in the output.
+        next_key: Option<u64>,
         /// The partial file holding them, for a file export.
         partial: Option<PathBuf>,
     },
@@ -155,6 +157,8 @@ pub enum ExportError {
     Interrupted {
         /// Where a resumed export will start.
         next_offset: u64,
+        /// Keyset mode: the `action_id` a resumed export will seek past.
+        next_key: Option<u64>,
         /// Rows safely in the output.
         rows: u64,
         /// The partial file holding them, for a file export.
@@ -221,7 +225,9 @@ impl Export {
             query: self.query.identity(),
             page_size: self.query.page_size,
             start_offset: self.query.start_offset,
+            start_after: self.query.start_after,
             max_rows: self.query.max_rows,
+            mode: self.query.mode,
             format: self.format,
             gzip: self.gzip,
         }
@@ -304,6 +310,9 @@ impl Export {
         let mut header_done = resumed_at.is_some();
 
         let mut query = self.query.start_offset(start);
+        if let Some(key) = out.checkpoint.as_ref().and_then(|c| c.next_key) {
+            query = query.start_after(key);
+        }
         if let Some(max) = query.max_rows {
             // The limit counts rows in the output, earlier runs' included.
             query = query.max_rows(max.saturating_sub(rows_total));
@@ -316,8 +325,10 @@ impl Export {
                 biased;
                 _ = &mut stop => {
                     out.flush()?;
+                    let s = pages.summary();
                     return Err(ExportError::Interrupted {
-                        next_offset: pages.summary().next_offset,
+                        next_offset: s.next_offset,
+                        next_key: s.next_key,
                         rows: rows_total,
                         partial: out.partial.clone(),
                     });
@@ -333,6 +344,7 @@ impl Export {
                     return Err(ExportError::Api {
                         source,
                         rows: rows_total,
+                        next_key: pages.summary().next_key,
                         partial: out.partial.clone().filter(|p| p.exists()),
                     });
                 }
@@ -351,7 +363,8 @@ impl Export {
             }
             out.write(&buf)?;
             rows_total += page.rows().len() as u64;
-            out.commit(page.next_offset(), rows_total, encoder.columns())?;
+            let next_key = pages.summary().next_key;
+            out.commit(page.next_offset(), next_key, rows_total, encoder.columns())?;
             on_page(&pages.summary(), rows_total);
         }
         buf.clear();
@@ -513,6 +526,7 @@ impl Output {
     fn commit(
         &mut self,
         next_offset: u64,
+        next_key: Option<u64>,
         rows: u64,
         columns: Option<&[String]>,
     ) -> Result<(), ExportError> {
@@ -524,6 +538,7 @@ impl Output {
             version: checkpoint::VERSION,
             identity: identity.clone(),
             next_offset,
+            next_key,
             rows,
             bytes: self.bytes,
             columns: columns.map(<[String]>::to_vec),
