@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
 use xp_export::export::{Export, ExportError, Format, Report, Target};
 use xp_export::{
-    Client, Condition, DEFAULT_API_URL, ErrorKind, Mode, RawRow, RetryPolicy, Summary,
+    Client, Condition, DEFAULT_API_URL, EndReason, ErrorKind, Mode, RawRow, RetryPolicy, Summary,
 };
 
 const TOKEN_ENV: &str = "XTREMEPUSH_APPTOKEN";
@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Export every row of a list model to NDJSON, CSV or JSON.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Run the API emulator in the foreground (for trying the CLI or another client).
     Emulate(EmulateArgs),
     /// Export the failed messages of a campaign from a built-in emulator, with faults injected.
@@ -117,6 +117,10 @@ struct ExportArgs {
     /// The largest response accepted for one page, in bytes (a larger or endless one fails).
     #[arg(long, default_value_t = xp_export::DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES")]
     max_page_bytes: u64,
+    /// Also write the completeness report (rows, pages, retries by cause, stop reason, learned
+    /// cap, shifts, warnings) to this file as JSON.
+    #[arg(long, value_name = "PATH")]
+    summary_json: Option<PathBuf>,
     /// Allow plain http:// to an address other than this machine (the apptoken travels in clear).
     #[arg(long)]
     allow_insecure_http: bool,
@@ -403,7 +407,9 @@ async fn export(
         query = query.max_rows(n);
     }
     let job = Export::new(query, format, target.clone()).resume(args.resume);
-    run_job(job, format, cli, progress).await.map(drop)
+    run_job(job, format, cli, progress, args.summary_json.as_deref())
+        .await
+        .map(drop)
 }
 
 async fn run_job(
@@ -411,6 +417,7 @@ async fn run_job(
     format: Format,
     cli: &Cli,
     progress: Option<&ProgressBar>,
+    summary_json: Option<&Path>,
 ) -> Result<Report, Failure> {
     if let Some(p) = progress {
         p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
@@ -433,7 +440,7 @@ async fn run_job(
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    match result {
+    let outcome = match result {
         Ok(report) => {
             if !cli.quiet {
                 eprint!("{}", summary_text(&report, format));
@@ -441,7 +448,69 @@ async fn run_job(
             Ok(report)
         }
         Err(e) => Err(failure(e, cli.verbose)),
+    };
+    if let Some(path) = summary_json {
+        let json = match &outcome {
+            Ok(report) => summary_json_value(report, format),
+            Err(f) => serde_json::json!({
+                "complete": false,
+                "exit_code": f.code,
+                "error": f.message,
+                "notes": f.notes,
+            }),
+        };
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!(
+                "xp-export: cannot write the summary to {}: {e}",
+                path.display()
+            );
+        }
     }
+    outcome
+}
+
+/// The completeness report as JSON, for `--summary-json`.
+fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
+    let s = &r.summary;
+    let retries: serde_json::Map<String, serde_json::Value> = s
+        .retries
+        .iter()
+        .map(|(k, n)| (k.to_string(), (*n).into()))
+        .collect();
+    let finished = r.already_complete
+        || matches!(
+            s.end,
+            Some(
+                EndReason::EmptyPage { .. }
+                    | EndReason::ShortPage { .. }
+                    | EndReason::LimitReached { .. }
+            )
+        );
+    let warnings = s.warnings();
+    serde_json::json!({
+        "complete": finished,
+        "guaranteed": finished && warnings.is_empty(),
+        "output": r.path.as_ref().map(|p| p.display().to_string()),
+        "format": format.to_string(),
+        "mode": s.mode.to_string(),
+        "rows": r.rows,
+        "rows_this_run": s.rows,
+        "resumed_at": r.resumed_at,
+        "pages": s.pages,
+        "requests": s.requests,
+        "retries": retries,
+        "retries_total": s.total_retries(),
+        "retry_wait_seconds": s.retry_wait.as_secs_f64(),
+        "learned_cap": s.learned_cap,
+        "shifts_detected": s.shifts_detected,
+        "end": s.end.as_ref().map(|e| e.to_string()),
+        "next_offset": s.next_offset,
+        "next_key": s.next_key,
+        "elapsed_seconds": r.elapsed.as_secs_f64(),
+        "warnings": warnings,
+        "fields_not_in_csv": r.left_out_fields,
+    })
 }
 
 fn progress_line(s: &Summary, rows: u64, elapsed: Duration) -> String {
@@ -499,6 +568,13 @@ fn summary_text(r: &Report, format: Format) -> String {
     if let Some(cap) = s.learned_cap {
         out += &format!("  the server caps the page size at {cap} rows (learned cap)\n");
     }
+    out += &format!(
+        "  mode: {}; shifts between pages detected: {}\n",
+        s.mode, s.shifts_detected
+    );
+    for w in s.warnings() {
+        out += &format!("  warning: {w}\n");
+    }
     if !r.left_out_fields.is_empty() {
         out += &format!(
             "  fields not in the CSV columns: {} (add them with --select, or use ndjson)\n",
@@ -530,25 +606,25 @@ fn failure(e: ExportError, verbose: u8) -> Failure {
             source = s.source();
         }
     }
-    let resume_note =
-        |rows: u64, partial: &Option<PathBuf>, offset: Option<u64>, key: Option<u64>| match (
-            partial, key,
-        ) {
-            (Some(p), _) => format!(
-                "{} rows are saved in {}; run the same command with --resume to continue",
-                thousands(rows),
-                p.display()
-            ),
-            (None, Some(key)) => format!(
-                "{} rows were written; add --after {key} to the same command to continue",
-                thousands(rows)
-            ),
-            (None, None) => format!(
-                "{} rows were written; add --offset {} to the same command to continue",
-                thousands(rows),
-                offset.unwrap_or(rows)
-            ),
-        };
+    let resume_note = |rows: u64,
+                       partial: &Option<PathBuf>,
+                       offset: Option<u64>,
+                       key: Option<u64>| match (partial, key) {
+        (Some(p), _) => format!(
+            "{} rows are saved in {}; run the same command with --resume to continue",
+            thousands(rows),
+            p.display()
+        ),
+        (None, Some(key)) => format!(
+            "{} rows were written; add --after {key} to the same command to continue",
+            thousands(rows)
+        ),
+        (None, None) => format!(
+            "{} rows were written; add --offset {} to the same command to continue",
+            thousands(rows),
+            offset.unwrap_or(rows)
+        ),
+    };
     match e {
         ExportError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
             Failure {
@@ -709,7 +785,7 @@ async fn demo(args: &DemoArgs, cli: &Cli, progress: Option<&ProgressBar>) -> Res
         ]);
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     let job = Export::new(query, format, Target::File(args.output.clone()));
-    let report = run_job(job, format, cli, progress).await?;
+    let report = run_job(job, format, cli, progress, None).await?;
     let faults = emu
         .request_log()
         .iter()

@@ -268,7 +268,8 @@ impl std::fmt::Debug for RawRow {
 pub(crate) struct Decoded<T> {
     pub(crate) rows: Vec<T>,
     pub(crate) print: u64,
-    pub(crate) keys: Option<(u64, u64)>,
+    /// When asked for: the first and last rows' keys, or why a row has none.
+    pub(crate) keys: Option<Result<(u64, u64), Error>>,
 }
 
 /// How one response body becomes rows: `(body, status, content type, offset, want keys)`.
@@ -285,7 +286,7 @@ fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
         _ => Err(Error::new(
             ErrorKind::Decode,
             format!(
-                "row {index} (offset {}) has no integer `{}`, which keyset mode seeks on",
+                "row {index} (offset {}) has no integer `{}` to seek or check seams on",
                 offset + index as u64,
                 crate::query::KEYSET_KEY
             ),
@@ -293,15 +294,15 @@ fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
     }
 }
 
-/// The keys of the first and last of `rows`.
-fn edge_keys(rows: &[&RawValue], offset: u64) -> Result<Option<(u64, u64)>, Error> {
-    match (rows.first(), rows.last()) {
-        (Some(first), Some(last)) => Ok(Some((
+/// The keys of the first and last of `rows` (`None` for no rows).
+fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, u64), Error>> {
+    let (first, last) = (rows.first()?, rows.last()?);
+    Some((|| {
+        Ok((
             row_key(first.get().as_bytes(), 0, offset)?,
             row_key(last.get().as_bytes(), rows.len() - 1, offset)?,
-        ))),
-        _ => Ok(None),
-    }
+        ))
+    })())
 }
 
 /// Typed rows: the envelope, then `data` decoded into `T`.
@@ -322,7 +323,7 @@ pub(crate) fn decode_typed<T: DeserializeOwned>(
                 format!("`data` does not split into rows: {e}"),
             )
         })?;
-        edge_keys(&raw, offset)?
+        edge_keys(&raw, offset)
     } else {
         None
     };
@@ -357,7 +358,7 @@ pub(crate) fn decode_raw(
         ));
     }
     let keys = if want_keys {
-        edge_keys(&rows, offset)?
+        edge_keys(&rows, offset)
     } else {
         None
     };

@@ -138,9 +138,41 @@ pub struct Summary {
     pub peak_in_flight: u64,
     /// Why the stream ended; `None` while it runs.
     pub end: Option<EndReason>,
+    /// How the stream paged.
+    pub mode: Mode,
+    /// Offset mode: page seams where the rows had shifted since the page before (the next
+    /// page's first key was not past the previous page's last key): rows were added or removed
+    /// during the export, so the output may hold duplicates or miss rows there.
+    pub shifts_detected: u64,
+    /// Why completeness cannot be checked for this query, if it cannot (see
+    /// [`Summary::warnings`]).
+    pub order_warning: Option<String>,
 }
 
 impl Summary {
+    /// What stands between this export and a guarantee that every row that existed when it
+    /// started came out exactly once. Empty when nothing does.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(o) = &self.order_warning {
+            w.push(o.clone());
+        }
+        if self.shifts_detected > 0 {
+            w.push(format!(
+                "rows shifted between pages {} time(s) during the export: rows were added or \
+                 removed meanwhile, so the output may hold duplicates or miss rows; keyset mode \
+                 rules this out",
+                self.shifts_detected
+            ));
+        }
+        if let Some(EndReason::Failed { offset, kind }) = &self.end {
+            w.push(format!(
+                "incomplete: the export stopped at offset {offset} ({kind})"
+            ));
+        }
+        w
+    }
+
     /// All retries, whatever their cause.
     pub fn total_retries(&self) -> u64 {
         self.retries.values().sum()
@@ -275,6 +307,10 @@ struct Cursor<T> {
     /// whether keys descend.
     after: Option<u64>,
     descending: bool,
+    /// Offset mode on the unique key: whether it descends, and the last key delivered, to
+    /// notice rows shifting between pages.
+    seam: Option<bool>,
+    last_key: Option<u64>,
     /// Requests in flight, oldest first; results are taken in that order. Each runs as a task
     /// of its own, so pages decode on every core while the consumer handles earlier ones;
     /// dropping the handle cancels the request.
@@ -286,6 +322,8 @@ impl<T: Send + 'static> Pages<T> {
         let summary: Shared = Arc::new(Mutex::new(Summary {
             next_offset: query.start_offset,
             next_key: query.start_after,
+            mode: query.mode,
+            order_warning: query.order_warning(),
             ..Summary::default()
         }));
         let cursor = Cursor {
@@ -298,6 +336,8 @@ impl<T: Send + 'static> Pages<T> {
             delivered: 0,
             after: query.start_after,
             descending: false,
+            seam: query.seam_order(),
+            last_key: None,
             in_flight: FuturesOrdered::new(),
             fetcher: Arc::new(Fetcher {
                 query,
@@ -333,10 +373,11 @@ impl<T: Send + 'static> Cursor<T> {
         };
         let offset = self.scheduled;
         let seek = (q.mode == Mode::Keyset).then_some((self.after, self.descending));
+        let want_keys = seek.is_some() || self.seam.is_some();
         let fetcher = self.fetcher.clone();
         self.in_flight
             .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
-                let result = fetch(&fetcher, offset, ask, seek).await;
+                let result = fetch(&fetcher, offset, ask, seek, want_keys).await;
                 Fetched {
                     offset,
                     ask,
@@ -440,7 +481,44 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         return c.fail(e);
     }
     c.previous = Some(fingerprint);
-    if let Some((first, last)) = keys {
+    let keys = match keys {
+        None => None,
+        Some(Ok(keys)) => Some(keys),
+        Some(Err(e)) if c.query().mode == Mode::Keyset => {
+            return c.fail(e.at(&c.query().model, offset));
+        }
+        Some(Err(e)) => {
+            // Offset mode only checks seams with the key: without it, say so and go on.
+            c.seam = None;
+            c.summary().order_warning = Some(format!(
+                "seams between pages could not be checked from offset {offset} on: {}",
+                e.detail()
+            ));
+            None
+        }
+    };
+    if let (Some(descending), Some((first, last))) = (c.seam, keys) {
+        // Offset mode on the unique key: this page must start past the last key delivered.
+        let shifted = c.last_key.is_some_and(|prev| {
+            if descending {
+                first >= prev
+            } else {
+                first <= prev
+            }
+        });
+        if shifted {
+            c.summary().shifts_detected += 1;
+            tracing::warn!(
+                model = %c.query().model,
+                offset,
+                first,
+                previous = c.last_key,
+                "rows shifted between pages: rows were added or removed during the export"
+            );
+        }
+        c.last_key = Some(last);
+    }
+    if let (Mode::Keyset, Some((first, last))) = (c.query().mode, keys) {
         // Keyset mode: the page must lie past the last key, in the key's order.
         let past = |a: u64, b: u64| if c.descending { a < b } else { a > b };
         let in_order =
@@ -538,12 +616,13 @@ fn validate<T>(q: &Query<T>) -> Result<bool> {
 
 /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
 /// `seek` is keyset mode's `(after, descending)`: the page then seeks past `after` instead of
-/// asking for `offset`.
+/// asking for `offset`. `want_keys` asks the decoder for the page's first and last keys.
 async fn fetch<T>(
     f: &Fetcher<T>,
     offset: u64,
     ask: u64,
     seek: Option<(Option<u64>, bool)>,
+    want_keys: bool,
 ) -> Result<Decoded<T>> {
     let query = &f.query;
     let model: &str = &query.model;
@@ -551,7 +630,7 @@ async fn fetch<T>(
         None => serde_json::to_vec(&query.request_body(offset, ask)),
         Some((after, descending)) => serde_json::to_vec(&RequestBody {
             apptoken: query.client.apptoken(),
-            query: &query.keyset_body(after, descending),
+            query: std::borrow::Cow::Owned(query.keyset_body(after, descending)),
             limit: ask,
             offset: 0,
         }),
@@ -560,7 +639,6 @@ async fn fetch<T>(
         serialised
             .map_err(|e| Error::config("the query could not be serialised").with_source(e))?,
     );
-    let want_keys = seek.is_some();
     let policy = query.client.retry_policy().clone();
     let mut rng = policy.rng();
     let mut retries = 0u32;

@@ -266,6 +266,26 @@ fn scalar(text: &str) -> serde_json::Value {
     serde_json::Value::String(text.to_string())
 }
 
+/// Whether an order is on the unique key alone: `None` for no order, `Some(Ok(descending))`
+/// for `action_id [ASC|DESC]`, `Some(Err(()))` for anything else.
+fn key_direction(order: &[String]) -> Option<Result<bool, ()>> {
+    let terms: Vec<String> = order
+        .iter()
+        .map(|t| {
+            t.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase()
+        })
+        .collect();
+    match terms.as_slice() {
+        [] => None,
+        [t] if t == KEYSET_KEY || *t == format!("{KEYSET_KEY} asc") => Some(Ok(false)),
+        [t] if *t == format!("{KEYSET_KEY} desc") => Some(Ok(true)),
+        _ => Some(Err(())),
+    }
+}
+
 /// The part of the request body a query fixes: the same for every page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub(crate) struct QueryBody {
@@ -282,7 +302,7 @@ pub(crate) struct QueryBody {
 pub(crate) struct RequestBody<'a> {
     pub(crate) apptoken: &'a str,
     #[serde(flatten)]
-    pub(crate) query: &'a QueryBody,
+    pub(crate) query: std::borrow::Cow<'a, QueryBody>,
     pub(crate) limit: u64,
     pub(crate) offset: u64,
 }
@@ -506,12 +526,66 @@ impl<T> Query<T> {
 
     /// The request body for one page (tests, and the export checkpoint's query fingerprint).
     pub(crate) fn request_body(&self, offset: u64, limit: u64) -> RequestBody<'_> {
+        let query = match (&self.body.order, self.default_order()) {
+            (None, Some(order)) => {
+                let mut body = self.body.clone();
+                body.order = Some(vec![order.to_string()]);
+                std::borrow::Cow::Owned(body)
+            }
+            _ => std::borrow::Cow::Borrowed(&self.body),
+        };
         RequestBody {
             apptoken: self.client.apptoken(),
-            query: &self.body,
+            query,
             limit,
             offset,
         }
+    }
+
+    /// The order sent when the query sets none: for push-devices, `action_id DESC` — the
+    /// API's own default as observed (newest first), made explicit so that pages are stable
+    /// and their seams can be checked. Other models keep the server's default.
+    fn default_order(&self) -> Option<&'static str> {
+        (self.mode == Mode::Offset && &*self.model == "push-devices").then_some("action_id DESC")
+    }
+
+    /// Offset mode: whether pages are ordered on the unique key, and which way (`Some(true)`
+    /// for descending), so that each page's first key can be checked against the last key of
+    /// the page before. `None` when the order is on something else (or unknown).
+    pub(crate) fn seam_order(&self) -> Option<bool> {
+        if self.mode != Mode::Offset {
+            return None;
+        }
+        if let Some(select) = &self.body.select {
+            if !select.iter().any(|f| f == KEYSET_KEY) {
+                return None;
+            }
+        }
+        let order = match (&self.body.order, self.default_order()) {
+            (Some(order), _) => order.clone(),
+            (None, Some(order)) => vec![order.to_string()],
+            (None, None) => return None,
+        };
+        match key_direction(&order) {
+            Some(Ok(descending)) => Some(descending),
+            _ => None,
+        }
+    }
+
+    /// Why completeness cannot be checked for this query, if it cannot.
+    pub(crate) fn order_warning(&self) -> Option<String> {
+        if self.mode != Mode::Offset || self.seam_order().is_some() {
+            return None;
+        }
+        let order = match &self.body.order {
+            Some(o) => format!("by {}", o.join(", ")),
+            None => "in the server's default order".to_string(),
+        };
+        Some(format!(
+            "pages are ordered {order}, not by the unique `{KEYSET_KEY}` (or it is not selected): \
+             rows added, removed or tied during the export can come out twice or not at all, \
+             unnoticed; order by {KEYSET_KEY} or use keyset mode"
+        ))
     }
 
     /// Keyset mode: whether the key is walked in descending order (`action_id DESC`), or an
@@ -524,21 +598,10 @@ impl<T> Query<T> {
                 ));
             }
         }
-        let order = self.body.order.as_deref().unwrap_or_default();
-        let terms: Vec<String> = order
-            .iter()
-            .map(|t| {
-                t.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_ascii_lowercase()
-            })
-            .collect();
-        match terms.as_slice() {
-            [] => Ok(false),
-            [t] if t == KEYSET_KEY || *t == format!("{KEYSET_KEY} asc") => Ok(false),
-            [t] if *t == format!("{KEYSET_KEY} desc") => Ok(true),
-            _ => Err(format!(
+        match key_direction(self.body.order.as_deref().unwrap_or_default()) {
+            None => Ok(false),
+            Some(Ok(descending)) => Ok(descending),
+            Some(Err(())) => Err(format!(
                 "keyset mode orders by `{KEYSET_KEY}`: leave the order out, or use \"{KEYSET_KEY} ASC\" \
                  or \"{KEYSET_KEY} DESC\""
             )),
@@ -667,7 +730,7 @@ mod tests {
         assert_eq!(q.keyset_descending(), Ok(false));
         let body = RequestBody {
             apptoken: "t0ken",
-            query: &q.keyset_body(Some(1234), false),
+            query: std::borrow::Cow::Owned(q.keyset_body(Some(1234), false)),
             limit: 500,
             offset: 0,
         };

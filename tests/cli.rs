@@ -400,10 +400,26 @@ async fn keyset_mode_exports_each_row_once_while_rows_arrive() {
         .await
         .unwrap();
     let at_start: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("summary.json");
     let mut c = cmd(&emu);
-    c.args(["export", "--mode", "keyset", "--page-size", "300"]);
+    c.args([
+        "export",
+        "--mode",
+        "keyset",
+        "--page-size",
+        "300",
+        "--summary-json",
+    ])
+    .arg(&report);
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(summary["mode"], "keyset");
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["guaranteed"], true);
+    assert_eq!(summary["shifts_detected"], 0);
+    assert_eq!(summary["warnings"], serde_json::json!([]));
     let ids: Vec<u64> = String::from_utf8(out.stdout.clone())
         .unwrap()
         .lines()
@@ -416,6 +432,24 @@ async fn keyset_mode_exports_each_row_once_while_rows_arrive() {
     let unique: std::collections::HashSet<u64> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no row twice");
     assert_eq!(&ids[..at_start.len()], &at_start[..]);
+    assert_eq!(summary["rows"], ids.len() as u64);
+
+    // Offset mode on the same kind of data notices the shifts and says what to do.
+    let mut c = cmd(&emu);
+    c.args(["export", "--page-size", "300", "--summary-json"])
+        .arg(&report);
+    let out = run(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: rows shifted between pages"),
+        "{}",
+        stderr(&out)
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(summary["mode"], "offset");
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["guaranteed"], false);
+    assert!(summary["shifts_detected"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,3 +171,54 @@ async fn keyset_needs_the_key_selected_and_ordered() {
     }
     assert_eq!(emu.requests(), 0, "refused before sending anything");
 }
+
+#[tokio::test]
+async fn offset_mode_notices_rows_shifting_and_says_so() {
+    let emu = Emulator::start(Config::default().records(3_000))
+        .await
+        .unwrap();
+    let (_, clean) = ids(client(&emu).push_actions().page_size(200)).await;
+    assert_eq!(clean.shifts_detected, 0);
+    assert!(clean.warnings().is_empty(), "{:?}", clean.warnings());
+
+    let busy = Emulator::start(Config::default().records(3_000).insert_per_request(37))
+        .await
+        .unwrap();
+    let (_, s) = ids(client(&busy).push_actions().page_size(200)).await;
+    assert!(s.shifts_detected > 0, "{s:?}");
+    let w = s.warnings();
+    assert!(
+        w.iter().any(|w| w.contains("rows shifted between pages")),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|w| w.contains("keyset mode")), "{w:?}");
+
+    let (_, s) = ids(client(&busy)
+        .push_actions()
+        .mode(Mode::Keyset)
+        .page_size(200))
+    .await;
+    assert_eq!(s.shifts_detected, 0);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+}
+
+#[tokio::test]
+async fn an_order_off_the_unique_key_is_flagged() {
+    let emu = Emulator::start(Config::default().records(300))
+        .await
+        .unwrap();
+    let (_, s) = ids(client(&emu).push_actions().order("create_time DESC")).await;
+    let w = s.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("ordered by create_time DESC, not by the unique `action_id`"),
+        "{w:?}"
+    );
+    let mut rows = client(&emu).push_actions().select(["device_id"]).stream();
+    while rows.try_next().await.unwrap().is_some() {}
+    assert_eq!(
+        rows.summary().warnings().len(),
+        1,
+        "no key to check seams with"
+    );
+}
