@@ -182,6 +182,12 @@ impl Error {
         self
     }
 
+    /// Adds a clause to the description.
+    pub(crate) fn with_note(mut self, note: impl std::fmt::Display) -> Self {
+        self.inner.detail = format!("{}; {note}", self.inner.detail);
+        self
+    }
+
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
         self.inner.attempts = attempts;
         self

@@ -46,6 +46,7 @@
 
 pub mod client;
 pub mod error;
+mod governor;
 pub mod model;
 pub mod paginate;
 pub mod query;

@@ -108,6 +108,13 @@ struct ExportArgs {
     /// How many times a failed page is tried again.
     #[arg(long, default_value_t = 8, value_name = "N")]
     max_retries: u32,
+    /// Cap the export's requests at this many per second, concurrent ones included (a 429
+    /// halves the rate in force either way, and it recovers slowly).
+    #[arg(long, value_name = "RPS")]
+    max_rps: Option<f64>,
+    /// How many retries the whole export may spend before it fails.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    retry_budget: u64,
     /// The wait before the first retry, doubled for each next one (full jitter).
     #[arg(long, default_value_t = 200, value_name = "MS")]
     retry_base_ms: u64,
@@ -378,8 +385,15 @@ async fn export(
         .list::<RawRow>(&args.model)
         .page_size(args.page_size)
         .concurrency(args.concurrency as usize)
+        .retry_budget(args.retry_budget)
         .mode(args.mode)
         .start_offset(args.offset);
+    if let Some(rps) = args.max_rps {
+        if !(rps.is_finite() && rps > 0.0) {
+            return Err(Failure::usage("--max-rps must be a positive number"));
+        }
+        query = query.max_rps(rps);
+    }
     if let Some(key) = args.after {
         if args.mode != Mode::Keyset {
             return Err(Failure::usage(

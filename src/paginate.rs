@@ -26,6 +26,7 @@ use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt, TryStr
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::governor::Governor;
 use crate::model::{Decoded, Decoder};
 use crate::query::{Mode, Query, RequestBody};
 
@@ -277,6 +278,7 @@ struct Fetcher<T> {
     query: Query<T>,
     decode: Decoder<T>,
     summary: Shared,
+    governor: Governor,
 }
 
 /// A page request's outcome, with the offset and limit it was sent for.
@@ -340,6 +342,7 @@ impl<T: Send + 'static> Pages<T> {
             last_key: None,
             in_flight: FuturesOrdered::new(),
             fetcher: Arc::new(Fetcher {
+                governor: Governor::new(query.max_rps, query.retry_budget),
                 query,
                 decode,
                 summary: summary.clone(),
@@ -643,28 +646,48 @@ async fn fetch<T>(
     let mut rng = policy.rng();
     let mut retries = 0u32;
     let mut waits = 0u32;
+    let cap = policy.get_max_delay();
     let attempt = || {
         let body = body.clone();
         async move {
+            f.governor.acquire().await;
             lock(&f.summary).requests += 1;
             let resp = query
                 .client
                 .post_page(model, body)
                 .await
                 .map_err(|e| e.at(model, offset))?;
-            (f.decode)(
+            let page = (f.decode)(
                 &resp.bytes,
                 resp.status,
                 &resp.content_type,
                 offset,
                 want_keys,
             )
-            .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset))
+            .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset));
+            match &page {
+                Ok(_) => f.governor.succeeded(),
+                Err(e) if e.kind() == ErrorKind::RateLimited => {
+                    f.governor.rate_limited(e.retry_after().map(|d| d.min(cap)))
+                }
+                Err(_) => {}
+            }
+            page
         }
     };
-    attempt
+    let mut budget_spent = false;
+    let result = attempt
         .retry(policy.backoff())
-        .when(Error::is_retryable)
+        .when(|e: &Error| {
+            if !e.is_retryable() {
+                false
+            } else if f.governor.spend_retry() {
+                true
+            } else {
+                budget_spent = true;
+                false
+            }
+        })
         .adjust(|e: &Error, delay| {
             waits += 1;
             delay.map(|d| policy.wait(d, e, waits == 1, &mut rng))
@@ -686,6 +709,14 @@ async fn fetch<T>(
                 "retrying page"
             );
         })
-        .await
-        .map_err(|e| e.with_attempts(retries + 1))
+        .await;
+    result.map_err(|e| {
+        let e = e.with_attempts(retries + 1);
+        match (budget_spent, f.governor.budget()) {
+            (true, Some(budget)) => e.with_note(format!(
+                "the export's retry budget of {budget} retries is spent"
+            )),
+            _ => e,
+        }
+    })
 }

@@ -370,6 +370,8 @@ pub struct Query<T> {
     pub(crate) concurrency: usize,
     pub(crate) mode: Mode,
     pub(crate) start_after: Option<u64>,
+    pub(crate) max_rps: Option<f64>,
+    pub(crate) retry_budget: Option<u64>,
     _row: PhantomData<fn() -> T>,
 }
 
@@ -385,6 +387,8 @@ impl<T> Clone for Query<T> {
             concurrency: self.concurrency,
             mode: self.mode,
             start_after: self.start_after,
+            max_rps: self.max_rps,
+            retry_budget: self.retry_budget,
             _row: PhantomData,
         }
     }
@@ -403,6 +407,8 @@ impl<T> fmt::Debug for Query<T> {
             .field("concurrency", &self.concurrency)
             .field("mode", &self.mode)
             .field("start_after", &self.start_after)
+            .field("max_rps", &self.max_rps)
+            .field("retry_budget", &self.retry_budget)
             .finish()
     }
 }
@@ -419,6 +425,8 @@ impl<T> Query<T> {
             concurrency: DEFAULT_CONCURRENCY,
             mode: Mode::Offset,
             start_after: None,
+            max_rps: None,
+            retry_budget: None,
             _row: PhantomData,
         }
     }
@@ -497,6 +505,22 @@ impl<T> Query<T> {
     #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Caps the requests of this stream, concurrent ones included, at this many per second
+    /// (a token bucket). A 429 halves the rate in force and recovers it slowly.
+    #[must_use]
+    pub fn max_rps(mut self, rps: f64) -> Self {
+        self.max_rps = Some(rps);
+        self
+    }
+
+    /// Caps the retries the whole stream may spend; once spent, the next failure ends the
+    /// stream with an error that says so. Default: no cap beyond each page's own.
+    #[must_use]
+    pub fn retry_budget(mut self, retries: u64) -> Self {
+        self.retry_budget = Some(retries);
         self
     }
 
@@ -661,6 +685,8 @@ impl<T> Query<T> {
             concurrency: self.concurrency,
             mode: self.mode,
             start_after: self.start_after,
+            max_rps: self.max_rps,
+            retry_budget: self.retry_budget,
             _row: PhantomData,
         }
     }
