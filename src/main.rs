@@ -518,6 +518,7 @@ fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
         "retry_wait_seconds": s.retry_wait.as_secs_f64(),
         "learned_cap": s.learned_cap,
         "shifts_detected": s.shifts_detected,
+        "shifts_repaired": s.shifts_repaired,
         "end": s.end.as_ref().map(|e| e.to_string()),
         "next_offset": s.next_offset,
         "next_key": s.next_key,
@@ -583,8 +584,8 @@ fn summary_text(r: &Report, format: Format) -> String {
         out += &format!("  the server caps the page size at {cap} rows (learned cap)\n");
     }
     out += &format!(
-        "  mode: {}; shifts between pages detected: {}\n",
-        s.mode, s.shifts_detected
+        "  mode: {}; rows shifted between pages: {} seam(s), {} repaired\n",
+        s.mode, s.shifts_detected, s.shifts_repaired
     );
     for w in s.warnings() {
         out += &format!("  warning: {w}\n");

@@ -270,6 +270,38 @@ pub(crate) struct Decoded<T> {
     pub(crate) print: u64,
     /// When asked for: the first and last rows' keys, or why a row has none.
     pub(crate) keys: Option<Result<(u64, u64), Error>>,
+    /// When keys were asked for: every row's key, read on demand from the body.
+    pub(crate) key_index: Option<KeyIndex>,
+}
+
+/// Where each row of a page sits in the response body, to read a row's key only when needed
+/// (at a seam where rows shifted), without decoding every row for it.
+pub(crate) struct KeyIndex {
+    body: bytes::Bytes,
+    spans: Vec<(usize, usize)>,
+}
+
+impl KeyIndex {
+    fn new(body: &bytes::Bytes, rows: &[&RawValue]) -> Self {
+        let base = body.as_ptr() as usize;
+        let spans = rows
+            .iter()
+            .map(|r| {
+                let start = r.get().as_ptr() as usize - base;
+                (start, start + r.get().len())
+            })
+            .collect();
+        KeyIndex {
+            body: body.clone(),
+            spans,
+        }
+    }
+
+    /// Row `i`'s key, if it has an integer one.
+    pub(crate) fn key(&self, i: usize) -> Option<u64> {
+        let (start, end) = *self.spans.get(i)?;
+        row_key(&self.body[start..end], i, 0).ok()
+    }
 }
 
 /// How one response body becomes rows: `(body, status, content type, offset, want keys)`.
@@ -316,18 +348,23 @@ pub(crate) fn decode_typed<T: DeserializeOwned>(
     let data = open_envelope(status, content_type, body)?;
     let print = fingerprint(data.get().as_bytes());
     let rows = decode_rows(data, offset)?;
-    let keys = if want_keys {
+    let (keys, key_index) = if want_keys {
         let raw: Vec<&RawValue> = serde_json::from_str(data.get()).map_err(|e| {
             Error::new(
                 ErrorKind::Decode,
                 format!("`data` does not split into rows: {e}"),
             )
         })?;
-        edge_keys(&raw, offset)
+        (edge_keys(&raw, offset), Some(KeyIndex::new(body, &raw)))
     } else {
-        None
+        (None, None)
     };
-    Ok(Decoded { rows, print, keys })
+    Ok(Decoded {
+        rows,
+        print,
+        keys,
+        key_index,
+    })
 }
 
 /// Raw rows: slices of the body, found in the same pass that reads the envelope.
@@ -357,16 +394,21 @@ pub(crate) fn decode_raw(
             ),
         ));
     }
-    let keys = if want_keys {
-        edge_keys(&rows, offset)
+    let (keys, key_index) = if want_keys {
+        (edge_keys(&rows, offset), Some(KeyIndex::new(body, &rows)))
     } else {
-        None
+        (None, None)
     };
     let rows = rows
         .iter()
         .map(|r| RawRow(body.slice_ref(r.get().as_bytes())))
         .collect();
-    Ok(Decoded { rows, print, keys })
+    Ok(Decoded {
+        rows,
+        print,
+        keys,
+        key_index,
+    })
 }
 
 /// Decodes a page's rows; an error names the row and the field that does not fit.

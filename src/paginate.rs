@@ -11,6 +11,11 @@
 //!   goes on. A full page, of the asked or the learned size, makes the size trusted.
 //! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
 //! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
+//! - The seam check (offset mode, pages ordered by `action_id`, on by default): every page
+//!   after the first starts one row early, and that row must be the last one delivered. If it
+//!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
+//!   up out of reach are fetched by key range before the page, so none comes out twice or goes
+//!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
 //!   are in flight at once, and pages are delivered in offset order. When a page comes back
 //!   short, nothing past it is delivered and the requests beyond it are dropped (cancelled).
@@ -141,10 +146,13 @@ pub struct Summary {
     pub end: Option<EndReason>,
     /// How the stream paged.
     pub mode: Mode,
-    /// Offset mode: page seams where the rows had shifted since the page before (the next
-    /// page's first key was not past the previous page's last key): rows were added or removed
-    /// during the export, so the output may hold duplicates or miss rows there.
+    /// Offset mode: page seams where the rows had shifted since the page before (the row
+    /// before the page was not the last one delivered): rows were added or removed during the
+    /// export.
     pub shifts_detected: u64,
+    /// Of those, the seams repaired: rows delivered already were skipped, and rows that moved
+    /// out of reach were fetched by key, so none came out twice or went missing.
+    pub shifts_repaired: u64,
     /// Why completeness cannot be checked for this query, if it cannot (see
     /// [`Summary::warnings`]).
     pub order_warning: Option<String>,
@@ -158,12 +166,13 @@ impl Summary {
         if let Some(o) = &self.order_warning {
             w.push(o.clone());
         }
-        if self.shifts_detected > 0 {
+        if self.shifts_detected > self.shifts_repaired {
             w.push(format!(
-                "rows shifted between pages {} time(s) during the export: rows were added or \
-                 removed meanwhile, so the output may hold duplicates or miss rows; keyset mode \
-                 rules this out",
-                self.shifts_detected
+                "rows shifted between pages {} time(s) during the export and {} could not be \
+                 repaired: the output may hold duplicates or miss rows there; keyset mode rules \
+                 this out",
+                self.shifts_detected,
+                self.shifts_detected - self.shifts_repaired
             ));
         }
         if let Some(EndReason::Failed { offset, kind }) = &self.end {
@@ -281,21 +290,50 @@ struct Fetcher<T> {
     governor: Governor,
 }
 
-/// A page request's outcome, with the offset and limit it was sent for.
+/// What one request asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Seek {
+    /// `limit` rows from `offset`.
+    Offset(u64),
+    /// Keyset: rows past `after` (and before `before`, when set), in key order.
+    Keys {
+        after: Option<u64>,
+        before: Option<u64>,
+        descending: bool,
+    },
+}
+
+/// A page request's outcome, with what it was sent for.
 struct Fetched<T> {
+    /// The position of the page's first new row.
     offset: u64,
+    /// The `limit` sent.
     ask: u64,
+    /// Whether the first row returned is the previous page's last (the seam check).
+    overlap: bool,
     result: Result<Decoded<T>>,
+}
+
+/// Rows that a shift hid between two pages, being fetched by key before the page after them.
+struct Gap<T> {
+    /// Fetch keys past this one (the last row delivered)…
+    after: u64,
+    /// …and before this one (the first row of the held page), if bounded.
+    before: Option<u64>,
+    /// The page the gap comes before, delivered once the gap is filled.
+    held: Option<Page<T>>,
+    /// How the stream ends after the held page, if it does.
+    end: Option<EndReason>,
 }
 
 /// The paging position, what has been learned about the server, and the requests in flight.
 struct Cursor<T> {
     fetcher: Arc<Fetcher<T>>,
-    /// Where the next page to deliver starts.
+    /// The position of the next new row to deliver.
     offset: u64,
-    /// Where the next request to send starts (ahead of `offset` while prefetching).
+    /// The position of the next new row to request (ahead of `offset` while prefetching).
     scheduled: u64,
-    /// The `limit` to ask for: the page size, or the learned cap.
+    /// The `limit` to send: the page size, or the learned cap.
     limit: u64,
     /// Whether a short page can be believed to be the end. Prefetching waits for it.
     trusted: bool,
@@ -309,10 +347,14 @@ struct Cursor<T> {
     /// whether keys descend.
     after: Option<u64>,
     descending: bool,
-    /// Offset mode on the unique key: whether it descends, and the last key delivered, to
-    /// notice rows shifting between pages.
+    /// Offset mode on the unique key: whether it descends. Each request after the first then
+    /// asks for one row more, starting one row earlier, and that row must be the last one
+    /// delivered: if it is not, rows shifted, and the seam is repaired.
     seam: Option<bool>,
+    /// Offset mode: the key of the last row delivered.
     last_key: Option<u64>,
+    /// Rows a shift hid, being fetched before the page after them.
+    gap: Option<Gap<T>>,
     /// Requests in flight, oldest first; results are taken in that order. Each runs as a task
     /// of its own, so pages decode on every core while the consumer handles earlier ones;
     /// dropping the handle cancels the request.
@@ -336,10 +378,12 @@ impl<T: Send + 'static> Pages<T> {
             unconfirmed_short: None,
             previous: None,
             delivered: 0,
-            after: query.start_after,
+            after: query.start_after.filter(|_| query.mode == Mode::Keyset),
             descending: false,
-            seam: query.seam_order(),
-            last_key: None,
+            seam: query.seam_order().filter(|_| query.page_size >= 2),
+            // Offset mode: a resumed export knows the key of the last row it delivered.
+            last_key: query.start_after.filter(|_| query.mode == Mode::Offset),
+            gap: None,
             in_flight: FuturesOrdered::new(),
             fetcher: Arc::new(Fetcher {
                 governor: Governor::new(query.max_rps, query.retry_budget),
@@ -365,32 +409,52 @@ impl<T: Send + 'static> Cursor<T> {
         lock(&self.fetcher.summary)
     }
 
+    /// Sends a request, which runs as a task of its own.
+    fn send(&mut self, offset: u64, ask: u64, overlap: bool, seek: Seek) {
+        let want_keys = matches!(seek, Seek::Keys { .. }) || self.seam.is_some();
+        let fetcher = self.fetcher.clone();
+        self.in_flight
+            .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
+                let result = fetch(&fetcher, seek, offset, ask, want_keys).await;
+                Fetched {
+                    offset,
+                    ask,
+                    overlap,
+                    result,
+                }
+            })));
+        let held = self.in_flight.len() as u64;
+        let mut s = self.summary();
+        s.peak_in_flight = s.peak_in_flight.max(held);
+    }
+
     /// Sends the next request, at `scheduled`, unless `max_rows` needs no more.
     fn schedule(&mut self) -> bool {
         let q = self.query();
         let before = self.scheduled - q.start_offset;
-        let ask = match q.max_rows {
+        // The seam check: after the first row of the result, start one row early — from the
+        // first page on when it continues an export whose last key is known (so its pages line
+        // up with an uninterrupted one), from the second otherwise.
+        let overlap = self.seam.is_some()
+            && self.scheduled > 0
+            && (self.scheduled > q.start_offset || self.last_key.is_some());
+        let room = self.limit - u64::from(overlap);
+        let new = match q.max_rows {
             Some(max) if before >= max => return false,
-            Some(max) => self.limit.min(max - before),
-            None => self.limit,
+            Some(max) => room.min(max - before),
+            None => room,
         };
-        let offset = self.scheduled;
-        let seek = (q.mode == Mode::Keyset).then_some((self.after, self.descending));
-        let want_keys = seek.is_some() || self.seam.is_some();
-        let fetcher = self.fetcher.clone();
-        self.in_flight
-            .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
-                let result = fetch(&fetcher, offset, ask, seek, want_keys).await;
-                Fetched {
-                    offset,
-                    ask,
-                    result,
-                }
-            })));
-        self.scheduled += ask;
-        let held = self.in_flight.len() as u64;
-        let mut s = self.summary();
-        s.peak_in_flight = s.peak_in_flight.max(held);
+        let position = self.scheduled;
+        let seek = match q.mode {
+            Mode::Keyset => Seek::Keys {
+                after: self.after,
+                before: None,
+                descending: self.descending,
+            },
+            Mode::Offset => Seek::Offset(position - u64::from(overlap)),
+        };
+        self.send(position, new + u64::from(overlap), overlap, seek);
+        self.scheduled += new;
         true
     }
 
@@ -408,6 +472,26 @@ impl<T: Send + 'static> Cursor<T> {
         });
         Some((Err(e), State::Done))
     }
+
+    /// Counts a delivered page.
+    fn delivered_page(&mut self, n: u64) {
+        self.delivered += n;
+        let key = match self.query().mode {
+            Mode::Keyset => self.after,
+            Mode::Offset => self.last_key,
+        };
+        let offset = self.offset;
+        let mut s = self.summary();
+        s.pages += 1;
+        s.rows += n;
+        s.next_offset = offset;
+        s.next_key = key;
+    }
+}
+
+/// Whether key `a` comes after key `b` in the order (`descending` or not).
+fn past(a: u64, b: u64, descending: bool) -> bool {
+    if descending { a < b } else { a > b }
 }
 
 /// One page: keep the requests in flight topped up, take the oldest, decide what comes next.
@@ -418,6 +502,9 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     match validate(c.query()) {
         Ok(descending) => c.descending = descending,
         Err(e) => return c.fail(e),
+    }
+    if c.gap.is_some() {
+        return fill_gap(c).await;
     }
     if c.in_flight.is_empty() && !c.schedule() {
         return c.finish(EndReason::LimitReached { rows: c.delivered });
@@ -430,6 +517,7 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     let Fetched {
         offset,
         ask,
+        overlap,
         result,
     } = match c.in_flight.next().await {
         Some(Ok(fetched)) => fetched,
@@ -448,6 +536,7 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         mut rows,
         print: fingerprint,
         keys,
+        key_index,
     } = match result {
         Ok(page) => page,
         Err(e) => return c.fail(e),
@@ -463,8 +552,18 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         );
         rows.truncate(ask as usize);
     }
-    let n = rows.len() as u64;
+    // `received` decides the end and the page size; `n` is the new rows it brings.
+    let received = rows.len() as u64;
+    let n = received.saturating_sub(u64::from(overlap));
     if n == 0 {
+        if overlap && received == 0 {
+            if let Some(last) = c.last_key {
+                // Even the seam row is gone: rows were removed, and rows past the last one
+                // delivered may have moved up out of reach. Fetch them by key.
+                let end = Some(EndReason::EmptyPage { offset });
+                return open_gap(c, last, None, None, end).await;
+            }
+        }
         let reason = match c.unconfirmed_short {
             Some((offset, rows)) => EndReason::ShortPage { offset, rows },
             None => EndReason::EmptyPage { offset },
@@ -500,32 +599,11 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
             None
         }
     };
-    if let (Some(descending), Some((first, last))) = (c.seam, keys) {
-        // Offset mode on the unique key: this page must start past the last key delivered.
-        let shifted = c.last_key.is_some_and(|prev| {
-            if descending {
-                first >= prev
-            } else {
-                first <= prev
-            }
-        });
-        if shifted {
-            c.summary().shifts_detected += 1;
-            tracing::warn!(
-                model = %c.query().model,
-                offset,
-                first,
-                previous = c.last_key,
-                "rows shifted between pages: rows were added or removed during the export"
-            );
-        }
-        c.last_key = Some(last);
-    }
     if let (Mode::Keyset, Some((first, last))) = (c.query().mode, keys) {
         // Keyset mode: the page must lie past the last key, in the key's order.
-        let past = |a: u64, b: u64| if c.descending { a < b } else { a > b };
-        let in_order =
-            c.after.is_none_or(|after| past(first, after)) && (first == last || past(last, first));
+        let d = c.descending;
+        let in_order = c.after.is_none_or(|after| past(first, after, d))
+            && (first == last || past(last, first, d));
         if !in_order {
             let e = Error::new(
                 ErrorKind::Stalled,
@@ -541,14 +619,52 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         c.after = Some(last);
     }
 
+    // The seam check (offset mode on the unique key): rows before the first one past the last
+    // row delivered were delivered already; a first new row that is not the one right after it
+    // means rows moved up past the seam, out of this page.
+    let mut skip = usize::from(overlap);
+    let mut gap: Option<(u64, u64)> = None;
+    if let (Some(d), Some((first, last)), Some(index)) = (c.seam, keys, &key_index) {
+        if let (true, Some(prev)) = (overlap, c.last_key) {
+            if first != prev {
+                c.summary().shifts_detected += 1;
+                if past(first, prev, d) {
+                    // Rows were removed before the seam: the page starts past rows never seen,
+                    // and the rows between moved up out of it: fetch them by key.
+                    skip = 0;
+                    gap = Some((prev, first));
+                } else {
+                    // Rows were added before the seam: skip the ones delivered already.
+                    skip = (0..rows.len())
+                        .find(|&i| index.key(i).is_some_and(|k| past(k, prev, d)))
+                        .unwrap_or(rows.len());
+                }
+                tracing::warn!(
+                    model = %c.query().model,
+                    offset,
+                    first,
+                    previous = prev,
+                    "rows shifted between pages during the export; repairing the seam"
+                );
+            }
+        }
+        if skip < rows.len() {
+            c.last_key = Some(last);
+        }
+    }
+    let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
+    if skip > usize::from(overlap) || gap.is_some() {
+        c.summary().shifts_repaired += 1;
+    }
+
     // Decide what this page says about the end and the page size.
     let mut ends = false;
     if let Some((_, short_rows)) = c.unconfirmed_short.take() {
         // The request after an unconfirmed short page brought rows: that page was not the end.
-        if n >= ask {
+        if received >= ask {
             c.trusted = true;
         } else {
-            let cap = short_rows.max(n);
+            let cap = short_rows.max(received);
             tracing::warn!(
                 model = %c.query().model,
                 offset,
@@ -560,38 +676,122 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
             c.summary().learned_cap = Some(cap);
             c.limit = cap;
             c.trusted = true;
-            ends = n < cap;
+            ends = received < cap;
         }
-    } else if n >= ask {
+    } else if received >= ask {
         c.trusted = true;
     } else if c.trusted {
         ends = true;
     } else {
-        c.unconfirmed_short = Some((offset, n));
+        c.unconfirmed_short = Some((offset, received));
     }
 
     c.offset += n;
-    c.delivered += n;
     if c.in_flight.is_empty() {
         c.scheduled = c.offset;
-    }
-    {
-        let mut s = c.summary();
-        s.pages += 1;
-        s.rows += n;
-        s.next_offset = c.offset;
-        s.next_key = c.after;
-        if ends {
-            s.end = Some(EndReason::ShortPage { offset, rows: n });
-        }
     }
     let page = Page {
         offset,
         requested: ask,
-        rows,
+        rows: new_rows,
     };
-    let next = if ends { State::Done } else { State::Next(c) };
-    Some((Ok(page), next))
+    let end = ends.then_some(EndReason::ShortPage { offset, rows: n });
+    if let Some((after, before)) = gap {
+        return open_gap(c, after, Some(before), Some(page), end).await;
+    }
+    finish_page(c, page, end)
+}
+
+/// Delivers `page`; the stream ends after it with `end`, if given.
+fn finish_page<T: Send + 'static>(
+    mut c: Box<Cursor<T>>,
+    page: Page<T>,
+    end: Option<EndReason>,
+) -> Option<(Result<Page<T>>, State<T>)> {
+    c.delivered_page(page.rows.len() as u64);
+    match end {
+        Some(reason) => {
+            c.summary().end = Some(reason);
+            Some((Ok(page), State::Done))
+        }
+        None => Some((Ok(page), State::Next(c))),
+    }
+}
+
+/// Starts fetching, by key, the rows a shift moved out of reach: those past `after` (and
+/// before `before`), to be delivered before `held`.
+async fn open_gap<T: Send + 'static>(
+    mut c: Box<Cursor<T>>,
+    after: u64,
+    before: Option<u64>,
+    held: Option<Page<T>>,
+    end: Option<EndReason>,
+) -> Option<(Result<Page<T>>, State<T>)> {
+    if held.is_none() {
+        c.summary().shifts_detected += 1;
+        c.summary().shifts_repaired += 1;
+    }
+    c.gap = Some(Gap {
+        after,
+        before,
+        held,
+        end,
+    });
+    fill_gap(c).await
+}
+
+/// One page of a gap; once the gap is empty, the page held after it.
+async fn fill_gap<T: Send + 'static>(mut c: Box<Cursor<T>>) -> Option<(Result<Page<T>>, State<T>)> {
+    let gap = c.gap.as_ref()?;
+    let descending = c.seam?;
+    let seek = Seek::Keys {
+        after: Some(gap.after),
+        before: gap.before,
+        descending,
+    };
+    let (after, before) = (gap.after, gap.before);
+    let result = fetch(&c.fetcher, seek, c.offset, c.limit, true).await;
+    let Decoded { rows, keys, .. } = match result {
+        Ok(page) => page,
+        Err(e) => return c.fail(e),
+    };
+    match keys {
+        Some(Ok((first, last))) => {
+            let inside = |k: u64| {
+                past(k, after, descending) && before.is_none_or(|b| past(b, k, descending))
+            };
+            if !(inside(first) && inside(last)) {
+                let e = Error::new(
+                    ErrorKind::Stalled,
+                    format!(
+                        "the server did not honour the key range while repairing a seam: \
+                         between action_id {after} and {before:?} the page runs from {first} to {last}"
+                    ),
+                )
+                .at(&c.query().model, c.offset);
+                return c.fail(e);
+            }
+            if let Some(g) = c.gap.as_mut() {
+                g.after = last;
+            }
+            let page = Page {
+                offset: c.offset,
+                requested: c.limit,
+                rows,
+            };
+            c.delivered_page(page.rows.len() as u64);
+            Some((Ok(page), State::Next(c)))
+        }
+        Some(Err(e)) => c.fail(e.at(&c.query().model, c.offset)),
+        None => {
+            // The gap is empty: now the page that came after it.
+            let gap = c.gap.take()?;
+            match gap.held {
+                Some(page) => finish_page(c, page, gap.end),
+                None => c.finish(gap.end.unwrap_or(EndReason::EmptyPage { offset: c.offset })),
+            }
+        }
+    }
 }
 
 /// Checks the query before the first request; for keyset mode, says whether keys descend.
@@ -618,22 +818,25 @@ fn validate<T>(q: &Query<T>) -> Result<bool> {
 }
 
 /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the policy.
-/// `seek` is keyset mode's `(after, descending)`: the page then seeks past `after` instead of
-/// asking for `offset`. `want_keys` asks the decoder for the page's first and last keys.
+/// `offset` is the position errors name; `want_keys` asks the decoder for the rows' keys.
 async fn fetch<T>(
     f: &Fetcher<T>,
+    seek: Seek,
     offset: u64,
     ask: u64,
-    seek: Option<(Option<u64>, bool)>,
     want_keys: bool,
 ) -> Result<Decoded<T>> {
     let query = &f.query;
     let model: &str = &query.model;
     let serialised = match seek {
-        None => serde_json::to_vec(&query.request_body(offset, ask)),
-        Some((after, descending)) => serde_json::to_vec(&RequestBody {
+        Seek::Offset(at) => serde_json::to_vec(&query.request_body(at, ask)),
+        Seek::Keys {
+            after,
+            before,
+            descending,
+        } => serde_json::to_vec(&RequestBody {
             apptoken: query.client.apptoken(),
-            query: std::borrow::Cow::Owned(query.keyset_body(after, descending)),
+            query: std::borrow::Cow::Owned(query.keyset_body(after, before, descending)),
             limit: ask,
             offset: 0,
         }),

@@ -92,17 +92,37 @@ async fn rows_added_during_the_export_neither_duplicate_nor_hide_a_row() {
         "rows added meanwhile come after them"
     );
 
-    // The same data with offsets, newest first: rows arriving at the head push rows already
-    // exported into later pages, where they come out again.
-    let emu = Emulator::start(Config::default().records(3_000).insert_per_request(37))
-        .await
-        .unwrap();
-    let (got, _) = ids(client(&emu).push_actions().concurrency(1).page_size(200)).await;
-    let unique: HashSet<u64> = got.iter().copied().collect();
-    assert!(
-        unique.len() < got.len(),
-        "offset paging duplicates under inserts"
-    );
+    // Offsets, newest first: rows arriving at the head push rows already exported into later
+    // pages. Without the seam check they come out again; with it (the default) they do not.
+    for k in [1, 4] {
+        let emu = Emulator::start(Config::default().records(3_000).insert_per_request(37))
+            .await
+            .unwrap();
+        let q = client(&emu).push_actions().concurrency(k).page_size(200);
+        let (plain, _) = ids(q.seam_check(false)).await;
+        let unique: HashSet<u64> = plain.iter().copied().collect();
+        assert!(
+            unique.len() < plain.len(),
+            "k = {k}: offset paging duplicates under inserts"
+        );
+
+        let emu = Emulator::start(Config::default().records(3_000).insert_per_request(37))
+            .await
+            .unwrap();
+        let at_start: HashSet<u64> = emu.records().iter().map(|r| r.action_id).collect();
+        let (checked, s) = ids(client(&emu).push_actions().concurrency(k).page_size(200)).await;
+        let unique: HashSet<u64> = checked.iter().copied().collect();
+        assert_eq!(unique.len(), checked.len(), "k = {k}: no row twice");
+        assert!(
+            at_start.is_subset(&unique),
+            "k = {k}: no row that existed is missed"
+        );
+        assert!(
+            s.shifts_detected > 0 && s.shifts_repaired == s.shifts_detected,
+            "{s:?}"
+        );
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    }
 }
 
 #[tokio::test]
@@ -173,7 +193,7 @@ async fn keyset_needs_the_key_selected_and_ordered() {
 }
 
 #[tokio::test]
-async fn offset_mode_notices_rows_shifting_and_says_so() {
+async fn offset_mode_repairs_rows_shifting_and_says_so() {
     let emu = Emulator::start(Config::default().records(3_000))
         .await
         .unwrap();
@@ -186,12 +206,19 @@ async fn offset_mode_notices_rows_shifting_and_says_so() {
         .unwrap();
     let (_, s) = ids(client(&busy).push_actions().page_size(200)).await;
     assert!(s.shifts_detected > 0, "{s:?}");
+    assert_eq!(s.shifts_repaired, s.shifts_detected, "every seam repaired");
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let (_, s) = ids(client(&busy)
+        .push_actions()
+        .page_size(200)
+        .seam_check(false))
+    .await;
+    assert_eq!(s.shifts_detected, 0, "unnoticed without the check");
     let w = s.warnings();
     assert!(
-        w.iter().any(|w| w.contains("rows shifted between pages")),
+        w.iter().any(|w| w.contains("the seam check is off")),
         "{w:?}"
     );
-    assert!(w.iter().any(|w| w.contains("keyset mode")), "{w:?}");
 
     let (_, s) = ids(client(&busy)
         .push_actions()
@@ -221,4 +248,94 @@ async fn an_order_off_the_unique_key_is_flagged() {
         1,
         "no key to check seams with"
     );
+}
+
+/// A server whose rows (keys 1..=n, served newest first) lose `removed` of the rows at the
+/// head after the first request: every later row moves up past the seam.
+struct Shrinking {
+    keys: std::sync::Mutex<Vec<u64>>,
+    removed: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+impl wiremock::Respond for Shrinking {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let mut keys = self.keys.lock().unwrap();
+        if self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            keys.drain(..self.removed);
+        }
+        // Conditions on action_id (the seam repair asks by key), then offset and limit.
+        let mut rows: Vec<u64> = keys.clone();
+        for c in body["condition"].as_array().into_iter().flatten() {
+            let (op, v) = (c[1].as_str().unwrap(), c[2].as_u64().unwrap());
+            rows.retain(|&k| match op {
+                "<" => k < v,
+                ">" => k > v,
+                _ => true,
+            });
+        }
+        let offset = body["offset"].as_u64().unwrap() as usize;
+        let limit = body["limit"].as_u64().unwrap() as usize;
+        let data: Vec<serde_json::Value> = rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|k| serde_json::json!({"action_id": k}))
+            .collect();
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"code": 200, "success": true, "data": data}))
+    }
+}
+
+#[tokio::test]
+async fn rows_removed_mid_export_leave_no_gap_in_offset_mode() {
+    let n = 1_000u64;
+    let removed = 7;
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(Shrinking {
+            keys: std::sync::Mutex::new((1..=n).rev().collect()),
+            removed,
+            seen: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .api_url(format!("{}/api/external", server.uri()))
+        .apptoken("t")
+        .retry(quick_retry())
+        .build()
+        .unwrap();
+    let (got, s) = ids(client.push_actions().concurrency(1).page_size(100)).await;
+    // The first page (keys 1000..=901) was delivered before the removal; every row after it
+    // still exists and must come out once, in order.
+    let expected: Vec<u64> = (1..=n).rev().collect();
+    assert_eq!(got, expected);
+    assert_eq!(s.shifts_detected, 1);
+    assert_eq!(s.shifts_repaired, 1);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+
+    // Without the check, the rows that moved up past the seam are lost.
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(Shrinking {
+            keys: std::sync::Mutex::new((1..=n).rev().collect()),
+            removed,
+            seen: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .api_url(format!("{}/api/external", server.uri()))
+        .apptoken("t")
+        .build()
+        .unwrap();
+    let (got, _) = ids(client
+        .push_actions()
+        .concurrency(1)
+        .page_size(100)
+        .seam_check(false))
+    .await;
+    assert_eq!(got.len() as u64, n - removed as u64, "rows silently lost");
 }

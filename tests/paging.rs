@@ -19,7 +19,12 @@ async fn collect(rows: &mut Rows<PushAction>) -> Vec<u64> {
 async fn nothing_is_sent_before_the_first_poll() {
     let server = serve(Dataset::new(10)).await;
     let client = client_for(&base(&server));
-    let mut rows = client.push_actions().concurrency(1).page_size(4).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .page_size(4)
+        .stream();
     tokio::task::yield_now().await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(requests(&server).await.len(), 0, "lazy until polled");
@@ -36,6 +41,7 @@ async fn exact_multiple_of_the_page_size_ends_on_an_empty_page() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -58,6 +64,7 @@ async fn a_short_page_after_a_full_one_is_trusted() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -77,6 +84,7 @@ async fn an_empty_result_takes_one_request() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .stream();
     assert!(collect(&mut rows).await.is_empty());
     assert_eq!(requests(&server).await, [(0, 1000)]);
@@ -89,6 +97,7 @@ async fn a_first_short_page_is_confirmed_once() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .stream();
     assert_eq!(collect(&mut rows).await, [10_000_000]);
     assert_eq!(
@@ -110,6 +119,7 @@ async fn a_silent_cap_is_learned_and_every_row_arrives_once() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(1000)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -137,6 +147,7 @@ async fn a_cap_on_an_exact_multiple_ends_on_an_empty_page() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
     assert_eq!(requests(&server).await.len(), 4, "900/300 + the empty page");
@@ -149,6 +160,7 @@ async fn no_request_after_the_end() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(5)
         .stream();
     assert_eq!(collect(&mut rows).await.len(), 5);
@@ -169,6 +181,7 @@ async fn max_rows_asks_for_no_more_than_it_needs() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(1000)
         .max_rows(2500)
         .stream();
@@ -191,6 +204,7 @@ async fn start_offset_continues_where_an_export_stopped() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .start_offset(1200)
         .stream();
     assert_eq!(collect(&mut rows).await, expected);
@@ -205,6 +219,7 @@ async fn a_server_that_ignores_offset_is_an_error_not_a_loop() {
     let mut rows = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(10)
         .stream();
     let mut ok = 0;
@@ -233,6 +248,7 @@ async fn pages_carry_their_offsets() {
     let pages: Vec<_> = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(10)
         .pages()
         .try_collect()
@@ -281,7 +297,19 @@ async fn any_list_model_streams_as_json_values() {
 fn streams_are_send_unpin_and_static() {
     fn check<S: futures::Stream + Send + Unpin + 'static>(_: &S) {}
     let client = xp_export::Client::builder().apptoken("t").build().unwrap();
-    check(&client.push_actions().concurrency(1).stream());
-    check(&client.push_actions().concurrency(1).pages());
+    check(
+        &client
+            .push_actions()
+            .concurrency(1)
+            .seam_check(false)
+            .stream(),
+    );
+    check(
+        &client
+            .push_actions()
+            .concurrency(1)
+            .seam_check(false)
+            .pages(),
+    );
     check(&client.list::<serde_json::Value>("campaign").stream());
 }

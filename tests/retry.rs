@@ -15,6 +15,7 @@ async fn ids(client: &Client, page_size: u64) -> Result<Vec<u64>, xp_export::Err
     client
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .page_size(page_size)
         .stream()
         .map_ok(|a: PushAction| a.action_id.unwrap())
@@ -47,7 +48,12 @@ async fn transient_statuses_are_retried_and_every_row_arrives_once() {
         let server = serve(data).await;
         fail_next(&server, 2, response.clone()).await;
         let client = client_for(&base(&server));
-        let mut rows = client.push_actions().concurrency(1).page_size(100).stream();
+        let mut rows = client
+            .push_actions()
+            .concurrency(1)
+            .seam_check(false)
+            .page_size(100)
+            .stream();
         let mut got = Vec::new();
         while let Some(a) = rows.try_next().await.expect("retried to success") {
             got.push(a.action_id.unwrap());
@@ -80,7 +86,12 @@ async fn a_timeout_is_retried() {
         .retry(quick_retry())
         .build()
         .unwrap();
-    let mut rows = client.push_actions().concurrency(1).page_size(10).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .page_size(10)
+        .stream();
     let mut got = Vec::new();
     while let Some(a) = rows.try_next().await.unwrap() {
         got.push(a.action_id.unwrap());
@@ -113,6 +124,7 @@ async fn refusals_fail_at_once_with_the_servers_message() {
             let mut rows = client_for(&base(&server))
                 .push_actions()
                 .concurrency(1)
+                .seam_check(false)
                 .stream();
             let err = rows.next().await.unwrap().unwrap_err();
             assert!(started.elapsed() < Duration::from_secs(1));
@@ -147,7 +159,12 @@ async fn retries_run_out_with_an_error_naming_offset_and_attempts() {
         .retry(quick_retry().max_retries(3))
         .build()
         .unwrap();
-    let mut rows = client.push_actions().concurrency(1).page_size(100).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .page_size(100)
+        .stream();
     let mut got = Vec::new();
     for _ in 0..100 {
         got.push(rows.next().await.unwrap().unwrap().action_id.unwrap());
@@ -193,7 +210,11 @@ async fn retry_after_seconds_sets_the_wait() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let mut rows = client.push_actions().concurrency(1).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .stream();
     while rows.try_next().await.unwrap().is_some() {}
     assert!(started.elapsed() >= Duration::from_secs(1));
     let s = rows.summary();
@@ -224,7 +245,11 @@ async fn retry_after_as_a_date_is_honoured_and_clamped_to_the_cap() {
         .retry(quick_retry().max_delay(cap))
         .build()
         .unwrap();
-    let mut rows = client.push_actions().concurrency(1).stream();
+    let mut rows = client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .stream();
     while rows.try_next().await.unwrap().is_some() {}
     assert_eq!(rows.summary().retry_wait, cap);
 }
@@ -242,6 +267,7 @@ async fn a_row_that_does_not_decode_fails_without_retry() {
     let err = client_for(&base(&server))
         .push_actions()
         .concurrency(1)
+        .seam_check(false)
         .start_offset(40)
         .stream()
         .try_collect::<Vec<_>>()
@@ -336,7 +362,14 @@ async fn retries_are_logged_and_the_token_appears_nowhere() {
         err.to_string(),
         format!("{err:?}"),
         format!("{client:?}"),
-        format!("{:?}", client.push_actions().concurrency(1).campaign(1)),
+        format!(
+            "{:?}",
+            client
+                .push_actions()
+                .concurrency(1)
+                .seam_check(false)
+                .campaign(1)
+        ),
     ] {
         assert!(!text.contains(TOKEN), "token leaked: {text}");
     }
