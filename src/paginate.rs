@@ -556,10 +556,14 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     let received = rows.len() as u64;
     let n = received.saturating_sub(u64::from(overlap));
     if n == 0 {
-        if overlap && received == 0 {
-            if let Some(last) = c.last_key {
-                // Even the seam row is gone: rows were removed, and rows past the last one
-                // delivered may have moved up out of reach. Fetch them by key.
+        if let (true, Some(last)) = (overlap, c.last_key) {
+            // Nothing new, and the seam row is gone or is another row: rows shifted, and rows
+            // past the last one delivered may have moved out of reach. Fetch them by key.
+            let seam_row = match keys.as_ref() {
+                Some(Ok((first, _))) => Some(*first),
+                _ => None,
+            };
+            if received == 0 || seam_row.is_some_and(|k| k != last) {
                 let end = Some(EndReason::EmptyPage { offset });
                 return open_gap(c, last, None, None, end).await;
             }

@@ -84,31 +84,38 @@ async fn every_fault_kind_at_thirty_percent_changes_nothing() {
     faults_change_nothing(2_000, 250).await;
 }
 
-#[tokio::test]
-async fn rows_arriving_mid_export_neither_duplicate_nor_hide_rows_in_keyset_mode() {
-    let emu = Emulator::start(
-        Config::default()
-            .records(4_000)
-            .insert_per_request(50)
-            .fault_rate(0.2)
-            .fault_kinds([Fault::InternalError, Fault::Reset, Fault::Truncated]),
-    )
-    .await
-    .unwrap();
-    let at_start: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
-    let (got, s) = ids(client(&emu)
-        .push_actions()
-        .mode(Mode::Keyset)
-        .page_size(300))
-    .await
-    .unwrap();
-    let unique: HashSet<u64> = got.iter().copied().collect();
-    assert_eq!(unique.len(), got.len(), "no duplicate");
-    assert!(
-        at_start.iter().all(|id| unique.contains(id)),
-        "no row that existed is missed"
-    );
-    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_arriving_mid_export_neither_duplicate_nor_hide_rows() {
+    // Keyset mode, and offset mode with its seam check, one request at a time and four.
+    for (mode, k) in [(Mode::Keyset, 1), (Mode::Offset, 1), (Mode::Offset, 4)] {
+        let emu = Emulator::start(
+            Config::default()
+                .records(4_000)
+                .insert_per_request(50)
+                .fault_rate(0.2)
+                .fault_kinds([Fault::InternalError, Fault::Reset, Fault::Truncated]),
+        )
+        .await
+        .unwrap();
+        let at_start: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
+        let q = client(&emu)
+            .push_actions()
+            .mode(mode)
+            .concurrency(k)
+            .page_size(300);
+        let (got, s) = ids(q).await.unwrap();
+        let unique: HashSet<u64> = got.iter().copied().collect();
+        assert_eq!(unique.len(), got.len(), "{mode}, k = {k}: no duplicate");
+        assert!(
+            at_start.iter().all(|id| unique.contains(id)),
+            "{mode}, k = {k}: no row that existed is missed"
+        );
+        assert!(
+            s.warnings().is_empty(),
+            "{mode}, k = {k}: {:?}",
+            s.warnings()
+        );
+    }
 }
 
 #[tokio::test]
