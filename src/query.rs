@@ -378,21 +378,7 @@ pub struct Query<T> {
 
 impl<T> Clone for Query<T> {
     fn clone(&self) -> Self {
-        Query {
-            client: self.client.clone(),
-            model: self.model.clone(),
-            body: self.body.clone(),
-            page_size: self.page_size,
-            start_offset: self.start_offset,
-            max_rows: self.max_rows,
-            concurrency: self.concurrency,
-            mode: self.mode,
-            start_after: self.start_after,
-            max_rps: self.max_rps,
-            retry_budget: self.retry_budget,
-            seam_check: self.seam_check,
-            _row: PhantomData,
-        }
+        self.with_rows()
     }
 }
 
@@ -710,11 +696,11 @@ impl<T> Query<T> {
     }
 
     /// The same query, its rows decoded as `U`.
-    pub(crate) fn with_rows<U>(self) -> Query<U> {
+    pub(crate) fn with_rows<U>(&self) -> Query<U> {
         Query {
-            client: self.client,
-            model: self.model,
-            body: self.body,
+            client: self.client.clone(),
+            model: self.model.clone(),
+            body: self.body.clone(),
             page_size: self.page_size,
             start_offset: self.start_offset,
             max_rows: self.max_rows,

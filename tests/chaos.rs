@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::quick_retry;
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault, RetryAfter};
 use xp_export::{Client, ErrorKind, Mode, PushAction, Query, Summary};
@@ -32,13 +31,7 @@ fn every_fault() -> Vec<Fault> {
 }
 
 fn client(emu: &Emulator) -> Client {
-    Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .timeout(Duration::from_millis(400))
-        .retry(quick_retry().max_retries(20))
-        .build()
-        .unwrap()
+    common::emulator_client(emu)
 }
 
 async fn ids(q: Query<PushAction>) -> Result<(Vec<u64>, Summary), xp_export::Error> {

@@ -16,13 +16,7 @@ use xp_export::{Client, EndReason, ErrorKind, Summary};
 const KS: [usize; 4] = [2, 4, 8, 16];
 
 fn client(emu: &Emulator) -> Client {
-    Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .timeout(Duration::from_millis(500))
-        .retry(quick_retry().max_retries(12))
-        .build()
-        .unwrap()
+    common::emulator_client(emu)
 }
 
 async fn ids(client: &Client, page_size: u64, k: usize) -> (Vec<u64>, Summary) {

@@ -5,19 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::quick_retry;
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault, Record, RetryAfter};
 use xp_export::{Client, EndReason, ErrorKind, PushAction, Summary};
 
 fn client(emu: &Emulator) -> Client {
-    Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .timeout(Duration::from_millis(500))
-        .retry(quick_retry().max_retries(12))
-        .build()
-        .unwrap()
+    common::emulator_client(emu)
 }
 
 /// Every action id of the data set, newest first (the API's default order).

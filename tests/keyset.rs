@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use common::quick_retry;
 use futures::TryStreamExt;
@@ -12,13 +11,7 @@ use xp_export::emulator::{Config, Emulator, Fault};
 use xp_export::{Client, EndReason, ErrorKind, Mode, PushAction, Query, Summary};
 
 fn client(emu: &Emulator) -> Client {
-    Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .timeout(Duration::from_millis(500))
-        .retry(quick_retry().max_retries(12))
-        .build()
-        .unwrap()
+    common::emulator_client(emu)
 }
 
 async fn ids(q: Query<PushAction>) -> (Vec<u64>, Summary) {
@@ -288,10 +281,7 @@ impl wiremock::Respond for Shrinking {
     }
 }
 
-#[tokio::test]
-async fn rows_removed_mid_export_leave_no_gap_in_offset_mode() {
-    let n = 1_000u64;
-    let removed = 7;
+async fn shrinking(n: u64, removed: usize) -> wiremock::MockServer {
     let server = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .respond_with(Shrinking {
@@ -301,6 +291,14 @@ async fn rows_removed_mid_export_leave_no_gap_in_offset_mode() {
         })
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn rows_removed_mid_export_leave_no_gap_in_offset_mode() {
+    let n = 1_000u64;
+    let removed = 7;
+    let server = shrinking(n, removed).await;
     let client = Client::builder()
         .api_url(format!("{}/api/external", server.uri()))
         .apptoken("t")
@@ -317,15 +315,7 @@ async fn rows_removed_mid_export_leave_no_gap_in_offset_mode() {
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
 
     // Without the check, the rows that moved up past the seam are lost.
-    let server = wiremock::MockServer::start().await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(Shrinking {
-            keys: std::sync::Mutex::new((1..=n).rev().collect()),
-            removed,
-            seen: Default::default(),
-        })
-        .mount(&server)
-        .await;
+    let server = shrinking(n, removed).await;
     let client = Client::builder()
         .api_url(format!("{}/api/external", server.uri()))
         .apptoken("t")

@@ -21,6 +21,18 @@ pub fn quick_retry() -> RetryPolicy {
         .jitter_seed(42)
 }
 
+/// A client for the in-process emulator: short timeout (a stall is a quick retry), many
+/// retries, millisecond waits.
+pub fn emulator_client(emu: &xp_export::emulator::Emulator) -> Client {
+    Client::builder()
+        .api_url(emu.base_url())
+        .apptoken(emu.apptoken())
+        .timeout(Duration::from_millis(500))
+        .retry(quick_retry().max_retries(20))
+        .build()
+        .expect("client")
+}
+
 pub fn client_for(base: &str) -> Client {
     Client::builder()
         .api_url(base)
