@@ -66,17 +66,23 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
     }))
 }
 
-/// The envelope every response comes in: `{"code", "success", "message", "data"}`.
+/// The envelope every response comes in: `{"code", "success", "message", "data"}`, its `data`
+/// read as `D` (the raw array, or the array split into raw rows).
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<D> {
     #[serde(default)]
     code: Option<i64>,
     #[serde(default)]
     success: Option<bool>,
     #[serde(default)]
     message: Option<Value>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
+    // Not `#[serde(default)]`, which would ask `D: Default` of the borrowed types.
+    #[serde(default = "absent")]
+    data: Option<D>,
+}
+
+fn absent<D>() -> Option<D> {
+    None
 }
 
 /// Decodes a response body the way the stream does: the envelope decides failure (`success`,
@@ -112,7 +118,7 @@ pub(crate) fn open_envelope<'a>(
     content_type: &str,
     body: &'a [u8],
 ) -> Result<&'a RawValue, Error> {
-    let envelope = match serde_json::from_slice::<Envelope>(body) {
+    let envelope = match serde_json::from_slice::<Envelope<&RawValue>>(body) {
         Ok(env) => env,
         Err(e) => {
             if !(200..300).contains(&status) {
@@ -181,26 +187,13 @@ fn failure(
     Some(Error::from_status(code, &message))
 }
 
-/// The envelope with its rows split out, each still the bytes the server sent.
-#[derive(Deserialize)]
-struct RowsEnvelope<'a> {
-    #[serde(default)]
-    code: Option<i64>,
-    #[serde(default)]
-    success: Option<bool>,
-    #[serde(default)]
-    message: Option<Value>,
-    #[serde(default, borrow)]
-    data: Option<Vec<&'a RawValue>>,
-}
-
 /// Checks a response for failure and splits its `data` array into rows, in one pass.
 pub(crate) fn open_rows<'a>(
     status: u16,
     content_type: &str,
     body: &'a [u8],
 ) -> Result<Vec<&'a RawValue>, Error> {
-    match serde_json::from_slice::<RowsEnvelope>(body) {
+    match serde_json::from_slice::<Envelope<Vec<&RawValue>>>(body) {
         Ok(env) => {
             if let Some(e) = failure(status, env.code, env.success, env.message.as_ref()) {
                 return Err(e);
