@@ -92,8 +92,8 @@ struct ExportArgs {
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0)]
     offset: u64,
-    /// offset: pages by offset, fast with requests in flight; keyset: seeks on action_id, so
-    /// rows added during the export neither duplicate nor hide others (sequential pages).
+    /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
+    /// keyset: seeks on action_id, no deep offsets, sequential pages.
     #[arg(long, default_value = "offset", value_name = "offset|keyset")]
     mode: Mode,
     /// Offset mode: do not overlap pages by one row to check and repair seams where rows
