@@ -25,6 +25,18 @@ fn run(mut c: Command) -> Output {
     c.output().expect("the binary runs")
 }
 
+/// The `action_id` of every line of NDJSON output.
+fn ndjson_ids(bytes: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -377,15 +389,7 @@ async fn max_rows_counts_the_rows_of_earlier_runs_on_resume() {
     c.args(args).arg("--resume").arg("-o").arg(&path);
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ids: Vec<u64> = std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action_id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids: Vec<u64> = ndjson_ids(&std::fs::read(&path).unwrap());
     let expected: Vec<u64> = newest_first(&emu)
         .iter()
         .take(2050)
@@ -420,15 +424,7 @@ async fn keyset_mode_exports_each_row_once_while_rows_arrive() {
     assert_eq!(summary["guaranteed"], true);
     assert_eq!(summary["shifts_detected"], 0);
     assert_eq!(summary["warnings"], serde_json::json!([]));
-    let ids: Vec<u64> = String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action_id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids: Vec<u64> = ndjson_ids(&out.stdout);
     let unique: std::collections::HashSet<u64> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no row twice");
     assert_eq!(&ids[..at_start.len()], &at_start[..]);
@@ -441,15 +437,7 @@ async fn keyset_mode_exports_each_row_once_while_rows_arrive() {
         .arg(&report);
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
-    let ids: Vec<u64> = String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action_id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids: Vec<u64> = ndjson_ids(&out.stdout);
     let unique: std::collections::HashSet<u64> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no row twice");
     assert!(
