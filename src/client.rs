@@ -83,7 +83,7 @@ impl Client {
 
     /// A query over `list/push-devices`, the push actions of campaigns.
     pub fn push_actions(&self) -> Query<PushAction> {
-        self.list("push-devices")
+        self.list(crate::model::push_devices::NAME)
     }
 
     /// A query over any list model (`list/<model>`), its rows decoded as `T`
@@ -176,6 +176,34 @@ async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<bytes::
     })
 }
 
+/// Refuses a scheme other than http(s), and plain http to anything but this machine unless
+/// allowed: the credentials travel with every request.
+fn check_scheme(url: &Url, allow_insecure_http: bool) -> Result<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or("");
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = bare.eq_ignore_ascii_case("localhost")
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback || allow_insecure_http {
+                Ok(())
+            } else {
+                Err(Error::config(format!(
+                    "refusing to send the credentials over plain http to {}: use https, or allow \
+                     insecure http (--allow-insecure-http)",
+                    url.host_str().unwrap_or("?")
+                )))
+            }
+        }
+        other => Err(Error::config(format!(
+            "the API URL must be http or https, not {other:?}"
+        ))),
+    }
+}
+
 /// A response read to its end.
 pub(crate) struct PageBody {
     pub(crate) status: u16,
@@ -194,6 +222,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     retry: RetryPolicy,
     max_page_bytes: u64,
+    allow_insecure_http: bool,
 }
 
 impl Default for ClientBuilder {
@@ -205,6 +234,7 @@ impl Default for ClientBuilder {
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            allow_insecure_http: false,
         }
     }
 }
@@ -242,6 +272,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Allows plain `http://` to a host other than this machine (default: refused, since every
+    /// request carries the credentials). `http://` to `localhost` or a loopback address, such as
+    /// the emulator, is always allowed.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// How pages are retried (default [`RetryPolicy::default`]).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
@@ -251,8 +289,9 @@ impl ClientBuilder {
     /// Checks the settings and makes the client.
     ///
     /// # Errors
-    /// A [`crate::ErrorKind::Config`] error when the apptoken is missing or empty, or the API
-    /// URL is not an absolute `http`/`https` URL.
+    /// A [`crate::ErrorKind::Config`] error when the apptoken is missing or empty, the API
+    /// URL is not an absolute `http`/`https` URL, or it is plain `http` to another machine
+    /// without [`ClientBuilder::allow_insecure_http`].
     pub fn build(self) -> Result<Client> {
         let apptoken = match self.apptoken {
             Some(t) if !t.0.trim().is_empty() => t,
@@ -266,12 +305,7 @@ impl ClientBuilder {
         let url = Url::parse(&self.api_url).map_err(|e| {
             Error::config(format!("the API URL {:?} is not a URL: {e}", self.api_url))
         })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::config(format!(
-                "the API URL must be http or https, not {:?}",
-                url.scheme()
-            )));
-        }
+        check_scheme(&url, self.allow_insecure_http)?;
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
@@ -337,5 +371,31 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.api_url(), "http://127.0.0.1:9/api/external");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_allowed() {
+        let build = |url: &str, allow: bool| {
+            Client::builder()
+                .apptoken("t")
+                .api_url(url)
+                .allow_insecure_http(allow)
+                .build()
+        };
+        for url in [
+            "http://localhost:8080/api/external",
+            "http://127.0.0.1/api/external",
+            "http://127.3.4.5/api/external",
+            "http://[::1]:9/api/external",
+            "https://example.com/api/external",
+        ] {
+            assert!(build(url, false).is_ok(), "{url}");
+        }
+        let e = build("http://example.com/api/external", false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("plain http to example.com"), "{e}");
+        assert!(build("http://example.com/api/external", true).is_ok());
+        let e = build("http://localhost.evil.com/api", false).unwrap_err();
+        assert!(e.to_string().contains("plain http"), "{e}");
     }
 }

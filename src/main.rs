@@ -313,38 +313,11 @@ fn apptoken(file: Option<&Path>) -> Result<String, Failure> {
     Ok(token)
 }
 
-/// Refuses plain http to anything but this machine, unless allowed.
-fn check_url(url: &str, allow_insecure: bool) -> Result<(), Failure> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Failure::usage(format!("--api-url {url:?} is not a URL: {e}")))?;
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let host = parsed.host_str().unwrap_or("");
-            let bare = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = bare.eq_ignore_ascii_case("localhost")
-                || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback || allow_insecure {
-                Ok(())
-            } else {
-                Err(Failure::usage(format!(
-                    "refusing to send the apptoken over plain http to {}: use https, or pass --allow-insecure-http",
-                    parsed.host_str().unwrap_or("?")
-                )))
-            }
-        }
-        other => Err(Failure::usage(format!(
-            "--api-url must be http or https, not {other:?}"
-        ))),
-    }
-}
-
 async fn export(
     args: &ExportArgs,
     cli: &Cli,
     progress: Option<&ProgressBar>,
 ) -> Result<(), Failure> {
-    check_url(&args.api_url, args.allow_insecure_http)?;
     let (target, path_format) = match args.output.as_str() {
         "-" => (Target::Stdout, None),
         path => {
@@ -373,6 +346,7 @@ async fn export(
     let token = apptoken(args.apptoken_file.as_deref())?;
     let client = Client::builder()
         .api_url(&args.api_url)
+        .allow_insecure_http(args.allow_insecure_http)
         .apptoken(token)
         .timeout(Duration::from_secs_f64(args.timeout))
         .max_page_bytes(args.max_page_bytes)
@@ -793,7 +767,7 @@ async fn demo(args: &DemoArgs, cli: &Cli, progress: Option<&ProgressBar>) -> Res
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
     let query = client
-        .list::<RawRow>("push-devices")
+        .list::<RawRow>(xp_export::model::push_devices::NAME)
         .campaign(campaign)
         .failed()
         .select([

@@ -7,6 +7,35 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
 
+/// The facts of `list/push-devices`, the model [`PushAction`] is the row of: its name, its
+/// unique key, the fields the API documents and the order pages are asked in.
+pub mod push_devices {
+    /// The model's name, as in `list/push-devices`.
+    pub const NAME: &str = "push-devices";
+
+    /// The unique, growing key: what keyset mode seeks on and seams are checked with.
+    pub const KEY: &str = "action_id";
+
+    /// The fields of a push action, in the order of [`super::PushAction`]: the CSV columns when
+    /// there is no `select`.
+    pub const FIELDS: [&str; 10] = [
+        "action_id",
+        "campaign_id",
+        "create_time",
+        "device_id",
+        "profile_id",
+        "error",
+        "error_message",
+        "delivery",
+        "open",
+        "click",
+    ];
+
+    /// The order sent when a query sets none: the API's own default as observed (newest
+    /// first), made explicit so that pages are stable and their seams can be checked.
+    pub const DEFAULT_ORDER: &str = "action_id DESC";
+}
+
 /// One push action: one message sent (or not) to one device or profile by a campaign.
 ///
 /// Every field is optional because `select` may leave any of them out. Fields the API sends that

@@ -346,7 +346,7 @@ impl fmt::Display for Mode {
 }
 
 /// The unique key keyset mode seeks on.
-pub const KEYSET_KEY: &str = "action_id";
+pub const KEYSET_KEY: &str = crate::model::push_devices::KEY;
 
 /// The default number of rows asked for per request.
 pub const DEFAULT_PAGE_SIZE: u64 = 1000;
@@ -571,7 +571,9 @@ impl<T> Query<T> {
     /// API's own default as observed (newest first), made explicit so that pages are stable
     /// and their seams can be checked. Other models keep the server's default.
     fn default_order(&self) -> Option<&'static str> {
-        (self.mode == Mode::Offset && &*self.model == "push-devices").then_some("action_id DESC")
+        use crate::model::push_devices;
+        (self.mode == Mode::Offset && &*self.model == push_devices::NAME)
+            .then_some(push_devices::DEFAULT_ORDER)
     }
 
     /// Offset mode: whether pages are ordered on the unique key, and which way (`Some(true)`

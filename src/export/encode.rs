@@ -9,18 +9,7 @@ use crate::model::RawRow;
 use super::Format;
 
 /// The fields of a push action, the CSV columns when there is no `select`.
-pub const PUSH_ACTION_FIELDS: [&str; 10] = [
-    "action_id",
-    "campaign_id",
-    "create_time",
-    "device_id",
-    "profile_id",
-    "error",
-    "error_message",
-    "delivery",
-    "open",
-    "click",
-];
+pub const PUSH_ACTION_FIELDS: [&str; 10] = crate::model::push_devices::FIELDS;
 
 /// Encodes rows of one format; carries what it must remember between pages.
 pub(crate) enum Encoder {

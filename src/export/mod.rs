@@ -246,7 +246,7 @@ impl Export {
         let identity = self.identity();
         let mut columns = match (&self.query.body.select, self.format) {
             (Some(select), Format::Csv) => Some(select.clone()),
-            (None, Format::Csv) if identity.model == "push-devices" => {
+            (None, Format::Csv) if identity.model == crate::model::push_devices::NAME => {
                 Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
             }
             _ => None,
