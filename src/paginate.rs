@@ -629,28 +629,28 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
     let mut skip = usize::from(overlap);
     let mut gap: Option<(u64, u64)> = None;
     if let (Some(d), Some((first, last)), Some(index)) = (c.seam, keys, &key_index) {
-        if let (true, Some(prev)) = (overlap, c.last_key) {
-            if first != prev {
-                c.summary().shifts_detected += 1;
-                if past(first, prev, d) {
-                    // Rows were removed before the seam: the page starts past rows never seen,
-                    // and the rows between moved up out of it: fetch them by key.
-                    skip = 0;
-                    gap = Some((prev, first));
-                } else {
-                    // Rows were added before the seam: skip the ones delivered already.
-                    skip = (0..rows.len())
-                        .find(|&i| index.key(i).is_some_and(|k| past(k, prev, d)))
-                        .unwrap_or(rows.len());
-                }
-                tracing::warn!(
-                    model = %c.query().model,
-                    offset,
-                    first,
-                    previous = prev,
-                    "rows shifted between pages during the export; repairing the seam"
-                );
+        if let (true, Some(prev)) = (overlap, c.last_key)
+            && first != prev
+        {
+            c.summary().shifts_detected += 1;
+            if past(first, prev, d) {
+                // Rows were removed before the seam: the page starts past rows never seen,
+                // and the rows between moved up out of it: fetch them by key.
+                skip = 0;
+                gap = Some((prev, first));
+            } else {
+                // Rows were added before the seam: skip the ones delivered already.
+                skip = (0..rows.len())
+                    .find(|&i| index.key(i).is_some_and(|k| past(k, prev, d)))
+                    .unwrap_or(rows.len());
             }
+            tracing::warn!(
+                model = %c.query().model,
+                offset,
+                first,
+                previous = prev,
+                "rows shifted between pages during the export; repairing the seam"
+            );
         }
         if skip < rows.len() {
             c.last_key = Some(last);

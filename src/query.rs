@@ -254,14 +254,13 @@ fn scalar(text: &str) -> serde_json::Value {
     if let Ok(u) = text.parse::<u64>() {
         return u.into();
     }
-    if let Ok(f) = text.parse::<f64>() {
-        if f.is_finite()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_digit() || ".-+eE".contains(c))
-        {
-            return f.into();
-        }
+    if let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".-+eE".contains(c))
+    {
+        return f.into();
     }
     serde_json::Value::String(text.to_string())
 }
@@ -583,10 +582,10 @@ impl<T> Query<T> {
         if self.mode != Mode::Offset || !self.seam_check {
             return None;
         }
-        if let Some(select) = &self.body.select {
-            if !select.iter().any(|f| f == KEYSET_KEY) {
-                return None;
-            }
+        if let Some(select) = &self.body.select
+            && !select.iter().any(|f| f == KEYSET_KEY)
+        {
+            return None;
         }
         let order = match (&self.body.order, self.default_order()) {
             (Some(order), _) => order.clone(),
@@ -625,12 +624,12 @@ impl<T> Query<T> {
     /// Keyset mode: whether the key is walked in descending order (`action_id DESC`), or an
     /// error when the query's order or select do not allow seeking on the key.
     pub(crate) fn keyset_descending(&self) -> Result<bool, String> {
-        if let Some(select) = &self.body.select {
-            if !select.iter().any(|f| f == KEYSET_KEY) {
-                return Err(format!(
-                    "keyset mode needs `{KEYSET_KEY}` among the selected fields"
-                ));
-            }
+        if let Some(select) = &self.body.select
+            && !select.iter().any(|f| f == KEYSET_KEY)
+        {
+            return Err(format!(
+                "keyset mode needs `{KEYSET_KEY}` among the selected fields"
+            ));
         }
         match key_direction(self.body.order.as_deref().unwrap_or_default()) {
             None => Ok(false),

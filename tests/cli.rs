@@ -285,12 +285,11 @@ fn wait_for_checkpoint(child: &mut std::process::Child, path: &Path) {
     let checkpoint = Path::new(&format!("{}.checkpoint.json", path.display())).to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&checkpoint) {
-            if let Ok(cp) = serde_json::from_str::<Value>(&text) {
-                if cp["rows"].as_u64().unwrap_or(0) >= 500 {
-                    break;
-                }
-            }
+        if let Ok(text) = std::fs::read_to_string(&checkpoint)
+            && let Ok(cp) = serde_json::from_str::<Value>(&text)
+            && cp["rows"].as_u64().unwrap_or(0) >= 500
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "no checkpoint appeared");
         assert!(

@@ -551,10 +551,11 @@ impl Output {
 
     /// After a failure: a file export that wrote nothing leaves nothing behind.
     fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
-        if rows == 0 && self.checkpoint.is_none() {
-            if let Some(partial) = &self.partial {
-                fs::remove_file(partial).map_err(io_err(partial))?;
-            }
+        if rows == 0
+            && self.checkpoint.is_none()
+            && let Some(partial) = &self.partial
+        {
+            fs::remove_file(partial).map_err(io_err(partial))?;
         }
         Ok(())
     }

@@ -74,8 +74,8 @@ impl Dataset {
             "campaign_id": 245624,
             "create_time": 1_480_000_000 + (self.n - i),
             "device_id": 7_000_000 + i % 97,
-            "error": (i % 10 == 0) as u8,
-            "error_message": if i % 10 == 0 { json!("Not personalized") } else { Value::Null },
+            "error": i.is_multiple_of(10) as u8,
+            "error_message": if i.is_multiple_of(10) { json!("Not personalized") } else { Value::Null },
             "platform": "android"
         })
     }
