@@ -1,0 +1,91 @@
+//! What a retry logs, and that the apptoken shows nowhere: in a test binary of its own, because
+//! `tracing`'s per-thread subscriber misses events whose callsite another test thread, running
+//! without one, registered first.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use futures::TryStreamExt;
+use wiremock::ResponseTemplate;
+use xp_export::{Client, PushAction};
+
+async fn ids(client: &Client, page_size: u64) -> Result<Vec<u64>, xp_export::Error> {
+    client
+        .push_actions()
+        .concurrency(1)
+        .seam_check(false)
+        .page_size(page_size)
+        .stream()
+        .map_ok(|a: PushAction| a.action_id.unwrap())
+        .try_collect()
+        .await
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn retries_are_logged_and_the_token_appears_nowhere() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = serve(Dataset::capped(30, 7)).await;
+    fail_next(
+        &server,
+        1,
+        ResponseTemplate::new(503).set_body_json(envelope_error(503, "Unavailable")),
+    )
+    .await;
+    let client = client_for(&base(&server));
+    assert_eq!(ids(&client, 10).await.unwrap().len(), 30);
+
+    let refusing = serve(Dataset::new(1)).await;
+    fail_next(
+        &refusing,
+        1,
+        ResponseTemplate::new(401).set_body_json(envelope_error(401, "Authentication failed")),
+    )
+    .await;
+    let err = ids(&client_for(&base(&refusing)), 10).await.unwrap_err();
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("retrying page"), "{logs}");
+    assert!(logs.contains("offset=0"), "{logs}");
+    assert!(logs.contains("wait_ms="), "{logs}");
+    assert!(logs.contains("HTTP 503 Unavailable"), "{logs}");
+    assert!(logs.contains("caps"), "the learned cap is logged: {logs}");
+    for text in [
+        logs,
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{client:?}"),
+        format!(
+            "{:?}",
+            client
+                .push_actions()
+                .concurrency(1)
+                .seam_check(false)
+                .campaign(1)
+        ),
+    ] {
+        assert!(!text.contains(TOKEN), "token leaked: {text}");
+    }
+}
