@@ -133,7 +133,7 @@ impl Error {
     pub(crate) fn from_status(code: u16, message: &str) -> Self {
         let kind = match code {
             429 => ErrorKind::RateLimited,
-            c if crate::retry::is_retryable_status(c) => ErrorKind::Server,
+            c if is_retryable_status(c) => ErrorKind::Server,
             _ => ErrorKind::Refused,
         };
         let mut e = Error::new(kind, format!("HTTP {code} {message}"));
@@ -235,6 +235,12 @@ impl Error {
     }
 }
 
+/// Whether an HTTP status (or an envelope `code`) is worth retrying: 408, 429 and the server
+/// errors except 501 (not implemented) and 505 (HTTP version not supported), which will not change.
+pub(crate) fn is_retryable_status(code: u16) -> bool {
+    matches!(code, 408 | 429 | 500..=599) && !matches!(code, 501 | 505)
+}
+
 /// The innermost error of a chain, which is usually the one that names the cause.
 fn root_cause(err: &(dyn StdError + 'static)) -> String {
     let mut cur = err;
@@ -296,6 +302,32 @@ impl StdError for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_statuses_retry() {
+        let cases = [
+            (400, false),
+            (401, false),
+            (403, false),
+            (404, false),
+            (405, false),
+            (408, true),
+            (410, false),
+            (429, true),
+            (500, true),
+            (501, false),
+            (502, true),
+            (503, true),
+            (504, true),
+            (505, false),
+            (507, true),
+        ];
+        for (code, retried) in cases {
+            assert_eq!(is_retryable_status(code), retried, "{code}");
+            let kind = Error::from_status(code, "x").kind();
+            assert_eq!(kind.is_retryable(), retried, "{code} -> {kind:?}");
+        }
+    }
 
     #[test]
     fn display_names_model_offset_status_and_message() {

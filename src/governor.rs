@@ -6,11 +6,11 @@
 //!   requests were being sent at), and a `Retry-After` holds back every request of the stream,
 //!   not just the one that got it. Each success then raises the rate again, slowly, until it is
 //!   back at the configured cap (or, with none, lifts the limit).
-//! - A retry budget caps how many retries the whole stream may spend.
+//!
+//! The retry budget, which caps the retries of the whole stream, is `crate::retry::RetryBudget`.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,8 +27,6 @@ const WINDOW: usize = 32;
 #[derive(Debug)]
 pub(crate) struct Governor {
     state: Mutex<State>,
-    budget: Option<u64>,
-    spent: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -51,7 +49,7 @@ struct State {
 }
 
 impl Governor {
-    pub(crate) fn new(max_rps: Option<f64>, budget: Option<u64>) -> Self {
+    pub(crate) fn new(max_rps: Option<f64>) -> Self {
         let max_rps = max_rps.filter(|r| r.is_finite() && *r > 0.0);
         Governor {
             state: Mutex::new(State {
@@ -64,8 +62,6 @@ impl Governor {
                 limited_from: 0.0,
                 last_cut: None,
             }),
-            budget,
-            spent: AtomicU64::new(0),
         }
     }
 
@@ -145,19 +141,6 @@ impl Governor {
         };
     }
 
-    /// Takes one retry from the budget; `false` once it is spent.
-    pub(crate) fn spend_retry(&self) -> bool {
-        match self.budget {
-            None => true,
-            Some(budget) => self.spent.fetch_add(1, Ordering::Relaxed) < budget,
-        }
-    }
-
-    /// The retry budget, if there is one.
-    pub(crate) fn budget(&self) -> Option<u64> {
-        self.budget
-    }
-
     /// The rate in force (`None`: unlimited).
     #[cfg(test)]
     fn rate(&self) -> Option<f64> {
@@ -188,7 +171,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_bucket_spaces_requests_at_the_rate() {
-        let g = Governor::new(Some(10.0), None);
+        let g = Governor::new(Some(10.0));
         let start = Instant::now();
         for _ in 0..21 {
             g.acquire().await;
@@ -199,7 +182,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_cap_means_no_wait() {
-        let g = Governor::new(None, None);
+        let g = Governor::new(None);
         let start = Instant::now();
         for _ in 0..1000 {
             g.acquire().await;
@@ -209,7 +192,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_halves_the_rate_and_holds_everyone_back() {
-        let g = Governor::new(Some(8.0), None);
+        let g = Governor::new(Some(8.0));
         g.acquire().await;
         g.rate_limited(Some(Duration::from_secs(3)));
         assert_eq!(g.rate(), Some(4.0));
@@ -231,7 +214,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_early_429_sets_no_rate_from_too_few_requests() {
-        let g = Governor::new(None, None);
+        let g = Governor::new(None);
         g.acquire().await;
         g.rate_limited(None);
         assert_eq!(g.rate(), None);
@@ -239,7 +222,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn without_a_cap_a_429_limits_from_the_observed_rate_then_lifts() {
-        let g = Governor::new(None, None);
+        let g = Governor::new(None);
         for _ in 0..10 {
             g.acquire().await;
             tokio::time::advance(Duration::from_millis(100)).await;
@@ -251,13 +234,5 @@ mod tests {
             g.succeeded();
         }
         assert_eq!(g.rate(), None, "lifted after a long run of successes");
-    }
-
-    #[test]
-    fn the_budget_is_shared_and_runs_out() {
-        let g = Governor::new(None, Some(3));
-        assert!((0..3).all(|_| g.spend_retry()));
-        assert!(!g.spend_retry());
-        assert!(Governor::new(None, None).spend_retry());
     }
 }

@@ -4,7 +4,8 @@
 //! [`Client::list`] (any list model) build a [`Query`]; [`Query::stream`] turns it into a
 //! `Stream<Item = Result<T, Error>>` that pages through the whole result by `offset`/`limit`,
 //! retrying each page with backoff, so callers write `try_for_each` and never batch by hand.
-//! Memory holds one page at a time, whatever the size of the result.
+//! Memory holds at most [`Query::concurrency`] pages at a time (default
+//! [`DEFAULT_CONCURRENCY`]), whatever the size of the result.
 //!
 //! # Examples
 //! ```no_run
@@ -34,17 +35,21 @@
 //! ```
 //!
 //! # Layout
-//! - [`client`]: [`Client`] and [`ClientBuilder`].
+//! - [`client`]: [`Client`] and [`ClientBuilder`]; the only place a request is built and the
+//!   apptoken is held.
 //! - [`query`]: the query builder, [`Condition`] and [`Op`].
-//! - [`model`]: [`PushAction`] and the response envelope.
+//! - [`model`]: [`PushAction`], [`RawRow`] and the model's facts ([`model::push_devices`]).
+//! - `decode`: response bodies into rows (the envelope, typed rows, raw rows, keys).
 //! - [`paginate`]: the paging state machine, [`Rows`], [`Pages`] and their [`Summary`].
-//! - [`retry`]: what is retried and the [`RetryPolicy`].
+//! - [`retry`]: what is retried, the [`RetryPolicy`], the attempt loop and the retry budget.
+//! - `governor`: one rate limiter per stream, shared by its requests.
 //! - [`error`]: [`Error`] and [`ErrorKind`].
 //! - `export` (feature `export`): bulk export to NDJSON, CSV or JSON with checkpoints.
 //! - `emulator` (feature `emulator`): a local stand-in for the API, with fault injection.
 #![deny(missing_docs)]
 
 pub mod client;
+mod decode;
 pub mod error;
 mod governor;
 pub mod model;

@@ -5,12 +5,22 @@
 //! again; [`RetryPolicy`] decides how often and how long to wait. The waits come from
 //! [`backon`]'s exponential backoff with full jitter applied on top, and a `Retry-After` from the
 //! server replaces the computed wait.
+//!
+//! - `run`: the attempt loop every page goes through (when to retry, how long to wait, what
+//!   to report).
+//! - `budget`: the retries a whole export may spend, shared by its concurrent pages.
+
+mod budget;
+mod run;
 
 use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::error::{Error, ErrorKind};
+
+pub(crate) use budget::RetryBudget;
+pub(crate) use run::retry;
 
 /// How a page is retried: exponential backoff with full jitter, `Retry-After` honoured.
 ///
@@ -149,12 +159,6 @@ impl RetryPolicy {
     }
 }
 
-/// Whether an HTTP status (or an envelope `code`) is worth retrying: 408, 429 and the server
-/// errors except 501 (not implemented) and 505 (HTTP version not supported), which will not change.
-pub(crate) fn is_retryable_status(code: u16) -> bool {
-    matches!(code, 408 | 429 | 500..=599) && !matches!(code, 501 | 505)
-}
-
 /// Parses `Retry-After`: delay seconds, or an HTTP date (a date in the past means "now").
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -187,32 +191,6 @@ mod tests {
         ];
         for (kind, retried) in cases {
             assert_eq!(kind.is_retryable(), retried, "{kind:?}");
-        }
-    }
-
-    #[test]
-    fn which_statuses_retry() {
-        let cases = [
-            (400, false),
-            (401, false),
-            (403, false),
-            (404, false),
-            (405, false),
-            (408, true),
-            (410, false),
-            (429, true),
-            (500, true),
-            (501, false),
-            (502, true),
-            (503, true),
-            (504, true),
-            (505, false),
-            (507, true),
-        ];
-        for (code, retried) in cases {
-            assert_eq!(is_retryable_status(code), retried, "{code}");
-            let kind = Error::from_status(code, "x").kind();
-            assert_eq!(kind.is_retryable(), retried, "{code} -> {kind:?}");
         }
     }
 

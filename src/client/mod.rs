@@ -1,0 +1,239 @@
+//! [`Client`] and its builder: where the API is, the apptoken, timeouts and the retry policy.
+//!
+//! The client owns the wire: it is the only place that builds a request body, and the apptoken
+//! never leaves this module (`builder` checks the settings and makes the client).
+
+mod builder;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use serde::Serialize;
+
+pub use builder::ClientBuilder;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{RetryPolicy, parse_retry_after};
+
+/// The default limit on one page's response body: 64 MiB, far above what a page of thousands of
+/// push actions takes (about 230 bytes each).
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 << 20;
+
+/// The EU API base, the default.
+pub const DEFAULT_API_URL: &str = "https://external-api.xtremepush.com/api/external";
+
+/// A handle on the API. Cheap to clone: the connection pool and settings are shared.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run() -> Result<(), xp_export::Error> {
+/// use futures::TryStreamExt;
+/// use xp_export::Client;
+///
+/// let client = Client::builder()
+///     .apptoken(std::env::var("XTREMEPUSH_APPTOKEN").unwrap_or_default())
+///     .build()?;
+/// client
+///     .push_actions()
+///     .campaign(245624)
+///     .failed()
+///     .stream()
+///     .try_for_each(|a| async move {
+///         println!("{:?} {:?}", a.action_id, a.error_message);
+///         Ok(())
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_url: String,
+    apptoken: Secret,
+    retry: RetryPolicy,
+    max_page_bytes: u64,
+}
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api_url", &self.inner.api_url)
+            .field("apptoken", &self.inner.apptoken)
+            .field("retry", &self.inner.retry)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API base URL, e.g. `https://external-api.xtremepush.com/api/external`.
+    pub fn api_url(&self) -> &str {
+        &self.inner.api_url
+    }
+
+    /// The retry policy every page follows.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// The request for `limit` rows from `offset` of `list/{model}`, narrowed by `query` (its
+    /// conditions, select and order): the one place a request body is made. The body is
+    /// serialised once, and sent as often as the page is tried.
+    pub(crate) fn page_request(
+        &self,
+        model: &str,
+        query: &impl Serialize,
+        limit: u64,
+        offset: u64,
+    ) -> Result<PageRequest> {
+        let body = RequestBody {
+            apptoken: &self.inner.apptoken.0,
+            query,
+            limit,
+            offset,
+        };
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| Error::config("the query could not be serialised").with_source(e))?;
+        Ok(PageRequest {
+            url: format!("{}/list/{model}", self.inner.api_url),
+            body: bytes::Bytes::from(body),
+        })
+    }
+
+    /// Sends one page request and reads its whole body: one attempt, no retry.
+    pub(crate) async fn send(&self, request: &PageRequest) -> Result<PageBody> {
+        let resp = self
+            .inner
+            .http
+            .post(&request.url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(Error::from_reqwest)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = read_limited(resp, self.inner.max_page_bytes).await?;
+        Ok(PageBody {
+            status,
+            content_type,
+            retry_after,
+            bytes,
+        })
+    }
+}
+
+/// One page's request body: the apptoken, the query's part, and where the page lies.
+#[derive(Serialize)]
+struct RequestBody<'a, Q> {
+    apptoken: &'a str,
+    #[serde(flatten)]
+    query: &'a Q,
+    limit: u64,
+    offset: u64,
+}
+
+/// A page request, ready to send as often as the page is tried.
+pub(crate) struct PageRequest {
+    url: String,
+    body: bytes::Bytes,
+}
+
+impl fmt::Debug for PageRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body holds the apptoken.
+        f.debug_struct("PageRequest")
+            .field("url", &self.url)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+impl PageRequest {
+    /// The request body as JSON (tests only: it holds the apptoken).
+    #[cfg(test)]
+    pub(crate) fn body_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+
+    /// The request body as sent (tests only: it holds the apptoken).
+    #[cfg(test)]
+    pub(crate) fn body_text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or_default()
+    }
+}
+
+/// Reads a body to its end without holding more than `limit` bytes of it: a larger (or
+/// endless) body is an error as soon as it passes the limit.
+async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
+    let too_large = |what: String| {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the response {what} the page limit of {limit} bytes: ask for fewer rows per page, \
+                 or raise the limit"
+            ),
+        )
+    };
+    if let Some(len) = resp.content_length().filter(|&len| len > limit) {
+        return Err(too_large(format!("announces {len} bytes, over")));
+    }
+    let mut chunks: Vec<bytes::Bytes> = Vec::new();
+    let mut total = 0u64;
+    while let Some(chunk) = resp.chunk().await.map_err(Error::from_reqwest)? {
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_large("grew past".to_string()));
+        }
+        chunks.push(chunk);
+    }
+    Ok(match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = bytes::BytesMut::with_capacity(total as usize);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    })
+}
+
+/// A response read to its end.
+#[derive(Debug)]
+pub(crate) struct PageBody {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) bytes: bytes::Bytes,
+}

@@ -1,0 +1,394 @@
+//! How a response body becomes rows: the envelope decides failure (`envelope`), then `data` is
+//! decoded into typed rows or split into [`RawRow`] slices, with the keys paging needs.
+
+mod envelope;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, ErrorKind};
+use crate::model::{RawRow, push_devices};
+
+use envelope::{open_envelope, open_rows};
+
+/// Decodes a response body the way the stream does: the envelope decides failure (`success`,
+/// `code`, then the HTTP `status`), and `data` is decoded into rows of `T`. `offset` is where
+/// the page starts, for the error of a row that does not decode.
+///
+/// ```
+/// use xp_export::PushAction;
+/// let body = br#"{"code":200,"success":true,"data":[{"action_id":7,"error":1}]}"#;
+/// let rows: Vec<PushAction> = xp_export::model::decode_page(200, body, 0).unwrap();
+/// assert_eq!(rows[0].action_id, Some(7));
+/// ```
+pub fn decode_page<T: DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+    offset: u64,
+) -> Result<Vec<T>, Error> {
+    decode_rows(open_envelope(status, "application/json", body)?, offset)
+}
+
+/// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
+/// does: each [`RawRow`] is a shared slice of `body`, not a copy.
+pub fn decode_page_raw(status: u16, body: &bytes::Bytes) -> Result<Vec<RawRow>, Error> {
+    decode_raw(Input {
+        status,
+        content_type: "application/json",
+        ..Input::new(body)
+    })
+    .map(|d| d.rows)
+}
+
+/// A cheap fingerprint of a page's rows (their length and their first and last bytes), to
+/// notice a server that sends the same page twice.
+pub(crate) fn fingerprint(rows: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    const EDGE: usize = 4096;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rows.len().hash(&mut h);
+    rows[..rows.len().min(EDGE)].hash(&mut h);
+    rows[rows.len().saturating_sub(EDGE)..].hash(&mut h);
+    h.finish()
+}
+
+/// A decoded page: its rows, their [`fingerprint`], and (keyset mode) the keys of its first
+/// and last rows.
+#[derive(Debug)]
+pub(crate) struct Decoded<T> {
+    pub(crate) rows: Vec<T>,
+    pub(crate) print: u64,
+    /// When asked for: the first and last rows' keys, or why a row has none.
+    pub(crate) keys: Option<Result<(u64, u64), Error>>,
+    /// When keys were asked for: every row's key, read on demand from the body.
+    pub(crate) key_index: Option<KeyIndex>,
+}
+
+/// Where each row of a page sits in the response body, to read a row's key only when needed
+/// (at a seam where rows shifted), without decoding every row for it.
+#[derive(Debug)]
+pub(crate) struct KeyIndex {
+    body: bytes::Bytes,
+    spans: Vec<(usize, usize)>,
+}
+
+impl KeyIndex {
+    fn new(body: &bytes::Bytes, rows: &[&RawValue]) -> Self {
+        let base = body.as_ptr() as usize;
+        let spans = rows
+            .iter()
+            .map(|r| {
+                let start = r.get().as_ptr() as usize - base;
+                (start, start + r.get().len())
+            })
+            .collect();
+        KeyIndex {
+            body: body.clone(),
+            spans,
+        }
+    }
+
+    /// Row `i`'s key, if it has an integer one.
+    pub(crate) fn key(&self, i: usize) -> Option<u64> {
+        let (start, end) = *self.spans.get(i)?;
+        row_key(&self.body[start..end], i, 0).ok()
+    }
+}
+
+/// One response to decode, and what the decoder is asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    /// The whole response body.
+    pub(crate) body: &'a bytes::Bytes,
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// The `Content-Type` header, for the error of a body that is not the envelope.
+    pub(crate) content_type: &'a str,
+    /// The offset of the page's first row, for the error of a row that does not decode.
+    pub(crate) offset: u64,
+    /// Whether to read the rows' keys (keyset mode, the seam check).
+    pub(crate) want_keys: bool,
+}
+
+impl<'a> Input<'a> {
+    /// A body with status 200 and no content type, at offset 0, keys not wanted.
+    pub(crate) fn new(body: &'a bytes::Bytes) -> Self {
+        Input {
+            body,
+            status: 200,
+            content_type: "",
+            offset: 0,
+            want_keys: false,
+        }
+    }
+}
+
+/// How one response body becomes rows.
+pub(crate) type Decoder<T> = fn(Input<'_>) -> Result<Decoded<T>, Error>;
+
+/// The keyset key of one row, which must be an integer.
+fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
+    #[derive(Deserialize)]
+    struct Key {
+        action_id: Option<u64>,
+    }
+    match serde_json::from_slice::<Key>(row) {
+        Ok(Key { action_id: Some(k) }) => Ok(k),
+        _ => Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "row {index} (offset {}) has no integer `{}` to seek or check seams on",
+                offset + index as u64,
+                push_devices::KEY
+            ),
+        )),
+    }
+}
+
+/// The keys of the first and last of `rows` (`None` for no rows).
+fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, u64), Error>> {
+    let (first, last) = (rows.first()?, rows.last()?);
+    Some((|| {
+        Ok((
+            row_key(first.get().as_bytes(), 0, offset)?,
+            row_key(last.get().as_bytes(), rows.len() - 1, offset)?,
+        ))
+    })())
+}
+
+/// Typed rows: the envelope, then `data` decoded into `T`.
+pub(crate) fn decode_typed<T: DeserializeOwned>(input: Input<'_>) -> Result<Decoded<T>, Error> {
+    let Input {
+        body,
+        status,
+        content_type,
+        offset,
+        want_keys,
+    } = input;
+    let data = open_envelope(status, content_type, body)?;
+    let print = fingerprint(data.get().as_bytes());
+    let rows = decode_rows(data, offset)?;
+    let (keys, key_index) = if want_keys {
+        let raw: Vec<&RawValue> = serde_json::from_str(data.get()).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("`data` does not split into rows: {e}"),
+            )
+        })?;
+        (edge_keys(&raw, offset), Some(KeyIndex::new(body, &raw)))
+    } else {
+        (None, None)
+    };
+    Ok(Decoded {
+        rows,
+        print,
+        keys,
+        key_index,
+    })
+}
+
+/// Raw rows: slices of the body, found in the same pass that reads the envelope.
+pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
+    let Input {
+        body,
+        status,
+        content_type,
+        offset,
+        want_keys,
+    } = input;
+    let rows = open_rows(status, content_type, body)?;
+    let print = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => {
+            let start = first.get().as_ptr() as usize - body.as_ptr() as usize;
+            let end = last.get().as_ptr() as usize + last.get().len() - body.as_ptr() as usize;
+            fingerprint(&body[start..end])
+        }
+        _ => 0,
+    };
+    if let Some(i) = rows.iter().position(|r| !r.get().starts_with('{')) {
+        let start: String = rows[i].get().chars().take(16).collect();
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "row {i} (offset {}) is not a JSON object: it starts with {start:?}",
+                offset + i as u64
+            ),
+        ));
+    }
+    let (keys, key_index) = if want_keys {
+        (edge_keys(&rows, offset), Some(KeyIndex::new(body, &rows)))
+    } else {
+        (None, None)
+    };
+    let rows = rows
+        .iter()
+        .map(|r| RawRow::from_body(body.slice_ref(r.get().as_bytes())))
+        .collect();
+    Ok(Decoded {
+        rows,
+        print,
+        keys,
+        key_index,
+    })
+}
+
+/// Decodes a page's rows; an error names the row and the field that does not fit.
+pub(crate) fn decode_rows<T: DeserializeOwned>(
+    data: &RawValue,
+    offset: u64,
+) -> Result<Vec<T>, Error> {
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    serde_path_to_error::deserialize::<_, Vec<T>>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (row, field) = split_path(&path);
+        let place = match row {
+            Some(r) => format!("row {r} (offset {})", offset + r),
+            None => "the page".to_string(),
+        };
+        let field = if field.is_empty() {
+            String::new()
+        } else {
+            format!(", field `{field}`")
+        };
+        // The position is within the `data` array, which means nothing to a reader: drop it.
+        let text = inner.to_string();
+        let text = match text.rfind(" at line ") {
+            Some(at) => &text[..at],
+            None => &text,
+        };
+        Error::new(ErrorKind::Decode, format!("{place}{field}: {text}")).with_source(inner)
+    })
+}
+
+/// Splits a path like `[17].action_id` into the row index and the field path.
+fn split_path(path: &str) -> (Option<u64>, &str) {
+    let Some(rest) = path.strip_prefix('[') else {
+        return (None, path);
+    };
+    let Some((index, field)) = rest.split_once(']') else {
+        return (None, path);
+    };
+    (index.parse().ok(), field.trim_start_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PushAction;
+
+    #[test]
+    fn the_seed_sample_decodes() {
+        let body = br#"{"code":200,"success":true,"data":[
+            {"action_id":21714179,"campaign_id":245624,"create_time":1485883608,"device_id":17186391,"error_message":"Not personalized"},
+            {"action_id":8958858,"campaign_id":245624,"create_time":1474649166,"device_id":7039393,"error_message":"Application is Uninstalled"}]}"#;
+        let data = open_envelope(200, "application/json", body).unwrap();
+        let rows: Vec<PushAction> = decode_rows(data, 0).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].action_id, Some(21714179));
+        assert_eq!(rows[0].campaign_id, Some(245624));
+        assert_eq!(rows[0].create_time, Some(1485883608));
+        assert_eq!(rows[0].device_id, Some(17186391));
+        assert_eq!(rows[0].error_message.as_deref(), Some("Not personalized"));
+        assert_eq!(
+            rows[1].error_message.as_deref(),
+            Some("Application is Uninstalled")
+        );
+        assert!(rows[0].extra.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let body = br#"{"code":200,"success":true,"data":[{"action_id":1,"platform":"ios","meta":{"a":[1,2]},"profile_id":42}]}"#;
+        let rows: Vec<PushAction> = decode_rows(open_envelope(200, "", body).unwrap(), 0).unwrap();
+        assert_eq!(rows[0].extra["platform"], "ios");
+        assert_eq!(rows[0].extra["meta"], serde_json::json!({"a": [1, 2]}));
+        assert_eq!(rows[0].profile_id.as_deref(), Some("42"));
+        let back = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(back["platform"], "ios");
+    }
+
+    #[test]
+    fn raw_rows_are_the_bytes_as_sent() {
+        let body = bytes::Bytes::from_static(
+            br#"{"code":200,"success":true,"data":[{"b":1, "a":2.50},{"x":"\u00e9 \"q\""}]}"#,
+        );
+        let Decoded { rows, print, .. } = decode_raw(Input::new(&body)).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].as_bytes(), br#"{"b":1, "a":2.50}"#);
+        assert_eq!(rows[1].as_bytes(), br#"{"x":"\u00e9 \"q\""}"#);
+        assert_eq!(
+            rows[1].parse::<serde_json::Value>().unwrap()["x"],
+            "é \"q\""
+        );
+        let typed = decode_typed::<serde_json::Value>(Input::new(&body)).unwrap();
+        let typed_print = typed.print;
+        assert_eq!(typed.rows.len(), 2);
+        assert_ne!(print, 0);
+        assert_ne!(typed_print, 0);
+        let Decoded { rows: none, .. } = decode_raw(Input::new(&bytes::Bytes::from_static(
+            br#"{"success":true,"data":[]}"#,
+        )))
+        .unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn raw_rows_fail_like_typed_ones() {
+        let cases: [(u16, &[u8], ErrorKind); 5] = [
+            (
+                200,
+                br#"{"code":401,"success":false,"message":"Authentication failed","data":{}}"#,
+                ErrorKind::Refused,
+            ),
+            (
+                200,
+                br#"{"code":500,"success":false,"message":"x"}"#,
+                ErrorKind::Server,
+            ),
+            (502, b"<html>Bad Gateway</html>", ErrorKind::Server),
+            (
+                200,
+                br#"{"success":true,"data":{"a":1}}"#,
+                ErrorKind::NotEnvelope,
+            ),
+            (
+                200,
+                br#"{"success":true,"data":[{"a"#,
+                ErrorKind::NotEnvelope,
+            ),
+        ];
+        for (status, body, kind) in cases {
+            let body = bytes::Bytes::copy_from_slice(body);
+            let e = decode_raw(Input {
+                status,
+                ..Input::new(&body)
+            })
+            .err()
+            .unwrap();
+            assert_eq!(e.kind(), kind, "{}", String::from_utf8_lossy(&body));
+            let t = decode_typed::<serde_json::Value>(Input {
+                status,
+                ..Input::new(&body)
+            })
+            .err()
+            .unwrap();
+            assert_eq!(t.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn a_bad_row_names_row_offset_and_field() {
+        let body = br#"{"code":200,"success":true,"data":[{"action_id":1},{"action_id":"x2"}]}"#;
+        let data = open_envelope(200, "", body).unwrap();
+        let e = decode_rows::<PushAction>(data, 1000).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Decode);
+        assert!(
+            e.detail()
+                .starts_with("row 1 (offset 1001), field `action_id`: invalid type: string \"x2\""),
+            "{}",
+            e.detail()
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! The cursor: where paging stands, and the synchronous decision of what each page that comes
+//! back means — deliver it, repair a seam first, end, or fail. No I/O: the async shell sends
+//! the requests the cursor asks for and hands it what came back, in the order they were sent.
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use super::plan::{Direction, Plan, Walk};
+use super::seam::{self, Gap, Shift};
+use super::size::PageSize;
+use super::step::{Fetched, Request, Seek, Step};
+use super::{EndReason, Page, Summary};
+use crate::decode::Decoded;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Where the walk through the result stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Offset pages. `last_key` is the key of the last row delivered (known from the start when
+    /// an export resumes); `seam` is the key order when seams are checked.
+    Offset {
+        seam: Option<Direction>,
+        last_key: Option<u64>,
+    },
+    /// Keyset pages: the next one seeks past `after`.
+    Keyset {
+        direction: Direction,
+        after: Option<u64>,
+    },
+}
+
+/// The paging position and what has been learned about the server.
+#[derive(Debug)]
+pub(crate) struct Cursor<T> {
+    pub(super) model: Arc<str>,
+    start_offset: u64,
+    max_rows: Option<u64>,
+    concurrency: usize,
+    /// The position of the next new row to deliver.
+    pub(super) offset: u64,
+    /// The position of the next new row to request (ahead of `offset` while prefetching).
+    scheduled: u64,
+    /// Requests sent and not yet accepted.
+    outstanding: usize,
+    pub(super) size: PageSize,
+    position: Position,
+    /// Rows a shift hid, being fetched by key before anything else (see `seam`).
+    pub(super) gap: Option<Gap<T>>,
+    /// A fingerprint of the previous page, to catch a server that repeats itself.
+    previous: Option<u64>,
+    /// Rows delivered so far.
+    delivered: u64,
+}
+
+impl<T> Cursor<T> {
+    pub(crate) fn new(plan: &Plan) -> Self {
+        let position = match plan.walk {
+            Walk::Offset { seam } => Position::Offset {
+                seam,
+                // A resumed export knows the key of the last row it delivered.
+                last_key: plan.start_after,
+            },
+            Walk::Keyset(direction) => Position::Keyset {
+                direction,
+                after: plan.start_after,
+            },
+        };
+        Cursor {
+            model: plan.model.clone(),
+            start_offset: plan.start_offset,
+            max_rows: plan.max_rows,
+            concurrency: plan.concurrency,
+            offset: plan.start_offset,
+            scheduled: plan.start_offset,
+            outstanding: 0,
+            size: PageSize::Probing {
+                limit: plan.page_size,
+            },
+            position,
+            gap: None,
+            previous: None,
+            delivered: 0,
+        }
+    }
+
+    /// The requests to send now. Until the page size is trusted, and always in keyset mode
+    /// (each page seeks past the last key of the one before), one at a time; then up to the
+    /// query's concurrency, in offset order.
+    pub(crate) fn top_up(&mut self) -> Vec<Request> {
+        let prefetch = matches!(self.size, PageSize::Trusted { .. })
+            && matches!(self.position, Position::Offset { .. });
+        let window = if prefetch { self.concurrency } else { 1 };
+        let mut out = Vec::new();
+        while self.outstanding < window {
+            match self.schedule() {
+                Some(r) => {
+                    self.outstanding += 1;
+                    out.push(r);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// With nothing in flight and nothing more to ask for, the stream has its rows.
+    pub(crate) fn idle(&mut self, summary: &mut Summary) -> Option<Step<T>> {
+        (self.outstanding == 0 && self.gap.is_none()).then(|| {
+            self.end(
+                EndReason::LimitReached {
+                    rows: self.delivered,
+                },
+                summary,
+            )
+        })
+    }
+
+    /// The next request at `scheduled`, unless `max_rows` needs no more.
+    fn schedule(&mut self) -> Option<Request> {
+        let before = self.scheduled - self.start_offset;
+        // The seam check: after the first row of the result, start one row early — from the
+        // first page on when it continues an export whose last key is known (so its pages line
+        // up with an uninterrupted one), from the second otherwise.
+        let (seek_keys, overlap) = match self.position {
+            Position::Offset { seam, last_key } => (
+                false,
+                seam.is_some()
+                    && self.scheduled > 0
+                    && (self.scheduled > self.start_offset || last_key.is_some()),
+            ),
+            Position::Keyset { .. } => (true, false),
+        };
+        let room = self.size.limit() - u64::from(overlap);
+        let new = match self.max_rows {
+            Some(max) if before >= max => return None,
+            Some(max) => room.min(max - before),
+            None => room,
+        };
+        let seek = match self.position {
+            Position::Keyset { direction, after } => Seek::Keys {
+                after,
+                before: None,
+                direction,
+            },
+            Position::Offset { .. } => Seek::Offset(self.scheduled - u64::from(overlap)),
+        };
+        let request = Request {
+            seek,
+            position: self.scheduled,
+            ask: new + u64::from(overlap),
+            overlap,
+            want_keys: seek_keys || matches!(self.position, Position::Offset { seam: Some(_), .. }),
+        };
+        self.scheduled += new;
+        Some(request)
+    }
+
+    /// Decides what a page that came back means. Pages must be handed over in the order their
+    /// requests were made.
+    pub(crate) fn accept(&mut self, fetched: Fetched<T>, summary: &mut Summary) -> Step<T> {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        let Fetched { request, result } = fetched;
+        let Request {
+            position: offset,
+            ask,
+            overlap,
+            ..
+        } = request;
+        debug_assert_eq!(offset, self.offset);
+        let Decoded {
+            mut rows,
+            print,
+            keys,
+            key_index,
+        } = match result {
+            Ok(page) => page,
+            Err(e) => return self.fail(e, summary),
+        };
+        if rows.len() as u64 > ask {
+            // The rows past `ask` belong to the next page, already asked for.
+            tracing::warn!(
+                model = %self.model,
+                offset,
+                asked = ask,
+                got = rows.len(),
+                "the server sent more rows than asked for; keeping the first {ask}"
+            );
+            rows.truncate(ask as usize);
+        }
+        // `received` decides the end and the page size; `n` is the new rows it brings.
+        let received = rows.len() as u64;
+        let n = received.saturating_sub(u64::from(overlap));
+        if n == 0 {
+            return self.nothing_new(offset, overlap, received, keys, summary);
+        }
+        if self.previous == Some(print) {
+            let e = Error::new(
+                ErrorKind::Stalled,
+                format!(
+                    "the page repeats the previous one row for row: the server may be ignoring \
+                     `offset`, or rows shifted by exactly one page ({} rows)",
+                    self.size.limit()
+                ),
+            )
+            .at(&self.model, offset);
+            return self.fail(e, summary);
+        }
+        self.previous = Some(print);
+        let keys = match keys {
+            None => None,
+            Some(Ok(keys)) => Some(keys),
+            Some(Err(e)) => match &mut self.position {
+                Position::Keyset { .. } => return self.fail(e.at(&self.model, offset), summary),
+                Position::Offset { seam, .. } => {
+                    // Offset mode only checks seams with the key: without it, say so and go on.
+                    *seam = None;
+                    summary.order_warning = Some(format!(
+                        "seams between pages could not be checked from offset {offset} on: {}",
+                        e.detail()
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Position::Keyset { direction, after }, Some((first, last))) =
+            (&mut self.position, keys)
+        {
+            // Keyset mode: the page must lie past the last key, in the key's order.
+            let d = *direction;
+            let in_order =
+                after.is_none_or(|a| d.past(first, a)) && (first == last || d.past(last, first));
+            if !in_order {
+                let e = Error::new(
+                    ErrorKind::Stalled,
+                    format!(
+                        "the server did not honour the keyset seek: after action_id {after:?} \
+                         the page runs from {first} to {last}"
+                    ),
+                )
+                .at(&self.model, offset);
+                return self.fail(e, summary);
+            }
+            *after = Some(last);
+        }
+
+        // The seam check: rows before the first one past the last row delivered were delivered
+        // already; a first new row that is not the one right after it means rows moved up past
+        // the seam, out of this page.
+        let mut skip = usize::from(overlap);
+        let mut gap = None;
+        if let (
+            Position::Offset {
+                seam: Some(d),
+                last_key,
+            },
+            Some((first, last)),
+            Some(index),
+        ) = (&mut self.position, keys, &key_index)
+        {
+            if let (true, Some(prev)) = (overlap, *last_key) {
+                let shift = seam::check(*d, prev, first, index, rows.len());
+                if shift != Shift::None {
+                    summary.shifts_detected += 1;
+                    tracing::warn!(
+                        model = %self.model,
+                        offset,
+                        first,
+                        previous = prev,
+                        "rows shifted between pages during the export; repairing the seam"
+                    );
+                }
+                match shift {
+                    Shift::None => {}
+                    Shift::Added { skip: s } => skip = s,
+                    Shift::Removed { after, before } => {
+                        skip = 0;
+                        gap = Some((*d, after, before));
+                    }
+                }
+            }
+            if skip < rows.len() {
+                *last_key = Some(last);
+            }
+        }
+        let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
+        if skip > usize::from(overlap) || gap.is_some() {
+            summary.shifts_repaired += 1;
+        }
+
+        let ends = self
+            .size
+            .observe(&self.model, offset, received, ask, summary);
+        self.offset += n;
+        if self.outstanding == 0 {
+            self.scheduled = self.offset;
+        }
+        let page = Page {
+            offset,
+            requested: ask,
+            rows: new_rows,
+        };
+        let end = ends.then_some(EndReason::ShortPage { offset, rows: n });
+        if let Some((direction, after, before)) = gap {
+            self.gap = Some(Gap {
+                direction,
+                after,
+                before: Some(before),
+                held: Some(page),
+                end,
+            });
+            return Step::Repair;
+        }
+        self.deliver(page, end, summary)
+    }
+
+    /// A page that brought no new row: the end, unless the seam row is gone, which means rows
+    /// past the last one delivered may have moved out of reach.
+    fn nothing_new(
+        &mut self,
+        offset: u64,
+        overlap: bool,
+        received: u64,
+        keys: Option<Result<(u64, u64)>>,
+        summary: &mut Summary,
+    ) -> Step<T> {
+        if let (
+            true,
+            Position::Offset {
+                seam: Some(direction),
+                last_key: Some(last),
+            },
+        ) = (overlap, self.position)
+        {
+            let seam_row = match keys {
+                Some(Ok((first, _))) => Some(first),
+                _ => None,
+            };
+            if received == 0 || seam_row.is_some_and(|k| k != last) {
+                summary.shifts_detected += 1;
+                summary.shifts_repaired += 1;
+                self.gap = Some(Gap {
+                    direction,
+                    after: last,
+                    before: None,
+                    held: None,
+                    end: Some(EndReason::EmptyPage { offset }),
+                });
+                return Step::Repair;
+            }
+        }
+        let reason = match self.size {
+            PageSize::Unconfirmed { offset, rows, .. } => EndReason::ShortPage { offset, rows },
+            _ => EndReason::EmptyPage { offset },
+        };
+        self.end(reason, summary)
+    }
+
+    /// Delivers `page`; the stream ends after it with `end`, if given.
+    pub(super) fn deliver(
+        &mut self,
+        page: Page<T>,
+        end: Option<EndReason>,
+        summary: &mut Summary,
+    ) -> Step<T> {
+        let n = page.rows.len() as u64;
+        self.delivered += n;
+        summary.pages += 1;
+        summary.rows += n;
+        summary.next_offset = self.offset;
+        summary.next_key = match self.position {
+            Position::Keyset { after, .. } => after,
+            Position::Offset { last_key, .. } => last_key,
+        };
+        if let Some(reason) = &end {
+            summary.end = Some(reason.clone());
+        }
+        Step::Deliver(page, end)
+    }
+
+    /// Ends the stream for `reason`.
+    pub(super) fn end(&self, reason: EndReason, summary: &mut Summary) -> Step<T> {
+        summary.end = Some(reason.clone());
+        Step::End
+    }
+
+    /// Ends the stream with an error as its last item.
+    pub(crate) fn fail(&self, e: Error, summary: &mut Summary) -> Step<T> {
+        summary.end = Some(EndReason::Failed {
+            offset: self.offset,
+            kind: e.kind(),
+        });
+        Step::Fail(e)
+    }
+}

@@ -1,0 +1,112 @@
+//! One page fetched: its request built by the client, sent when the governor allows, its body
+//! decoded, the whole of it retried per the policy.
+
+use std::sync::Arc;
+
+use super::plan::Plan;
+use super::step::{Request, Seek};
+use super::summary::{Shared, lock};
+use crate::decode::{Decoded, Decoder, Input};
+use crate::error::{ErrorKind, Result};
+use crate::governor::Governor;
+use crate::retry::{RetryBudget, retry};
+
+/// What every request of one stream shares: the plan, how rows are decoded, the rate governor,
+/// the retry budget, and the summary it reports into.
+pub(crate) struct Fetcher<T> {
+    pub(crate) plan: Plan,
+    pub(crate) decode: Decoder<T>,
+    pub(crate) summary: Shared,
+    governor: Governor,
+    budget: RetryBudget,
+}
+
+impl<T> std::fmt::Debug for Fetcher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("plan", &self.plan)
+            .field("governor", &self.governor)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Fetcher<T> {
+    pub(crate) fn new(plan: Plan, decode: Decoder<T>, summary: Shared) -> Arc<Self> {
+        Arc::new(Fetcher {
+            governor: Governor::new(plan.max_rps),
+            budget: RetryBudget::new(plan.retry_budget),
+            plan,
+            decode,
+            summary,
+        })
+    }
+
+    /// Fetches and decodes one page, retrying the whole of it (send, body, decode) per the
+    /// client's policy. Errors name the model and the request's position.
+    pub(crate) async fn fetch(&self, request: &Request) -> Result<Decoded<T>> {
+        let plan = &self.plan;
+        let model: &str = &plan.model;
+        let offset = request.position;
+        let page_request = match request.seek {
+            Seek::Offset(at) => {
+                plan.client
+                    .page_request(model, plan.offset_body(), request.ask, at)
+            }
+            Seek::Keys {
+                after,
+                before,
+                direction,
+            } => {
+                let body = plan.keyset_body(after, before, direction);
+                plan.client.page_request(model, &body, request.ask, 0)
+            }
+        }?;
+        let policy = plan.client.retry_policy();
+        let cap = policy.get_max_delay();
+        let attempt = || async {
+            self.governor.acquire().await;
+            lock(&self.summary).requests += 1;
+            let resp = plan
+                .client
+                .send(&page_request)
+                .await
+                .map_err(|e| e.at(model, offset))?;
+            let page = (self.decode)(Input {
+                body: &resp.bytes,
+                status: resp.status,
+                content_type: &resp.content_type,
+                offset,
+                want_keys: request.want_keys,
+            })
+            .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset));
+            match &page {
+                Ok(_) => self.governor.succeeded(),
+                Err(e) if e.kind() == ErrorKind::RateLimited => self
+                    .governor
+                    .rate_limited(e.retry_after().map(|d| d.min(cap))),
+                Err(_) => {}
+            }
+            page
+        };
+        let mut retries = 0u32;
+        retry(policy, &self.budget, attempt, |e, wait| {
+            retries += 1;
+            {
+                let mut s = lock(&self.summary);
+                *s.retries.entry(e.kind()).or_default() += 1;
+                s.retry_wait += wait;
+            }
+            tracing::warn!(
+                model,
+                offset,
+                attempt = retries,
+                cause = %e.detail(),
+                kind = %e.kind(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying page"
+            );
+        })
+        .await
+    }
+}

@@ -1,0 +1,136 @@
+//! What a stream did: [`Summary`] (requests, rows, retries, what was learned) and how it
+//! ended ([`EndReason`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::ErrorKind;
+use crate::query::Mode;
+
+/// Why a stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// A page came back empty at `offset` (the result had no rows, or a whole number of full
+    /// pages).
+    EmptyPage {
+        /// Where the empty page was asked for.
+        offset: u64,
+    },
+    /// A page came back with fewer rows than asked for, at a trusted page size (or confirmed by
+    /// an empty page after it).
+    ShortPage {
+        /// The short page's offset.
+        offset: u64,
+        /// How many rows it had.
+        rows: u64,
+    },
+    /// The query's `max_rows` were delivered.
+    LimitReached {
+        /// How many rows were delivered.
+        rows: u64,
+    },
+    /// A page failed after its retries; the stream's last item was that error.
+    Failed {
+        /// The failed page's offset: every row before it was delivered.
+        offset: u64,
+        /// What kind of failure it was.
+        kind: ErrorKind,
+    },
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::EmptyPage { offset } => write!(f, "empty page at offset {offset}"),
+            EndReason::ShortPage { offset, rows } => {
+                write!(f, "short page of {rows} rows at offset {offset}")
+            }
+            EndReason::LimitReached { rows } => write!(f, "row limit of {rows} reached"),
+            EndReason::Failed { offset, kind } => write!(f, "failed at offset {offset} ({kind})"),
+        }
+    }
+}
+
+/// What a stream did so far: requests, rows, retries, and how it ended.
+///
+/// Read it from [`Rows::summary`] or [`Pages::summary`] while the stream runs (for progress) or
+/// after it ended (for a report).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Non-empty pages delivered.
+    pub pages: u64,
+    /// Rows delivered.
+    pub rows: u64,
+    /// The offset the next page would start at (in keyset mode: rows delivered, counted from
+    /// the start offset).
+    pub next_offset: u64,
+    /// Keyset mode: the `action_id` of the last row delivered, where the next page seeks from.
+    pub next_key: Option<u64>,
+    /// Retries, by the kind of failure that caused them.
+    pub retries: BTreeMap<ErrorKind, u64>,
+    /// Time spent waiting before retries.
+    pub retry_wait: Duration,
+    /// The page size the server was found to cap `limit` at, if it does.
+    pub learned_cap: Option<u64>,
+    /// The most page requests in flight or waiting to be delivered at once: the bound on the
+    /// pages held in memory (at most the query's concurrency).
+    pub peak_in_flight: u64,
+    /// Why the stream ended; `None` while it runs.
+    pub end: Option<EndReason>,
+    /// How the stream paged.
+    pub mode: Mode,
+    /// Offset mode: page seams where the rows had shifted since the page before (the row
+    /// before the page was not the last one delivered): rows were added or removed during the
+    /// export.
+    pub shifts_detected: u64,
+    /// Of those, the seams repaired: rows delivered already were skipped, and rows that moved
+    /// out of reach were fetched by key, so none came out twice or went missing.
+    pub shifts_repaired: u64,
+    /// Why completeness cannot be checked for this query, if it cannot (see
+    /// [`Summary::warnings`]).
+    pub order_warning: Option<String>,
+}
+
+impl Summary {
+    /// What stands between this export and a guarantee that every row that existed when it
+    /// started came out exactly once. Empty when nothing does.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(o) = &self.order_warning {
+            w.push(o.clone());
+        }
+        if self.shifts_detected > self.shifts_repaired {
+            w.push(format!(
+                "rows shifted between pages {} time(s) during the export and {} could not be \
+                 repaired: the output may hold duplicates or miss rows there; keyset mode rules \
+                 this out",
+                self.shifts_detected,
+                self.shifts_detected - self.shifts_repaired
+            ));
+        }
+        if let Some(EndReason::Failed { offset, kind }) = &self.end {
+            w.push(format!(
+                "incomplete: the export stopped at offset {offset} ({kind})"
+            ));
+        }
+        w
+    }
+
+    /// All retries, whatever their cause.
+    pub fn total_retries(&self) -> u64 {
+        self.retries.values().sum()
+    }
+}
+
+/// The summary a stream and its requests report into.
+pub(crate) type Shared = Arc<Mutex<Summary>>;
+
+pub(crate) fn lock(s: &Shared) -> MutexGuard<'_, Summary> {
+    // A panic while holding the lock leaves plain counters behind: still worth reading.
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,347 @@
+//! [`Condition`]s, the `[field, operator, value]` triples a query filters by, and their parser
+//! for the command line's `--where`.
+
+use std::fmt;
+
+use serde::ser::SerializeTuple;
+use serde::{Serialize, Serializer};
+
+/// A comparison operator of a [`Condition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `IN`: the value is an array.
+    In,
+    /// `NOT IN`: the value is an array.
+    NotIn,
+}
+
+impl Op {
+    /// The operator as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = String;
+
+    /// Parses `=`, `!=`, `<`, `<=`, `>`, `>=`, `in` and `not in` (any case, any spacing).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        Ok(match norm.as_str() {
+            "=" | "==" => Op::Eq,
+            "!=" | "<>" => Op::Ne,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "in" => Op::In,
+            "not in" => Op::NotIn,
+            _ => {
+                return Err(format!(
+                    "unknown operator {s:?}: expected one of = != < <= > >= in, not in"
+                ));
+            }
+        })
+    }
+}
+
+/// The value side of a [`Condition`]: a number, a string, or an array of them for `IN`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Value(serde_json::Value);
+
+impl Value {
+    /// The value as JSON.
+    pub fn as_json(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value(serde_json::Value::from(v))
+            }
+        }
+    )*};
+}
+value_from!(i32, i64, u32, u64, f64, String, &str);
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Self {
+        Value(serde_json::Value::Array(
+            v.into_iter().map(|x| x.into().0).collect(),
+        ))
+    }
+}
+
+impl<T: Into<Value>, const N: usize> From<[T; N]> for Value {
+    fn from(v: [T; N]) -> Self {
+        Value::from(Vec::from(v))
+    }
+}
+
+/// One `[field, operator, value]` triple; all the conditions of a query are ANDed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    field: String,
+    op: Op,
+    value: Value,
+}
+
+impl Condition {
+    /// A condition on `field`.
+    ///
+    /// ```
+    /// use xp_export::{Condition, Op};
+    /// let c = Condition::new("create_time", Op::Gt, 1480000000);
+    /// assert_eq!(serde_json::to_string(&c).unwrap(), r#"["create_time",">",1480000000]"#);
+    /// ```
+    pub fn new(field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        Condition {
+            field: field.into(),
+            op,
+            value: value.into(),
+        }
+    }
+
+    /// The field compared.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The operator.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The value compared with.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.field)?;
+        t.serialize_element(self.op.as_str())?;
+        t.serialize_element(&self.value)?;
+        t.end()
+    }
+}
+
+impl std::str::FromStr for Condition {
+    type Err = String;
+
+    /// Parses `FIELD OP VALUE`, as on the command line: `campaign_id = 245624`,
+    /// `error_message != "Not personalized"`, `device_id in 1,2,3`, `create_time>1480000000`.
+    /// Values that read as numbers are sent as numbers, others as strings; surrounding quotes
+    /// are removed. `in` and `not in` take a comma-separated list.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let field_end = text
+            .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
+            .unwrap_or(text.len());
+        let field = &text[..field_end];
+        if field.is_empty() {
+            return Err(format!("{s:?} has no field: expected FIELD OP VALUE"));
+        }
+        if !field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!("{field:?} is not a field name"));
+        }
+        let rest = text[field_end..].trim_start();
+        let lower = rest.to_ascii_lowercase();
+        let word = |w: &str| {
+            lower.starts_with(w) && lower[w.len()..].starts_with(|c: char| c.is_whitespace())
+        };
+        let (op, len) = if lower.starts_with("not") && word("not") {
+            let after = lower[3..].trim_start();
+            if after.starts_with("in") && after[2..].starts_with(|c: char| c.is_whitespace()) {
+                (Op::NotIn, rest.len() - after.len() + 2)
+            } else {
+                return Err(format!("{s:?}: expected `not in` after the field"));
+            }
+        } else if word("in") {
+            (Op::In, 2)
+        } else {
+            let sym: String = rest.chars().take_while(|c| "=!<>".contains(*c)).collect();
+            if sym.is_empty() {
+                return Err(format!(
+                    "{s:?} has no operator: expected one of = != < <= > >= in, not in"
+                ));
+            }
+            (sym.parse::<Op>()?, sym.len())
+        };
+        let value = rest[len..].trim();
+        if value.is_empty() {
+            return Err(format!("{s:?} has no value after {:?}", op.as_str()));
+        }
+        let value = match op {
+            Op::In | Op::NotIn => {
+                let items: Vec<serde_json::Value> =
+                    value.split(',').map(|v| scalar(v.trim())).collect();
+                if items
+                    .iter()
+                    .any(|v| v == &serde_json::Value::String(String::new()))
+                {
+                    return Err(format!("{s:?} has an empty item in its list"));
+                }
+                Value(serde_json::Value::Array(items))
+            }
+            _ => Value(scalar(value)),
+        };
+        Ok(Condition {
+            field: field.to_string(),
+            op,
+            value,
+        })
+    }
+}
+
+/// A number where the text is one, else the text without surrounding quotes.
+fn scalar(text: &str) -> serde_json::Value {
+    for q in ['"', '\''] {
+        if text.len() >= 2 && text.starts_with(q) && text.ends_with(q) {
+            return serde_json::Value::String(text[1..text.len() - 1].to_string());
+        }
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return i.into();
+    }
+    if let Ok(u) = text.parse::<u64>() {
+        return u.into();
+    }
+    if let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".-+eE".contains(c))
+    {
+        return f.into();
+    }
+    serde_json::Value::String(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conditions_parse_from_text() {
+        let cases = [
+            ("campaign_id = 245624", json!(["campaign_id", "=", 245624])),
+            ("error=1", json!(["error", "=", 1])),
+            (
+                "create_time>1480000000",
+                json!(["create_time", ">", 1480000000]),
+            ),
+            (
+                "create_time >= 1480000000",
+                json!(["create_time", ">=", 1480000000]),
+            ),
+            ("device_id in 1,2, 3", json!(["device_id", "IN", [1, 2, 3]])),
+            ("device_id IN 1", json!(["device_id", "IN", [1]])),
+            (
+                "error_message not in a, \"b, c\"",
+                json!(["error_message", "NOT IN", ["a", "\"b", "c\""]]),
+            ),
+            (
+                "error_message NOT IN x,y",
+                json!(["error_message", "NOT IN", ["x", "y"]]),
+            ),
+            (
+                "error_message != \"Not personalized\"",
+                json!(["error_message", "!=", "Not personalized"]),
+            ),
+            (
+                "error_message = Not personalized",
+                json!(["error_message", "=", "Not personalized"]),
+            ),
+            (
+                "update_time <= '1717229073'",
+                json!(["update_time", "<=", "1717229073"]),
+            ),
+            ("score < 1.5", json!(["score", "<", 1.5])),
+            ("inbox = 1", json!(["inbox", "=", 1])),
+            ("notes = in progress", json!(["notes", "=", "in progress"])),
+        ];
+        for (text, expected) in cases {
+            let c: Condition = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(serde_json::to_value(&c).unwrap(), expected, "{text}");
+        }
+        let errors = [
+            ("", "has no field"),
+            ("= 1", "has no field"),
+            ("campaign_id", "has no operator"),
+            ("campaign_id 1", "has no operator"),
+            ("campaign_id =", "has no value"),
+            ("campaign_id => 1", "unknown operator \"=>\""),
+            ("device_id in 1,,2", "empty item"),
+            ("device_id not 1", "expected `not in`"),
+            ("a-b = 1", "not a field name"),
+        ];
+        for (text, message) in errors {
+            let e = text.parse::<Condition>().unwrap_err();
+            assert!(e.contains(message), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn operators_parse_from_text() {
+        let cases = [
+            ("=", Op::Eq),
+            ("!=", Op::Ne),
+            ("<", Op::Lt),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            (">=", Op::Ge),
+            ("in", Op::In),
+            ("IN", Op::In),
+            ("not in", Op::NotIn),
+            ("NOT   IN", Op::NotIn),
+        ];
+        for (text, op) in cases {
+            assert_eq!(text.parse::<Op>(), Ok(op), "{text}");
+        }
+        let err = "like".parse::<Op>().unwrap_err();
+        assert!(err.contains("unknown operator \"like\""), "{err}");
+    }
+}

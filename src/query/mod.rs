@@ -1,0 +1,386 @@
+//! The list query: conditions, select, order and page size. The builder is the request body.
+//!
+//! - `condition`: [`Condition`], [`Op`] and [`Value`], and the `--where` parser.
+//!
+//! What a query means for paging (the order pages are asked in, the seam check, keyset
+//! seeks) is decided next to its only user, in `crate::paginate`.
+
+mod condition;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::model::{PushAction, push_devices};
+
+pub use condition::{Condition, Op, Value};
+
+impl Client {
+    /// A query over `list/push-devices`, the push actions of campaigns.
+    pub fn push_actions(&self) -> Query<PushAction> {
+        self.list(push_devices::NAME)
+    }
+
+    /// A query over any list model (`list/<model>`), its rows decoded as `T`
+    /// (`serde_json::Value` keeps them as they came; [`Query::raw_stream`] keeps their bytes).
+    pub fn list<T>(&self, model: &str) -> Query<T> {
+        Query::new(self.clone(), model)
+    }
+}
+
+/// The part of the request body a query fixes: the same for every page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct QueryBody {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) condition: Vec<Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) select: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) order: Option<Vec<String>>,
+}
+
+/// How a query walks through the result.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `offset`/`limit` pages, in the query's order (the API's default: newest first). Fast
+    /// with requests in flight, but rows added or removed during the export shift every later
+    /// offset.
+    #[default]
+    Offset,
+    /// Seek by key: a fixed order on `action_id` (ascending unless the query orders by
+    /// `action_id DESC`) and a condition `action_id > last seen` instead of an offset. Rows added
+    /// or removed during the export can neither duplicate nor hide a row that existed when it
+    /// started, and no deep offset is ever sent. Pages are sequential by nature.
+    Keyset,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "offset" => Ok(Mode::Offset),
+            "keyset" => Ok(Mode::Keyset),
+            _ => Err(format!("unknown mode {s:?}: expected offset or keyset")),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Offset => "offset",
+            Mode::Keyset => "keyset",
+        })
+    }
+}
+
+/// The unique key keyset mode seeks on.
+pub const KEYSET_KEY: &str = crate::model::push_devices::KEY;
+
+/// The default number of rows asked for per request.
+pub const DEFAULT_PAGE_SIZE: u64 = 1000;
+
+/// The default number of page requests in flight at once: enough to hide a round trip of
+/// latency behind the decoding and writing of the pages before it, few enough to stay polite to
+/// an API whose rate limits are undocumented (see the README's Performance section).
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// A query over one list model, built step by step, then run as a stream.
+///
+/// Made by [`Client::list`] or [`Client::push_actions`]. Nothing is sent until the stream is
+/// polled. [`Query::stream`], [`Query::pages`], [`Query::raw_stream`] and [`Query::raw_pages`]
+/// (in [`crate::paginate`]) run it.
+pub struct Query<T> {
+    pub(crate) client: Client,
+    pub(crate) model: Arc<str>,
+    pub(crate) body: QueryBody,
+    pub(crate) page_size: u64,
+    pub(crate) start_offset: u64,
+    pub(crate) max_rows: Option<u64>,
+    pub(crate) concurrency: usize,
+    pub(crate) mode: Mode,
+    pub(crate) start_after: Option<u64>,
+    pub(crate) max_rps: Option<f64>,
+    pub(crate) retry_budget: Option<u64>,
+    pub(crate) seam_check: bool,
+    _row: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Query<T> {
+    fn clone(&self) -> Self {
+        self.with_rows()
+    }
+}
+
+impl<T> fmt::Debug for Query<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Query")
+            .field("model", &self.model)
+            .field("condition", &self.body.condition)
+            .field("select", &self.body.select)
+            .field("order", &self.body.order)
+            .field("page_size", &self.page_size)
+            .field("start_offset", &self.start_offset)
+            .field("max_rows", &self.max_rows)
+            .field("concurrency", &self.concurrency)
+            .field("mode", &self.mode)
+            .field("start_after", &self.start_after)
+            .field("max_rps", &self.max_rps)
+            .field("retry_budget", &self.retry_budget)
+            .finish()
+    }
+}
+
+impl<T> Query<T> {
+    pub(crate) fn new(client: Client, model: &str) -> Self {
+        Query {
+            client,
+            model: model.into(),
+            body: QueryBody::default(),
+            page_size: DEFAULT_PAGE_SIZE,
+            start_offset: 0,
+            max_rows: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            mode: Mode::Offset,
+            start_after: None,
+            max_rps: None,
+            retry_budget: None,
+            seam_check: true,
+            _row: PhantomData,
+        }
+    }
+
+    /// Adds a condition; all conditions are ANDed.
+    #[must_use]
+    pub fn condition(mut self, c: Condition) -> Self {
+        self.body.condition.push(c);
+        self
+    }
+
+    /// Adds `field op value`: shorthand for [`Query::condition`].
+    #[must_use]
+    pub fn filter(self, field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+        self.condition(Condition::new(field, op, value))
+    }
+
+    /// Only the rows of this campaign: `["campaign_id", "=", id]`.
+    #[must_use]
+    pub fn campaign(self, id: u64) -> Self {
+        self.filter("campaign_id", Op::Eq, id)
+    }
+
+    /// Only the failed messages: `["error", "=", 1]`.
+    #[must_use]
+    pub fn failed(self) -> Self {
+        self.filter("error", Op::Eq, 1)
+    }
+
+    /// The fields to return, in this order. Without it the API returns every field.
+    #[must_use]
+    pub fn select<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.body.select = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds an order term such as `"action_id DESC"`; terms apply in the order they are added.
+    #[must_use]
+    pub fn order(mut self, term: impl Into<String>) -> Self {
+        self.body
+            .order
+            .get_or_insert_with(Vec::new)
+            .push(term.into());
+        self
+    }
+
+    /// How many rows to ask for per request (the `limit`), default 1000. A server that caps it
+    /// lower is detected and followed; see [`Pages`].
+    #[must_use]
+    pub fn page_size(mut self, n: u64) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// Starts at this offset instead of 0 (to continue an export that stopped).
+    #[must_use]
+    pub fn start_offset(mut self, offset: u64) -> Self {
+        self.start_offset = offset;
+        self
+    }
+
+    /// How many page requests may be in flight at once (default [`DEFAULT_CONCURRENCY`]; 1 pages
+    /// strictly one request at a time). Prefetching starts once a full page has confirmed the
+    /// page size; rows still arrive in offset order, and memory holds at most this many pages.
+    #[must_use]
+    pub fn concurrency(mut self, k: usize) -> Self {
+        self.concurrency = k.max(1);
+        self
+    }
+
+    /// How to walk through the result: [`Mode::Offset`] (the default) or [`Mode::Keyset`].
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Offset mode: whether each page after the first starts one row early, so that the row
+    /// before it can be checked against the last one delivered and a seam where rows shifted
+    /// repaired (default on, whenever pages are ordered by `action_id`). Off, pages take
+    /// exactly `limit` new rows each and shifts go unnoticed.
+    #[must_use]
+    pub fn seam_check(mut self, on: bool) -> Self {
+        self.seam_check = on;
+        self
+    }
+
+    /// Caps the requests of this stream, concurrent ones included, at this many per second
+    /// (a token bucket). A 429 halves the rate in force and recovers it slowly.
+    #[must_use]
+    pub fn max_rps(mut self, rps: f64) -> Self {
+        self.max_rps = Some(rps);
+        self
+    }
+
+    /// Caps the retries the whole stream may spend; once spent, the next failure ends the
+    /// stream with an error that says so. Default: no cap beyond each page's own.
+    #[must_use]
+    pub fn retry_budget(mut self, retries: u64) -> Self {
+        self.retry_budget = Some(retries);
+        self
+    }
+
+    /// Keyset mode: starts after this `action_id` (to continue an export that stopped). In
+    /// offset mode, with [`Query::start_offset`]: the `action_id` of the last row delivered
+    /// before that offset, which the first page's seam is checked against.
+    #[must_use]
+    pub fn start_after(mut self, key: u64) -> Self {
+        self.start_after = Some(key);
+        self
+    }
+
+    /// Stops after this many rows, asking for no more than that.
+    #[must_use]
+    pub fn max_rows(mut self, n: u64) -> Self {
+        self.max_rows = Some(n);
+        self
+    }
+
+    /// The list model this query reads, e.g. `push-devices`.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Conditions, select and order as JSON: what identifies the query, without the apptoken.
+    pub fn identity(&self) -> serde_json::Value {
+        serde_json::to_value(&self.body).unwrap_or_default()
+    }
+}
+
+impl<T> Query<T> {
+    /// The same query, its rows decoded as `U`.
+    pub(crate) fn with_rows<U>(&self) -> Query<U> {
+        Query {
+            client: self.client.clone(),
+            model: self.model.clone(),
+            body: self.body.clone(),
+            page_size: self.page_size,
+            start_offset: self.start_offset,
+            max_rows: self.max_rows,
+            concurrency: self.concurrency,
+            mode: self.mode,
+            start_after: self.start_after,
+            max_rps: self.max_rps,
+            retry_budget: self.retry_budget,
+            seam_check: self.seam_check,
+            _row: PhantomData,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> Client {
+        Client::builder().apptoken("t0ken").build().unwrap()
+    }
+
+    #[test]
+    fn the_builder_is_the_request_body() {
+        let q = client()
+            .push_actions()
+            .campaign(245624)
+            .failed()
+            .condition(Condition::new("create_time", Op::Gt, 1480000000))
+            .filter("device_id", Op::In, [1, 2, 3])
+            .filter("error_message", Op::NotIn, vec!["a", "b"])
+            .filter("update_time", Op::Ge, "1717229073")
+            .filter("click", Op::Ne, 0)
+            .filter("open", Op::Le, 1)
+            .filter("delivery", Op::Lt, 2)
+            .select([
+                "campaign_id",
+                "action_id",
+                "create_time",
+                "device_id",
+                "error_message",
+            ])
+            .order("action_id DESC")
+            .order("create_time")
+            .page_size(500);
+        let body = q
+            .client
+            .page_request(q.model(), &q.body, 500, 1500)
+            .unwrap()
+            .body_json();
+        assert_eq!(
+            body,
+            json!({
+                "apptoken": "t0ken",
+                "condition": [
+                    ["campaign_id", "=", 245624],
+                    ["error", "=", 1],
+                    ["create_time", ">", 1480000000],
+                    ["device_id", "IN", [1, 2, 3]],
+                    ["error_message", "NOT IN", ["a", "b"]],
+                    ["update_time", ">=", "1717229073"],
+                    ["click", "!=", 0],
+                    ["open", "<=", 1],
+                    ["delivery", "<", 2]
+                ],
+                "select": ["campaign_id", "action_id", "create_time", "device_id", "error_message"],
+                "order": ["action_id DESC", "create_time"],
+                "limit": 500,
+                "offset": 1500
+            })
+        );
+        assert_eq!(q.model(), "push-devices");
+    }
+
+    #[test]
+    fn an_empty_query_sends_only_token_limit_and_offset() {
+        let q = client().list::<PushAction>("campaign");
+        let body = q.client.page_request(q.model(), &q.body, 1000, 0).unwrap();
+        let body = body.body_text();
+        assert_eq!(body, r#"{"apptoken":"t0ken","limit":1000,"offset":0}"#);
+    }
+
+    #[test]
+    fn query_debug_hides_the_token() {
+        let q = client().push_actions().campaign(1);
+        let s = format!("{q:?}");
+        assert!(!s.contains("t0ken"), "{s}");
+        assert!(s.contains("campaign_id"), "{s}");
+    }
+}

@@ -1,0 +1,149 @@
+//! The attempt loop: one page tried until it succeeds, fails for good, or runs out of retries.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::Retryable;
+
+use super::{RetryBudget, RetryPolicy};
+use crate::error::{Error, Result};
+
+/// Runs `attempt` until it succeeds or fails for good, per `policy`.
+///
+/// - A failure is retried when its kind is retryable ([`crate::ErrorKind::is_retryable`]) and
+///   `budget` still has a retry to spend.
+/// - The wait before each retry is [`RetryPolicy::wait`]: the server's `Retry-After`
+///   (clamped), none before the first retry of a broken connection, else full jitter over the
+///   exponential delay.
+/// - `on_retry` hears of each retry, with its cause and wait, before the wait.
+///
+/// The final error carries how many attempts were made, and says so when the budget ran out.
+pub(crate) async fn retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    budget: &RetryBudget,
+    attempt: F,
+    mut on_retry: impl FnMut(&Error, Duration),
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut rng = policy.rng();
+    let mut retries = 0u32;
+    let mut waits = 0u32;
+    let mut budget_spent = false;
+    let result = attempt
+        .retry(policy.backoff())
+        .when(|e: &Error| {
+            if !e.is_retryable() {
+                false
+            } else if budget.spend() {
+                true
+            } else {
+                budget_spent = true;
+                false
+            }
+        })
+        .adjust(|e: &Error, delay| {
+            waits += 1;
+            delay.map(|d| policy.wait(d, e, waits == 1, &mut rng))
+        })
+        .notify(|e: &Error, wait: Duration| {
+            retries += 1;
+            on_retry(e, wait);
+        })
+        .await;
+    result.map_err(|e| {
+        let e = e.with_attempts(retries + 1);
+        match (budget_spent, budget.limit()) {
+            (true, Some(limit)) => e.with_note(format!(
+                "the export's retry budget of {limit} retries is spent"
+            )),
+            _ => e,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use std::sync::Mutex;
+
+    fn failing(kinds: Vec<ErrorKind>) -> impl FnMut() -> std::future::Ready<Result<u32>> {
+        let mut left = kinds.into_iter();
+        let mut n = 0;
+        move || {
+            n += 1;
+            std::future::ready(match left.next() {
+                Some(kind) => Err(Error::new(kind, "x")),
+                None => Ok(n),
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_failures_and_reports_each() {
+        let policy = RetryPolicy::default().jitter_seed(1);
+        let seen = Mutex::new(Vec::new());
+        let out = retry(
+            &policy,
+            &RetryBudget::new(None),
+            failing(vec![ErrorKind::Server, ErrorKind::Body, ErrorKind::Timeout]),
+            |e, _| seen.lock().unwrap().push(e.kind()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, 4, "three failures, then the fourth attempt");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [ErrorKind::Server, ErrorKind::Body, ErrorKind::Timeout]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_is_not_retried() {
+        let e = retry(
+            &RetryPolicy::default(),
+            &RetryBudget::new(None),
+            failing(vec![ErrorKind::Refused]),
+            |_, _| panic!("no retry"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert_eq!(e.attempts(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_run_out_and_the_error_counts_attempts() {
+        let e = retry(
+            &RetryPolicy::default().max_retries(2),
+            &RetryBudget::new(None),
+            failing(vec![ErrorKind::Server; 5]),
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.attempts(), 3);
+        assert!(e.to_string().ends_with("(gave up after 3 attempts)"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_ends_retrying_and_says_so() {
+        let budget = RetryBudget::new(Some(1));
+        let e = retry(
+            &RetryPolicy::default(),
+            &budget,
+            failing(vec![ErrorKind::Server; 5]),
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.attempts(), 2, "one retry from the budget");
+        assert!(
+            e.detail().contains("retry budget of 1 retries is spent"),
+            "{e}"
+        );
+    }
+}
