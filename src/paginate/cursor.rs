@@ -8,7 +8,7 @@ mod tests;
 use std::sync::Arc;
 
 use super::plan::{Direction, Plan, Walk};
-use super::seam::{self, Gap, Shift};
+use super::seam::Gap;
 use super::size::PageSize;
 use super::step::{Fetched, Request, Seek, Step};
 use super::{EndReason, Page, Summary};
@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Where the walk through the result stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
+pub(super) enum Position {
     /// Offset pages. `last_key` is the key of the last row delivered (known from the start when
     /// an export resumes); `seam` is the key order when seams are checked.
     Offset {
@@ -45,7 +45,7 @@ pub(crate) struct Cursor<T> {
     /// Requests sent and not yet accepted.
     outstanding: usize,
     pub(super) size: PageSize,
-    position: Position,
+    pub(super) position: Position,
     /// Rows a shift hid, being fetched by key before anything else (see `seam`).
     pub(super) gap: Option<Gap<T>>,
     /// A fingerprint of the previous page, to catch a server that repeats itself.
@@ -195,95 +195,18 @@ impl<T> Cursor<T> {
         if n == 0 {
             return self.nothing_new(offset, overlap, received, keys, summary);
         }
-        if self.previous == Some(print) {
-            let e = Error::new(
-                ErrorKind::Stalled,
-                format!(
-                    "the page repeats the previous one row for row: the server may be ignoring \
-                     `offset`, or rows shifted by exactly one page ({} rows)",
-                    self.size.limit()
-                ),
-            )
-            .at(&self.model, offset);
-            return self.fail(e, summary);
-        }
-        self.previous = Some(print);
-        let keys = match keys {
-            None => None,
-            Some(Ok(keys)) => Some(keys),
-            Some(Err(e)) => match &mut self.position {
-                Position::Keyset { .. } => return self.fail(e.at(&self.model, offset), summary),
-                Position::Offset { seam, .. } => {
-                    // Offset mode only checks seams with the key: without it, say so and go on.
-                    *seam = None;
-                    summary.order_warning = Some(format!(
-                        "seams between pages could not be checked from offset {offset} on: {}",
-                        e.detail()
-                    ));
-                    None
-                }
-            },
+        let keys = match self.check_page(offset, print, keys, summary) {
+            Ok(keys) => keys,
+            Err(e) => return self.fail(e, summary),
         };
-        if let (Position::Keyset { direction, after }, Some((first, last))) =
-            (&mut self.position, keys)
-        {
-            // Keyset mode: the page must lie past the last key, in the key's order.
-            let d = *direction;
-            let in_order =
-                after.is_none_or(|a| d.past(first, a)) && (first == last || d.past(last, first));
-            if !in_order {
-                let e = Error::new(
-                    ErrorKind::Stalled,
-                    format!(
-                        "the server did not honour the keyset seek: after action_id {after:?} \
-                         the page runs from {first} to {last}"
-                    ),
-                )
-                .at(&self.model, offset);
-                return self.fail(e, summary);
-            }
-            *after = Some(last);
-        }
-
-        // The seam check: rows before the first one past the last row delivered were delivered
-        // already; a first new row that is not the one right after it means rows moved up past
-        // the seam, out of this page.
-        let mut skip = usize::from(overlap);
-        let mut gap = None;
-        if let (
-            Position::Offset {
-                seam: Some(d),
-                last_key,
-            },
-            Some((first, last)),
-            Some(index),
-        ) = (&mut self.position, keys, &key_index)
-        {
-            if let (true, Some(prev)) = (overlap, *last_key) {
-                let shift = seam::check(*d, prev, first, index, rows.len());
-                if shift != Shift::None {
-                    summary.shifts_detected += 1;
-                    tracing::warn!(
-                        model = %self.model,
-                        offset,
-                        first,
-                        previous = prev,
-                        "rows shifted between pages during the export; repairing the seam"
-                    );
-                }
-                match shift {
-                    Shift::None => {}
-                    Shift::Added { skip: s } => skip = s,
-                    Shift::Removed { after, before } => {
-                        skip = 0;
-                        gap = Some((*d, after, before));
-                    }
-                }
-            }
-            if skip < rows.len() {
-                *last_key = Some(last);
-            }
-        }
+        let (skip, gap) = self.check_seam(
+            offset,
+            overlap,
+            keys,
+            key_index.as_ref(),
+            rows.len(),
+            summary,
+        );
         let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
         if skip > usize::from(overlap) || gap.is_some() {
             summary.shifts_repaired += 1;
@@ -313,6 +236,65 @@ impl<T> Cursor<T> {
             return Step::Repair;
         }
         self.deliver(page, end, summary)
+    }
+
+    /// Checks that a page moves on: it is not the previous page again, and (keyset mode) it
+    /// lies past the last key. Returns the keys of its first and last rows, where known.
+    fn check_page(
+        &mut self,
+        offset: u64,
+        print: u64,
+        keys: Option<Result<(u64, u64)>>,
+        summary: &mut Summary,
+    ) -> Result<Option<(u64, u64)>> {
+        if self.previous == Some(print) {
+            return Err(Error::new(
+                ErrorKind::Stalled,
+                format!(
+                    "the page repeats the previous one row for row: the server may be ignoring \
+                     `offset`, or rows shifted by exactly one page ({} rows)",
+                    self.size.limit()
+                ),
+            )
+            .at(&self.model, offset));
+        }
+        self.previous = Some(print);
+        let keys = match keys {
+            None => None,
+            Some(Ok(keys)) => Some(keys),
+            Some(Err(e)) => match &mut self.position {
+                Position::Keyset { .. } => return Err(e.at(&self.model, offset)),
+                Position::Offset { seam, .. } => {
+                    // Offset mode only checks seams with the key: without it, say so and go on.
+                    *seam = None;
+                    summary.order_warning = Some(format!(
+                        "seams between pages could not be checked from offset {offset} on: {}",
+                        e.detail()
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Position::Keyset { direction, after }, Some((first, last))) =
+            (&mut self.position, keys)
+        {
+            // Keyset mode: the page must lie past the last key, in the key's order.
+            let d = *direction;
+            let in_order =
+                after.is_none_or(|a| d.past(first, a)) && (first == last || d.past(last, first));
+            if !in_order {
+                return Err(Error::new(
+                    ErrorKind::Stalled,
+                    format!(
+                        "the server did not honour the keyset seek: after action_id {after:?} \
+                         the page runs from {first} to {last}"
+                    ),
+                )
+                .at(&self.model, offset));
+            }
+            *after = Some(last);
+        }
+        Ok(keys)
     }
 
     /// A page that brought no new row: the end, unless the seam row is gone, which means rows

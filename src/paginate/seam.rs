@@ -3,7 +3,7 @@
 //! shifted in between: rows delivered already are skipped, and rows that moved up out of reach
 //! form a gap, fetched by key range before the page after it.
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, Position};
 use super::plan::Direction;
 use super::step::{Fetched, Request, Seek, Step};
 use super::{EndReason, Page, Summary};
@@ -68,8 +68,61 @@ impl<T> Gap<T> {
     }
 }
 
-/// Repairing a gap: its pages come before the page held after it.
+/// The seam check of a page, and repairing a gap: its pages come before the page held after it.
 impl<T> Cursor<T> {
+    /// The seam check: rows before the first one past the last row delivered were delivered
+    /// already; a first new row that is not the one right after it means rows moved up past
+    /// the seam, out of this page. Returns how many of the page's `rows` to skip, and the gap
+    /// to fetch by key before the page, if there is one.
+    pub(super) fn check_seam(
+        &mut self,
+        offset: u64,
+        overlap: bool,
+        keys: Option<(u64, u64)>,
+        index: Option<&KeyIndex>,
+        rows: usize,
+        summary: &mut Summary,
+    ) -> (usize, Option<(Direction, u64, u64)>) {
+        let mut skip = usize::from(overlap);
+        let mut gap = None;
+        let (
+            Position::Offset {
+                seam: Some(d),
+                last_key,
+            },
+            Some((first, last)),
+            Some(index),
+        ) = (&mut self.position, keys, index)
+        else {
+            return (skip, gap);
+        };
+        if let (true, Some(prev)) = (overlap, *last_key) {
+            let shift = check(*d, prev, first, index, rows);
+            if shift != Shift::None {
+                summary.shifts_detected += 1;
+                tracing::warn!(
+                    model = %self.model,
+                    offset,
+                    first,
+                    previous = prev,
+                    "rows shifted between pages during the export; repairing the seam"
+                );
+            }
+            match shift {
+                Shift::None => {}
+                Shift::Added { skip: s } => skip = s,
+                Shift::Removed { after, before } => {
+                    skip = 0;
+                    gap = Some((*d, after, before));
+                }
+            }
+        }
+        if skip < rows {
+            *last_key = Some(last);
+        }
+        (skip, gap)
+    }
+
     /// The request that fetches the next rows of the gap being repaired, if one is.
     pub(crate) fn repair_request(&self) -> Option<Request> {
         let gap = self.gap.as_ref()?;
