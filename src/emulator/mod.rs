@@ -21,6 +21,7 @@
 //! ```
 
 mod data;
+mod envelope;
 mod faults;
 mod query;
 mod server;

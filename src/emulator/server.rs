@@ -17,15 +17,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::emulator::data::{Dataset, Record};
+use crate::emulator::envelope::{ApiError, envelope, json_response, render_page};
 use crate::emulator::faults::{Fault, FaultPlan, RetryAfter};
-use crate::emulator::query::{ApiError, Query, non_negative, render_page};
+use crate::emulator::query::{Query, non_negative};
 use crate::emulator::{Config, LoggedRequest};
 
 /// Largest request body read; more gets a 413.
@@ -371,28 +372,6 @@ async fn answer(
     let mut resp = json_response(StatusCode::OK, Bytes::from(bytes));
     resp.extensions_mut().insert(RowCount(rows));
     Ok(resp)
-}
-
-fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-/// The error envelope: HTTP status = body code.
-fn envelope(e: &ApiError) -> Response<Body> {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({
-        "code": e.status,
-        "success": false,
-        "message": e.message,
-        "errors": e.errors,
-    });
-    json_response(status, Bytes::from(body.to_string()))
 }
 
 const BAD_GATEWAY_HTML: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
