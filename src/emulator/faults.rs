@@ -2,8 +2,10 @@
 
 use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+
+use crate::emulator::lock::lock;
 
 /// A failure the emulator can inflict on one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,10 +121,6 @@ pub(crate) struct FaultPlan {
     rng: Mutex<fastrand::Rng>,
     rate: f64,
     kinds: Vec<Fault>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FaultPlan {

@@ -1,0 +1,86 @@
+//! What a running emulator shares between connections: the data set behind its lock, the
+//! settings requests read, the fault plan and the request log.
+
+use std::io;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use crate::emulator::config::Config;
+use crate::emulator::data::{Dataset, Record};
+use crate::emulator::faults::FaultPlan;
+use crate::emulator::lock::{read, write};
+use crate::emulator::server::log::{LoggedRequest, RequestLog};
+
+/// Everything a running emulator shares between connections.
+pub(crate) struct State {
+    /// Readers (a page's query and rendering, snapshots) hold the read lock for one whole
+    /// page, so a page always comes from one state; insertions take the write lock.
+    dataset: RwLock<Dataset>,
+    pub(crate) apptoken: String,
+    pub(super) insert_per_request: usize,
+    pub(super) max_limit: Option<usize>,
+    pub(super) latency: Duration,
+    pub(crate) faults: FaultPlan,
+    pub(super) log: RequestLog,
+}
+
+impl State {
+    /// Generates the data set (on the blocking pool) and sets everything up.
+    pub(crate) async fn build(config: Config) -> io::Result<Arc<State>> {
+        let Config {
+            records,
+            seed,
+            apptoken,
+            campaigns,
+            insert_per_request,
+            max_limit,
+            latency,
+            fault_rate,
+            fault_kinds,
+        } = config;
+        let dataset = tokio::task::spawn_blocking(move || Dataset::new(records, seed, &campaigns))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(Arc::new(State {
+            dataset: RwLock::new(dataset),
+            apptoken,
+            insert_per_request,
+            max_limit,
+            latency,
+            faults: FaultPlan::new(seed, fault_rate, fault_kinds),
+            log: RequestLog::default(),
+        }))
+    }
+
+    /// The data set, read-locked: no insertion happens while the guard lives.
+    pub(super) fn dataset(&self) -> RwLockReadGuard<'_, Dataset> {
+        read(&self.dataset)
+    }
+
+    /// A snapshot of all records, in ascending `action_id` order.
+    pub(crate) fn records(&self) -> Arc<Vec<Record>> {
+        self.dataset().records.clone()
+    }
+
+    /// The number of records.
+    pub(crate) fn len(&self) -> usize {
+        self.dataset().records.len()
+    }
+
+    /// Appends `n` new records.
+    pub(crate) fn insert(&self, n: usize) {
+        if n > 0 {
+            write(&self.dataset).insert(n);
+        }
+    }
+
+    /// How many requests arrived so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    /// A copy of the request log.
+    pub(crate) fn request_log(&self) -> Vec<LoggedRequest> {
+        self.log.entries()
+    }
+}
