@@ -28,7 +28,7 @@ pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
     /// The output format.
-    pub format: super::Format,
+    pub format: super::format::Format,
     /// Whether the output is gzip-compressed.
     pub gzip: bool,
 }

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::model::RawRow;
 
-use super::Format;
+use super::format::Format;
 
 /// The fields of a push action, the CSV columns when there is no `select`.
 pub const PUSH_ACTION_FIELDS: [&str; 10] = crate::model::push_devices::FIELDS;

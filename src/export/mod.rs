@@ -13,79 +13,27 @@
 
 mod checkpoint;
 mod encode;
+mod error;
+mod format;
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
+pub use error::ExportError;
+pub use format::Format;
 
-use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
-
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// One JSON record per line, each exactly as the server sent it.
-    Ndjson,
-    /// A header of the fields, then one line per record (RFC 4180).
-    Csv,
-    /// One JSON array of the records, each as the server sent it.
-    Json,
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-            Format::Json => "json",
-        })
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ndjson" | "jsonl" => Ok(Format::Ndjson),
-            "csv" => Ok(Format::Csv),
-            "json" => Ok(Format::Json),
-            _ => Err(format!(
-                "unknown format {s:?}: expected ndjson, csv or json"
-            )),
-        }
-    }
-}
-
-impl Format {
-    /// The format and compression a file name implies: `x.csv`, `x.ndjson.gz`, `x.jsonl`,
-    /// `x.json`; `None` for the format when the extension names none.
-    pub fn from_path(path: &Path) -> (Option<Format>, bool) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let (stem, gzip) = match name.strip_suffix(".gz") {
-            Some(stem) => (stem.to_string(), true),
-            None => (name, false),
-        };
-        let format = stem.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok());
-        (format, gzip)
-    }
-}
+use error::io_err;
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,63 +62,6 @@ pub struct Report {
     pub elapsed: Duration,
     /// `--resume` found the output already complete: nothing was done.
     pub already_complete: bool,
-}
-
-/// Why an export stopped before its end. Whatever was written stays, and a file export can be
-/// resumed from its checkpoint.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The API failed (after retries) or refused the request.
-    #[error("{source}")]
-    Api {
-        /// The stream's error: it names the model, the offset and the cause.
-        source: Error,
-        /// Rows safely in the output.
-        rows: u64,
-        /// Keyset mode: the `action_id` of the last row in the output.
-        next_key: Option<u64>,
-        /// The partial file holding them, for a file export.
-        partial: Option<PathBuf>,
-    },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What failed.
-        source: io::Error,
-    },
-    /// The checkpoint does not fit this export.
-    #[error("{0}")]
-    Resume(String),
-    /// A row could not be written in the chosen format.
-    #[error("offset {offset}: {message}")]
-    Encode {
-        /// The offset of the page holding the row.
-        offset: u64,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// Stopped on request (Ctrl-C) after the last complete page was saved.
-    #[error("interrupted at offset {next_offset} after {rows} rows")]
-    Interrupted {
-        /// Where a resumed export will start.
-        next_offset: u64,
-        /// Keyset mode: the `action_id` a resumed export will seek past.
-        next_key: Option<u64>,
-        /// Rows safely in the output.
-        rows: u64,
-        /// The partial file holding them, for a file export.
-        partial: Option<PathBuf>,
-    },
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// One export: a query, a format and a target.
@@ -572,27 +463,5 @@ impl Output {
         let cp = checkpoint_path(path);
         remove_if_present(&cp).map_err(io_err(&cp))?;
         Ok(Some(path.clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_follow_the_file_name() {
-        let cases = [
-            ("out.csv", (Some(Format::Csv), false)),
-            ("out.CSV.gz", (Some(Format::Csv), true)),
-            ("out.ndjson", (Some(Format::Ndjson), false)),
-            ("out.jsonl.gz", (Some(Format::Ndjson), true)),
-            ("out.json", (Some(Format::Json), false)),
-            ("out.gz", (None, true)),
-            ("out", (None, false)),
-            ("out.txt", (None, false)),
-        ];
-        for (name, expected) in cases {
-            assert_eq!(Format::from_path(Path::new(name)), expected, "{name}");
-        }
     }
 }
