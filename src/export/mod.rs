@@ -15,10 +15,10 @@ mod checkpoint;
 mod encode;
 mod error;
 mod format;
+mod output;
+mod resume;
 
-use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,8 @@ use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
-use error::io_err;
+use output::Output;
+use resume::Resume;
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,80 +136,24 @@ impl Export {
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
         let identity = self.identity();
-        let mut columns = match (&self.query.body.select, self.format) {
-            (Some(select), Format::Csv) => Some(select.clone()),
-            (None, Format::Csv) if identity.model == crate::model::push_devices::NAME => {
-                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
-            }
+        let checkpoint = match &self.target {
+            Target::File(path) if self.resume => match resume::check(path, &identity)? {
+                Resume::AlreadyComplete => return Ok(Report::already_complete(path, started)),
+                Resume::From(cp) => Some(cp),
+                Resume::Fresh => None,
+            },
             _ => None,
         };
         let mut out = match &self.target {
             Target::Stdout => Output::stdout(),
-            Target::File(path) => {
-                let checkpoint = if self.resume {
-                    match Checkpoint::load(&checkpoint_path(path))
-                        .map_err(io_err(&checkpoint_path(path)))?
-                    {
-                        Some(cp) => Some(cp),
-                        None if path.exists() && !partial_path(path).exists() => {
-                            return Ok(Report {
-                                summary: Summary::default(),
-                                rows: 0,
-                                resumed_at: None,
-                                path: Some(path.clone()),
-                                left_out_fields: Vec::new(),
-                                elapsed: started.elapsed(),
-                                already_complete: true,
-                            });
-                        }
-                        None => None,
-                    }
-                } else {
-                    None
-                };
-                if let Some(cp) = &checkpoint {
-                    if cp.version != checkpoint::VERSION {
-                        return Err(ExportError::Resume(format!(
-                            "{} has version {}, this program writes version {}: start over without --resume",
-                            checkpoint_path(path).display(),
-                            cp.version,
-                            checkpoint::VERSION
-                        )));
-                    }
-                    if let Some(diff) = cp.identity.difference(&identity) {
-                        return Err(ExportError::Resume(format!(
-                            "cannot resume {}: it was started with a different export ({diff}); \
-                             run the original command with --resume, or start over without --resume",
-                            path.display()
-                        )));
-                    }
-                    if cp.columns.is_some() {
-                        columns = cp.columns.clone();
-                    }
-                }
-                Output::file(path, self.gzip, checkpoint, identity.clone())?
-            }
+            Target::File(path) => Output::file(path, self.gzip, checkpoint.clone(), identity)?,
         };
-        let resumed_at = out.checkpoint.as_ref().map(|c| c.next_offset);
-        let (start, mut rows_total) = match &out.checkpoint {
-            Some(cp) => (cp.next_offset, cp.rows),
-            None => (self.query.start_offset, 0),
-        };
-        let mut encoder = match &out.checkpoint {
-            Some(cp) => Encoder::resumed(self.format, columns, cp.rows),
-            None => Encoder::new(self.format, columns),
-        };
+        let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
+        let start = resumed_at.unwrap_or(self.query.start_offset);
+        let mut rows_total = checkpoint.as_ref().map_or(0, |c| c.rows);
+        let mut encoder = self.encoder(checkpoint.as_ref());
         let mut header_done = resumed_at.is_some();
-
-        let mut query = self.query.start_offset(start);
-        if let Some(key) = out.checkpoint.as_ref().and_then(|c| c.next_key) {
-            query = query.start_after(key);
-        }
-        if let Some(max) = query.max_rows {
-            // The limit counts rows in the output, earlier runs' included.
-            query = query.max_rows(max.saturating_sub(rows_total));
-        }
-        let mut pages = query.raw_pages();
+        let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
@@ -221,7 +166,7 @@ impl Export {
                         next_offset: s.next_offset,
                         next_key: s.next_key,
                         rows: rows_total,
-                        partial: out.partial.clone(),
+                        partial: out.partial().map(Path::to_path_buf),
                     });
                 }
                 next = pages.next() => next,
@@ -236,7 +181,7 @@ impl Export {
                         source,
                         rows: rows_total,
                         next_key: pages.summary().next_key,
-                        partial: out.partial.clone().filter(|p| p.exists()),
+                        partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
                     });
                 }
             };
@@ -269,10 +214,6 @@ impl Export {
         }
         encoder.footer(&mut buf);
         out.write(&buf)?;
-        if out.gzip && out.bytes == 0 {
-            // Nothing to write: still a valid (empty) gzip stream.
-            out.write_empty_member()?;
-        }
         let path = out.finish()?;
         Ok(Report {
             summary: pages.summary(),
@@ -284,184 +225,49 @@ impl Export {
             already_complete: false,
         })
     }
-}
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// The bytes' destination: stdout, or a partial file with its checkpoint.
-struct Output {
-    writer: Box<dyn Write + Send>,
-    gzip: bool,
-    bytes: u64,
-    /// For a file: the final path, the partial file and the checkpoint's state.
-    path: Option<PathBuf>,
-    partial: Option<PathBuf>,
-    file: Option<File>,
-    checkpoint: Option<Checkpoint>,
-    identity: Option<Identity>,
-}
-
-impl Output {
-    fn stdout() -> Self {
-        Output {
-            writer: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
-            gzip: false,
-            bytes: 0,
-            path: None,
-            partial: None,
-            file: None,
-            checkpoint: None,
-            identity: None,
+    /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
+    fn encoder(&self, checkpoint: Option<&Checkpoint>) -> Encoder {
+        let columns = match (&self.query.body.select, self.format) {
+            (Some(select), Format::Csv) => Some(select.clone()),
+            (None, Format::Csv) if self.query.model() == crate::model::push_devices::NAME => {
+                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
+            }
+            _ => None,
+        };
+        match checkpoint {
+            Some(cp) => Encoder::resumed(self.format, cp.columns.clone().or(columns), cp.rows),
+            None => Encoder::new(self.format, columns),
         }
     }
 
-    /// Opens `PATH.partial`: fresh, or cut back to the checkpoint's bytes to resume.
-    fn file(
-        path: &Path,
-        gzip: bool,
-        checkpoint: Option<Checkpoint>,
-        identity: Identity,
-    ) -> Result<Self, ExportError> {
-        let partial = partial_path(path);
-        let file = match &checkpoint {
-            Some(cp) => {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&partial)
-                    .map_err(io_err(&partial))?;
-                let len = file.metadata().map_err(io_err(&partial))?.len();
-                if len < cp.bytes {
-                    return Err(ExportError::Resume(format!(
-                        "cannot resume {}: {} holds {len} bytes but the checkpoint counts {}; \
-                         the partial file was damaged: start over without --resume",
-                        path.display(),
-                        partial.display(),
-                        cp.bytes
-                    )));
-                }
-                file.set_len(cp.bytes).map_err(io_err(&partial))?;
-                file
-            }
-            None => {
-                // A fresh start: a checkpoint left by an earlier export no longer applies.
-                let cp = checkpoint_path(path);
-                remove_if_present(&cp).map_err(io_err(&cp))?;
-                File::create(&partial).map_err(io_err(&partial))?
-            }
-        };
-        let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
-        io::Seek::seek(&mut writer_file, io::SeekFrom::End(0)).map_err(io_err(&partial))?;
-        Ok(Output {
-            writer: Box::new(BufWriter::with_capacity(1 << 16, writer_file)),
-            gzip,
-            bytes: checkpoint.as_ref().map_or(0, |c| c.bytes),
+    /// The query, from where the checkpoint left off if there is one.
+    fn into_query(self, checkpoint: Option<&Checkpoint>) -> Query<RawRow> {
+        let (start, rows) =
+            checkpoint.map_or((self.query.start_offset, 0), |cp| (cp.next_offset, cp.rows));
+        let mut query = self.query.start_offset(start);
+        if let Some(key) = checkpoint.and_then(|c| c.next_key) {
+            query = query.start_after(key);
+        }
+        if let Some(max) = query.max_rows {
+            // The limit counts rows in the output, earlier runs' included.
+            query = query.max_rows(max.saturating_sub(rows));
+        }
+        query
+    }
+}
+
+impl Report {
+    /// `--resume` of an export that had already finished: nothing done.
+    fn already_complete(path: &Path, started: Instant) -> Report {
+        Report {
+            summary: Summary::default(),
+            rows: 0,
+            resumed_at: None,
             path: Some(path.to_path_buf()),
-            partial: Some(partial),
-            file: Some(file),
-            checkpoint,
-            identity: Some(identity),
-        })
-    }
-
-    fn error_path(&self) -> PathBuf {
-        self.partial
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("<stdout>"))
-    }
-
-    /// Writes one chunk (a gzip member of its own when compressing).
-    fn write(&mut self, chunk: &[u8]) -> Result<(), ExportError> {
-        if chunk.is_empty() {
-            return Ok(());
+            left_out_fields: Vec::new(),
+            elapsed: started.elapsed(),
+            already_complete: true,
         }
-        let path = self.error_path();
-        if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(chunk.len() / 4),
-                flate2::Compression::default(),
-            );
-            gz.write_all(chunk).map_err(io_err(&path))?;
-            let member = gz.finish().map_err(io_err(&path))?;
-            self.writer.write_all(&member).map_err(io_err(&path))?;
-            self.bytes += member.len() as u64;
-        } else {
-            self.writer.write_all(chunk).map_err(io_err(&path))?;
-            self.bytes += chunk.len() as u64;
-        }
-        Ok(())
-    }
-
-    fn write_empty_member(&mut self) -> Result<(), ExportError> {
-        let path = self.error_path();
-        let member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())
-            .finish()
-            .map_err(io_err(&path))?;
-        self.writer.write_all(&member).map_err(io_err(&path))?;
-        self.bytes += member.len() as u64;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ExportError> {
-        let path = self.error_path();
-        self.writer.flush().map_err(io_err(&path))
-    }
-
-    /// Makes a page durable against a crash of this process: the bytes reach the file, then
-    /// the checkpoint says they are there.
-    fn commit(
-        &mut self,
-        next_offset: u64,
-        next_key: Option<u64>,
-        rows: u64,
-        columns: Option<&[String]>,
-    ) -> Result<(), ExportError> {
-        self.flush()?;
-        let (Some(path), Some(identity)) = (&self.path, &self.identity) else {
-            return Ok(());
-        };
-        let cp = Checkpoint {
-            version: checkpoint::VERSION,
-            identity: identity.clone(),
-            next_offset,
-            next_key,
-            rows,
-            bytes: self.bytes,
-            columns: columns.map(<[String]>::to_vec),
-        };
-        let cp_path = checkpoint_path(path);
-        cp.save(&cp_path).map_err(io_err(&cp_path))?;
-        self.checkpoint = Some(cp);
-        Ok(())
-    }
-
-    /// After a failure: a file export that wrote nothing leaves nothing behind.
-    fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
-        if rows == 0
-            && self.checkpoint.is_none()
-            && let Some(partial) = &self.partial
-        {
-            fs::remove_file(partial).map_err(io_err(partial))?;
-        }
-        Ok(())
-    }
-
-    /// Completes the output: flushed, synced, renamed into place, checkpoint removed.
-    fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {
-        self.flush()?;
-        let (Some(path), Some(partial), Some(file)) = (&self.path, &self.partial, &self.file)
-        else {
-            return Ok(None);
-        };
-        file.sync_all().map_err(io_err(partial))?;
-        fs::rename(partial, path).map_err(io_err(path))?;
-        let cp = checkpoint_path(path);
-        remove_if_present(&cp).map_err(io_err(&cp))?;
-        Ok(Some(path.clone()))
     }
 }
