@@ -61,3 +61,7 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ 
         source,
     }
 }
+
+pub(crate) fn encode_err(offset: u64) -> impl FnOnce(String) -> ExportError {
+    move |message| ExportError::Encode { offset, message }
+}

@@ -29,10 +29,12 @@ pub use encode::{PUSH_ACTION_FIELDS, neutralise};
 pub use error::ExportError;
 pub use format::Format;
 
+use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
+use error::encode_err;
 use output::Output;
 use resume::Resume;
 
@@ -135,95 +137,71 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let identity = self.identity();
-        let checkpoint = match &self.target {
-            Target::File(path) if self.resume => match resume::check(path, &identity)? {
-                Resume::AlreadyComplete => return Ok(Report::already_complete(path, started)),
-                Resume::From(cp) => Some(cp),
-                Resume::Fresh => None,
-            },
-            _ => None,
-        };
-        let mut out = match &self.target {
-            Target::Stdout => Output::stdout(),
-            Target::File(path) => Output::file(path, self.gzip, checkpoint.clone(), identity)?,
+        let Some((mut out, checkpoint)) = self.open()? else {
+            return Ok(Report::already_complete(&self.target, started));
         };
         let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
         let start = resumed_at.unwrap_or(self.query.start_offset);
-        let mut rows_total = checkpoint.as_ref().map_or(0, |c| c.rows);
+        let mut rows = checkpoint.as_ref().map_or(0, |c| c.rows);
         let mut encoder = self.encoder(checkpoint.as_ref());
-        let mut header_done = resumed_at.is_some();
         let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
             let next = tokio::select! {
                 biased;
-                _ = &mut stop => {
-                    out.flush()?;
-                    let s = pages.summary();
-                    return Err(ExportError::Interrupted {
-                        next_offset: s.next_offset,
-                        next_key: s.next_key,
-                        rows: rows_total,
-                        partial: out.partial().map(Path::to_path_buf),
-                    });
-                }
+                _ = &mut stop => return Err(interrupted(&mut out, pages.summary(), rows)),
                 next = pages.next() => next,
             };
             let page = match next {
                 None => break,
                 Some(Ok(page)) => page,
-                Some(Err(source)) => {
-                    out.flush()?;
-                    out.abandon(rows_total)?;
-                    return Err(ExportError::Api {
-                        source,
-                        rows: rows_total,
-                        next_key: pages.summary().next_key,
-                        partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-                    });
-                }
+                Some(Err(e)) => return Err(failed(&mut out, e, rows, pages.summary().next_key)),
             };
             buf.clear();
-            let encode_err = |message: String| ExportError::Encode {
-                offset: page.offset(),
-                message,
-            };
-            if !header_done {
-                encoder.header(page.rows(), &mut buf).map_err(encode_err)?;
-                header_done = true;
-            }
-            for row in page.rows() {
-                encoder.row(row, &mut buf).map_err(encode_err)?;
-            }
+            let page_rows = page.rows();
+            encoder
+                .page(page_rows, &mut buf)
+                .map_err(encode_err(page.offset()))?;
             out.write(&buf)?;
-            rows_total += page.rows().len() as u64;
+            rows += page_rows.len() as u64;
             let next_key = pages.summary().next_key;
-            out.commit(page.next_offset(), next_key, rows_total, encoder.columns())?;
-            on_page(&pages.summary(), rows_total);
+            out.commit(page.next_offset(), next_key, rows, encoder.columns())?;
+            on_page(&pages.summary(), rows);
         }
         buf.clear();
-        if !header_done {
-            encoder
-                .header(&[], &mut buf)
-                .map_err(|message| ExportError::Encode {
-                    offset: start,
-                    message,
-                })?;
-        }
-        encoder.footer(&mut buf);
+        encoder.end(&mut buf).map_err(encode_err(start))?;
         out.write(&buf)?;
         let path = out.finish()?;
         Ok(Report {
             summary: pages.summary(),
-            rows: rows_total,
+            rows,
             resumed_at,
             path,
             left_out_fields: encoder.left_out(),
             elapsed: started.elapsed(),
             already_complete: false,
         })
+    }
+
+    /// Opens the output, fresh or where the checkpoint says to resume; `None` when `--resume`
+    /// finds the output already complete.
+    fn open(&self) -> Result<Option<(Output, Option<Checkpoint>)>, ExportError> {
+        let Target::File(path) = &self.target else {
+            return Ok(Some((Output::stdout(), None)));
+        };
+        let identity = self.identity();
+        let checkpoint = if self.resume {
+            match resume::check(path, &identity)? {
+                Resume::AlreadyComplete => return Ok(None),
+                Resume::From(cp) => Some(cp),
+                Resume::Fresh => None,
+            }
+        } else {
+            None
+        };
+        let out = Output::file(path, self.gzip, checkpoint.clone(), identity)?;
+        Ok(Some((out, checkpoint)))
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
@@ -257,14 +235,45 @@ impl Export {
     }
 }
 
+/// Stopped on request: the bytes written reach the output, the checkpoint of the last page
+/// stays as it is.
+fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
+    if let Err(e) = out.flush() {
+        return e;
+    }
+    ExportError::Interrupted {
+        next_offset: summary.next_offset,
+        next_key: summary.next_key,
+        rows,
+        partial: out.partial().map(Path::to_path_buf),
+    }
+}
+
+/// The API failed: the bytes written reach the output; a file export that wrote nothing
+/// leaves nothing behind.
+fn failed(out: &mut Output, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
+    if let Err(e) = out.flush().and_then(|()| out.abandon(rows)) {
+        return e;
+    }
+    ExportError::Api {
+        source,
+        rows,
+        next_key,
+        partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
+    }
+}
+
 impl Report {
     /// `--resume` of an export that had already finished: nothing done.
-    fn already_complete(path: &Path, started: Instant) -> Report {
+    fn already_complete(target: &Target, started: Instant) -> Report {
         Report {
             summary: Summary::default(),
             rows: 0,
             resumed_at: None,
-            path: Some(path.to_path_buf()),
+            path: match target {
+                Target::File(path) => Some(path.clone()),
+                Target::Stdout => None,
+            },
             left_out_fields: Vec::new(),
             elapsed: started.elapsed(),
             already_complete: true,
