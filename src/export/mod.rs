@@ -80,6 +80,9 @@ pub struct Report {
 /// eprintln!("{} rows", report.rows);
 /// # Ok(()) }
 /// ```
+///
+/// Its `Debug` shows the query's settings, never the apptoken.
+#[derive(Debug)]
 pub struct Export {
     query: Query<RawRow>,
     format: Format,
@@ -278,5 +281,33 @@ impl Report {
             elapsed: started.elapsed(),
             already_complete: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_settings_but_not_the_apptoken() {
+        let client = crate::Client::builder()
+            .apptoken("s3cret-apptoken")
+            .build()
+            .unwrap();
+        let query = client.push_actions().campaign(245624).failed();
+        let export =
+            Export::new(query, Format::Csv, Target::File("out.csv.gz".into())).resume(true);
+        let debug = format!("{export:?}");
+        for shown in [
+            "push-devices",
+            "245624",
+            "Csv",
+            "out.csv.gz",
+            "gzip: true",
+            "resume: true",
+        ] {
+            assert!(debug.contains(shown), "{shown} missing from {debug}");
+        }
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }
