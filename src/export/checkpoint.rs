@@ -146,11 +146,12 @@ impl Checkpoint {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::export::Format;
 
-    fn identity() -> Identity {
+    /// A CSV export of campaign 1's push actions.
+    pub(crate) fn identity() -> Identity {
         Identity {
             model: "push-devices".into(),
             query: serde_json::json!({"condition": [["campaign_id", "=", 1]]}),

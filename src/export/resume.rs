@@ -69,3 +69,83 @@ pub(crate) fn cut_partial(path: &Path, cp: &Checkpoint) -> Result<File, ExportEr
     file.set_len(cp.bytes).map_err(io_err(&partial))?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::export::checkpoint::tests::identity;
+
+    fn checkpoint(bytes: u64) -> Checkpoint {
+        Checkpoint {
+            version: checkpoint::VERSION,
+            identity: identity(),
+            next_offset: 2000,
+            next_key: None,
+            rows: 2000,
+            bytes,
+            columns: None,
+        }
+    }
+
+    fn resume_error(result: Result<impl std::fmt::Debug, ExportError>) -> String {
+        match result {
+            Err(ExportError::Resume(message)) => message,
+            other => panic!("expected a resume error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_checkpoint_is_a_fresh_start_unless_the_output_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        assert!(matches!(check(&path, &identity()), Ok(Resume::Fresh)));
+        fs::write(&path, "done").unwrap();
+        assert!(matches!(
+            check(&path, &identity()),
+            Ok(Resume::AlreadyComplete)
+        ));
+        fs::write(partial_path(&path), "").unwrap();
+        assert!(matches!(check(&path, &identity()), Ok(Resume::Fresh)));
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_version_or_export_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let cp_path = checkpoint_path(&path);
+        checkpoint(10).save(&cp_path).unwrap();
+        assert!(matches!(check(&path, &identity()), Ok(Resume::From(cp)) if cp == checkpoint(10)));
+
+        let mut other = identity();
+        other.page_size = 500;
+        let message = resume_error(check(&path, &other));
+        assert!(message.contains("page size 1000 vs 500"), "{message}");
+        assert!(message.contains("different export"), "{message}");
+
+        let mut old = checkpoint(10);
+        old.version = checkpoint::VERSION + 1;
+        old.save(&cp_path).unwrap();
+        let message = resume_error(check(&path, &identity()));
+        assert!(
+            message.contains("has version 2, this program writes version 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_partial_file_is_cut_to_the_committed_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        fs::write(partial_path(&path), "committed|torn tail").unwrap();
+        cut_partial(&path, &checkpoint(9)).unwrap();
+        assert_eq!(fs::read(partial_path(&path)).unwrap(), b"committed");
+
+        let message = resume_error(cut_partial(&path, &checkpoint(100)));
+        assert!(
+            message.contains("holds 9 bytes but the checkpoint counts 100"),
+            "{message}"
+        );
+    }
+}
