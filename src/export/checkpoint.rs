@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::format::Format;
+
 /// What identifies an export: two runs with equal identities write the same bytes.
 /// It holds no secret (the apptoken is not part of it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
     /// The output format.
-    pub format: super::format::Format,
+    pub format: Format,
     /// Whether the output is gzip-compressed.
     pub gzip: bool,
 }
@@ -138,7 +140,6 @@ impl Checkpoint {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::export::Format;
 
     /// A CSV export of campaign 1's push actions.
     pub(crate) fn identity() -> Identity {

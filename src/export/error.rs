@@ -55,6 +55,7 @@ pub enum ExportError {
     },
 }
 
+/// Maps an I/O error on `path` to [`ExportError::Io`].
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.display().to_string(),
@@ -62,6 +63,7 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ 
     }
 }
 
+/// Maps an encoding error of the page at `offset` to [`ExportError::Encode`].
 pub(crate) fn encode_err(offset: u64) -> impl FnOnce(String) -> ExportError {
     move |message| ExportError::Encode { offset, message }
 }

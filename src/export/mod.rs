@@ -11,6 +11,13 @@
 //! A gzip output (`.gz`) is written as one gzip member per page, which every gzip reader
 //! reads as one stream; that is what lets a resume append to it.
 
+// The job's outline is here; each step's details live in a module of its own:
+// - output: stdout or PATH.partial, gzip members, commit, rename into place;
+// - resume: whether a checkpoint fits this export, cutting the partial file back to it;
+// - checkpoint: the checkpoint file and the identity of an export;
+// - encode: rows to the bytes of each format;
+// - error, format: ExportError and Format, which the others share.
+// Each uses only modules later in this list, so there is no cycle.
 mod checkpoint;
 mod encode;
 mod error;
