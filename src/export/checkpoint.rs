@@ -1,10 +1,13 @@
 //! The checkpoint beside a partial export: what was asked and how much of it is safely written.
 
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::format::Format;
 
 /// What identifies an export: two runs with equal identities write the same bytes.
 /// It holds no secret (the apptoken is not part of it).
@@ -28,58 +31,47 @@ pub struct Identity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
     /// The output format.
-    pub format: super::Format,
+    pub format: Format,
     /// Whether the output is gzip-compressed.
     pub gzip: bool,
 }
 
 impl Identity {
-    /// The first difference from `other`, in words, or `None` when they are the same.
+    /// Every difference from `other`, in words and joined by `; `, or `None` when they are
+    /// the same.
     pub fn difference(&self, other: &Identity) -> Option<String> {
+        let format = |i: &Identity| format!("{}{}", i.format, if i.gzip { "+gzip" } else { "" });
+        // Options are shown as `Some(5)` / `None`; those strings are equal exactly when the
+        // options are.
+        let option = |v: Option<u64>| format!("{v:?}");
+        let (a, b) = (self, other);
         let mut diffs = Vec::new();
-        if self.model != other.model {
-            diffs.push(format!("model {} vs {}", self.model, other.model));
-        }
-        if self.query != other.query {
-            diffs.push(format!("query {} vs {}", self.query, other.query));
-        }
-        if self.page_size != other.page_size {
-            diffs.push(format!(
-                "page size {} vs {}",
-                self.page_size, other.page_size
-            ));
-        }
-        if self.mode != other.mode {
-            diffs.push(format!("mode {} vs {}", self.mode, other.mode));
-        }
-        if self.start_after != other.start_after {
-            diffs.push(format!(
-                "start after {:?} vs {:?}",
-                self.start_after, other.start_after
-            ));
-        }
-        if self.max_rows != other.max_rows {
-            diffs.push(format!(
-                "max rows {:?} vs {:?}",
-                self.max_rows, other.max_rows
-            ));
-        }
-        if self.start_offset != other.start_offset {
-            diffs.push(format!(
-                "start offset {} vs {}",
-                self.start_offset, other.start_offset
-            ));
-        }
-        if self.format != other.format || self.gzip != other.gzip {
-            diffs.push(format!(
-                "format {}{} vs {}{}",
-                self.format,
-                if self.gzip { "+gzip" } else { "" },
-                other.format,
-                if other.gzip { "+gzip" } else { "" }
-            ));
-        }
+        differ(&mut diffs, "model", &a.model, &b.model);
+        differ(&mut diffs, "query", &a.query, &b.query);
+        differ(&mut diffs, "page size", a.page_size, b.page_size);
+        differ(&mut diffs, "mode", a.mode, b.mode);
+        differ(
+            &mut diffs,
+            "start after",
+            option(a.start_after),
+            option(b.start_after),
+        );
+        differ(
+            &mut diffs,
+            "max rows",
+            option(a.max_rows),
+            option(b.max_rows),
+        );
+        differ(&mut diffs, "start offset", a.start_offset, b.start_offset);
+        differ(&mut diffs, "format", format(a), format(b));
         (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
+}
+
+/// Notes `what` in `diffs` when `ours` and `theirs` differ, showing both.
+fn differ<T: PartialEq + fmt::Display>(diffs: &mut Vec<String>, what: &str, ours: T, theirs: T) {
+    if ours != theirs {
+        diffs.push(format!("{what} {ours} vs {theirs}"));
     }
 }
 
@@ -146,11 +138,11 @@ impl Checkpoint {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::export::Format;
 
-    fn identity() -> Identity {
+    /// A CSV export of campaign 1's push actions.
+    pub(crate) fn identity() -> Identity {
         Identity {
             model: "push-devices".into(),
             query: serde_json::json!({"condition": [["campaign_id", "=", 1]]}),
@@ -202,5 +194,28 @@ mod tests {
         let d = a.difference(&b).unwrap();
         assert!(d.contains("query"), "{d}");
         assert!(d.contains("format csv vs csv+gzip"), "{d}");
+    }
+
+    #[test]
+    fn every_difference_is_named_in_order() {
+        let a = identity();
+        let b = Identity {
+            model: "push-campaigns".into(),
+            query: serde_json::json!({}),
+            page_size: 10,
+            start_offset: 5,
+            start_after: Some(3),
+            mode: crate::query::Mode::Keyset,
+            max_rows: Some(9),
+            format: Format::Json,
+            gzip: true,
+        };
+        assert_eq!(
+            a.difference(&b).unwrap(),
+            "model push-devices vs push-campaigns; \
+             query {\"condition\":[[\"campaign_id\",\"=\",1]]} vs {}; \
+             page size 1000 vs 10; mode offset vs keyset; start after None vs Some(3); \
+             max rows None vs Some(9); start offset 0 vs 5; format csv vs json+gzip"
+        );
     }
 }

@@ -6,13 +6,77 @@ use serde_json::value::RawValue;
 
 use crate::model::RawRow;
 
-use super::Format;
+use super::format::Format;
 
 /// The fields of a push action, the CSV columns when there is no `select`.
 pub const PUSH_ACTION_FIELDS: [&str; 10] = crate::model::push_devices::FIELDS;
 
 /// Encodes rows of one format; carries what it must remember between pages.
-pub(crate) enum Encoder {
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    records: Records,
+    /// Whether the output starts with its header already (a resumed one does).
+    header_done: bool,
+}
+
+impl Encoder {
+    /// An encoder for a fresh output. `columns` are the CSV columns where already known.
+    pub(crate) fn new(format: Format, columns: Option<Vec<String>>) -> Self {
+        Encoder {
+            records: Records::new(format, columns),
+            header_done: false,
+        }
+    }
+
+    /// An encoder continuing an output that already holds `rows` rows (and its header).
+    pub(crate) fn resumed(format: Format, columns: Option<Vec<String>>, rows: u64) -> Self {
+        let records = match format {
+            Format::Json => Records::Json { first: rows == 0 },
+            _ => Records::new(format, columns),
+        };
+        Encoder {
+            records,
+            header_done: true,
+        }
+    }
+
+    /// Appends one page of rows, after the header if the output has none yet (the first
+    /// page's rows may decide the CSV columns).
+    pub(crate) fn page(&mut self, rows: &[RawRow], out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.header_done {
+            self.records.header(rows, out)?;
+            self.header_done = true;
+        }
+        for row in rows {
+            self.records.row(row, out)?;
+        }
+        Ok(())
+    }
+
+    /// What ends the output; the header first when no page came.
+    pub(crate) fn end(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.header_done {
+            self.records.header(&[], out)?;
+            self.header_done = true;
+        }
+        self.records.footer(out);
+        Ok(())
+    }
+
+    /// The CSV columns, once fixed.
+    pub(crate) fn columns(&self) -> Option<&[String]> {
+        self.records.columns()
+    }
+
+    /// Fields that rows carried but the CSV has no column for.
+    pub(crate) fn left_out(&self) -> Vec<String> {
+        self.records.left_out()
+    }
+}
+
+/// The state of one format between pages.
+#[derive(Debug)]
+enum Records {
     /// One record per line, as the server sent it.
     Ndjson,
     /// One array; `first` is true until a row has been written.
@@ -25,31 +89,22 @@ pub(crate) enum Encoder {
     },
 }
 
-impl Encoder {
-    /// An encoder for a fresh output. `columns` are the CSV columns where already known.
-    pub(crate) fn new(format: Format, columns: Option<Vec<String>>) -> Self {
+impl Records {
+    fn new(format: Format, columns: Option<Vec<String>>) -> Self {
         match format {
-            Format::Ndjson => Encoder::Ndjson,
-            Format::Json => Encoder::Json { first: true },
-            Format::Csv => Encoder::Csv {
+            Format::Ndjson => Records::Ndjson,
+            Format::Json => Records::Json { first: true },
+            Format::Csv => Records::Csv {
                 columns,
                 left_out: Default::default(),
             },
         }
     }
 
-    /// An encoder continuing an output that already holds `rows` rows (and its header).
-    pub(crate) fn resumed(format: Format, columns: Option<Vec<String>>, rows: u64) -> Self {
-        match format {
-            Format::Json => Encoder::Json { first: rows == 0 },
-            _ => Encoder::new(format, columns),
-        }
-    }
-
     /// The CSV columns, once fixed.
-    pub(crate) fn columns(&self) -> Option<&[String]> {
+    fn columns(&self) -> Option<&[String]> {
         match self {
-            Encoder::Csv {
+            Records::Csv {
                 columns: Some(c), ..
             } => Some(c),
             _ => None,
@@ -57,24 +112,20 @@ impl Encoder {
     }
 
     /// Fields that rows carried but the CSV has no column for.
-    pub(crate) fn left_out(&self) -> Vec<String> {
+    fn left_out(&self) -> Vec<String> {
         match self {
-            Encoder::Csv { left_out, .. } => left_out.iter().cloned().collect(),
+            Records::Csv { left_out, .. } => left_out.iter().cloned().collect(),
             _ => Vec::new(),
         }
     }
 
     /// What starts a fresh output. For CSV without known columns, the first page's first row
     /// decides them (in the server's field order).
-    pub(crate) fn header(
-        &mut self,
-        first_page: &[RawRow],
-        out: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    fn header(&mut self, first_page: &[RawRow], out: &mut Vec<u8>) -> Result<(), String> {
         match self {
-            Encoder::Ndjson => {}
-            Encoder::Json { .. } => out.push(b'['),
-            Encoder::Csv { columns, .. } => {
+            Records::Ndjson => {}
+            Records::Json { .. } => out.push(b'['),
+            Records::Csv { columns, .. } => {
                 if columns.is_none() {
                     let Some(first) = first_page.first() else {
                         // No rows at all: nothing says what the columns are.
@@ -92,18 +143,18 @@ impl Encoder {
     }
 
     /// Appends one row.
-    pub(crate) fn row(&mut self, row: &RawRow, out: &mut Vec<u8>) -> Result<(), String> {
+    fn row(&mut self, row: &RawRow, out: &mut Vec<u8>) -> Result<(), String> {
         match self {
-            Encoder::Ndjson => {
+            Records::Ndjson => {
                 out.extend_from_slice(row.as_bytes());
                 out.push(b'\n');
             }
-            Encoder::Json { first } => {
+            Records::Json { first } => {
                 out.extend_from_slice(if *first { b"\n" } else { b",\n" });
                 *first = false;
                 out.extend_from_slice(row.as_bytes());
             }
-            Encoder::Csv { columns, left_out } => {
+            Records::Csv { columns, left_out } => {
                 let fields: HashMap<String, &RawValue> = serde_json::from_slice(row.as_bytes())
                     .map_err(|e| format!("the row is not a JSON object: {e}"))?;
                 let cols = columns.as_deref().unwrap_or_default();
@@ -123,8 +174,8 @@ impl Encoder {
     }
 
     /// What ends the output.
-    pub(crate) fn footer(&mut self, out: &mut Vec<u8>) {
-        if let Encoder::Json { first } = self {
+    fn footer(&mut self, out: &mut Vec<u8>) {
+        if let Records::Json { first } = self {
             out.extend_from_slice(if *first { b"]\n" } else { b"\n]\n" });
         }
     }
@@ -207,11 +258,8 @@ mod tests {
         let rows: Vec<RawRow> = rows.iter().map(|r| raw(r)).collect();
         let mut enc = Encoder::new(format, columns);
         let mut out = Vec::new();
-        enc.header(&rows, &mut out).unwrap();
-        for r in &rows {
-            enc.row(r, &mut out).unwrap();
-        }
-        enc.footer(&mut out);
+        enc.page(&rows, &mut out).unwrap();
+        enc.end(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

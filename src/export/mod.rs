@@ -11,81 +11,39 @@
 //! A gzip output (`.gz`) is written as one gzip member per page, which every gzip reader
 //! reads as one stream; that is what lets a resume append to it.
 
+// The job's outline is here; each step's details live in a module of its own:
+// - output: stdout or PATH.partial, gzip members, commit, rename into place;
+// - resume: whether a checkpoint fits this export, cutting the partial file back to it;
+// - checkpoint: the checkpoint file and the identity of an export;
+// - encode: rows to the bytes of each format;
+// - error, format: ExportError and Format, which the others share.
+// Each uses only modules later in this list, so there is no cycle.
 mod checkpoint;
 mod encode;
+mod error;
+mod format;
+mod output;
+mod resume;
 
-use std::fmt;
-use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
+pub use error::ExportError;
+pub use format::Format;
 
 use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
-
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// One JSON record per line, each exactly as the server sent it.
-    Ndjson,
-    /// A header of the fields, then one line per record (RFC 4180).
-    Csv,
-    /// One JSON array of the records, each as the server sent it.
-    Json,
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-            Format::Json => "json",
-        })
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ndjson" | "jsonl" => Ok(Format::Ndjson),
-            "csv" => Ok(Format::Csv),
-            "json" => Ok(Format::Json),
-            _ => Err(format!(
-                "unknown format {s:?}: expected ndjson, csv or json"
-            )),
-        }
-    }
-}
-
-impl Format {
-    /// The format and compression a file name implies: `x.csv`, `x.ndjson.gz`, `x.jsonl`,
-    /// `x.json`; `None` for the format when the extension names none.
-    pub fn from_path(path: &Path) -> (Option<Format>, bool) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let (stem, gzip) = match name.strip_suffix(".gz") {
-            Some(stem) => (stem.to_string(), true),
-            None => (name, false),
-        };
-        let format = stem.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok());
-        (format, gzip)
-    }
-}
+use error::encode_err;
+use output::Output;
+use resume::Resume;
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,63 +74,6 @@ pub struct Report {
     pub already_complete: bool,
 }
 
-/// Why an export stopped before its end. Whatever was written stays, and a file export can be
-/// resumed from its checkpoint.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The API failed (after retries) or refused the request.
-    #[error("{source}")]
-    Api {
-        /// The stream's error: it names the model, the offset and the cause.
-        source: Error,
-        /// Rows safely in the output.
-        rows: u64,
-        /// Keyset mode: the `action_id` of the last row in the output.
-        next_key: Option<u64>,
-        /// The partial file holding them, for a file export.
-        partial: Option<PathBuf>,
-    },
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What failed.
-        source: io::Error,
-    },
-    /// The checkpoint does not fit this export.
-    #[error("{0}")]
-    Resume(String),
-    /// A row could not be written in the chosen format.
-    #[error("offset {offset}: {message}")]
-    Encode {
-        /// The offset of the page holding the row.
-        offset: u64,
-        /// What is wrong with it.
-        message: String,
-    },
-    /// Stopped on request (Ctrl-C) after the last complete page was saved.
-    #[error("interrupted at offset {next_offset} after {rows} rows")]
-    Interrupted {
-        /// Where a resumed export will start.
-        next_offset: u64,
-        /// Keyset mode: the `action_id` a resumed export will seek past.
-        next_key: Option<u64>,
-        /// Rows safely in the output.
-        rows: u64,
-        /// The partial file holding them, for a file export.
-        partial: Option<PathBuf>,
-    },
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// One export: a query, a format and a target.
 ///
 /// # Examples
@@ -186,6 +87,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
 /// eprintln!("{} rows", report.rows);
 /// # Ok(()) }
 /// ```
+///
+/// Its `Debug` shows the query's settings, never the apptoken.
+#[derive(Debug)]
 pub struct Export {
     query: Query<RawRow>,
     format: Format,
@@ -243,149 +147,45 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let identity = self.identity();
-        let mut columns = match (&self.query.body.select, self.format) {
-            (Some(select), Format::Csv) => Some(select.clone()),
-            (None, Format::Csv) if identity.model == crate::model::push_devices::NAME => {
-                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
-            }
-            _ => None,
+        let Some((mut out, checkpoint)) = self.open()? else {
+            return Ok(Report::already_complete(&self.target, started));
         };
-        let mut out = match &self.target {
-            Target::Stdout => Output::stdout(),
-            Target::File(path) => {
-                let checkpoint = if self.resume {
-                    match Checkpoint::load(&checkpoint_path(path))
-                        .map_err(io_err(&checkpoint_path(path)))?
-                    {
-                        Some(cp) => Some(cp),
-                        None if path.exists() && !partial_path(path).exists() => {
-                            return Ok(Report {
-                                summary: Summary::default(),
-                                rows: 0,
-                                resumed_at: None,
-                                path: Some(path.clone()),
-                                left_out_fields: Vec::new(),
-                                elapsed: started.elapsed(),
-                                already_complete: true,
-                            });
-                        }
-                        None => None,
-                    }
-                } else {
-                    None
-                };
-                if let Some(cp) = &checkpoint {
-                    if cp.version != checkpoint::VERSION {
-                        return Err(ExportError::Resume(format!(
-                            "{} has version {}, this program writes version {}: start over without --resume",
-                            checkpoint_path(path).display(),
-                            cp.version,
-                            checkpoint::VERSION
-                        )));
-                    }
-                    if let Some(diff) = cp.identity.difference(&identity) {
-                        return Err(ExportError::Resume(format!(
-                            "cannot resume {}: it was started with a different export ({diff}); \
-                             run the original command with --resume, or start over without --resume",
-                            path.display()
-                        )));
-                    }
-                    if cp.columns.is_some() {
-                        columns = cp.columns.clone();
-                    }
-                }
-                Output::file(path, self.gzip, checkpoint, identity.clone())?
-            }
-        };
-        let resumed_at = out.checkpoint.as_ref().map(|c| c.next_offset);
-        let (start, mut rows_total) = match &out.checkpoint {
-            Some(cp) => (cp.next_offset, cp.rows),
-            None => (self.query.start_offset, 0),
-        };
-        let mut encoder = match &out.checkpoint {
-            Some(cp) => Encoder::resumed(self.format, columns, cp.rows),
-            None => Encoder::new(self.format, columns),
-        };
-        let mut header_done = resumed_at.is_some();
-
-        let mut query = self.query.start_offset(start);
-        if let Some(key) = out.checkpoint.as_ref().and_then(|c| c.next_key) {
-            query = query.start_after(key);
-        }
-        if let Some(max) = query.max_rows {
-            // The limit counts rows in the output, earlier runs' included.
-            query = query.max_rows(max.saturating_sub(rows_total));
-        }
-        let mut pages = query.raw_pages();
+        let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
+        let start = resumed_at.unwrap_or(self.query.start_offset);
+        let mut rows = checkpoint.as_ref().map_or(0, |c| c.rows);
+        let mut encoder = self.encoder(checkpoint.as_ref());
+        let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
             let next = tokio::select! {
                 biased;
-                _ = &mut stop => {
-                    out.flush()?;
-                    let s = pages.summary();
-                    return Err(ExportError::Interrupted {
-                        next_offset: s.next_offset,
-                        next_key: s.next_key,
-                        rows: rows_total,
-                        partial: out.partial.clone(),
-                    });
-                }
+                _ = &mut stop => return Err(interrupted(&mut out, pages.summary(), rows)),
                 next = pages.next() => next,
             };
             let page = match next {
                 None => break,
                 Some(Ok(page)) => page,
-                Some(Err(source)) => {
-                    out.flush()?;
-                    out.abandon(rows_total)?;
-                    return Err(ExportError::Api {
-                        source,
-                        rows: rows_total,
-                        next_key: pages.summary().next_key,
-                        partial: out.partial.clone().filter(|p| p.exists()),
-                    });
-                }
+                Some(Err(e)) => return Err(failed(&mut out, e, rows, pages.summary().next_key)),
             };
             buf.clear();
-            let encode_err = |message: String| ExportError::Encode {
-                offset: page.offset(),
-                message,
-            };
-            if !header_done {
-                encoder.header(page.rows(), &mut buf).map_err(encode_err)?;
-                header_done = true;
-            }
-            for row in page.rows() {
-                encoder.row(row, &mut buf).map_err(encode_err)?;
-            }
+            let page_rows = page.rows();
+            encoder
+                .page(page_rows, &mut buf)
+                .map_err(encode_err(page.offset()))?;
             out.write(&buf)?;
-            rows_total += page.rows().len() as u64;
+            rows += page_rows.len() as u64;
             let next_key = pages.summary().next_key;
-            out.commit(page.next_offset(), next_key, rows_total, encoder.columns())?;
-            on_page(&pages.summary(), rows_total);
+            out.commit(page.next_offset(), next_key, rows, encoder.columns())?;
+            on_page(&pages.summary(), rows);
         }
         buf.clear();
-        if !header_done {
-            encoder
-                .header(&[], &mut buf)
-                .map_err(|message| ExportError::Encode {
-                    offset: start,
-                    message,
-                })?;
-        }
-        encoder.footer(&mut buf);
+        encoder.end(&mut buf).map_err(encode_err(start))?;
         out.write(&buf)?;
-        if out.gzip && out.bytes == 0 {
-            // Nothing to write: still a valid (empty) gzip stream.
-            out.write_empty_member()?;
-        }
         let path = out.finish()?;
         Ok(Report {
             summary: pages.summary(),
-            rows: rows_total,
+            rows,
             resumed_at,
             path,
             left_out_fields: encoder.left_out(),
@@ -393,185 +193,101 @@ impl Export {
             already_complete: false,
         })
     }
-}
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// The bytes' destination: stdout, or a partial file with its checkpoint.
-struct Output {
-    writer: Box<dyn Write + Send>,
-    gzip: bool,
-    bytes: u64,
-    /// For a file: the final path, the partial file and the checkpoint's state.
-    path: Option<PathBuf>,
-    partial: Option<PathBuf>,
-    file: Option<File>,
-    checkpoint: Option<Checkpoint>,
-    identity: Option<Identity>,
-}
-
-impl Output {
-    fn stdout() -> Self {
-        Output {
-            writer: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
-            gzip: false,
-            bytes: 0,
-            path: None,
-            partial: None,
-            file: None,
-            checkpoint: None,
-            identity: None,
-        }
-    }
-
-    /// Opens `PATH.partial`: fresh, or cut back to the checkpoint's bytes to resume.
-    fn file(
-        path: &Path,
-        gzip: bool,
-        checkpoint: Option<Checkpoint>,
-        identity: Identity,
-    ) -> Result<Self, ExportError> {
-        let partial = partial_path(path);
-        let file = match &checkpoint {
-            Some(cp) => {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&partial)
-                    .map_err(io_err(&partial))?;
-                let len = file.metadata().map_err(io_err(&partial))?.len();
-                if len < cp.bytes {
-                    return Err(ExportError::Resume(format!(
-                        "cannot resume {}: {} holds {len} bytes but the checkpoint counts {}; \
-                         the partial file was damaged: start over without --resume",
-                        path.display(),
-                        partial.display(),
-                        cp.bytes
-                    )));
-                }
-                file.set_len(cp.bytes).map_err(io_err(&partial))?;
-                file
-            }
-            None => {
-                // A fresh start: a checkpoint left by an earlier export no longer applies.
-                let cp = checkpoint_path(path);
-                remove_if_present(&cp).map_err(io_err(&cp))?;
-                File::create(&partial).map_err(io_err(&partial))?
-            }
+    /// Opens the output, fresh or where the checkpoint says to resume; `None` when `--resume`
+    /// finds the output already complete.
+    fn open(&self) -> Result<Option<(Output, Option<Checkpoint>)>, ExportError> {
+        let Target::File(path) = &self.target else {
+            return Ok(Some((Output::stdout(), None)));
         };
-        let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
-        io::Seek::seek(&mut writer_file, io::SeekFrom::End(0)).map_err(io_err(&partial))?;
-        Ok(Output {
-            writer: Box::new(BufWriter::with_capacity(1 << 16, writer_file)),
-            gzip,
-            bytes: checkpoint.as_ref().map_or(0, |c| c.bytes),
-            path: Some(path.to_path_buf()),
-            partial: Some(partial),
-            file: Some(file),
-            checkpoint,
-            identity: Some(identity),
-        })
-    }
-
-    fn error_path(&self) -> PathBuf {
-        self.partial
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("<stdout>"))
-    }
-
-    /// Writes one chunk (a gzip member of its own when compressing).
-    fn write(&mut self, chunk: &[u8]) -> Result<(), ExportError> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let path = self.error_path();
-        if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(chunk.len() / 4),
-                flate2::Compression::default(),
-            );
-            gz.write_all(chunk).map_err(io_err(&path))?;
-            let member = gz.finish().map_err(io_err(&path))?;
-            self.writer.write_all(&member).map_err(io_err(&path))?;
-            self.bytes += member.len() as u64;
+        let identity = self.identity();
+        let checkpoint = if self.resume {
+            match resume::check(path, &identity)? {
+                Resume::AlreadyComplete => return Ok(None),
+                Resume::From(cp) => Some(cp),
+                Resume::Fresh => None,
+            }
         } else {
-            self.writer.write_all(chunk).map_err(io_err(&path))?;
-            self.bytes += chunk.len() as u64;
+            None
+        };
+        let out = Output::file(path, self.gzip, checkpoint.clone(), identity)?;
+        Ok(Some((out, checkpoint)))
+    }
+
+    /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
+    fn encoder(&self, checkpoint: Option<&Checkpoint>) -> Encoder {
+        let columns = match (&self.query.body.select, self.format) {
+            (Some(select), Format::Csv) => Some(select.clone()),
+            (None, Format::Csv) if self.query.model() == crate::model::push_devices::NAME => {
+                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
+            }
+            _ => None,
+        };
+        match checkpoint {
+            Some(cp) => Encoder::resumed(self.format, cp.columns.clone().or(columns), cp.rows),
+            None => Encoder::new(self.format, columns),
         }
-        Ok(())
     }
 
-    fn write_empty_member(&mut self) -> Result<(), ExportError> {
-        let path = self.error_path();
-        let member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default())
-            .finish()
-            .map_err(io_err(&path))?;
-        self.writer.write_all(&member).map_err(io_err(&path))?;
-        self.bytes += member.len() as u64;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ExportError> {
-        let path = self.error_path();
-        self.writer.flush().map_err(io_err(&path))
-    }
-
-    /// Makes a page durable against a crash of this process: the bytes reach the file, then
-    /// the checkpoint says they are there.
-    fn commit(
-        &mut self,
-        next_offset: u64,
-        next_key: Option<u64>,
-        rows: u64,
-        columns: Option<&[String]>,
-    ) -> Result<(), ExportError> {
-        self.flush()?;
-        let (Some(path), Some(identity)) = (&self.path, &self.identity) else {
-            return Ok(());
-        };
-        let cp = Checkpoint {
-            version: checkpoint::VERSION,
-            identity: identity.clone(),
-            next_offset,
-            next_key,
-            rows,
-            bytes: self.bytes,
-            columns: columns.map(<[String]>::to_vec),
-        };
-        let cp_path = checkpoint_path(path);
-        cp.save(&cp_path).map_err(io_err(&cp_path))?;
-        self.checkpoint = Some(cp);
-        Ok(())
-    }
-
-    /// After a failure: a file export that wrote nothing leaves nothing behind.
-    fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
-        if rows == 0
-            && self.checkpoint.is_none()
-            && let Some(partial) = &self.partial
-        {
-            fs::remove_file(partial).map_err(io_err(partial))?;
+    /// The query, from where the checkpoint left off if there is one.
+    fn into_query(self, checkpoint: Option<&Checkpoint>) -> Query<RawRow> {
+        let (start, rows) =
+            checkpoint.map_or((self.query.start_offset, 0), |cp| (cp.next_offset, cp.rows));
+        let mut query = self.query.start_offset(start);
+        if let Some(key) = checkpoint.and_then(|c| c.next_key) {
+            query = query.start_after(key);
         }
-        Ok(())
+        if let Some(max) = query.max_rows {
+            // The limit counts rows in the output, earlier runs' included.
+            query = query.max_rows(max.saturating_sub(rows));
+        }
+        query
     }
+}
 
-    /// Completes the output: flushed, synced, renamed into place, checkpoint removed.
-    fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {
-        self.flush()?;
-        let (Some(path), Some(partial), Some(file)) = (&self.path, &self.partial, &self.file)
-        else {
-            return Ok(None);
-        };
-        file.sync_all().map_err(io_err(partial))?;
-        fs::rename(partial, path).map_err(io_err(path))?;
-        let cp = checkpoint_path(path);
-        remove_if_present(&cp).map_err(io_err(&cp))?;
-        Ok(Some(path.clone()))
+/// Stopped on request: the bytes written reach the output, the checkpoint of the last page
+/// stays as it is.
+fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
+    if let Err(e) = out.flush() {
+        return e;
+    }
+    ExportError::Interrupted {
+        next_offset: summary.next_offset,
+        next_key: summary.next_key,
+        rows,
+        partial: out.partial().map(Path::to_path_buf),
+    }
+}
+
+/// The API failed: the bytes written reach the output; a file export that wrote nothing
+/// leaves nothing behind.
+fn failed(out: &mut Output, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
+    if let Err(e) = out.flush().and_then(|()| out.abandon(rows)) {
+        return e;
+    }
+    ExportError::Api {
+        source,
+        rows,
+        next_key,
+        partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
+    }
+}
+
+impl Report {
+    /// `--resume` of an export that had already finished: nothing done.
+    fn already_complete(target: &Target, started: Instant) -> Report {
+        Report {
+            summary: Summary::default(),
+            rows: 0,
+            resumed_at: None,
+            path: match target {
+                Target::File(path) => Some(path.clone()),
+                Target::Stdout => None,
+            },
+            left_out_fields: Vec::new(),
+            elapsed: started.elapsed(),
+            already_complete: true,
+        }
     }
 }
 
@@ -580,19 +296,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_follow_the_file_name() {
-        let cases = [
-            ("out.csv", (Some(Format::Csv), false)),
-            ("out.CSV.gz", (Some(Format::Csv), true)),
-            ("out.ndjson", (Some(Format::Ndjson), false)),
-            ("out.jsonl.gz", (Some(Format::Ndjson), true)),
-            ("out.json", (Some(Format::Json), false)),
-            ("out.gz", (None, true)),
-            ("out", (None, false)),
-            ("out.txt", (None, false)),
-        ];
-        for (name, expected) in cases {
-            assert_eq!(Format::from_path(Path::new(name)), expected, "{name}");
+    fn debug_shows_the_settings_but_not_the_apptoken() {
+        let client = crate::Client::builder()
+            .apptoken("s3cret-apptoken")
+            .build()
+            .unwrap();
+        let query = client.push_actions().campaign(245624).failed();
+        let export =
+            Export::new(query, Format::Csv, Target::File("out.csv.gz".into())).resume(true);
+        let debug = format!("{export:?}");
+        for shown in [
+            "push-devices",
+            "245624",
+            "Csv",
+            "out.csv.gz",
+            "gzip: true",
+            "resume: true",
+        ] {
+            assert!(debug.contains(shown), "{shown} missing from {debug}");
         }
+        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }
