@@ -47,6 +47,7 @@
 //! - `export` (feature `export`): bulk export to NDJSON, CSV or JSON with checkpoints.
 //! - `emulator` (feature `emulator`): a local stand-in for the API, with fault injection.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 pub mod client;
 mod decode;
