@@ -63,7 +63,10 @@ pub mod emulator;
 #[cfg(feature = "export")]
 pub mod export;
 
-pub use client::{Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_MAX_PAGE_BYTES};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_TIMEOUT,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};

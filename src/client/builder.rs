@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::{Client, DEFAULT_API_URL, DEFAULT_MAX_PAGE_BYTES, Inner, Secret};
+use super::{
+    Client, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES, DEFAULT_TIMEOUT,
+    Inner, Secret,
+};
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
 
@@ -27,9 +30,9 @@ impl Default for ClientBuilder {
         ClientBuilder {
             api_url: DEFAULT_API_URL.to_string(),
             apptoken: None,
-            timeout: Duration::from_secs(30),
+            timeout: DEFAULT_TIMEOUT,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
         }
@@ -50,13 +53,14 @@ impl ClientBuilder {
         self
     }
 
-    /// The longest one request may take, from connecting to the end of its body (default 30 s).
+    /// The longest one request may take, from connecting to the end of its body (default
+    /// [`DEFAULT_TIMEOUT`], 30 s).
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
     }
 
-    /// The longest connecting may take (default 10 s).
+    /// The longest connecting may take (default [`DEFAULT_CONNECT_TIMEOUT`], 10 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
         self

@@ -21,6 +21,12 @@ use crate::retry::{RetryPolicy, parse_retry_after};
 /// push actions takes (about 230 bytes each).
 pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 << 20;
 
+/// The longest one request may take by default, from connecting to the end of its body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest connecting may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The EU API base, the default.
 pub const DEFAULT_API_URL: &str = "https://external-api.xtremepush.com/api/external";
 

@@ -114,6 +114,11 @@ impl RetryPolicy {
         self.max_retries
     }
 
+    /// The wait before the first retry, before jitter.
+    pub fn get_base_delay(&self) -> Duration {
+        self.base_delay
+    }
+
     /// The clamp for every wait.
     pub fn get_max_delay(&self) -> Duration {
         self.max_delay
