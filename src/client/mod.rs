@@ -97,6 +97,15 @@ impl Client {
         &self.inner.api_url
     }
 
+    /// A client for unit tests that send nothing: apptoken `t0ken`, the default URL.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Client {
+        Client::builder()
+            .apptoken("t0ken")
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The retry policy every page follows.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry

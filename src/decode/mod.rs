@@ -159,17 +159,11 @@ fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, u64), Error
 
 /// Typed rows: the envelope, then `data` decoded into `T`.
 pub(crate) fn decode_typed<T: DeserializeOwned>(input: Input<'_>) -> Result<Decoded<T>, Error> {
-    let Input {
-        body,
-        status,
-        content_type,
-        offset,
-        want_keys,
-    } = input;
-    let data = open_envelope(status, content_type, body)?;
+    let (body, offset) = (input.body, input.offset);
+    let data = open_envelope(input.status, input.content_type, body)?;
     let print = fingerprint(data.get().as_bytes());
     let rows = decode_rows(data, offset)?;
-    let (keys, key_index) = if want_keys {
+    let (keys, key_index) = if input.want_keys {
         let raw: Vec<&RawValue> = serde_json::from_str(data.get()).map_err(|e| {
             Error::new(
                 ErrorKind::Decode,
@@ -190,14 +184,8 @@ pub(crate) fn decode_typed<T: DeserializeOwned>(input: Input<'_>) -> Result<Deco
 
 /// Raw rows: slices of the body, found in the same pass that reads the envelope.
 pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
-    let Input {
-        body,
-        status,
-        content_type,
-        offset,
-        want_keys,
-    } = input;
-    let rows = open_rows(status, content_type, body)?;
+    let (body, offset) = (input.body, input.offset);
+    let rows = open_rows(input.status, input.content_type, body)?;
     let print = match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => {
             let start = first.get().as_ptr() as usize - body.as_ptr() as usize;
@@ -216,7 +204,7 @@ pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
             ),
         ));
     }
-    let (keys, key_index) = if want_keys {
+    let (keys, key_index) = if input.want_keys {
         (edge_keys(&rows, offset), Some(KeyIndex::new(body, &rows)))
     } else {
         (None, None)

@@ -260,7 +260,7 @@ mod tests {
     use serde_json::json;
 
     fn client() -> Client {
-        Client::builder().apptoken("t0ken").build().unwrap()
+        Client::for_tests()
     }
 
     #[test]
