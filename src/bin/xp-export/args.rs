@@ -23,6 +23,8 @@ const DEFAULT_RETRY_BASE_MS: u64 = 200;
 const DEFAULT_RETRY_BUDGET: u64 = 10_000;
 // TODO(lib-const): emulator::Config's default apptoken; it has no getter.
 const DEFAULT_EMULATOR_APPTOKEN: &str = "emulator-token";
+// TODO(lib-const): emulator::Config's default seed; it has no getter.
+const DEFAULT_EMULATOR_SEED: u64 = 1;
 
 /// The port `xp-export emulate` listens on unless told otherwise.
 pub const DEFAULT_EMULATOR_PORT: u16 = 8080;
@@ -272,7 +274,7 @@ pub struct EmulateArgs {
     #[arg(long, default_value_t = 100_000)]
     pub records: usize,
     /// The data set's and the faults' random seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_SEED)]
     pub seed: u64,
     /// Silently cap `limit` at this many rows.
     #[arg(long)]

@@ -10,6 +10,7 @@ use crate::args::EmulateArgs;
 use crate::failure::Failure;
 use crate::report::thousands;
 
+/// `--faults`: the fault kinds, each as `Fault` parses it.
 fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {
     kinds
         .iter()
@@ -21,6 +22,7 @@ fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {
         .collect()
 }
 
+/// Serves the emulator on 127.0.0.1 until Ctrl-C; prints its URL and apptoken on stdout.
 pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     if !(0.0..=1.0).contains(&args.fault_rate) {
         return Err(Failure::usage("--fault-rate must be between 0 and 1"));

@@ -6,7 +6,7 @@ use indicatif::ProgressBar;
 
 /// Sets up `tracing`: errors only by default or with -q; -v warnings (retries), -vv debug,
 /// -vvv trace; `RUST_LOG` overrides.
-pub fn init_logging(quiet: bool, verbose: u8, progress: Option<ProgressBar>) {
+pub fn init(quiet: bool, verbose: u8, progress: Option<ProgressBar>) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     let progress = (!cli.quiet && std::io::stderr().is_terminal()).then(ProgressBar::new_spinner);
-    logging::init_logging(cli.quiet, cli.verbose, progress.clone());
+    logging::init(cli.quiet, cli.verbose, progress.clone());
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Export(args) => export::run(args, &cli, progress.as_ref()).await,
