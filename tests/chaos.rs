@@ -6,14 +6,12 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
+use common::{checkpointed_rows, cmd, emulator, try_ids};
 use xp_export::emulator::{Config, Emulator, Fault, RetryAfter};
-use xp_export::{Client, ErrorKind, Mode, PushAction, Query, Summary};
-
-const BIN: &str = env!("CARGO_BIN_EXE_xp-export");
+use xp_export::{Client, ErrorKind, Mode};
 
 fn every_fault() -> Vec<Fault> {
     vec![
@@ -34,20 +32,9 @@ fn client(emu: &Emulator) -> Client {
     common::emulator_client(emu)
 }
 
-async fn ids(q: Query<PushAction>) -> Result<(Vec<u64>, Summary), xp_export::Error> {
-    let mut rows = q.stream();
-    let mut out = Vec::new();
-    while let Some(a) = rows.try_next().await? {
-        out.push(a.action_id.unwrap());
-    }
-    Ok((out, rows.summary()))
-}
-
 /// 30% of requests fail, every kind of fault: the output equals the fault-free export.
 async fn faults_change_nothing(records: usize, page: u64) {
-    let clean = Emulator::start(Config::default().records(records))
-        .await
-        .unwrap();
+    let clean = emulator(records).await;
     let faulty = Emulator::start(
         Config::default()
             .records(records)
@@ -64,9 +51,9 @@ async fn faults_change_nothing(records: usize, page: u64) {
                 .concurrency(k)
                 .page_size(page)
         };
-        let (reference, _) = ids(q(&clean)).await.unwrap();
+        let (reference, _) = try_ids(q(&clean)).await.unwrap();
         assert_eq!(reference.len(), records);
-        let (got, s) = ids(q(&faulty)).await.unwrap();
+        let (got, s) = try_ids(q(&faulty)).await.unwrap();
         assert_eq!(got, reference, "{mode}, k = {k}");
         assert!(s.total_retries() > 0);
     }
@@ -96,7 +83,7 @@ async fn rows_arriving_mid_export_neither_duplicate_nor_hide_rows() {
             .mode(mode)
             .concurrency(k)
             .page_size(300);
-        let (got, s) = ids(q).await.unwrap();
+        let (got, s) = try_ids(q).await.unwrap();
         let unique: HashSet<u64> = got.iter().copied().collect();
         assert_eq!(unique.len(), got.len(), "{mode}, k = {k}: no duplicate");
         assert!(
@@ -123,7 +110,7 @@ async fn a_cap_below_the_page_size_delivers_every_row_and_is_reported() {
     .await
     .unwrap();
     let expected: Vec<u64> = emu.records().iter().rev().map(|r| r.action_id).collect();
-    let (got, s) = ids(client(&emu).push_actions().page_size(1000))
+    let (got, s) = try_ids(client(&emu).push_actions().page_size(1000))
         .await
         .unwrap();
     assert_eq!(got, expected);
@@ -141,10 +128,12 @@ async fn a_429_storm_slows_the_export_down_and_it_completes() {
     .await
     .unwrap();
     let expected: Vec<u64> = emu.records().iter().rev().map(|r| r.action_id).collect();
-    let (got, s) = ids(client(&emu)
-        .push_actions()
-        .page_size(100)
-        .retry_budget(1_000))
+    let (got, s) = try_ids(
+        client(&emu)
+            .push_actions()
+            .page_size(100)
+            .retry_budget(1_000),
+    )
     .await
     .unwrap();
     assert_eq!(got, expected);
@@ -161,7 +150,7 @@ async fn a_429_storm_past_the_retry_budget_fails_and_says_so() {
     )
     .await
     .unwrap();
-    let err = ids(client(&emu).push_actions().page_size(100).retry_budget(5))
+    let err = try_ids(client(&emu).push_actions().page_size(100).retry_budget(5))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
@@ -179,29 +168,20 @@ async fn a_429_storm_past_the_retry_budget_fails_and_says_so() {
 /// Kills an export to `path` with SIGKILL at a random point (after `min_rows` rows are
 /// checkpointed); false when it finished first.
 fn kill_after(emu: &Emulator, args: &[&str], path: &Path, min_rows: u64) -> bool {
-    let mut child = Command::new(BIN)
-        .env("XTREMEPUSH_API_URL", emu.base_url())
-        .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
+    let mut child = cmd(emu)
         .args(args)
         .arg("-o")
         .arg(path)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let checkpoint = Path::new(&format!("{}.checkpoint.json", path.display())).to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if child.try_wait().unwrap().is_some() {
             return false;
         }
-        let rows = std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|cp| cp["rows"].as_u64())
-            .unwrap_or(0);
-        if rows >= min_rows {
+        if checkpointed_rows(path) >= min_rows {
             break;
         }
         assert!(Instant::now() < deadline, "no progress");
@@ -235,9 +215,7 @@ async fn killed_again_and_again_then_resumed_the_file_is_byte_identical() {
             "1",
         ];
         let reference = dir.path().join(format!("ref-{name}"));
-        let ok = Command::new(BIN)
-            .env("XTREMEPUSH_API_URL", emu.base_url())
-            .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
+        let ok = cmd(&emu)
             .args(args)
             .arg("-o")
             .arg(&reference)
@@ -263,9 +241,7 @@ async fn killed_again_and_again_then_resumed_the_file_is_byte_identical() {
             at_least += rng.u64(500..2_500);
         }
         assert!(kills >= 2, "{name}: killed {kills} times");
-        let status = Command::new(BIN)
-            .env("XTREMEPUSH_API_URL", emu.base_url())
-            .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
+        let status = cmd(&emu)
             .args(&resume)
             .arg("-o")
             .arg(&path)

@@ -1,40 +1,19 @@
 //! The `xp-export` command against the in-process emulator: formats round-trip, exit codes,
 //! secrets, resume after a kill, broken pipes, and the demo.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
 use xp_export::emulator::{Config, Emulator, Fault, Record};
 
-const BIN: &str = env!("CARGO_BIN_EXE_xp-export");
-
-fn cmd(emu: &Emulator) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("XTREMEPUSH_API_URL", emu.base_url())
-        .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
-        .stdin(Stdio::null());
-    c
-}
-
 fn run(mut c: Command) -> Output {
     c.output().expect("the binary runs")
-}
-
-/// The `action_id` of every line of NDJSON output.
-fn ndjson_ids(bytes: &[u8]) -> Vec<u64> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["action_id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
 }
 
 fn stderr(o: &Output) -> String {
@@ -44,12 +23,6 @@ fn stderr(o: &Output) -> String {
 /// The records as the API serves them by default: newest first.
 fn newest_first(emu: &Emulator) -> Vec<Record> {
     emu.records().iter().rev().cloned().collect()
-}
-
-async fn emulator(records: usize) -> Emulator {
-    Emulator::start(Config::default().records(records))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,13 +255,9 @@ fn start_and_kill(emu: &Emulator, args: &[&str], path: &Path) {
 
 /// Waits until the export to `path` has checkpointed at least 500 rows, and is still running.
 fn wait_for_checkpoint(child: &mut std::process::Child, path: &Path) {
-    let checkpoint = Path::new(&format!("{}.checkpoint.json", path.display())).to_path_buf();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(text) = std::fs::read_to_string(&checkpoint)
-            && let Ok(cp) = serde_json::from_str::<Value>(&text)
-            && cp["rows"].as_u64().unwrap_or(0) >= 500
-        {
+        if checkpointed_rows(path) >= 500 {
             break;
         }
         assert!(Instant::now() < deadline, "no checkpoint appeared");

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::quick_retry;
-use futures::{StreamExt, TryStreamExt};
+use common::{emulator, quick_retry};
+use futures::StreamExt;
 use serde_json::json;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator, Fault};
@@ -20,25 +20,14 @@ fn client(emu: &Emulator) -> Client {
 }
 
 async fn ids(client: &Client, page_size: u64, k: usize) -> (Vec<u64>, Summary) {
-    let mut rows = client
-        .push_actions()
-        .page_size(page_size)
-        .concurrency(k)
-        .stream();
-    let mut out = Vec::new();
-    while let Some(a) = rows.try_next().await.expect("export succeeds") {
-        out.push(a.action_id.unwrap());
-    }
-    (out, rows.summary())
+    common::ids(client.push_actions().page_size(page_size).concurrency(k)).await
 }
 
 #[tokio::test]
 async fn same_rows_in_the_same_order_at_every_concurrency() {
     // Exact multiples, a short last page, a first page that is short, and an empty result.
     for (records, page_size) in [(2_000, 250), (2_345, 250), (90, 250), (0, 250)] {
-        let emu = Emulator::start(Config::default().records(records))
-            .await
-            .unwrap();
+        let emu = emulator(records).await;
         let (sequential, s1) = ids(&client(&emu), page_size, 1).await;
         assert_eq!(sequential.len(), records);
         let sequential_requests = emu.requests();
@@ -61,9 +50,7 @@ async fn same_rows_in_the_same_order_at_every_concurrency() {
 
 #[tokio::test]
 async fn prefetch_fills_the_window_and_never_exceeds_it() {
-    let emu = Emulator::start(Config::default().records(20_000))
-        .await
-        .unwrap();
+    let emu = emulator(20_000).await;
     for k in KS {
         let (rows, s) = ids(&client(&emu), 100, k).await;
         assert_eq!(rows.len(), 20_000);
@@ -99,9 +86,7 @@ async fn prefetch_waits_for_a_full_page_and_follows_a_cap() {
 
 #[tokio::test]
 async fn each_fault_kind_leaves_the_output_unchanged() {
-    let clean = Emulator::start(Config::default().records(3_000))
-        .await
-        .unwrap();
+    let clean = emulator(3_000).await;
     let (reference, _) = ids(&client(&clean), 200, 1).await;
     let kinds = [
         Fault::InternalError,
@@ -191,9 +176,7 @@ async fn a_failing_page_ends_the_stream_after_every_row_before_it() {
 
 #[tokio::test]
 async fn nothing_is_sent_before_the_first_poll_even_with_prefetch() {
-    let emu = Emulator::start(Config::default().records(1_000))
-        .await
-        .unwrap();
+    let emu = emulator(1_000).await;
     let client = client(&emu);
     let mut rows = client.push_actions().page_size(100).concurrency(8).stream();
     tokio::time::sleep(Duration::from_millis(50)).await;

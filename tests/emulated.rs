@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::emulator;
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault, Record, RetryAfter};
 use xp_export::{Client, EndReason, ErrorKind, PushAction, Summary};
@@ -38,9 +39,7 @@ fn ids(rows: &[PushAction]) -> Vec<u64> {
 
 #[tokio::test]
 async fn every_row_arrives_once_in_order_with_every_field() {
-    let emu = Emulator::start(Config::default().records(2_345))
-        .await
-        .unwrap();
+    let emu = emulator(2_345).await;
     let (rows, summary) = export(&client(&emu), 500).await;
     assert_eq!(ids(&rows), newest_first(&emu.records()));
     assert_eq!(summary.requests, 5, "ceil(2345/500)");
@@ -72,9 +71,7 @@ async fn each_fault_kind_is_survived_without_loss_or_duplicates() {
         Fault::Stall(Duration::from_secs(3)),
     ];
     for kind in kinds {
-        let emu = Emulator::start(Config::default().records(1_000))
-            .await
-            .unwrap();
+        let emu = emulator(1_000).await;
         let expected = newest_first(&emu.records());
         // Two failures on the first page, then two more on a later one.
         emu.inject([kind.clone(), kind.clone()]);
@@ -96,9 +93,7 @@ async fn each_fault_kind_is_survived_without_loss_or_duplicates() {
 
 #[tokio::test]
 async fn random_faults_at_thirty_percent_change_nothing_in_the_output() {
-    let clean = Emulator::start(Config::default().records(3_000))
-        .await
-        .unwrap();
+    let clean = emulator(3_000).await;
     let (reference, _) = export(&client(&clean), 250).await;
 
     let faulty = Emulator::start(
@@ -124,9 +119,7 @@ async fn random_faults_at_thirty_percent_change_nothing_in_the_output() {
 
 #[tokio::test]
 async fn kinds_of_transport_failure_are_told_apart() {
-    let emu = Emulator::start(Config::default().records(10))
-        .await
-        .unwrap();
+    let emu = emulator(10).await;
     emu.inject([
         Fault::Reset,
         Fault::Truncated,
@@ -152,9 +145,7 @@ async fn a_silent_cap_is_followed() {
 
 #[tokio::test]
 async fn conditions_select_and_order_reach_the_server() {
-    let emu = Emulator::start(Config::default().records(5_000))
-        .await
-        .unwrap();
+    let emu = emulator(5_000).await;
     let records = emu.records();
     let campaign = records[0].campaign_id;
     let mut expected: Vec<&Record> = records
@@ -188,9 +179,7 @@ async fn conditions_select_and_order_reach_the_server() {
 
 #[tokio::test]
 async fn a_bad_apptoken_fails_at_once() {
-    let emu = Emulator::start(Config::default().records(10))
-        .await
-        .unwrap();
+    let emu = emulator(10).await;
     let client = Client::builder()
         .api_url(emu.base_url())
         .apptoken("wrong-token-1234")
@@ -215,9 +204,7 @@ async fn a_bad_apptoken_fails_at_once() {
 
 #[tokio::test]
 async fn an_unknown_field_is_refused_with_the_servers_message() {
-    let emu = Emulator::start(Config::default().records(10))
-        .await
-        .unwrap();
+    let emu = emulator(10).await;
     let mut rows = client(&emu)
         .push_actions()
         .filter("colour", xp_export::Op::Eq, "blue")
@@ -238,9 +225,7 @@ async fn an_unknown_field_is_refused_with_the_servers_message() {
 
 #[tokio::test]
 async fn tricky_messages_survive_decoding() {
-    let emu = Emulator::start(Config::default().records(20_000))
-        .await
-        .unwrap();
+    let emu = emulator(20_000).await;
     let (rows, _) = export(&client(&emu), 5000).await;
     let messages: std::collections::BTreeSet<&str> = rows
         .iter()

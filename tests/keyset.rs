@@ -5,29 +5,18 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::quick_retry;
+use common::{emulator, ids, quick_retry};
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, EndReason, ErrorKind, Mode, PushAction, Query, Summary};
+use xp_export::{Client, EndReason, ErrorKind, Mode};
 
 fn client(emu: &Emulator) -> Client {
     common::emulator_client(emu)
 }
 
-async fn ids(q: Query<PushAction>) -> (Vec<u64>, Summary) {
-    let mut rows = q.stream();
-    let mut out = Vec::new();
-    while let Some(a) = rows.try_next().await.expect("export succeeds") {
-        out.push(a.action_id.unwrap());
-    }
-    (out, rows.summary())
-}
-
 #[tokio::test]
 async fn keyset_pages_by_key_ascending_and_never_sends_an_offset() {
-    let emu = Emulator::start(Config::default().records(2_500))
-        .await
-        .unwrap();
+    let emu = emulator(2_500).await;
     let expected: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
     let (got, s) = ids(client(&emu)
         .push_actions()
@@ -49,9 +38,7 @@ async fn keyset_pages_by_key_ascending_and_never_sends_an_offset() {
 
 #[tokio::test]
 async fn keyset_can_walk_newest_first() {
-    let emu = Emulator::start(Config::default().records(1_234))
-        .await
-        .unwrap();
+    let emu = emulator(1_234).await;
     let expected: Vec<u64> = emu.records().iter().rev().map(|r| r.action_id).collect();
     let q = client(&emu)
         .push_actions()
@@ -120,9 +107,7 @@ async fn rows_added_during_the_export_neither_duplicate_nor_hide_a_row() {
 
 #[tokio::test]
 async fn keyset_survives_faults_and_caps() {
-    let clean = Emulator::start(Config::default().records(2_000))
-        .await
-        .unwrap();
+    let clean = emulator(2_000).await;
     let expected: Vec<u64> = clean.records().iter().map(|r| r.action_id).collect();
     let emu = Emulator::start(
         Config::default()
@@ -151,9 +136,7 @@ async fn keyset_survives_faults_and_caps() {
 
 #[tokio::test]
 async fn start_after_continues_from_a_key() {
-    let emu = Emulator::start(Config::default().records(1_000))
-        .await
-        .unwrap();
+    let emu = emulator(1_000).await;
     let all: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
     let q = client(&emu)
         .push_actions()
@@ -165,9 +148,7 @@ async fn start_after_continues_from_a_key() {
 
 #[tokio::test]
 async fn keyset_needs_the_key_selected_and_ordered() {
-    let emu = Emulator::start(Config::default().records(10))
-        .await
-        .unwrap();
+    let emu = emulator(10).await;
     for q in [
         client(&emu)
             .push_actions()
@@ -187,9 +168,7 @@ async fn keyset_needs_the_key_selected_and_ordered() {
 
 #[tokio::test]
 async fn offset_mode_repairs_rows_shifting_and_says_so() {
-    let emu = Emulator::start(Config::default().records(3_000))
-        .await
-        .unwrap();
+    let emu = emulator(3_000).await;
     let (_, clean) = ids(client(&emu).push_actions().page_size(200)).await;
     assert_eq!(clean.shifts_detected, 0);
     assert!(clean.warnings().is_empty(), "{:?}", clean.warnings());
@@ -224,9 +203,7 @@ async fn offset_mode_repairs_rows_shifting_and_says_so() {
 
 #[tokio::test]
 async fn an_order_off_the_unique_key_is_flagged() {
-    let emu = Emulator::start(Config::default().records(300))
-        .await
-        .unwrap();
+    let emu = emulator(300).await;
     let (_, s) = ids(client(&emu).push_actions().order("create_time DESC")).await;
     let w = s.warnings();
     assert_eq!(w.len(), 1, "{w:?}");

@@ -7,21 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use futures::TryStreamExt;
 use wiremock::ResponseTemplate;
-use xp_export::{Client, PushAction};
-
-async fn ids(client: &Client, page_size: u64) -> Result<Vec<u64>, xp_export::Error> {
-    client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .page_size(page_size)
-        .stream()
-        .map_ok(|a: PushAction| a.action_id.unwrap())
-        .try_collect()
-        .await
-}
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -55,7 +41,7 @@ async fn retries_are_logged_and_the_token_appears_nowhere() {
     )
     .await;
     let client = client_for(&base(&server));
-    assert_eq!(ids(&client, 10).await.unwrap().len(), 30);
+    assert_eq!(sequential_ids(&client, 10).await.unwrap().len(), 30);
 
     let refusing = serve(Dataset::new(1)).await;
     fail_next(
@@ -64,7 +50,9 @@ async fn retries_are_logged_and_the_token_appears_nowhere() {
         ResponseTemplate::new(401).set_body_json(envelope_error(401, "Authentication failed")),
     )
     .await;
-    let err = ids(&client_for(&base(&refusing)), 10).await.unwrap_err();
+    let err = sequential_ids(&client_for(&base(&refusing)), 10)
+        .await
+        .unwrap_err();
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("retrying page"), "{logs}");
@@ -77,14 +65,7 @@ async fn retries_are_logged_and_the_token_appears_nowhere() {
         err.to_string(),
         format!("{err:?}"),
         format!("{client:?}"),
-        format!(
-            "{:?}",
-            client
-                .push_actions()
-                .concurrency(1)
-                .seam_check(false)
-                .campaign(1)
-        ),
+        format!("{:?}", sequential(&client).campaign(1)),
     ] {
         assert!(!text.contains(TOKEN), "token leaked: {text}");
     }

@@ -5,26 +5,13 @@ mod common;
 
 use common::*;
 use futures::{StreamExt, TryStreamExt};
-use xp_export::{EndReason, ErrorKind, PushAction, Rows};
-
-async fn collect(rows: &mut Rows<PushAction>) -> Vec<u64> {
-    let mut ids = Vec::new();
-    while let Some(a) = rows.try_next().await.expect("no error") {
-        ids.push(a.action_id.expect("action_id"));
-    }
-    ids
-}
+use xp_export::{EndReason, ErrorKind};
 
 #[tokio::test]
 async fn nothing_is_sent_before_the_first_poll() {
     let server = serve(Dataset::new(10)).await;
     let client = client_for(&base(&server));
-    let mut rows = client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .page_size(4)
-        .stream();
+    let mut rows = sequential(&client).page_size(4).stream();
     tokio::task::yield_now().await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(requests(&server).await.len(), 0, "lazy until polled");
@@ -38,13 +25,10 @@ async fn exact_multiple_of_the_page_size_ends_on_an_empty_page() {
     let data = Dataset::new(3000);
     let expected = data.expected_ids();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(1000)
         .stream();
-    assert_eq!(collect(&mut rows).await, expected);
+    assert_eq!(collect_ids(&mut rows).await, expected);
     assert_eq!(
         requests(&server).await,
         [(0, 1000), (1000, 1000), (2000, 1000), (3000, 1000)],
@@ -61,13 +45,10 @@ async fn a_short_page_after_a_full_one_is_trusted() {
     let data = Dataset::new(2500);
     let expected = data.expected_ids();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(1000)
         .stream();
-    assert_eq!(collect(&mut rows).await, expected);
+    assert_eq!(collect_ids(&mut rows).await, expected);
     assert_eq!(requests(&server).await.len(), 3, "ceil(2500/1000)");
     assert_eq!(
         rows.summary().end,
@@ -81,12 +62,8 @@ async fn a_short_page_after_a_full_one_is_trusted() {
 #[tokio::test]
 async fn an_empty_result_takes_one_request() {
     let server = serve(Dataset::new(0)).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .stream();
-    assert!(collect(&mut rows).await.is_empty());
+    let mut rows = sequential(&client_for(&base(&server))).stream();
+    assert!(collect_ids(&mut rows).await.is_empty());
     assert_eq!(requests(&server).await, [(0, 1000)]);
     assert_eq!(rows.summary().end, Some(EndReason::EmptyPage { offset: 0 }));
 }
@@ -94,12 +71,8 @@ async fn an_empty_result_takes_one_request() {
 #[tokio::test]
 async fn a_first_short_page_is_confirmed_once() {
     let server = serve(Dataset::new(1)).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .stream();
-    assert_eq!(collect(&mut rows).await, [10_000_000]);
+    let mut rows = sequential(&client_for(&base(&server))).stream();
+    assert_eq!(collect_ids(&mut rows).await, [10_000_000]);
     assert_eq!(
         requests(&server).await,
         [(0, 1000), (1, 1000)],
@@ -116,13 +89,10 @@ async fn a_silent_cap_is_learned_and_every_row_arrives_once() {
     let data = Dataset::capped(2500, 300);
     let expected = data.expected_ids();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(1000)
         .stream();
-    assert_eq!(collect(&mut rows).await, expected);
+    assert_eq!(collect_ids(&mut rows).await, expected);
     let reqs = requests(&server).await;
     assert_eq!(reqs[0], (0, 1000));
     assert_eq!(reqs[1], (300, 1000), "the confirming request");
@@ -144,12 +114,8 @@ async fn a_cap_on_an_exact_multiple_ends_on_an_empty_page() {
     let data = Dataset::capped(900, 300);
     let expected = data.expected_ids();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .stream();
-    assert_eq!(collect(&mut rows).await, expected);
+    let mut rows = sequential(&client_for(&base(&server))).stream();
+    assert_eq!(collect_ids(&mut rows).await, expected);
     assert_eq!(requests(&server).await.len(), 4, "900/300 + the empty page");
     assert_eq!(rows.summary().learned_cap, Some(300));
 }
@@ -157,13 +123,10 @@ async fn a_cap_on_an_exact_multiple_ends_on_an_empty_page() {
 #[tokio::test]
 async fn no_request_after_the_end() {
     let server = serve(Dataset::new(5)).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(5)
         .stream();
-    assert_eq!(collect(&mut rows).await.len(), 5);
+    assert_eq!(collect_ids(&mut rows).await.len(), 5);
     let sent = requests(&server).await.len();
     assert_eq!(sent, 2);
     assert!(rows.next().await.is_none());
@@ -178,14 +141,11 @@ async fn no_request_after_the_end() {
 #[tokio::test]
 async fn max_rows_asks_for_no_more_than_it_needs() {
     let server = serve(Dataset::new(5000)).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(1000)
         .max_rows(2500)
         .stream();
-    assert_eq!(collect(&mut rows).await.len(), 2500);
+    assert_eq!(collect_ids(&mut rows).await.len(), 2500);
     assert_eq!(
         requests(&server).await,
         [(0, 1000), (1000, 1000), (2000, 500)]
@@ -201,13 +161,10 @@ async fn start_offset_continues_where_an_export_stopped() {
     let data = Dataset::new(2500);
     let expected = data.expected_ids()[1200..].to_vec();
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .start_offset(1200)
         .stream();
-    assert_eq!(collect(&mut rows).await, expected);
+    assert_eq!(collect_ids(&mut rows).await, expected);
     assert_eq!(requests(&server).await[0], (1200, 1000));
 }
 
@@ -216,10 +173,7 @@ async fn a_server_that_ignores_offset_is_an_error_not_a_loop() {
     let mut data = Dataset::new(100);
     data.ignore_offset = true;
     let server = serve(data).await;
-    let mut rows = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let mut rows = sequential(&client_for(&base(&server)))
         .page_size(10)
         .stream();
     let mut ok = 0;
@@ -245,10 +199,7 @@ async fn a_server_that_ignores_offset_is_an_error_not_a_loop() {
 #[tokio::test]
 async fn pages_carry_their_offsets() {
     let server = serve(Dataset::new(25)).await;
-    let pages: Vec<_> = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let pages: Vec<_> = sequential(&client_for(&base(&server)))
         .page_size(10)
         .pages()
         .try_collect()
@@ -297,19 +248,7 @@ async fn any_list_model_streams_as_json_values() {
 fn streams_are_send_unpin_and_static() {
     fn check<S: futures::Stream + Send + Unpin + 'static>(_: &S) {}
     let client = xp_export::Client::builder().apptoken("t").build().unwrap();
-    check(
-        &client
-            .push_actions()
-            .concurrency(1)
-            .seam_check(false)
-            .stream(),
-    );
-    check(
-        &client
-            .push_actions()
-            .concurrency(1)
-            .seam_check(false)
-            .pages(),
-    );
+    check(&sequential(&client).stream());
+    check(&sequential(&client).pages());
     check(&client.list::<serde_json::Value>("campaign").stream());
 }

@@ -8,19 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::*;
 use futures::{StreamExt, TryStreamExt};
 use wiremock::ResponseTemplate;
-use xp_export::{Client, EndReason, ErrorKind, PushAction, RetryPolicy};
-
-async fn ids(client: &Client, page_size: u64) -> Result<Vec<u64>, xp_export::Error> {
-    client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .page_size(page_size)
-        .stream()
-        .map_ok(|a: PushAction| a.action_id.unwrap())
-        .try_collect()
-        .await
-}
+use xp_export::{Client, EndReason, ErrorKind, RetryPolicy};
 
 #[tokio::test]
 async fn transient_statuses_are_retried_and_every_row_arrives_once() {
@@ -47,12 +35,7 @@ async fn transient_statuses_are_retried_and_every_row_arrives_once() {
         let server = serve(data).await;
         fail_next(&server, 2, response.clone()).await;
         let client = client_for(&base(&server));
-        let mut rows = client
-            .push_actions()
-            .concurrency(1)
-            .seam_check(false)
-            .page_size(100)
-            .stream();
+        let mut rows = sequential(&client).page_size(100).stream();
         let mut got = Vec::new();
         while let Some(a) = rows.try_next().await.expect("retried to success") {
             got.push(a.action_id.unwrap());
@@ -85,12 +68,7 @@ async fn a_timeout_is_retried() {
         .retry(quick_retry())
         .build()
         .unwrap();
-    let mut rows = client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .page_size(10)
-        .stream();
+    let mut rows = sequential(&client).page_size(10).stream();
     let mut got = Vec::new();
     while let Some(a) = rows.try_next().await.unwrap() {
         got.push(a.action_id.unwrap());
@@ -120,11 +98,7 @@ async fn refusals_fail_at_once_with_the_servers_message() {
             )
             .await;
             let started = Instant::now();
-            let mut rows = client_for(&base(&server))
-                .push_actions()
-                .concurrency(1)
-                .seam_check(false)
-                .stream();
+            let mut rows = sequential(&client_for(&base(&server))).stream();
             let err = rows.next().await.unwrap().unwrap_err();
             assert!(started.elapsed() < Duration::from_secs(1));
             assert_eq!(err.kind(), ErrorKind::Refused, "{code}");
@@ -158,12 +132,7 @@ async fn retries_run_out_with_an_error_naming_offset_and_attempts() {
         .retry(quick_retry().max_retries(3))
         .build()
         .unwrap();
-    let mut rows = client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .page_size(100)
-        .stream();
+    let mut rows = sequential(&client).page_size(100).stream();
     let mut got = Vec::new();
     for _ in 0..100 {
         got.push(rows.next().await.unwrap().unwrap().action_id.unwrap());
@@ -209,11 +178,7 @@ async fn retry_after_seconds_sets_the_wait() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let mut rows = client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .stream();
+    let mut rows = sequential(&client).stream();
     while rows.try_next().await.unwrap().is_some() {}
     assert!(started.elapsed() >= Duration::from_secs(1));
     let s = rows.summary();
@@ -244,11 +209,7 @@ async fn retry_after_as_a_date_is_honoured_and_clamped_to_the_cap() {
         .retry(quick_retry().max_delay(cap))
         .build()
         .unwrap();
-    let mut rows = client
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
-        .stream();
+    let mut rows = sequential(&client).stream();
     while rows.try_next().await.unwrap().is_some() {}
     assert_eq!(rows.summary().retry_wait, cap);
 }
@@ -263,10 +224,7 @@ async fn a_row_that_does_not_decode_fails_without_retry() {
         })))
         .mount(&server)
         .await;
-    let err = client_for(&base(&server))
-        .push_actions()
-        .concurrency(1)
-        .seam_check(false)
+    let err = sequential(&client_for(&base(&server)))
         .start_offset(40)
         .stream()
         .try_collect::<Vec<_>>()
@@ -295,7 +253,7 @@ async fn connection_refused_is_retried_then_reported() {
         .retry(quick_retry().max_retries(2))
         .build()
         .unwrap();
-    let err = ids(&client, 10).await.unwrap_err();
+    let err = sequential_ids(&client, 10).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect);
     assert_eq!(err.attempts(), 3);
     let text = err.to_string();

@@ -1,17 +1,25 @@
-//! Helpers shared by the integration tests: a scripted API on wiremock and quick clients.
+//! Helpers shared by the integration tests: a scripted API on wiremock, quick clients, the
+//! emulator, sequential queries, collecting `action_id`s, and running the binary.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-use xp_export::{Client, RetryPolicy};
+use xp_export::emulator::{Config, Emulator};
+use xp_export::{Client, PushAction, Query, RetryPolicy, Rows, Summary};
 
 /// The apptoken every test uses: distinctive, so a leak is easy to find.
 pub const TOKEN: &str = "tok-SECRET-4c1d-should-never-show";
 
 pub const PATH: &str = "/api/external/list/push-devices";
+
+/// The `xp-export` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_xp-export");
 
 /// A retry policy with millisecond waits, seeded so the waits repeat.
 pub fn quick_retry() -> RetryPolicy {
@@ -148,4 +156,86 @@ pub async fn requests(server: &MockServer) -> Vec<(u64, u64)> {
 
 pub fn envelope_error(code: u16, message: &str) -> Value {
     json!({"code": code, "success": false, "message": message, "errors": []})
+}
+
+/// An in-process emulator holding `records` push actions, no faults.
+pub async fn emulator(records: usize) -> Emulator {
+    Emulator::start(Config::default().records(records))
+        .await
+        .unwrap()
+}
+
+/// The push actions one request at a time and without the seam check's one-row overlap, so
+/// the requests are exactly the `(offset, limit)` pairs the paging rules speak of.
+pub fn sequential(client: &Client) -> Query<PushAction> {
+    client.push_actions().concurrency(1).seam_check(false)
+}
+
+/// Every `action_id` of a [`sequential`] export with `page_size`; the first error ends it.
+pub async fn sequential_ids(client: &Client, page_size: u64) -> Result<Vec<u64>, xp_export::Error> {
+    sequential(client)
+        .page_size(page_size)
+        .stream()
+        .map_ok(|a: PushAction| a.action_id.unwrap())
+        .try_collect()
+        .await
+}
+
+/// The `action_id` of every row left in `rows`, in order; an error fails the test.
+pub async fn collect_ids(rows: &mut Rows<PushAction>) -> Vec<u64> {
+    let mut ids = Vec::new();
+    while let Some(a) = rows.try_next().await.expect("no error") {
+        ids.push(a.action_id.expect("action_id"));
+    }
+    ids
+}
+
+/// Streams `query` to its end: every row's `action_id` in order, and the summary; the first
+/// error ends it.
+pub async fn try_ids(query: Query<PushAction>) -> Result<(Vec<u64>, Summary), xp_export::Error> {
+    let mut rows = query.stream();
+    let mut out = Vec::new();
+    while let Some(a) = rows.try_next().await? {
+        out.push(a.action_id.unwrap());
+    }
+    Ok((out, rows.summary()))
+}
+
+/// [`try_ids`] for an export that must succeed.
+pub async fn ids(query: Query<PushAction>) -> (Vec<u64>, Summary) {
+    try_ids(query).await.expect("export succeeds")
+}
+
+/// The `action_id` of every line of NDJSON output.
+pub fn ndjson_ids(bytes: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The `xp-export` binary pointed at `emu`: a clean environment but for `PATH`, the API URL
+/// and the apptoken; no standard input.
+pub fn cmd(emu: &Emulator) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XTREMEPUSH_API_URL", emu.base_url())
+        .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
+        .stdin(Stdio::null());
+    c
+}
+
+/// How many rows the checkpoint of an export to `output` holds; 0 before there is one.
+pub fn checkpointed_rows(output: &Path) -> u64 {
+    let checkpoint = format!("{}.checkpoint.json", output.display());
+    std::fs::read_to_string(checkpoint)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|cp| cp["rows"].as_u64())
+        .unwrap_or(0)
 }

@@ -1,0 +1,304 @@
+//! The command line: clap's structs, and turning them into validated library values.
+//!
+//! Defaults come from the library where it names them; the few it does not name yet are the
+//! `TODO(lib-const)` constants below.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use xp_export::export::{Format, Target};
+use xp_export::{
+    Client, Condition, DEFAULT_API_URL, DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_PAGE_SIZE, Mode, Query, RawRow, RetryPolicy,
+};
+
+use crate::failure::Failure;
+
+// TODO(lib-const): the ClientBuilder's default timeout (30 s), in seconds.
+const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
+// TODO(lib-const): RetryPolicy's default base_delay (200 ms); it has no getter.
+const DEFAULT_RETRY_BASE_MS: u64 = 200;
+// TODO(lib-const): the CLI's retry budget; the library's default is none.
+const DEFAULT_RETRY_BUDGET: u64 = 10_000;
+// TODO(lib-const): emulator::Config's default apptoken; it has no getter.
+const DEFAULT_EMULATOR_APPTOKEN: &str = "emulator-token";
+// TODO(lib-const): emulator::Config's default seed; it has no getter.
+const DEFAULT_EMULATOR_SEED: u64 = 1;
+
+/// The port `xp-export emulate` listens on unless told otherwise.
+pub const DEFAULT_EMULATOR_PORT: u16 = 8080;
+
+/// RetryPolicy's default `max_retries`.
+fn default_max_retries() -> u32 {
+    RetryPolicy::default().get_max_retries()
+}
+
+/// RetryPolicy's default `max_delay`, in milliseconds.
+fn default_retry_max_ms() -> u64 {
+    u64::try_from(RetryPolicy::default().get_max_delay().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Parser)]
+#[command(
+    name = "xp-export",
+    version,
+    about = "Export everything behind the Xtremepush external API's list methods."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// No progress line and no summary: errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr: -v retries and the error's chain, -vv debug, -vvv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Export every row of a list model to NDJSON, CSV or JSON.
+    Export(Box<ExportArgs>),
+    /// Run the API emulator in the foreground (for trying the CLI or another client).
+    Emulate(EmulateArgs),
+    /// Export the failed messages of a campaign from a built-in emulator, with faults injected.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The list model: push-devices (the push actions of campaigns), or any other.
+    #[arg(default_value = xp_export::model::push_devices::NAME)]
+    model: String,
+    /// The API base URL.
+    #[arg(long, env = "XTREMEPUSH_API_URL", default_value = DEFAULT_API_URL)]
+    api_url: String,
+    /// A file holding the apptoken ("-" reads standard input); else $XTREMEPUSH_APPTOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub apptoken_file: Option<PathBuf>,
+    /// A condition, repeatable: "FIELD OP VALUE" with OP one of = != < <= > >= in, not in
+    /// ("device_id in 1,2,3").
+    #[arg(long = "where", value_name = "FIELD OP VALUE")]
+    conditions: Vec<String>,
+    /// Only this campaign: --where "campaign_id = ID".
+    #[arg(long, value_name = "ID")]
+    campaign: Option<u64>,
+    /// Only failed messages: --where "error = 1".
+    #[arg(long)]
+    failed: bool,
+    /// The fields to export, in this order (also the CSV columns).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    select: Option<Vec<String>>,
+    /// Sort order, repeatable: "action_id DESC".
+    #[arg(long)]
+    order: Vec<String>,
+    /// Rows asked for per request.
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
+    page_size: u64,
+    /// Page requests in flight at once (pages still arrive in order).
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
+    concurrency: u64,
+    /// ndjson, csv or json; default from the output's extension, else ndjson.
+    #[arg(long)]
+    format: Option<Format>,
+    /// Where to write: a file (".gz" compresses), or "-" for standard output.
+    #[arg(short, long, default_value = "-", value_name = "PATH|-")]
+    output: String,
+    /// Continue an interrupted export into the same output file.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start at this offset instead of 0 (to continue an export to standard output).
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+    /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
+    /// keyset: seeks on action_id, no deep offsets, sequential pages.
+    #[arg(long, default_value_t = Mode::default(), value_name = "offset|keyset")]
+    mode: Mode,
+    /// Offset mode: do not overlap pages by one row to check and repair seams where rows
+    /// shifted (saves one row per page; shifts then go unnoticed).
+    #[arg(long)]
+    no_seam_check: bool,
+    /// Keyset mode: start after this action_id (to continue an export to standard output).
+    #[arg(long, value_name = "ACTION_ID")]
+    after: Option<u64>,
+    /// Stop after this many rows.
+    #[arg(long, value_name = "N")]
+    max_rows: Option<u64>,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECS")]
+    timeout: f64,
+    /// How many times a failed page is tried again.
+    #[arg(long, default_value_t = default_max_retries(), value_name = "N")]
+    max_retries: u32,
+    /// Cap the export's requests at this many per second, concurrent ones included (a 429
+    /// halves the rate in force either way, and it recovers slowly).
+    #[arg(long, value_name = "RPS")]
+    max_rps: Option<f64>,
+    /// How many retries the whole export may spend before it fails.
+    #[arg(long, default_value_t = DEFAULT_RETRY_BUDGET, value_name = "N")]
+    retry_budget: u64,
+    /// The wait before the first retry, doubled for each next one (full jitter).
+    #[arg(long, default_value_t = DEFAULT_RETRY_BASE_MS, value_name = "MS")]
+    retry_base_ms: u64,
+    /// The longest wait between two tries, also the clamp for Retry-After.
+    #[arg(long, default_value_t = default_retry_max_ms(), value_name = "MS")]
+    retry_max_ms: u64,
+    /// The largest response accepted for one page, in bytes (a larger or endless one fails).
+    #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES")]
+    max_page_bytes: u64,
+    /// Also write the completeness report (rows, pages, retries by cause, stop reason, learned
+    /// cap, shifts, warnings) to this file as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// Allow plain http:// to an address other than this machine (the apptoken travels in clear).
+    #[arg(long)]
+    allow_insecure_http: bool,
+}
+
+impl ExportArgs {
+    /// Where to write and in which format: `--format`, else the output's extension, else
+    /// NDJSON. Standard output cannot be resumed.
+    pub fn target(&self) -> Result<(Target, Format), Failure> {
+        let (target, path_format) = match self.output.as_str() {
+            "-" => (Target::Stdout, None),
+            path => {
+                let (format, _) = Format::from_path(Path::new(path));
+                (Target::File(PathBuf::from(path)), format)
+            }
+        };
+        if self.resume && target == Target::Stdout {
+            return Err(Failure::usage(
+                "--resume needs -o PATH: an export to standard output cannot be resumed (use --offset)",
+            ));
+        }
+        let format = self.format.or(path_format).unwrap_or(Format::Ndjson);
+        Ok((target, format))
+    }
+
+    /// The `--where` conditions, parsed.
+    pub fn conditions(&self) -> Result<Vec<Condition>, Failure> {
+        self.conditions
+            .iter()
+            .map(|text| {
+                text.parse::<Condition>()
+                    .map_err(|e| Failure::usage(format!("bad --where: {e}")))
+            })
+            .collect()
+    }
+
+    /// `--timeout`, which must be a positive number of seconds.
+    pub fn timeout(&self) -> Result<Duration, Failure> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            return Err(Failure::usage(
+                "--timeout must be a positive number of seconds",
+            ));
+        }
+        Ok(Duration::from_secs_f64(self.timeout))
+    }
+
+    /// The client: URL, apptoken, timeout, page-size limit and retry policy.
+    pub fn client(&self, token: String, timeout: Duration) -> Result<Client, Failure> {
+        Client::builder()
+            .api_url(&self.api_url)
+            .allow_insecure_http(self.allow_insecure_http)
+            .apptoken(token)
+            .timeout(timeout)
+            .max_page_bytes(self.max_page_bytes)
+            .retry(
+                RetryPolicy::default()
+                    .max_retries(self.max_retries)
+                    .base_delay(Duration::from_millis(self.retry_base_ms))
+                    .max_delay(Duration::from_millis(self.retry_max_ms)),
+            )
+            .build()
+            .map_err(|e| Failure::usage(e.to_string()))
+    }
+
+    /// The query over the model: paging, where to start, conditions, fields and order.
+    pub fn query(
+        &self,
+        client: &Client,
+        conditions: Vec<Condition>,
+    ) -> Result<Query<RawRow>, Failure> {
+        let mut query = client
+            .list::<RawRow>(&self.model)
+            .page_size(self.page_size)
+            .concurrency(self.concurrency as usize)
+            .retry_budget(self.retry_budget)
+            .seam_check(!self.no_seam_check)
+            .mode(self.mode)
+            .start_offset(self.offset);
+        if let Some(rps) = self.max_rps {
+            if !(rps.is_finite() && rps > 0.0) {
+                return Err(Failure::usage("--max-rps must be a positive number"));
+            }
+            query = query.max_rps(rps);
+        }
+        if let Some(key) = self.after {
+            if self.mode != Mode::Keyset {
+                return Err(Failure::usage(
+                    "--after goes with --mode keyset (offset mode uses --offset)",
+                ));
+            }
+            query = query.start_after(key);
+        }
+        if let Some(id) = self.campaign {
+            query = query.campaign(id);
+        }
+        if self.failed {
+            query = query.failed();
+        }
+        for c in conditions {
+            query = query.condition(c);
+        }
+        if let Some(fields) = &self.select {
+            query = query.select(fields.iter().map(|f| f.trim().to_string()));
+        }
+        for o in &self.order {
+            query = query.order(o);
+        }
+        if let Some(n) = self.max_rows {
+            query = query.max_rows(n);
+        }
+        Ok(query)
+    }
+}
+
+#[derive(Args)]
+pub struct EmulateArgs {
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_PORT)]
+    pub port: u16,
+    /// How many push actions the data set holds.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: usize,
+    /// The data set's and the faults' random seed.
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_SEED)]
+    pub seed: u64,
+    /// Silently cap `limit` at this many rows.
+    #[arg(long)]
+    pub max_limit: Option<usize>,
+    /// Milliseconds added to every reply.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// The share of requests that fail (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Which faults: 500, 502, 503, 429, reset, truncate, envelope, stall, status:CODE.
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// The apptoken the emulator accepts.
+    #[arg(long, default_value = DEFAULT_EMULATOR_APPTOKEN)]
+    pub apptoken: String,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where to write the failed messages.
+    #[arg(short, long, default_value = "xp-export-demo-failed.csv")]
+    pub output: PathBuf,
+    /// How many push actions the built-in emulator holds.
+    #[arg(long, default_value_t = 400_000)]
+    pub records: usize,
+}

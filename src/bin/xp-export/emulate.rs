@@ -1,0 +1,64 @@
+//! `xp-export emulate`: the API emulator in the foreground, for trying the CLI or another
+//! client.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use xp_export::emulator::{self, Fault};
+
+use crate::args::EmulateArgs;
+use crate::failure::Failure;
+use crate::report::thousands;
+
+/// `--faults`: the fault kinds, each as `Fault` parses it.
+fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {
+    kinds
+        .iter()
+        .map(|k| {
+            k.trim()
+                .parse::<Fault>()
+                .map_err(|e| Failure::usage(format!("bad --faults: {e}")))
+        })
+        .collect()
+}
+
+/// Serves the emulator on 127.0.0.1 until Ctrl-C; prints its URL and apptoken on stdout.
+pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
+    if !(0.0..=1.0).contains(&args.fault_rate) {
+        return Err(Failure::usage("--fault-rate must be between 0 and 1"));
+    }
+    let mut config = emulator::Config::default()
+        .records(args.records)
+        .seed(args.seed)
+        .apptoken(args.apptoken.clone())
+        .latency(Duration::from_millis(args.latency_ms))
+        .fault_rate(args.fault_rate);
+    if let Some(m) = args.max_limit {
+        config = config.max_limit(m);
+    }
+    if !args.faults.is_empty() {
+        config = config.fault_kinds(parse_faults(&args.faults)?);
+    }
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
+    if !quiet {
+        eprintln!(
+            "xp-export: emulator with {} push actions listening; Ctrl-C stops it",
+            thousands(args.records as u64)
+        );
+    }
+    // The URL and the token on stdout, for scripts.
+    println!("XTREMEPUSH_API_URL=http://{local}/api/external");
+    println!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    emulator::run(listener, config, shutdown)
+        .await
+        .map_err(|e| Failure::failed(format!("the emulator stopped: {e}")))
+}

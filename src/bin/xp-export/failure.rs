@@ -1,0 +1,140 @@
+//! How a command fails: a message, further notes and the exit code.
+//!
+//! Exit codes: 0 success (and a closed pipe), 1 failure (retries exhausted, I/O), 2 usage or
+//! configuration, 3 the API refused the request, 130 interrupted (Ctrl-C) with the checkpoint
+//! saved.
+
+use std::path::Path;
+
+use xp_export::ErrorKind;
+use xp_export::export::ExportError;
+
+use crate::report::thousands;
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    /// Further lines: how to resume, the error's chain at -v.
+    pub notes: Vec<String>,
+}
+
+impl Failure {
+    /// Exit code 2: a bad flag, value or configuration.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Exit code 1: the command could not do its work.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Exit code 0 and nothing printed: the reader closed the pipe (`| head`) and has what it
+    /// wanted.
+    fn closed_pipe() -> Self {
+        Failure {
+            code: 0,
+            message: String::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Maps an export's error to its exit code and message; at `verbose > 0` the notes hold
+    /// the error's chain.
+    pub fn from_export(e: ExportError, verbose: u8) -> Self {
+        let mut notes = Vec::new();
+        if verbose > 0 {
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                notes.push(format!("caused by: {s}"));
+                source = s.source();
+            }
+        }
+        match e {
+            ExportError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                Failure::closed_pipe()
+            }
+            ExportError::Api {
+                source,
+                rows,
+                next_key,
+                partial,
+            } => {
+                let code = match source.kind() {
+                    ErrorKind::Refused => 3,
+                    ErrorKind::Config => 2,
+                    _ => 1,
+                };
+                if code != 3 && code != 2 {
+                    notes.insert(
+                        0,
+                        resume_note(rows, partial.as_deref(), source.offset(), next_key),
+                    );
+                }
+                Failure {
+                    code,
+                    message: source.to_string(),
+                    notes,
+                }
+            }
+            ExportError::Interrupted {
+                next_offset,
+                next_key,
+                rows,
+                ref partial,
+            } => {
+                notes.insert(
+                    0,
+                    resume_note(rows, partial.as_deref(), Some(next_offset), next_key),
+                );
+                Failure {
+                    code: 130,
+                    message: e.to_string(),
+                    notes,
+                }
+            }
+            ExportError::Resume(message) => Failure {
+                code: 2,
+                message,
+                notes,
+            },
+            other => Failure {
+                code: 1,
+                message: other.to_string(),
+                notes,
+            },
+        }
+    }
+}
+
+/// How to continue after `rows` rows: `--resume` into the partial file, else `--after` the last
+/// key (keyset mode), else `--offset`.
+fn resume_note(rows: u64, partial: Option<&Path>, offset: Option<u64>, key: Option<u64>) -> String {
+    match (partial, key) {
+        (Some(p), _) => format!(
+            "{} rows are saved in {}; run the same command with --resume to continue",
+            thousands(rows),
+            p.display()
+        ),
+        (None, Some(key)) => format!(
+            "{} rows were written; add --after {key} to the same command to continue",
+            thousands(rows)
+        ),
+        (None, None) => format!(
+            "{} rows were written; add --offset {} to the same command to continue",
+            thousands(rows),
+            offset.unwrap_or(rows)
+        ),
+    }
+}
