@@ -6,6 +6,12 @@ use std::time::Duration;
 use crate::emulator::data::DEFAULT_CAMPAIGNS;
 use crate::emulator::faults::Fault;
 
+/// The apptoken the emulator accepts unless told otherwise.
+pub const DEFAULT_APPTOKEN: &str = "emulator-token";
+
+/// The seed of the emulator's data set unless told otherwise.
+pub const DEFAULT_SEED: u64 = 1;
+
 /// How the emulator behaves: data set, credentials, page cap, latency and faults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -24,8 +30,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             records: 10_000,
-            seed: 1,
-            apptoken: "emulator-token".to_owned(),
+            seed: DEFAULT_SEED,
+            apptoken: DEFAULT_APPTOKEN.to_owned(),
             campaigns: DEFAULT_CAMPAIGNS.to_vec(),
             max_limit: None,
             latency: Duration::ZERO,

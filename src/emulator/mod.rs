@@ -37,8 +37,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::Config;
-pub use data::{ERROR_MESSAGES, Record};
+pub use config::{Config, DEFAULT_APPTOKEN, DEFAULT_SEED};
+pub use data::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES, Record};
 pub use faults::{Fault, ParseFaultError, RetryAfter};
 pub use server::LoggedRequest;
 

@@ -1,7 +1,7 @@
 //! The command line: clap's structs, and turning them into validated library values.
 //!
-//! Defaults come from the library where it names them; the few it does not name yet are the
-//! `TODO(lib-const)` constants below.
+//! Defaults come from the library's constants; the few that are the command line's own choices
+//! are named below.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,16 +15,9 @@ use xp_export::{
 
 use crate::failure::Failure;
 
-// TODO(lib-const): the ClientBuilder's default timeout (30 s), in seconds.
-const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
-// TODO(lib-const): RetryPolicy's default base_delay (200 ms); it has no getter.
-const DEFAULT_RETRY_BASE_MS: u64 = 200;
-// TODO(lib-const): the CLI's retry budget; the library's default is none.
+/// The CLI's retry budget for a whole export (the library's default is none): enough for
+/// a long export on a flaky network, not enough to hammer a server that is down.
 const DEFAULT_RETRY_BUDGET: u64 = 10_000;
-// TODO(lib-const): emulator::Config's default apptoken; it has no getter.
-const DEFAULT_EMULATOR_APPTOKEN: &str = "emulator-token";
-// TODO(lib-const): emulator::Config's default seed; it has no getter.
-const DEFAULT_EMULATOR_SEED: u64 = 1;
 
 /// The port `xp-export emulate` listens on unless told otherwise.
 pub const DEFAULT_EMULATOR_PORT: u16 = 8080;
@@ -126,7 +119,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N")]
     max_rows: Option<u64>,
     /// Seconds one request may take.
-    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECS")]
+    #[arg(long, default_value_t = xp_export::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS")]
     timeout: f64,
     /// How many times a failed page is tried again.
     #[arg(long, default_value_t = default_max_retries(), value_name = "N")]
@@ -139,7 +132,7 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = DEFAULT_RETRY_BUDGET, value_name = "N")]
     retry_budget: u64,
     /// The wait before the first retry, doubled for each next one (full jitter).
-    #[arg(long, default_value_t = DEFAULT_RETRY_BASE_MS, value_name = "MS")]
+    #[arg(long, default_value_t = RetryPolicy::default().get_base_delay().as_millis() as u64, value_name = "MS")]
     retry_base_ms: u64,
     /// The longest wait between two tries, also the clamp for Retry-After.
     #[arg(long, default_value_t = default_retry_max_ms(), value_name = "MS")]
@@ -274,7 +267,7 @@ pub struct EmulateArgs {
     #[arg(long, default_value_t = 100_000)]
     pub records: usize,
     /// The data set's and the faults' random seed.
-    #[arg(long, default_value_t = DEFAULT_EMULATOR_SEED)]
+    #[arg(long, default_value_t = xp_export::emulator::DEFAULT_SEED)]
     pub seed: u64,
     /// Silently cap `limit` at this many rows.
     #[arg(long)]
@@ -289,7 +282,7 @@ pub struct EmulateArgs {
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// The apptoken the emulator accepts.
-    #[arg(long, default_value = DEFAULT_EMULATOR_APPTOKEN)]
+    #[arg(long, default_value = xp_export::emulator::DEFAULT_APPTOKEN)]
     pub apptoken: String,
 }
 

@@ -19,9 +19,6 @@ use crate::report::thousands;
 const FAULT_RATE: f64 = 0.15;
 /// The demo's silent page-size cap, below the default page size so the cap is learned.
 const MAX_LIMIT: usize = 500;
-// TODO(lib-const): the emulator's first default campaign (its `DEFAULT_CAMPAIGNS` is
-// crate-private); only used if the data set is empty.
-const FALLBACK_CAMPAIGN: u64 = 245624;
 /// The fields the demo exports, in CSV column order.
 const FIELDS: [&str; 5] = [
     "action_id",
@@ -43,7 +40,7 @@ pub async fn run(
         .records()
         .first()
         .map(|r| r.campaign_id)
-        .unwrap_or(FALLBACK_CAMPAIGN);
+        .unwrap_or(xp_export::emulator::DEFAULT_CAMPAIGNS[0]);
     if !cli.quiet {
         eprintln!(
             "xp-export demo: a built-in API with {} push actions, 15% of requests failing \

@@ -20,8 +20,8 @@ pub const ERROR_MESSAGES: &[&str] = &[
     "Tab\there and a back\\slash",
 ];
 
-/// The default campaign ids.
-pub(crate) const DEFAULT_CAMPAIGNS: [u64; 4] = [245624, 245625, 245626, 245627];
+/// The campaigns the emulator's data set spreads its rows over unless told otherwise.
+pub const DEFAULT_CAMPAIGNS: [u64; 4] = [245624, 245625, 245626, 245627];
 
 /// Generates `n` records, deterministic for `seed` and `campaigns` (see [`Generator`]).
 #[cfg(test)]

@@ -13,7 +13,7 @@ use chunk::RowJson;
 use generate::Generator;
 
 pub(crate) use field::{Field, Value};
-pub(crate) use generate::DEFAULT_CAMPAIGNS;
+pub use generate::DEFAULT_CAMPAIGNS;
 pub use generate::ERROR_MESSAGES;
 pub use record::Record;
 
