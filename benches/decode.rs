@@ -11,8 +11,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt;
 use serde_json::value::RawValue;
+use xp_export::decode::{decode_page, decode_page_raw};
 use xp_export::emulator::{Config, Emulator};
-use xp_export::model::{decode_page, decode_page_raw};
 use xp_export::{Client, PushAction};
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -39,7 +39,7 @@
 //!   apptoken is held.
 //! - [`query`]: the query builder, [`Condition`] and [`Op`].
 //! - [`model`]: [`PushAction`], [`RawRow`] and the model's facts ([`model::push_devices`]).
-//! - `decode`: response bodies into rows (the envelope, typed rows, raw rows, keys).
+//! - [`decode`]: response bodies into rows (the envelope, typed rows, raw rows, keys).
 //! - [`paginate`]: the paging state machine, [`Rows`], [`Pages`] and their [`Summary`].
 //! - [`retry`]: what is retried, the [`RetryPolicy`], the attempt loop and the retry budget.
 //! - `governor`: one rate limiter per stream, shared by its requests.
@@ -50,7 +50,7 @@
 #![deny(missing_debug_implementations)]
 
 pub mod client;
-mod decode;
+pub mod decode;
 pub mod error;
 mod governor;
 pub mod model;

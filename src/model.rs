@@ -1,14 +1,11 @@
 //! The rows: [`PushAction`], the record of `list/push-devices`, with the model's facts
 //! ([`push_devices`]), and [`RawRow`], a row exactly as the server sent it.
 //!
-//! How a response body becomes rows is `crate::decode`; its public entry points are re-exported
-//! here ([`decode_page`], [`decode_page_raw`]).
+//! How a response body becomes rows is [`crate::decode`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-
-pub use crate::decode::{decode_page, decode_page_raw};
 
 /// The facts of `list/push-devices`, the model [`PushAction`] is the row of: its name, its
 /// unique key, the fields the API documents and the order pages are asked in.

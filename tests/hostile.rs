@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use xp_export::model::{decode_page, decode_page_raw};
+use xp_export::decode::{decode_page, decode_page_raw};
 use xp_export::{Client, ErrorKind, PushAction};
 
 fn client_with_limit(base: &str, limit: u64) -> Client {

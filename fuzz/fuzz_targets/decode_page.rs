@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use xp_export::PushAction;
-use xp_export::model::{decode_page, decode_page_raw};
+use xp_export::decode::{decode_page, decode_page_raw};
 
 fuzz_target!(|input: &[u8]| {
     let (status, body) = match input.split_first() {

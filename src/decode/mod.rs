@@ -19,7 +19,7 @@ use envelope::{open_envelope, open_rows};
 /// ```
 /// use xp_export::PushAction;
 /// let body = br#"{"code":200,"success":true,"data":[{"action_id":7,"error":1}]}"#;
-/// let rows: Vec<PushAction> = xp_export::model::decode_page(200, body, 0).unwrap();
+/// let rows: Vec<PushAction> = xp_export::decode::decode_page(200, body, 0).unwrap();
 /// assert_eq!(rows[0].action_id, Some(7));
 /// ```
 pub fn decode_page<T: DeserializeOwned>(

@@ -1,6 +1,6 @@
 //! The paging state machine and the streams it drives.
 //!
-//! One request per step, one page per item. The machine's rules:
+//! One page per item, in offset order. The rules:
 //!
 //! - Nothing is sent before the stream is first polled.
 //! - The offset advances by the rows *received*, never by the rows asked for.
