@@ -41,13 +41,16 @@ pub(crate) struct Cursor<T> {
     /// The position of the next new row to deliver.
     pub(super) offset: u64,
     /// The position of the next new row to request (ahead of `offset` while prefetching).
-    scheduled: u64,
+    pub(super) scheduled: u64,
     /// Requests sent and not yet accepted.
-    outstanding: usize,
+    pub(super) outstanding: usize,
     pub(super) size: PageSize,
     pub(super) position: Position,
     /// Rows a shift hid, being fetched by key before anything else (see `seam`).
     pub(super) gap: Option<Gap<T>>,
+    /// The next request goes without the seam check's overlap row, to tell a cap of one row
+    /// from the end.
+    pub(super) plain_next: bool,
     /// A fingerprint of the previous page, to catch a server that repeats itself.
     previous: Option<u64>,
     /// Rows delivered so far.
@@ -80,6 +83,7 @@ impl<T> Cursor<T> {
             },
             position,
             gap: None,
+            plain_next: false,
             previous: None,
             delivered: 0,
         }
@@ -127,6 +131,7 @@ impl<T> Cursor<T> {
             Position::Offset { seam, last_key } => (
                 false,
                 seam.is_some()
+                    && !std::mem::take(&mut self.plain_next)
                     && self.scheduled > 0
                     && (self.scheduled > self.start_offset || last_key.is_some()),
             ),
@@ -215,6 +220,7 @@ impl<T> Cursor<T> {
         let ends = self
             .size
             .observe(&self.model, offset, received, ask, summary);
+        self.fit_seam_to_size(summary);
         self.offset += n;
         if self.outstanding == 0 {
             self.scheduled = self.offset;
@@ -233,7 +239,7 @@ impl<T> Cursor<T> {
                 held: Some(page),
                 end,
             });
-            return Step::Repair;
+            return Step::Continue;
         }
         self.deliver(page, end, summary)
     }
@@ -283,11 +289,15 @@ impl<T> Cursor<T> {
             let in_order =
                 after.is_none_or(|a| d.past(first, a)) && (first == last || d.past(last, first));
             if !in_order {
+                let asked = match after {
+                    Some(a) => format!("for rows after action_id {a}"),
+                    None => "from the first key".to_string(),
+                };
                 return Err(Error::new(
                     ErrorKind::Stalled,
                     format!(
-                        "the server did not honour the keyset seek: after action_id {after:?} \
-                         the page runs from {first} to {last}"
+                        "the server did not honour the keyset seek: asked {asked}, it sent a \
+                         page from action_id {first} to {last}"
                     ),
                 )
                 .at(&self.model, offset));
@@ -295,48 +305,6 @@ impl<T> Cursor<T> {
             *after = Some(last);
         }
         Ok(keys)
-    }
-
-    /// A page that brought no new row: the end, unless the seam row is gone, which means rows
-    /// past the last one delivered may have moved out of reach.
-    fn nothing_new(
-        &mut self,
-        offset: u64,
-        overlap: bool,
-        received: u64,
-        keys: Option<Result<(u64, u64)>>,
-        summary: &mut Summary,
-    ) -> Step<T> {
-        if let (
-            true,
-            Position::Offset {
-                seam: Some(direction),
-                last_key: Some(last),
-            },
-        ) = (overlap, self.position)
-        {
-            let seam_row = match keys {
-                Some(Ok((first, _))) => Some(first),
-                _ => None,
-            };
-            if received == 0 || seam_row.is_some_and(|k| k != last) {
-                summary.shifts_detected += 1;
-                summary.shifts_repaired += 1;
-                self.gap = Some(Gap {
-                    direction,
-                    after: last,
-                    before: None,
-                    held: None,
-                    end: Some(EndReason::EmptyPage { offset }),
-                });
-                return Step::Repair;
-            }
-        }
-        let reason = match self.size {
-            PageSize::Unconfirmed { offset, rows, .. } => EndReason::ShortPage { offset, rows },
-            _ => EndReason::EmptyPage { offset },
-        };
-        self.end(reason, summary)
     }
 
     /// Delivers `page`; the stream ends after it with `end`, if given.

@@ -332,7 +332,7 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         return match shell.next().await {
             Step::Deliver(page, None) => Some((Ok(page), State::Next(shell))),
             Step::Deliver(page, Some(_)) => Some((Ok(page), State::Done)),
-            Step::Repair => continue,
+            Step::Continue => continue,
             Step::End => None,
             Step::Fail(e) => Some((Err(e), State::Done)),
         };

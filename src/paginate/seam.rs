@@ -1,14 +1,18 @@
 //! The seam check (offset mode, pages ordered on the unique key): each page after the first
 //! starts one row early, and that row must be the last one delivered. If it is not, rows
 //! shifted in between: rows delivered already are skipped, and rows that moved up out of reach
-//! form a gap, fetched by key range before the page after it.
+//! form a gap, fetched by key range before the page after it. A page that brings nothing but
+//! the seam row is the end — unless the server caps pages at one row, which leaves no room for
+//! the overlap: that is told apart with one request without it, and the check is then turned
+//! off (and reported).
 
 use super::cursor::{Cursor, Position};
 use super::plan::Direction;
+use super::size::PageSize;
 use super::step::{Fetched, Request, Seek, Step};
 use super::{EndReason, Page, Summary};
 use crate::decode::{Decoded, KeyIndex};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 
 /// What the first row of a page says about rows shifting since the page before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,75 @@ impl<T> Gap<T> {
 
 /// The seam check of a page, and repairing a gap: its pages come before the page held after it.
 impl<T> Cursor<T> {
+    /// A page of one row leaves no room for the seam check's overlap row: turn the check off,
+    /// and say so.
+    pub(super) fn fit_seam_to_size(&mut self, summary: &mut Summary) {
+        if let Position::Offset { seam, .. } = &mut self.position
+            && seam.is_some()
+            && self.size.limit() < 2
+        {
+            *seam = None;
+            summary.order_warning = Some(
+                "the server caps pages at 1 row, which leaves no room for the seam check's \
+                 overlap row: seams between pages were not checked, so rows added or removed \
+                 during the export can come out twice or not at all; keyset mode rules this out"
+                    .to_string(),
+            );
+        }
+    }
+
+    /// A page that brought no new row: the end, unless the seam row is gone, which means rows
+    /// past the last one delivered may have moved out of reach.
+    pub(super) fn nothing_new(
+        &mut self,
+        offset: u64,
+        overlap: bool,
+        received: u64,
+        keys: Option<Result<(u64, u64)>>,
+        summary: &mut Summary,
+    ) -> Step<T> {
+        if let (
+            true,
+            Position::Offset {
+                seam: Some(direction),
+                last_key: Some(last),
+            },
+        ) = (overlap, self.position)
+        {
+            let seam_row = match keys {
+                Some(Ok((first, _))) => Some(first),
+                _ => None,
+            };
+            if received == 0 || seam_row.is_some_and(|k| k != last) {
+                summary.shifts_detected += 1;
+                summary.shifts_repaired += 1;
+                self.gap = Some(Gap {
+                    direction,
+                    after: last,
+                    before: None,
+                    held: None,
+                    end: Some(EndReason::EmptyPage { offset }),
+                });
+                return Step::Continue;
+            }
+        }
+        if let (true, PageSize::Unconfirmed { rows: 1, .. }) = (overlap, self.size)
+            && received == 1
+            && self.outstanding == 0
+        {
+            // One row, then only that row again as the seam: the end, or a server that caps
+            // pages at one row, which leaves no room for the overlap. Ask once without it.
+            self.plain_next = true;
+            self.scheduled = self.offset;
+            return Step::Continue;
+        }
+        let reason = match self.size {
+            PageSize::Unconfirmed { offset, rows, .. } => EndReason::ShortPage { offset, rows },
+            _ => EndReason::EmptyPage { offset },
+        };
+        self.end(reason, summary)
+    }
+
     /// The seam check: rows before the first one past the last row delivered were delivered
     /// already; a first new row that is not the one right after it means rows moved up past
     /// the seam, out of this page. Returns how many of the page's `rows` to skip, and the gap
@@ -156,8 +229,9 @@ impl<T> Cursor<T> {
                         ErrorKind::Stalled,
                         format!(
                             "the server did not honour the key range while repairing a seam: \
-                             between action_id {} and {:?} the page runs from {first} to {last}",
-                            gap.after, gap.before
+                             between action_id {} and {} the page runs from {first} to {last}",
+                            gap.after,
+                            gap.before.map_or("the end".to_string(), |b| b.to_string())
                         ),
                     )
                     .at(&self.model, self.offset);

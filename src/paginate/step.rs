@@ -45,8 +45,9 @@ pub(crate) struct Fetched<T> {
 pub(crate) enum Step<T> {
     /// Deliver this page; the stream ends after it when it carries a reason.
     Deliver(Page<T>, Option<EndReason>),
-    /// Rows moved out of reach: fetch them by key ([`Cursor::repair_request`]) first.
-    Repair,
+    /// Nothing to deliver yet: ask the cursor again. A seam repair
+    /// ([`super::cursor::Cursor::repair_request`]) or a confirmation comes first.
+    Continue,
     /// The stream ends here ([`super::Summary::end`] says why).
     End,
     /// The stream ends with this error as its last item.

@@ -142,7 +142,7 @@ fn run(q: Query<RawRow>, server: &mut Server) -> Run {
                     break;
                 }
             }
-            Step::Repair => {}
+            Step::Continue => {}
             Step::End => break,
             Step::Fail(error) => {
                 return Run {
@@ -229,6 +229,8 @@ fn a_silent_cap_is_learned_and_every_row_comes() {
         (20, 10, 2, true),
         (20, 10, 2, false),
         (12, 10, 1, false),
+        (12, 10, 1, true),
+        (3, 1000, 1, true),
     ];
     for (n, size, cap, seam) in table {
         let mut server = Server::new(n).capped(cap);
@@ -320,7 +322,10 @@ fn keyset_mode_fails_when_the_server_ignores_the_seek() {
     let e = r.error.expect("the seek was not honoured");
     assert_eq!(e.kind(), ErrorKind::Stalled);
     assert!(
-        e.to_string().contains("did not honour the keyset seek"),
+        e.to_string().contains(
+            "did not honour the keyset seek: asked for rows after action_id 30, it sent a page \
+             from action_id 1 to 10"
+        ),
         "{e}"
     );
     assert!(
@@ -352,4 +357,27 @@ fn max_rows_asks_for_no_more_than_it_needs() {
     let asks: Vec<u64> = server.requests.iter().map(|r| r.ask).collect();
     assert_eq!(asks, [10, 10, 5]);
     assert_eq!(r.summary.end, Some(EndReason::LimitReached { rows: 25 }));
+}
+
+#[test]
+fn a_cap_of_one_row_turns_the_seam_check_off_and_says_so() {
+    let mut server = Server::new(12).capped(1);
+    let r = run(query(10), &mut server);
+    assert_eq!(r.keys, newest_first(12));
+    let warning = r.summary.order_warning.expect("a warning");
+    assert!(warning.contains("caps pages at 1 row"), "{warning}");
+    // The first row, the seam row alone, then one request per row from the second (the
+    // confirmation, without the overlap, brings it) and the empty page.
+    assert_eq!(server.requests.len(), 2 + 11 + 1);
+}
+
+#[test]
+fn one_row_at_a_cap_of_one_is_told_from_the_end() {
+    for n in [0, 1] {
+        let mut server = Server::new(n).capped(1);
+        let r = run(query(10), &mut server);
+        assert_eq!(r.keys, newest_first(n), "{n} rows");
+        assert!(r.error.is_none());
+        assert_eq!(r.summary.learned_cap, None, "{n} rows");
+    }
 }
