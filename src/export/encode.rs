@@ -146,7 +146,7 @@ impl Records {
     fn row(&mut self, row: &RawRow, out: &mut Vec<u8>) -> Result<(), String> {
         match self {
             Records::Ndjson => {
-                out.extend_from_slice(row.as_bytes());
+                push_one_line(row.as_bytes(), out);
                 out.push(b'\n');
             }
             Records::Json { first } => {
@@ -246,6 +246,33 @@ pub fn neutralise(s: String) -> String {
     }
 }
 
+/// Appends a row as one line. A row is written as sent unless its bytes hold a line break,
+/// which in JSON can only be whitespace between tokens (a string cannot hold one unescaped):
+/// such a row, from a server that pretty-prints, is written without the whitespace between
+/// its tokens, so that every line of NDJSON stays one record.
+fn push_one_line(row: &[u8], out: &mut Vec<u8>) {
+    if !row.contains(&b'\n') && !row.contains(&b'\r') {
+        out.extend_from_slice(row);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in row {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        out.push(b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +298,20 @@ mod tests {
             &[r#"{"b":1,"a":2.50}"#, r#"{"x":"é"}"#],
         );
         assert_eq!(out, "{\"b\":1,\"a\":2.50}\n{\"x\":\"é\"}\n");
+    }
+
+    #[test]
+    fn ndjson_writes_a_pretty_printed_row_on_one_line() {
+        let pretty =
+            "{\n  \"a\": 1,\r\n  \"s\": \"two  words, \\\" and \\\\\",\n  \"n\": [1, 2.50]\n}";
+        let out = encode(Format::Ndjson, None, &[pretty, r#"{"b": 2}"#]);
+        assert_eq!(
+            out, "{\"a\":1,\"s\":\"two  words, \\\" and \\\\\",\"n\":[1,2.50]}\n{\"b\": 2}\n",
+            "the pretty row compacted, strings untouched; the one-line row as sent"
+        );
+        for line in out.lines() {
+            let _: serde_json::Value = serde_json::from_str(line).unwrap();
+        }
     }
 
     #[test]
