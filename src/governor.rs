@@ -91,7 +91,9 @@ impl Governor {
                                 s.started(now);
                                 return;
                             }
-                            Duration::from_secs_f64((1.0 - s.tokens) / rate)
+                            // A rate so low the wait overflows a Duration waits "forever".
+                            Duration::try_from_secs_f64((1.0 - s.tokens) / rate)
+                                .unwrap_or(Duration::MAX)
                         }
                     },
                 }
@@ -234,5 +236,13 @@ mod tests {
             g.succeeded();
         }
         assert_eq!(g.rate(), None, "lifted after a long run of successes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_vanishing_rate_waits_instead_of_panicking() {
+        let g = Governor::new(Some(1e-300));
+        g.acquire().await;
+        let second = tokio::time::timeout(Duration::from_secs(3600), g.acquire()).await;
+        assert!(second.is_err(), "the second request waits past an hour");
     }
 }

@@ -158,7 +158,7 @@ impl<T> Cursor<T> {
             overlap,
             want_keys: seek_keys || matches!(self.position, Position::Offset { seam: Some(_), .. }),
         };
-        self.scheduled += new;
+        self.scheduled = self.scheduled.saturating_add(new);
         Some(request)
     }
 
@@ -221,7 +221,7 @@ impl<T> Cursor<T> {
             .size
             .observe(&self.model, offset, received, ask, summary);
         self.fit_seam_to_size(summary);
-        self.offset += n;
+        self.offset = self.offset.saturating_add(n);
         if self.outstanding == 0 {
             self.scheduled = self.offset;
         }

@@ -85,6 +85,13 @@ impl Plan {
                 Error::config("the page size must be at least 1").at(&q.model, q.start_offset)
             );
         }
+        if let Some(rps) = q.max_rps
+            && !(rps.is_finite() && rps > 0.0)
+        {
+            return Err(Error::config(format!(
+                "the request rate cap must be a positive number of requests per second, not {rps}"
+            )));
+        }
         let walk = match q.mode {
             Mode::Offset => Walk::Offset {
                 seam: seam_order(q).filter(|_| q.page_size >= 2),

@@ -381,3 +381,14 @@ fn one_row_at_a_cap_of_one_is_told_from_the_end() {
         assert_eq!(r.summary.learned_cap, None, "{n} rows");
     }
 }
+
+#[test]
+fn offsets_at_the_end_of_the_range_do_not_overflow() {
+    let mut server = Server::new(5);
+    let r = run(
+        query(1000).seam_check(false).start_offset(u64::MAX - 3),
+        &mut server,
+    );
+    assert!(r.keys.is_empty());
+    assert!(r.error.is_none());
+}
