@@ -71,6 +71,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Rows, Summary};
 pub use query::{
-    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, KEYSET_KEY, Mode, Op, Query, Value,
+    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op,
+    Query, Value,
 };
 pub use retry::RetryPolicy;

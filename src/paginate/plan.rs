@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::push_devices;
-use crate::query::{Condition, KEYSET_KEY, Mode, Op, Query, QueryBody};
+use crate::query::{Condition, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op, Query, QueryBody};
 
 /// Which way keys run in the order pages come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,12 @@ impl Plan {
             return Err(
                 Error::config("the page size must be at least 1").at(&q.model, q.start_offset)
             );
+        }
+        if q.concurrency > MAX_CONCURRENCY {
+            return Err(Error::config(format!(
+                "at most {MAX_CONCURRENCY} page requests may be in flight at once, not {}",
+                q.concurrency
+            )));
         }
         if let Some(rps) = q.max_rps
             && !(rps.is_finite() && rps > 0.0)

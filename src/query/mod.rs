@@ -91,6 +91,10 @@ pub const DEFAULT_PAGE_SIZE: u64 = 1000;
 /// an API whose rate limits are undocumented (see the README's Performance section).
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// The most page requests a query may have in flight at once: past this, a stream would hold
+/// hundreds of pages in memory and look like an attack to the API.
+pub const MAX_CONCURRENCY: usize = 256;
+
 /// A query over one list model, built step by step, then run as a stream.
 ///
 /// Made by [`Client::list`] or [`Client::push_actions`]. Nothing is sent until the stream is
@@ -218,7 +222,8 @@ impl<T> Query<T> {
     }
 
     /// How many page requests may be in flight at once (default [`DEFAULT_CONCURRENCY`]; 1 pages
-    /// strictly one request at a time). Prefetching starts once a full page has confirmed the
+    /// strictly one request at a time; at most [`MAX_CONCURRENCY`], past which the stream fails
+    /// with a configuration error). Prefetching starts once a full page has confirmed the
     /// page size; rows still arrive in offset order, and memory holds at most this many pages.
     #[must_use]
     pub fn concurrency(mut self, k: usize) -> Self {
