@@ -65,7 +65,7 @@ pub mod export;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_TIMEOUT,
+    DEFAULT_TIMEOUT, MAX_RETRY_AFTER,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use model::{PushAction, RawRow};

@@ -7,7 +7,7 @@ use reqwest::Url;
 
 use super::{
     Client, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES, DEFAULT_TIMEOUT,
-    Inner, Secret,
+    Inner, Secret, Secrets,
 };
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -49,7 +49,7 @@ impl ClientBuilder {
 
     /// The project's apptoken, sent in every request body and shown nowhere else.
     pub fn apptoken(mut self, token: impl Into<String>) -> Self {
-        self.apptoken = Some(Secret(token.into()));
+        self.apptoken = Some(Secret::new(token.into()));
         self
     }
 
@@ -95,7 +95,7 @@ impl ClientBuilder {
     /// without [`ClientBuilder::allow_insecure_http`].
     pub fn build(self) -> Result<Client> {
         let apptoken = match self.apptoken {
-            Some(t) if !t.0.trim().is_empty() => t,
+            Some(t) if !t.expose().trim().is_empty() => t,
             Some(_) => return Err(Error::config("the apptoken is empty")),
             None => {
                 return Err(Error::config(
@@ -107,7 +107,13 @@ impl ClientBuilder {
             Error::config(format!("the API URL {:?} is not a URL: {e}", self.api_url))
         })?;
         check_scheme(&url, self.allow_insecure_http)?;
+        check_no_credentials(&url)?;
+        let mut secrets = Secrets::default();
+        secrets.add(&apptoken);
         let http = reqwest::Client::builder()
+            // A redirect is an error that names the `Location` (see `redirect`): a 301/302/303
+            // turns the POST into a GET without its body, a 307/308 would resend the apptoken.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("xp-export/", env!("CARGO_PKG_VERSION")))
@@ -120,6 +126,7 @@ impl ClientBuilder {
                 http,
                 api_url: self.api_url.trim_end_matches('/').to_string(),
                 apptoken,
+                secrets,
                 retry: self.retry,
                 max_page_bytes: self.max_page_bytes,
             }),
@@ -153,6 +160,19 @@ fn check_scheme(url: &Url, allow_insecure_http: bool) -> Result<()> {
             "the API URL must be http or https, not {other:?}"
         ))),
     }
+}
+
+/// Refuses a user name or password in the API URL: the API takes its credentials in the
+/// body, and one in the URL would show wherever the URL does.
+fn check_no_credentials(url: &Url) -> Result<()> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "the API URL holds a user name or password (before the @ in front of {}): remove them; \
+         the API takes its credentials in the request body (the apptoken)",
+        url.host_str().unwrap_or("the host")
+    )))
 }
 
 #[cfg(test)]
@@ -201,6 +221,23 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(c.api_url(), "http://127.0.0.1:9/api/external");
+    }
+
+    #[test]
+    fn credentials_in_the_api_url_are_refused_without_being_shown() {
+        for url in [
+            "https://user:hunter2@api.example.com/api/external",
+            "https://hunter2@api.example.com/api/external",
+        ] {
+            let e = Client::builder()
+                .apptoken("t")
+                .api_url(url)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.to_string().contains("user name or password"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

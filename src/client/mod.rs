@@ -1,18 +1,23 @@
 //! [`Client`] and its builder: where the API is, the apptoken, timeouts and the retry policy.
 //!
 //! The client owns the wire: it is the only place that builds a request body, and the apptoken
-//! never leaves this module (`builder` checks the settings and makes the client).
+//! never leaves this module (`builder` checks the settings and makes the client). It knows its
+//! secrets (`secrets`) and scrubs them out of every error that holds text from the server; it
+//! follows no redirect (`redirect`).
 
 mod builder;
+mod redirect;
+mod secrets;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 
 pub use builder::ClientBuilder;
+use secrets::{Secret, Secrets};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::{RetryPolicy, parse_retry_after};
@@ -26,6 +31,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest connecting may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest `Retry-After` taken from a server: a day. A longer one (up to `u64::MAX`
+/// seconds, which no clock can add) is taken as this; the retry policy clamps it further.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The EU API base, the default.
 pub const DEFAULT_API_URL: &str = "https://external-api.xtremepush.com/api/external";
@@ -62,18 +71,10 @@ struct Inner {
     http: reqwest::Client,
     api_url: String,
     apptoken: Secret,
+    /// Every secret above, to scrub out of what the server says.
+    secrets: Secrets,
     retry: RetryPolicy,
     max_page_bytes: u64,
-}
-
-/// A string that never shows itself in `Debug` or `Display`.
-#[derive(Clone)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
 }
 
 impl fmt::Debug for Client {
@@ -122,7 +123,7 @@ impl Client {
         offset: u64,
     ) -> Result<PageRequest> {
         let body = RequestBody {
-            apptoken: &self.inner.apptoken.0,
+            apptoken: self.inner.apptoken.expose(),
             query,
             limit,
             offset,
@@ -135,7 +136,14 @@ impl Client {
         })
     }
 
-    /// Sends one page request and reads its whole body: one attempt, no retry.
+    /// `err` with every secret of this client scrubbed out of its detail and its `source()`
+    /// chain, and its text made fit to show: for every error that holds text from the server.
+    pub(crate) fn scrub(&self, err: Error) -> Error {
+        err.scrubbed(&|text| self.inner.secrets.scrub(text))
+    }
+
+    /// Sends one page request and reads its whole body: one attempt, no retry. A redirect is
+    /// not followed: it is an [`ErrorKind::Redirected`] error naming the `Location`.
     pub(crate) async fn send(&self, request: &PageRequest) -> Result<PageBody> {
         let resp = self
             .inner
@@ -146,12 +154,22 @@ impl Client {
             .send()
             .await
             .map_err(Error::from_reqwest)?;
+        if resp.status().is_redirection() {
+            let e = redirect::error(
+                resp.status(),
+                resp.headers().get(LOCATION),
+                &request.url,
+                &self.inner.api_url,
+            );
+            return Err(self.scrub(e));
+        }
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            .map(|wait| wait.min(MAX_RETRY_AFTER));
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, shown};
 
 /// The envelope every response comes in: `{"code", "success", "message", "data"}`, its `data`
 /// read as `D` (the raw array, or the array split into raw rows).
@@ -81,27 +81,50 @@ pub(crate) fn open_envelope<'a>(
 
 /// The error an envelope reports, if it reports one: `success: false` or a failing `code`
 /// decide even inside HTTP 200; a failing HTTP status decides when the body says nothing.
+///
+/// A failing code (the envelope's, else the HTTP status) reads `HTTP 401 <the message>`.
+/// `success: false` without one is a server error (retried, as a 500 would be) that says what
+/// the server said: `the API reported a failure (success: false, code 200): <the message>`.
 fn failure(
     status: u16,
-    code: Option<i64>,
+    raw_code: Option<i64>,
     success: Option<bool>,
     message: Option<&Value>,
 ) -> Option<Error> {
-    let code = code.and_then(|c| u16::try_from(c).ok());
-    let failed =
-        success == Some(false) || code.is_some_and(|c| c >= 400) || !(200..300).contains(&status);
-    if !failed {
+    let code = raw_code
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| *c >= 400);
+    let http_ok = (200..300).contains(&status);
+    if success != Some(false) && code.is_none() && http_ok {
         return None;
     }
-    let code = code
-        .filter(|c| *c >= 400)
-        .unwrap_or(if status >= 400 { status } else { 500 });
-    let message = match message {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Null) | None => reason(code).to_string(),
-        Some(other) => other.to_string(),
+    let said = said(message);
+    if let Some(code) = code.or((status >= 400).then_some(status)) {
+        return Some(Error::from_status(
+            code,
+            said.as_deref().unwrap_or(reason(code)),
+        ));
+    }
+    let what = match (success, raw_code) {
+        (Some(false), Some(c)) => format!("the API reported a failure (success: false, code {c})"),
+        (Some(false), None) => "the API reported a failure (success: false, no code)".to_string(),
+        _ => format!("the API answered HTTP {status}, which is not a page"),
     };
-    Some(Error::from_status(code, &message))
+    let detail = match said {
+        Some(message) => format!("{what}: {message}"),
+        None => format!("{what}, without a message"),
+    };
+    Some(Error::new(ErrorKind::Server, detail))
+}
+
+/// The envelope's `message`, fit to show: `None` when it is missing, null or blank.
+fn said(message: Option<&Value>) -> Option<String> {
+    let text = match message? {
+        Value::Null => return None,
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    (!text.is_empty()).then(|| shown(&text).into_owned())
 }
 
 /// Checks a response for failure and splits its `data` array into rows, in one pass.
@@ -166,6 +189,40 @@ mod tests {
         let e = open_envelope(403, "application/json", body).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Refused);
         assert_eq!(e.detail(), "HTTP 403 Access not authorised");
+    }
+
+    #[test]
+    fn success_false_without_a_failing_code_says_what_the_server_said() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                br#"{"code":200,"success":false,"message":"weird"}"#,
+                "the API reported a failure (success: false, code 200): weird",
+            ),
+            (
+                br#"{"success":false,"message":""}"#,
+                "the API reported a failure (success: false, no code), without a message",
+            ),
+            (
+                br#"{"code":-3,"success":false,"message":{"why":["a","b"]}}"#,
+                r#"the API reported a failure (success: false, code -3): {"why":["a","b"]}"#,
+            ),
+            (
+                br#"{"code":200,"success":false,"message":"line\nbreak\u001b[2J"}"#,
+                r"the API reported a failure (success: false, code 200): line\nbreak\u{1b}[2J",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = open_envelope(200, "application/json", body).unwrap_err();
+            assert_eq!(e.detail(), want);
+            assert_eq!(e.kind(), ErrorKind::Server, "retried, as before");
+            assert_eq!(e.status(), None, "no status was reported");
+        }
+        let e = open_envelope(401, "", br#"{"success":false,"message":" "}"#).unwrap_err();
+        assert_eq!(
+            e.detail(),
+            "HTTP 401 Unauthorized",
+            "a blank message is none"
+        );
     }
 
     #[test]

@@ -67,11 +67,13 @@ impl<T> Fetcher<T> {
         let attempt = || async {
             self.governor.acquire().await;
             lock(&self.summary).requests += 1;
+            // Every error from here on may hold the server's words: the client scrubs its
+            // secrets out of them before they are retried, logged or returned.
             let resp = plan
                 .client
                 .send(&page_request)
                 .await
-                .map_err(|e| e.at(model, offset))?;
+                .map_err(|e| plan.client.scrub(e).at(model, offset))?;
             let page = (self.decode)(Input {
                 body: &resp.bytes,
                 status: resp.status,
@@ -79,7 +81,12 @@ impl<T> Fetcher<T> {
                 offset,
                 want_keys: request.want_keys,
             })
-            .map_err(|e| e.with_retry_after(resp.retry_after).at(model, offset));
+            .map_err(|e| {
+                plan.client
+                    .scrub(e)
+                    .with_retry_after(resp.retry_after)
+                    .at(model, offset)
+            });
             match &page {
                 Ok(_) => self.governor.succeeded(),
                 Err(e) if e.kind() == ErrorKind::RateLimited => self

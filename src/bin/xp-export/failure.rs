@@ -1,7 +1,7 @@
 //! How a command fails: a message, further notes and the exit code.
 //!
 //! Exit codes: 0 success (and a closed pipe), 1 failure (retries exhausted, I/O), 2 usage or
-//! configuration, 3 the API refused the request, 130 interrupted (Ctrl-C) with the checkpoint
+//! configuration, 3 the API refused the request (or redirected it), 130 interrupted (Ctrl-C) with the checkpoint
 //! saved.
 
 use std::path::Path;
@@ -72,7 +72,7 @@ impl Failure {
                 partial,
             } => {
                 let code = match source.kind() {
-                    ErrorKind::Refused => 3,
+                    ErrorKind::Refused | ErrorKind::Redirected => 3,
                     ErrorKind::Config => 2,
                     _ => 1,
                 };

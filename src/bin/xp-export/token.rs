@@ -1,4 +1,9 @@
 //! The apptoken: from a file, standard input or the environment, never from argv.
+//!
+//! A file (or standard input, `-`) holds the token on one line: a UTF-8 byte order mark (as
+//! Notepad writes) and the whitespace around the token are dropped; a second non-empty line is
+//! refused, since the file is then not a token file or holds more than the token. A file that
+//! group or others can read is used with a warning, as ssh warns of a key file.
 
 use std::io::Read;
 use std::path::Path;
@@ -7,33 +12,106 @@ use crate::failure::Failure;
 
 const TOKEN_ENV: &str = "XTREMEPUSH_APPTOKEN";
 
+/// The largest token file read: a token is tens of bytes, and `/dev/zero` never ends.
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
 /// Reads the apptoken from the file named, or the environment; never from argv.
 pub fn apptoken(file: Option<&Path>) -> Result<String, Failure> {
-    let token = match file {
+    let (text, source) = match file {
         Some(path) if path == Path::new("-") => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            let text = read_limited(std::io::stdin().lock()).map_err(|e| {
                 Failure::usage(format!("cannot read the apptoken from standard input: {e}"))
             })?;
-            s
+            (text, "standard input".to_string())
         }
-        Some(path) => std::fs::read_to_string(path).map_err(|e| {
-            Failure::usage(format!(
-                "cannot read the apptoken file {}: {e}",
-                path.display()
-            ))
-        })?,
-        None => std::env::var(TOKEN_ENV).unwrap_or_default(),
+        Some(path) => {
+            let source = format!("the apptoken file {}", path.display());
+            let text = std::fs::File::open(path)
+                .and_then(|f| {
+                    warn_if_others_can_read(path, &f);
+                    read_limited(f)
+                })
+                .map_err(|e| Failure::usage(format!("cannot read {source}: {e}")))?;
+            (text, source)
+        }
+        None => (std::env::var(TOKEN_ENV).unwrap_or_default(), String::new()),
     };
-    let token = token.trim().to_string();
-    if token.is_empty() {
-        let place = match file {
-            Some(p) => format!("the apptoken file {} is empty", p.display()),
-            None => format!(
-                "no apptoken: set {TOKEN_ENV}, or pass --apptoken-file PATH (a file holding it)"
-            ),
-        };
-        return Err(Failure::usage(place));
+    match (one_line(&text), file) {
+        (Ok(token), _) if !token.is_empty() => Ok(token.to_string()),
+        (Ok(_), Some(_)) => Err(Failure::usage(format!("{source} is empty"))),
+        (Ok(_), None) => Err(Failure::usage(format!(
+            "no apptoken: set {TOKEN_ENV}, or pass --apptoken-file PATH (a file holding it)"
+        ))),
+        (Err(lines), Some(_)) => Err(Failure::usage(format!(
+            "{source} holds {lines} non-empty lines: it must hold the apptoken alone, on one line"
+        ))),
+        (Err(lines), None) => Err(Failure::usage(format!(
+            "{TOKEN_ENV} holds {lines} non-empty lines: it must hold the apptoken alone"
+        ))),
     }
-    Ok(token)
+}
+
+/// The token in `text`: its one non-empty line, trimmed, without a leading byte order mark
+/// (empty when there is none); `Err(n)` when `n` lines are not empty. No line's content is
+/// ever part of a message.
+fn one_line(text: &str) -> Result<&str, usize> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let token = lines.next().unwrap_or("");
+    match lines.count() {
+        0 => Ok(token),
+        more => Err(more + 1),
+    }
+}
+
+/// Reads a token's text: UTF-8, at most [`MAX_TOKEN_FILE`] bytes.
+fn read_limited(reader: impl Read) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_TOKEN_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB, which no apptoken is",
+            MAX_TOKEN_FILE / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::other("it is not UTF-8 text, which an apptoken is"))
+}
+
+/// Warns on stderr when a regular file holding the token can be read by its group or by
+/// others (a FIFO or `/dev/stdin` says nothing by its mode about who reads what flows through).
+#[cfg(unix)]
+fn warn_if_others_can_read(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = file.metadata() else { return };
+    let mode = meta.permissions().mode() & 0o777;
+    if meta.is_file() && mode & 0o044 != 0 {
+        eprintln!(
+            "xp-export: warning: the apptoken file {} can be read by {} (mode {mode:03o}); \
+             make it private: chmod 600 {}",
+            path.display(),
+            match mode & 0o044 {
+                0o040 => "its group",
+                0o004 => "other users",
+                _ => "its group and other users",
+            },
+            path.display()
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_path: &Path, _file: &std::fs::File) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_strips_a_bom_and_whitespace_and_refuses_a_second_line() {
+        assert_eq!(one_line("\u{feff}tok\r\n"), Ok("tok"));
+        assert_eq!(one_line("\n  tok  \n\n"), Ok("tok"));
+        assert_eq!(one_line("\u{feff}\n"), Ok(""));
+        assert_eq!(one_line("tok\nother\n\nthird"), Err(3));
+    }
 }

@@ -4,6 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
+mod shown;
+
+pub(crate) use shown::{Scrub, shown};
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -40,6 +44,11 @@ pub enum ErrorKind {
     /// A page's response is larger than the client's page limit
     /// ([`crate::ClientBuilder::max_page_bytes`]).
     TooLarge,
+    /// The API answered with a redirect (3xx), which is not followed: a 301/302/303 would turn
+    /// the request into a GET without its body, a 307/308 would carry the apptoken wherever
+    /// `Location` points. The error names the `Location`; if the API has moved, point
+    /// [`crate::ClientBuilder::api_url`] there.
+    Redirected,
 }
 
 impl ErrorKind {
@@ -49,7 +58,7 @@ impl ErrorKind {
     /// |---|---|
     /// | `Connect`, `Timeout`, `Network`, `Body` | yes |
     /// | `RateLimited`, `Server`, `NotEnvelope` | yes |
-    /// | `Config`, `Refused`, `Decode`, `Stalled`, `TooLarge` | no |
+    /// | `Config`, `Refused`, `Decode`, `Stalled`, `TooLarge`, `Redirected` | no |
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -79,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Decode => "decode",
             ErrorKind::Stalled => "stalled",
             ErrorKind::TooLarge => "too-large",
+            ErrorKind::Redirected => "redirected",
         }
     }
 }
@@ -185,6 +195,30 @@ impl Error {
     /// Adds a clause to the description.
     pub(crate) fn with_note(mut self, note: impl std::fmt::Display) -> Self {
         self.inner.detail = format!("{}; {note}", self.inner.detail);
+        self
+    }
+
+    /// Sets the HTTP status the error came with.
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// The error with its detail and every link of its `source()` chain made fit to show
+    /// (control characters escaped, long text cut) and passed through `scrub`, which removes
+    /// the client's secrets: for every error that holds text from the server.
+    pub(crate) fn scrubbed(mut self, scrub: Scrub<'_>) -> Self {
+        if let Some(detail) = shown::fit(&self.inner.detail, scrub) {
+            self.inner.detail = detail;
+        }
+        let chain = self
+            .inner
+            .source
+            .as_deref()
+            .and_then(|s| shown::scrub_chain(s, scrub));
+        if let Some(chain) = chain {
+            self.inner.source = Some(Box::new(chain));
+        }
         self
     }
 
@@ -300,88 +334,4 @@ impl StdError for Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn which_statuses_retry() {
-        let cases = [
-            (400, false),
-            (401, false),
-            (403, false),
-            (404, false),
-            (405, false),
-            (408, true),
-            (410, false),
-            (429, true),
-            (500, true),
-            (501, false),
-            (502, true),
-            (503, true),
-            (504, true),
-            (505, false),
-            (507, true),
-        ];
-        for (code, retried) in cases {
-            assert_eq!(is_retryable_status(code), retried, "{code}");
-            let kind = Error::from_status(code, "x").kind();
-            assert_eq!(kind.is_retryable(), retried, "{code} -> {kind:?}");
-        }
-    }
-
-    #[test]
-    fn display_names_model_offset_status_and_message() {
-        let e = Error::from_status(401, "Authentication failed").at("push-devices", 12000);
-        assert_eq!(
-            e.to_string(),
-            "list/push-devices at offset 12000: HTTP 401 Authentication failed"
-        );
-        assert_eq!(e.kind(), ErrorKind::Refused);
-        assert_eq!(e.status(), Some(401));
-        assert_eq!(e.offset(), Some(12000));
-        assert!(!e.is_retryable());
-    }
-
-    #[test]
-    fn display_counts_attempts_after_retries() {
-        let e = Error::from_status(503, "Service Unavailable")
-            .at("campaign", 0)
-            .with_attempts(9);
-        assert_eq!(
-            e.to_string(),
-            "list/campaign at offset 0: HTTP 503 Service Unavailable (gave up after 9 attempts)"
-        );
-        assert_eq!(e.kind(), ErrorKind::Server);
-        assert!(e.is_retryable());
-    }
-
-    #[test]
-    fn a_refusal_after_a_retry_does_not_claim_to_give_up() {
-        let e = Error::from_status(401, "Authentication failed")
-            .at("push-devices", 0)
-            .with_attempts(2);
-        assert_eq!(
-            e.to_string(),
-            "list/push-devices at offset 0: HTTP 401 Authentication failed"
-        );
-        assert_eq!(e.attempts(), 2);
-    }
-
-    #[test]
-    fn status_codes_map_to_kinds() {
-        assert_eq!(Error::from_status(429, "").kind(), ErrorKind::RateLimited);
-        for code in [500, 502, 503, 504] {
-            assert_eq!(Error::from_status(code, "").kind(), ErrorKind::Server);
-        }
-        for code in [400, 401, 403, 404, 405, 410] {
-            assert_eq!(Error::from_status(code, "").kind(), ErrorKind::Refused);
-        }
-    }
-
-    #[test]
-    fn error_is_small_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync + 'static>() {}
-        assert_send_sync::<Error>();
-        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-    }
-}
+mod tests;
