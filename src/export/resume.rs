@@ -60,7 +60,10 @@ pub(crate) fn check(
     match load(&cp_path)? {
         Some(cp) => from_checkpoint(path, cp, identity, lock),
         // Nothing was committed: there is nothing to keep.
-        None if exists(&partial) => Ok(Resume::Fresh),
+        None if exists(&partial) => {
+            remove_if_present(&partial).map_err(io_err(&partial))?;
+            Ok(Resume::Fresh)
+        }
         None if exists(path) => completed(path, identity, lock),
         None => Ok(Resume::Fresh),
     }
@@ -243,8 +246,9 @@ mod tests {
         fs::write(&path, "dune").unwrap();
         let message = resume_error(check(RESUME));
         assert!(message.contains("changed after"), "{message}");
-        fs::write(partial_path(&path), "").unwrap();
+        fs::write(partial_path(&path), "uncommitted").unwrap();
         assert!(matches!(check(RESUME), Ok(Resume::Fresh)));
+        assert!(!partial_path(&path).exists(), "cleared for the fresh start");
     }
 
     #[test]
