@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::format::Format;
@@ -41,9 +42,9 @@ impl Identity {
     /// the same.
     pub fn difference(&self, other: &Identity) -> Option<String> {
         let format = |i: &Identity| format!("{}{}", i.format, if i.gzip { "+gzip" } else { "" });
-        // Options are shown as `Some(5)` / `None`; those strings are equal exactly when the
-        // options are.
-        let option = |v: Option<u64>| format!("{v:?}");
+        // Options are shown as `5` / `none`; those strings are equal exactly when the options
+        // are.
+        let option = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
         let (a, b) = (self, other);
         let mut diffs = Vec::new();
         differ(&mut diffs, "model", &a.model, &b.model);
@@ -92,13 +93,16 @@ pub struct Checkpoint {
     pub rows: u64,
     /// Bytes of the partial file that hold those rows; anything past them is cut on resume.
     pub bytes: u64,
+    /// CRC-32 of those bytes (as written: compressed for gzip); a resume checks the partial
+    /// file against it.
+    pub committed_crc32: u32,
     /// The CSV columns, once fixed by the header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
 }
 
-/// The current checkpoint format.
-pub const VERSION: u32 = 1;
+/// The current checkpoint format (2: sealed with a checksum, with the committed bytes' CRC-32).
+pub const VERSION: u32 = 2;
 
 /// Where the partial output of `path` is written until it is complete.
 pub fn partial_path(path: &Path) -> PathBuf {
@@ -117,10 +121,11 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// Reads the checkpoint at `path`, `None` when there is none.
+    /// Reads the checkpoint at `path`, `None` when there is none. A checkpoint whose checksum
+    /// does not match its contents (edited or damaged) is an error of kind `InvalidData`.
     pub fn load(path: &Path) -> io::Result<Option<Checkpoint>> {
         match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+            Ok(bytes) => unseal(&bytes)
                 .map(Some)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -128,13 +133,45 @@ impl Checkpoint {
         }
     }
 
-    /// Writes the checkpoint atomically: a reader sees the old one or the new one, never half.
+    /// Writes the checkpoint atomically and durably: a reader sees the old one or the new one,
+    /// never half, and the new one is on disk before it replaces the old.
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let tmp = sibling(path, ".tmp");
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        fs::write(&tmp, json)?;
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(&seal(self)?)?;
+        file.sync_all()?;
         fs::rename(&tmp, path)
     }
+}
+
+/// What ends the sealed JSON's body and starts its checksum. JSON strings cannot hold a raw
+/// line break, so its last occurrence is the checksum's.
+const SEAL: &[u8] = b",\n  \"checksum\": \"crc32:";
+
+/// `value` as pretty JSON whose last field, `checksum`, is the CRC-32 of every byte before it.
+pub(crate) fn seal<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut body = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    let Some(len) = body.len().checked_sub(2).filter(|_| body.ends_with(b"\n}")) else {
+        return Err(io::Error::other("not a JSON object with fields"));
+    };
+    body.truncate(len);
+    let crc = crc32fast::hash(&body);
+    body.extend_from_slice(SEAL);
+    body.extend_from_slice(format!("{crc:08x}\"\n}}\n").as_bytes());
+    Ok(body)
+}
+
+/// The value of JSON written by [`seal`], or what is wrong with it.
+pub(crate) fn unseal<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let at = bytes
+        .windows(SEAL.len())
+        .rposition(|w| w == SEAL)
+        .ok_or("it has no checksum")?;
+    let expected = format!("{:08x}\"\n}}\n", crc32fast::hash(&bytes[..at]));
+    if &bytes[at + SEAL.len()..] != expected.as_bytes() {
+        return Err("its checksum does not match its contents: it was edited or damaged".into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("it cannot be read: {e}"))
 }
 
 #[cfg(test)]
@@ -178,10 +215,48 @@ pub(crate) mod tests {
             next_key: Some(77),
             rows: 3000,
             bytes: 123_456,
+            committed_crc32: 0xdead_beef,
             columns: Some(vec!["action_id".into()]),
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"rows\": 3000"), "{text}");
+        assert!(text.ends_with("\"\n}\n"), "{text}");
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn an_edited_or_damaged_checkpoint_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.checkpoint.json");
+        let cp = Checkpoint {
+            version: VERSION,
+            identity: identity(),
+            next_offset: 3000,
+            next_key: Some(77),
+            rows: 3000,
+            bytes: 123_456,
+            committed_crc32: 1,
+            columns: None,
+        };
+        cp.save(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        for (from, to) in [
+            ("\"bytes\": 123456", "\"bytes\": 123457"),
+            ("\"next_key\": 77", "\"next_key\": 78"),
+            ("\"rows\": 3000", "\"rows\":  3000"),
+        ] {
+            fs::write(&path, text.replace(from, to)).unwrap();
+            let err = Checkpoint::load(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("edited or damaged"), "{err}");
+        }
+        fs::write(&path, &text[..text.len() / 2]).unwrap();
+        assert!(Checkpoint::load(&path).is_err());
+        fs::write(&path, b"{\"version\": 1}").unwrap();
+        let err = Checkpoint::load(&path).unwrap_err();
+        assert!(err.to_string().contains("no checksum"), "{err}");
     }
 
     #[test]
@@ -214,8 +289,8 @@ pub(crate) mod tests {
             a.difference(&b).unwrap(),
             "model push-devices vs push-campaigns; \
              query {\"condition\":[[\"campaign_id\",\"=\",1]]} vs {}; \
-             page size 1000 vs 10; mode offset vs keyset; start after None vs Some(3); \
-             max rows None vs Some(9); start offset 0 vs 5; format csv vs json+gzip"
+             page size 1000 vs 10; mode offset vs keyset; start after none vs 3; \
+             max rows none vs 9; start offset 0 vs 5; format csv vs json+gzip"
         );
     }
 }

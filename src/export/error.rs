@@ -30,9 +30,17 @@ pub enum ExportError {
         /// What failed.
         source: io::Error,
     },
-    /// The checkpoint does not fit this export.
+    /// The checkpoint does not fit this export, fails its checks, or there is nothing this
+    /// program finished or can continue; or a leftover of an interrupted export is in the way.
     #[error("{0}")]
     Resume(String),
+    /// Another export is writing the same output (it holds the output's lock).
+    #[error("{0}")]
+    Busy(String),
+    /// The output cannot be written as asked: a directory, a missing directory, a block
+    /// device, a name this program keeps for its own files.
+    #[error("{0}")]
+    Output(String),
     /// A row could not be written in the chosen format.
     #[error("offset {offset}: {message}")]
     Encode {

@@ -3,18 +3,26 @@
 //!
 //! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
 //! reader never sees half a file under the final name. Beside the partial file,
-//! `PATH.checkpoint.json` records the query (never the apptoken), the next offset, and how many
-//! rows and bytes are safely written. A resumed export cuts the partial file back to those
-//! bytes and continues from that offset: the finished file is byte-identical to one written
-//! in a single run.
+//! `PATH.checkpoint.json` records the query (never the apptoken), the next offset, how many
+//! rows and bytes are safely written and their CRC-32, sealed with a checksum of its own. A
+//! resumed export checks both, cuts the partial file back to those bytes and continues from
+//! that offset: the finished file is byte-identical to one written in a single run.
+//!
+//! `PATH.lock` is locked for the export's whole life, so a second export of the same output
+//! fails at once; once the export is finished it records what was exported, so that only an
+//! output this program finished is called complete. A symlink is followed and its target
+//! written; a character device, FIFO or open file descriptor is written straight through,
+//! with no partial file, checkpoint or lock.
 //!
 //! A gzip output (`.gz`) is written as one gzip member per page, which every gzip reader
 //! reads as one stream; that is what lets a resume append to it.
 
 // The job's outline is here; each step's details live in a module of its own:
-// - output: stdout or PATH.partial, gzip members, commit, rename into place;
-// - resume: whether a checkpoint fits this export, cutting the partial file back to it;
-// - checkpoint: the checkpoint file and the identity of an export;
+// - place: what -o names (a file, a symlink's target, a stream), before anything is written;
+// - output: stdout, a stream or PATH.partial, gzip members, commit, rename into place;
+// - resume: how a file export starts: leftovers, checkpoint checks, cutting the partial file;
+// - lock: PATH.lock, held for the export's life, then the record of a finished export;
+// - checkpoint: the checkpoint file, its seal, and the identity of an export;
 // - encode: rows to the bytes of each format;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
@@ -22,7 +30,9 @@ mod checkpoint;
 mod encode;
 mod error;
 mod format;
+mod lock;
 mod output;
+mod place;
 mod resume;
 
 use std::future::Future;
@@ -42,15 +52,18 @@ use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
 use error::encode_err;
+use lock::OutputLock;
 use output::Output;
-use resume::Resume;
+use place::Place;
+use resume::{Asked, Resume};
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Standard output: no checkpoint, no resume.
     Stdout,
-    /// A file, written through `PATH.partial` and a checkpoint.
+    /// A file, written through `PATH.partial` and a checkpoint (a symlink's target for a
+    /// symlink); a character device, FIFO or open file descriptor is written straight through.
     File(PathBuf),
 }
 
@@ -95,7 +108,7 @@ pub struct Export {
     format: Format,
     target: Target,
     gzip: bool,
-    resume: bool,
+    asked: Asked,
 }
 
 impl Export {
@@ -112,14 +125,23 @@ impl Export {
             format,
             target,
             gzip,
-            resume: false,
+            asked: Asked::default(),
         }
     }
 
-    /// Continues an interrupted file export from its checkpoint, if there is one.
+    /// Continues an interrupted file export from its checkpoint, if there is one. Without it
+    /// (or [`restart`](Self::restart)), an export whose output has a leftover partial file or
+    /// checkpoint is refused.
     #[must_use]
     pub fn resume(mut self, yes: bool) -> Self {
-        self.resume = yes;
+        self.asked.resume = yes;
+        self
+    }
+
+    /// Discards the partial file and checkpoint an interrupted export left, and starts over.
+    #[must_use]
+    pub fn restart(mut self, yes: bool) -> Self {
+        self.asked.restart = yes;
         self
     }
 
@@ -149,6 +171,10 @@ impl Export {
         let started = Instant::now();
         let Some((mut out, checkpoint)) = self.open()? else {
             return Ok(Report::already_complete(&self.target, started));
+        };
+        let target = match &self.target {
+            Target::File(path) => Some(path.clone()),
+            Target::Stdout => None,
         };
         let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
         let start = resumed_at.unwrap_or(self.query.start_offset);
@@ -182,7 +208,7 @@ impl Export {
         buf.clear();
         encoder.end(&mut buf).map_err(encode_err(start))?;
         out.write(&buf)?;
-        let path = out.finish()?;
+        let path = out.finish()?.or(target);
         Ok(Report {
             summary: pages.summary(),
             rows,
@@ -194,23 +220,33 @@ impl Export {
         })
     }
 
-    /// Opens the output, fresh or where the checkpoint says to resume; `None` when `--resume`
-    /// finds the output already complete.
+    /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
+    /// `None` when `--resume` finds the output already complete.
     fn open(&self) -> Result<Option<(Output, Option<Checkpoint>)>, ExportError> {
         let Target::File(path) = &self.target else {
             return Ok(Some((Output::stdout(), None)));
         };
-        let identity = self.identity();
-        let checkpoint = if self.resume {
-            match resume::check(path, &identity)? {
-                Resume::AlreadyComplete => return Ok(None),
-                Resume::From(cp) => Some(cp),
-                Resume::Fresh => None,
+        let path = match place::place(path)? {
+            Place::File(path) => path,
+            Place::Stream { path, kind } if self.asked.resume => {
+                return Err(ExportError::Resume(format!(
+                    "cannot resume {}: it is {kind}, written straight through with no \
+                     checkpoint; run without --resume (--offset or --after continue from a row)",
+                    path.display()
+                )));
             }
-        } else {
-            None
+            Place::Stream { path, .. } => {
+                return Ok(Some((Output::stream(&path, self.gzip)?, None)));
+            }
         };
-        let out = Output::file(path, self.gzip, checkpoint.clone(), identity)?;
+        let lock = OutputLock::acquire(&path)?;
+        let identity = self.identity();
+        let checkpoint = match resume::check(&path, &identity, &lock, self.asked)? {
+            Resume::AlreadyComplete => return Ok(None),
+            Resume::From(cp) => Some(cp),
+            Resume::Fresh => None,
+        };
+        let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?;
         Ok(Some((out, checkpoint)))
     }
 
@@ -312,6 +348,7 @@ mod tests {
             "out.csv.gz",
             "gzip: true",
             "resume: true",
+            "restart: false",
         ] {
             assert!(debug.contains(shown), "{shown} missing from {debug}");
         }

@@ -1,21 +1,24 @@
-//! The output writer: stdout, or `PATH.partial` with a checkpoint after every page; gzip
-//! members; the rename into place once complete.
+//! The output writer: stdout or a stream, or `PATH.partial` with a checkpoint after every
+//! page; gzip members; the rename into place once complete.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
+use super::lock::{Completed, OutputLock, remove_if_present};
 use super::resume;
 
-/// The bytes' destination: stdout, or a partial file with its checkpoint.
+/// The bytes' destination: stdout or a stream, or a partial file with its checkpoint.
 pub(crate) struct Output {
     writer: Box<dyn Write + Send>,
     gzip: bool,
     /// Bytes in the output, an earlier run's included.
     bytes: u64,
-    /// `None` for stdout.
+    /// What errors name: the partial file, the stream, or `<stdout>`.
+    name: PathBuf,
+    /// `None` for stdout and streams.
     file: Option<PartialFile>,
 }
 
@@ -27,6 +30,10 @@ struct PartialFile {
     identity: Identity,
     /// The last checkpoint saved (or resumed from), `None` until a page is committed.
     checkpoint: Option<Checkpoint>,
+    /// CRC-32 of every byte in the partial file, an earlier run's included.
+    crc: crc32fast::Hasher,
+    /// Held until the export ends; no other export writes this output meanwhile.
+    lock: OutputLock,
 }
 
 impl Output {
@@ -36,25 +43,49 @@ impl Output {
             writer: Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
             gzip: false,
             bytes: 0,
+            name: PathBuf::from("<stdout>"),
             file: None,
         }
     }
 
-    /// Opens `PATH.partial`: fresh, or cut back to the checkpoint's bytes to resume.
+    /// A character device, FIFO or open file descriptor, written straight through (appending,
+    /// never truncating or replacing it): no partial file, no checkpoint.
+    pub(crate) fn stream(path: &Path, gzip: bool) -> Result<Self, ExportError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        Ok(Output {
+            writer: Box::new(BufWriter::with_capacity(1 << 16, file)),
+            gzip,
+            bytes: 0,
+            name: path.to_path_buf(),
+            file: None,
+        })
+    }
+
+    /// Opens `PATH.partial` (the output's lock held): fresh, or checked and cut back to the
+    /// checkpoint's bytes to resume.
     pub(crate) fn file(
         path: &Path,
         gzip: bool,
         checkpoint: Option<Checkpoint>,
         identity: Identity,
+        lock: OutputLock,
     ) -> Result<Self, ExportError> {
         let partial = partial_path(path);
-        let file = match &checkpoint {
+        let (file, crc) = match &checkpoint {
             Some(cp) => resume::cut_partial(path, cp)?,
             None => {
-                // A fresh start: a checkpoint left by an earlier export no longer applies.
-                let cp = checkpoint_path(path);
-                remove_if_present(&cp).map_err(io_err(&cp))?;
-                File::create(&partial).map_err(io_err(&partial))?
+                // `resume::check` has cleared the way; a partial file that appeared since is
+                // not ours to overwrite.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&partial)
+                    .map_err(io_err(&partial))?;
+                (file, crc32fast::Hasher::new())
             }
         };
         let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
@@ -63,12 +94,15 @@ impl Output {
             writer: Box::new(BufWriter::with_capacity(1 << 16, writer_file)),
             gzip,
             bytes: checkpoint.as_ref().map_or(0, |c| c.bytes),
+            name: partial.clone(),
             file: Some(PartialFile {
                 path: path.to_path_buf(),
                 partial,
                 file,
                 identity,
                 checkpoint,
+                crc,
+                lock,
             }),
         })
     }
@@ -79,8 +113,17 @@ impl Output {
     }
 
     fn error_path(&self) -> PathBuf {
-        self.partial()
-            .map_or_else(|| PathBuf::from("<stdout>"), Path::to_path_buf)
+        self.name.clone()
+    }
+
+    /// Writes `bytes` as they are, and adds them to the partial file's CRC-32.
+    fn put(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        self.writer.write_all(bytes).map_err(io_err(&self.name))?;
+        self.bytes += bytes.len() as u64;
+        if let Some(f) = &mut self.file {
+            f.crc.update(bytes);
+        }
+        Ok(())
     }
 
     /// Writes one chunk (a gzip member of its own when compressing).
@@ -91,10 +134,7 @@ impl Output {
         if self.gzip {
             self.write_member(chunk)
         } else {
-            let path = self.error_path();
-            self.writer.write_all(chunk).map_err(io_err(&path))?;
-            self.bytes += chunk.len() as u64;
-            Ok(())
+            self.put(chunk)
         }
     }
 
@@ -107,9 +147,7 @@ impl Output {
         );
         gz.write_all(chunk).map_err(io_err(&path))?;
         let member = gz.finish().map_err(io_err(&path))?;
-        self.writer.write_all(&member).map_err(io_err(&path))?;
-        self.bytes += member.len() as u64;
-        Ok(())
+        self.put(&member)
     }
 
     /// Pushes the buffered bytes to the file or stdout.
@@ -118,8 +156,8 @@ impl Output {
         self.writer.flush().map_err(io_err(&path))
     }
 
-    /// Makes a page durable against a crash of this process: the bytes reach the file, then
-    /// the checkpoint says they are there.
+    /// Makes a page durable: the bytes reach the disk (fsync), then the checkpoint says they
+    /// are there, with their CRC-32.
     pub(crate) fn commit(
         &mut self,
         next_offset: u64,
@@ -131,6 +169,7 @@ impl Output {
         let Some(f) = &mut self.file else {
             return Ok(());
         };
+        f.file.sync_data().map_err(io_err(&f.partial))?;
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             identity: f.identity.clone(),
@@ -138,6 +177,7 @@ impl Output {
             next_key,
             rows,
             bytes: self.bytes,
+            committed_crc32: f.crc.clone().finalize(),
             columns: columns.map(<[String]>::to_vec),
         };
         let cp_path = checkpoint_path(&f.path);
@@ -157,8 +197,9 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the output: flushed, synced, renamed into place, checkpoint removed. A
-    /// compressed output that got no bytes still becomes a valid (empty) gzip stream.
+    /// Completes the output: flushed and synced; recorded as finished in the lock file;
+    /// renamed into place; checkpoint removed. A compressed output that got no bytes still
+    /// becomes a valid (empty) gzip stream.
     pub(crate) fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {
         if self.gzip && self.bytes == 0 {
             self.write_member(&[])?;
@@ -168,16 +209,25 @@ impl Output {
             return Ok(None);
         };
         f.file.sync_all().map_err(io_err(&f.partial))?;
+        f.lock.record(&Completed {
+            version: checkpoint::VERSION,
+            identity: f.identity.clone(),
+            bytes: self.bytes,
+            crc32: f.crc.clone().finalize(),
+        })?;
         fs::rename(&f.partial, &f.path).map_err(io_err(&f.path))?;
+        sync_dir(&f.path);
         let cp = checkpoint_path(&f.path);
         remove_if_present(&cp).map_err(io_err(&cp))?;
         Ok(Some(f.path.clone()))
     }
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+/// Makes the rename into `path`'s directory durable, where the file system allows.
+fn sync_dir(path: &Path) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Ok(dir) = File::open(dir.unwrap_or(Path::new("."))) {
+        // Some file systems refuse to sync a directory; the rename stands either way.
+        let _ = dir.sync_all();
     }
 }

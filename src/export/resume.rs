@@ -1,37 +1,100 @@
-//! The resume checks: whether an earlier run's checkpoint fits this export, and cutting its
-//! partial file back to the bytes the checkpoint vouches for.
+//! How a file export starts, given what an earlier run left beside the output: whether a
+//! checkpoint fits this export and its partial file is the one it vouches for, whether the
+//! output is one this program finished, and cutting the partial file back to its committed
+//! bytes.
 
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::path::Path;
 
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
+use super::lock::{self, OutputLock, remove_if_present};
 
-/// Where a `--resume` of a file export starts.
+/// Where a file export starts.
 #[derive(Debug)]
 pub(crate) enum Resume {
-    /// No checkpoint and no finished file: a fresh export.
+    /// From nothing: no earlier run, or nothing committed, or `--restart`.
     Fresh,
     /// The earlier run's checkpoint, checked against this export.
     From(Checkpoint),
-    /// No checkpoint, no partial file, and the output is there: nothing to do.
+    /// This program finished the output with this very export: nothing to do.
     AlreadyComplete,
 }
 
-/// Reads the checkpoint of `path` and checks that it fits `identity`: the same checkpoint
-/// version and the same export (query, format, page size, …), or says what differs.
-pub(crate) fn check(path: &Path, identity: &Identity) -> Result<Resume, ExportError> {
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Asked {
+    /// `--resume`: continue from the checkpoint.
+    pub resume: bool,
+    /// `--restart`: discard what an earlier run left and start over.
+    pub restart: bool,
+}
+
+/// Decides how the export of `path` (whose lock is held) starts: a leftover partial file or
+/// checkpoint is continued with `--resume`, discarded with `--restart`, and otherwise refused.
+pub(crate) fn check(
+    path: &Path,
+    identity: &Identity,
+    lock: &OutputLock,
+    asked: Asked,
+) -> Result<Resume, ExportError> {
     let cp_path = checkpoint_path(path);
-    let cp = match Checkpoint::load(&cp_path).map_err(io_err(&cp_path))? {
-        Some(cp) => cp,
-        None if path.exists() && !partial_path(path).exists() => {
-            return Ok(Resume::AlreadyComplete);
+    let partial = partial_path(path);
+    if asked.restart {
+        remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
+        remove_if_present(&partial).map_err(io_err(&partial))?;
+        return Ok(Resume::Fresh);
+    }
+    if !asked.resume {
+        if exists(&cp_path) || exists(&partial) {
+            return Err(ExportError::Resume(format!(
+                "{} holds an interrupted export ({} is there): add --resume to continue it, \
+                 or --restart to discard it and start over",
+                path.display(),
+                if exists(&cp_path) { &cp_path } else { &partial }.display()
+            )));
         }
-        None => return Ok(Resume::Fresh),
-    };
+        return Ok(Resume::Fresh);
+    }
+    match load(&cp_path)? {
+        Some(cp) => from_checkpoint(path, cp, identity, lock),
+        // Nothing was committed: there is nothing to keep.
+        None if exists(&partial) => {
+            remove_if_present(&partial).map_err(io_err(&partial))?;
+            Ok(Resume::Fresh)
+        }
+        None if exists(path) => completed(path, identity, lock),
+        None => Ok(Resume::Fresh),
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// The checkpoint at `cp_path`; one that was edited or damaged is refused.
+fn load(cp_path: &Path) -> Result<Option<Checkpoint>, ExportError> {
+    Checkpoint::load(cp_path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData => ExportError::Resume(format!(
+            "cannot resume from {}: {e}; add --restart to start over",
+            cp_path.display()
+        )),
+        _ => io_err(cp_path)(e),
+    })
+}
+
+/// A checkpoint that fits this export, or what differs.
+fn from_checkpoint(
+    path: &Path,
+    cp: Checkpoint,
+    identity: &Identity,
+    lock: &OutputLock,
+) -> Result<Resume, ExportError> {
+    let cp_path = checkpoint_path(path);
     if cp.version != checkpoint::VERSION {
         return Err(ExportError::Resume(format!(
-            "{} has version {}, this program writes version {}: start over without --resume",
+            "{} has version {}, this program writes version {}: add --restart to start over",
             cp_path.display(),
             cp.version,
             checkpoint::VERSION
@@ -40,34 +103,90 @@ pub(crate) fn check(path: &Path, identity: &Identity) -> Result<Resume, ExportEr
     if let Some(diff) = cp.identity.difference(identity) {
         return Err(ExportError::Resume(format!(
             "cannot resume {}: it was started with a different export ({diff}); \
-             run the original command with --resume, or start over without --resume",
+             run the original command with --resume, or add --restart to start over",
             path.display()
         )));
     }
-    Ok(Resume::From(cp))
+    let partial = partial_path(path);
+    if exists(&partial) {
+        return Ok(Resume::From(cp));
+    }
+    // Stopped between the rename into place and removing the checkpoint?
+    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock) {
+        remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
+        return Ok(Resume::AlreadyComplete);
+    }
+    Err(ExportError::Resume(format!(
+        "cannot resume {}: {} is there but the partial file {} is gone; \
+         add --restart to start over",
+        path.display(),
+        cp_path.display(),
+        partial.display()
+    )))
 }
 
-/// Opens the partial file of `path` cut back to the checkpoint's bytes: whatever a crash left
-/// past the last committed page goes. A partial file shorter than that was damaged.
-pub(crate) fn cut_partial(path: &Path, cp: &Checkpoint) -> Result<File, ExportError> {
+/// The output is there with no checkpoint: complete only if this program finished it with
+/// this export and it has not changed since.
+fn completed(path: &Path, identity: &Identity, lock: &OutputLock) -> Result<Resume, ExportError> {
+    let refuse = |why: String| {
+        Err(ExportError::Resume(format!(
+            "nothing to resume: {} {why}; run without --resume to export again and replace it",
+            path.display()
+        )))
+    };
+    let Some(done) = lock
+        .completed()?
+        .filter(|d| d.version == checkpoint::VERSION)
+    else {
+        return refuse("was not written by a finished export of this program".into());
+    };
+    if let Some(diff) = done.identity.difference(identity) {
+        return refuse(format!("was finished by a different export ({diff})"));
+    }
+    if !lock::matches(path, &done)? {
+        return refuse("changed after this program finished it".into());
+    }
+    Ok(Resume::AlreadyComplete)
+}
+
+/// Opens the partial file of `path` cut back to the checkpoint's bytes, after checking that
+/// those bytes are the ones the checkpoint vouches for; whatever a crash left past them goes.
+/// Returns the file and the CRC-32 of what it keeps, to go on from.
+pub(crate) fn cut_partial(
+    path: &Path,
+    cp: &Checkpoint,
+) -> Result<(File, crc32fast::Hasher), ExportError> {
     let partial = partial_path(path);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&partial)
         .map_err(io_err(&partial))?;
+    let damaged = |why: String| {
+        ExportError::Resume(format!(
+            "cannot resume {}: {why}; the partial file was changed or damaged: \
+             add --restart to start over",
+            path.display()
+        ))
+    };
     let len = file.metadata().map_err(io_err(&partial))?.len();
     if len < cp.bytes {
-        return Err(ExportError::Resume(format!(
-            "cannot resume {}: {} holds {len} bytes but the checkpoint counts {}; \
-             the partial file was damaged: start over without --resume",
-            path.display(),
+        return Err(damaged(format!(
+            "{} holds {len} bytes but the checkpoint counts {}",
             partial.display(),
             cp.bytes
         )));
     }
+    let (crc, _) = lock::crc_of(&file, cp.bytes).map_err(io_err(&partial))?;
+    if crc.clone().finalize() != cp.committed_crc32 {
+        return Err(damaged(format!(
+            "the first {} bytes of {} are not the ones the checkpoint vouches for",
+            cp.bytes,
+            partial.display()
+        )));
+    }
     file.set_len(cp.bytes).map_err(io_err(&partial))?;
-    Ok(file)
+    Ok((file, crc))
 }
 
 #[cfg(test)]
@@ -76,15 +195,22 @@ mod tests {
 
     use super::*;
     use crate::export::checkpoint::tests::identity;
+    use crate::export::lock::Completed;
 
-    fn checkpoint(bytes: u64) -> Checkpoint {
+    const RESUME: Asked = Asked {
+        resume: true,
+        restart: false,
+    };
+
+    fn checkpoint(committed: &[u8]) -> Checkpoint {
         Checkpoint {
             version: checkpoint::VERSION,
             identity: identity(),
             next_offset: 2000,
             next_key: None,
             rows: 2000,
-            bytes,
+            bytes: committed.len() as u64,
+            committed_crc32: crc32fast::hash(committed),
             columns: None,
         }
     }
@@ -97,54 +223,107 @@ mod tests {
     }
 
     #[test]
-    fn no_checkpoint_is_a_fresh_start_unless_the_output_is_finished() {
+    fn without_a_checkpoint_only_a_finished_output_is_complete() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        assert!(matches!(check(&path, &identity()), Ok(Resume::Fresh)));
+        let lock = OutputLock::acquire(&path).unwrap();
+        let check = |asked| check(&path, &identity(), &lock, asked);
+        assert!(matches!(check(RESUME), Ok(Resume::Fresh)));
         fs::write(&path, "done").unwrap();
-        assert!(matches!(
-            check(&path, &identity()),
-            Ok(Resume::AlreadyComplete)
-        ));
-        fs::write(partial_path(&path), "").unwrap();
-        assert!(matches!(check(&path, &identity()), Ok(Resume::Fresh)));
+        let message = resume_error(check(RESUME));
+        assert!(
+            message.contains("not written by a finished export"),
+            "{message}"
+        );
+        lock.record(&Completed {
+            version: checkpoint::VERSION,
+            identity: identity(),
+            bytes: 4,
+            crc32: crc32fast::hash(b"done"),
+        })
+        .unwrap();
+        assert!(matches!(check(RESUME), Ok(Resume::AlreadyComplete)));
+        fs::write(&path, "dune").unwrap();
+        let message = resume_error(check(RESUME));
+        assert!(message.contains("changed after"), "{message}");
+        fs::write(partial_path(&path), "uncommitted").unwrap();
+        assert!(matches!(check(RESUME), Ok(Resume::Fresh)));
+        assert!(!partial_path(&path).exists(), "cleared for the fresh start");
     }
 
     #[test]
-    fn a_checkpoint_of_another_version_or_export_is_refused() {
+    fn a_leftover_is_refused_unless_resumed_or_restarted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
+        let lock = OutputLock::acquire(&path).unwrap();
+        let check = |asked| check(&path, &identity(), &lock, asked);
+        checkpoint(b"").save(&checkpoint_path(&path)).unwrap();
+        fs::write(partial_path(&path), "").unwrap();
+        let message = resume_error(check(Asked::default()));
+        assert!(message.contains("add --resume"), "{message}");
+        assert!(message.contains("--restart"), "{message}");
+        assert!(matches!(check(RESUME), Ok(Resume::From(_))));
+        let restart = Asked {
+            resume: false,
+            restart: true,
+        };
+        assert!(matches!(check(restart), Ok(Resume::Fresh)));
+        assert!(!partial_path(&path).exists());
+        assert!(!checkpoint_path(&path).exists());
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_version_or_export_or_without_its_partial_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let lock = OutputLock::acquire(&path).unwrap();
         let cp_path = checkpoint_path(&path);
-        checkpoint(10).save(&cp_path).unwrap();
-        assert!(matches!(check(&path, &identity()), Ok(Resume::From(cp)) if cp == checkpoint(10)));
+        checkpoint(b"0123456789").save(&cp_path).unwrap();
+        let message = resume_error(check(&path, &identity(), &lock, RESUME));
+        assert!(message.contains("partial file"), "{message}");
+        assert!(message.contains("is gone"), "{message}");
+        fs::write(partial_path(&path), "0123456789").unwrap();
+        assert!(matches!(
+            check(&path, &identity(), &lock, RESUME),
+            Ok(Resume::From(cp)) if cp == checkpoint(b"0123456789")
+        ));
 
         let mut other = identity();
         other.page_size = 500;
-        let message = resume_error(check(&path, &other));
+        other.max_rows = Some(50_000);
+        let message = resume_error(check(&path, &other, &lock, RESUME));
         assert!(message.contains("page size 1000 vs 500"), "{message}");
+        assert!(message.contains("max rows none vs 50000"), "{message}");
         assert!(message.contains("different export"), "{message}");
 
-        let mut old = checkpoint(10);
+        let mut old = checkpoint(b"");
         old.version = checkpoint::VERSION + 1;
         old.save(&cp_path).unwrap();
-        let message = resume_error(check(&path, &identity()));
+        let message = resume_error(check(&path, &identity(), &lock, RESUME));
         assert!(
-            message.contains("has version 2, this program writes version 1"),
+            message.contains("has version 3, this program writes version 2"),
             "{message}"
         );
     }
 
     #[test]
-    fn the_partial_file_is_cut_to_the_committed_bytes() {
+    fn the_partial_file_is_checked_then_cut_to_the_committed_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         fs::write(partial_path(&path), "committed|torn tail").unwrap();
-        cut_partial(&path, &checkpoint(9)).unwrap();
+        let (_, crc) = cut_partial(&path, &checkpoint(b"committed")).unwrap();
         assert_eq!(fs::read(partial_path(&path)).unwrap(), b"committed");
+        assert_eq!(crc.finalize(), crc32fast::hash(b"committed"));
 
-        let message = resume_error(cut_partial(&path, &checkpoint(100)));
+        let message = resume_error(cut_partial(&path, &checkpoint(&[b'x'; 100])));
         assert!(
             message.contains("holds 9 bytes but the checkpoint counts 100"),
+            "{message}"
+        );
+        fs::write(partial_path(&path), "commuted").unwrap();
+        let message = resume_error(cut_partial(&path, &checkpoint(b"committ")));
+        assert!(
+            message.contains("not the ones the checkpoint vouches for"),
             "{message}"
         );
     }

@@ -101,6 +101,9 @@ pub struct ExportArgs {
     /// Continue an interrupted export into the same output file.
     #[arg(long)]
     pub resume: bool,
+    /// Discard what an interrupted export left beside the output file and start over.
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0)]
     offset: u64,

@@ -62,7 +62,8 @@ pub async fn run(
         .failed()
         .select(FIELDS);
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
-    let job = Export::new(query, format, Target::File(args.output.clone()));
+    // The demo's file is its own: what a killed demo left is discarded.
+    let job = Export::new(query, format, Target::File(args.output.clone())).restart(true);
     let report = run_job(job, format, cli, progress, None).await?;
     let faults = emu
         .request_log()

@@ -24,7 +24,9 @@ pub async fn run(
     let token = token::apptoken(args.apptoken_file.as_deref())?;
     let client = args.client(token, timeout)?;
     let query = args.query(&client, conditions)?;
-    let job = Export::new(query, format, target).resume(args.resume);
+    let job = Export::new(query, format, target)
+        .resume(args.resume)
+        .restart(args.restart);
     run_job(job, format, cli, progress, args.summary_json.as_deref())
         .await
         .map(drop)

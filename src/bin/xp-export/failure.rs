@@ -1,7 +1,9 @@
 //! How a command fails: a message, further notes and the exit code.
 //!
 //! Exit codes: 0 success (and a closed pipe), 1 failure (retries exhausted, I/O), 2 usage or
-//! configuration, 3 the API refused the request (or redirected it), 130 interrupted (Ctrl-C) with the checkpoint
+//! configuration (an output that cannot be written as asked, a resume that does not fit, an
+//! output another export is writing), 3 the API refused the request (or redirected it), 130
+//! interrupted (Ctrl-C) with the checkpoint
 //! saved.
 
 use std::path::Path;
@@ -104,7 +106,9 @@ impl Failure {
                     notes,
                 }
             }
-            ExportError::Resume(message) => Failure {
+            ExportError::Resume(message)
+            | ExportError::Busy(message)
+            | ExportError::Output(message) => Failure {
                 code: 2,
                 message,
                 notes,
