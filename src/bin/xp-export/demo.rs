@@ -12,7 +12,7 @@ use xp_export::{Client, DEFAULT_PAGE_SIZE, RawRow, RetryPolicy};
 
 use crate::args::{Cli, DEFAULT_EMULATOR_PORT, DemoArgs};
 use crate::export::run_job;
-use crate::failure::Failure;
+use crate::failure::{Continuation, Failure};
 use crate::report::thousands;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
@@ -63,7 +63,7 @@ pub async fn run(
         .select(FIELDS);
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     let job = Export::new(query, format, Target::File(args.output.clone()));
-    let report = run_job(job, format, cli, progress, None).await?;
+    let report = run_job(job, format, cli, progress, None, Continuation::default()).await?;
     let faults = emu
         .request_log()
         .iter()
