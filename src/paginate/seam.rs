@@ -229,9 +229,12 @@ impl<T> Cursor<T> {
                         ErrorKind::Stalled,
                         format!(
                             "the server did not honour the key range while repairing a seam: \
-                             between action_id {} and {} the page runs from {first} to {last}",
+                             asked for the rows after action_id {}{}, the page runs from \
+                             {first} to {last}",
                             gap.after,
-                            gap.before.map_or("the end".to_string(), |b| b.to_string())
+                            gap.before
+                                .map(|b| format!(" and before {b}"))
+                                .unwrap_or_default()
                         ),
                     )
                     .at(&self.model, self.offset);

@@ -48,8 +48,31 @@ impl std::fmt::Display for EndReason {
                 write!(f, "short page of {rows} rows at offset {offset}")
             }
             EndReason::LimitReached { rows } => write!(f, "row limit of {rows} reached"),
-            EndReason::Failed { offset, kind } => write!(f, "failed at offset {offset} ({kind})"),
+            EndReason::Failed { offset, kind } => {
+                write!(f, "failed at offset {offset} on {}", failure(*kind))
+            }
         }
+    }
+}
+
+/// A failure's kind in words, for a sentence: "failed at offset 12000 on a server error".
+fn failure(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Config => "a configuration error",
+        ErrorKind::Connect => "a failure to connect",
+        ErrorKind::Timeout => "a timeout",
+        ErrorKind::Network => "a network error",
+        ErrorKind::Body => "a cut-off response",
+        ErrorKind::RateLimited => "rate limiting",
+        ErrorKind::Server => "a server error",
+        ErrorKind::NotEnvelope => "a response that is not the API's",
+        ErrorKind::Refused => "a refusal by the API",
+        ErrorKind::Decode => "rows that could not be read",
+        ErrorKind::Stalled => "a server that stopped making progress",
+        ErrorKind::TooLarge => "a response over the page size limit",
+        // A kind added later reads as this until it gets its own words.
+        #[allow(unreachable_patterns)]
+        _ => "an error",
     }
 }
 
@@ -115,7 +138,8 @@ impl Summary {
         }
         if let Some(EndReason::Failed { offset, kind }) = &self.end {
             w.push(format!(
-                "incomplete: the export stopped at offset {offset} ({kind})"
+                "incomplete: the export stopped at offset {offset} on {}",
+                failure(*kind)
             ));
         }
         w
@@ -133,4 +157,33 @@ pub(crate) type Shared = Arc<Mutex<Summary>>;
 pub(crate) fn lock(s: &Shared) -> MutexGuard<'_, Summary> {
     // A panic while holding the lock leaves plain counters behind: still worth reading.
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endings_and_warnings_read_as_sentences() {
+        let failed = EndReason::Failed {
+            offset: 12_000,
+            kind: ErrorKind::Server,
+        };
+        assert_eq!(
+            failed.to_string(),
+            "failed at offset 12000 on a server error"
+        );
+        let summary = Summary {
+            shifts_detected: 3,
+            shifts_repaired: 1,
+            end: Some(failed),
+            ..Summary::default()
+        };
+        for w in summary.warnings() {
+            for debug in ["Some(", "None", "{", "::"] {
+                assert!(!w.contains(debug), "{w}");
+            }
+        }
+        assert!(summary.warnings()[1].contains("on a server error"));
+    }
 }

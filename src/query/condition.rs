@@ -1,6 +1,8 @@
 //! [`Condition`]s, the `[field, operator, value]` triples a query filters by, and their parser
 //! for the command line's `--where`.
 
+mod text;
+
 use std::fmt;
 
 use serde::ser::SerializeTuple;
@@ -53,15 +55,27 @@ impl std::str::FromStr for Op {
     type Err = String;
 
     /// Parses `=`, `!=`, `<`, `<=`, `>`, `>=`, `in` and `not in` (any case, any spacing).
+    /// Other languages' spellings (`==`, `<>`, `=>`, `=<`) are refused with the one to use, so
+    /// a condition means one thing however it reached the API.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
             .to_ascii_lowercase();
+        let instead = match norm.as_str() {
+            "==" => Some("="),
+            "<>" => Some("!="),
+            "=>" => Some(">="),
+            "=<" => Some("<="),
+            _ => None,
+        };
+        if let Some(op) = instead {
+            return Err(format!("unknown operator {s:?}: use {op}"));
+        }
         Ok(match norm.as_str() {
-            "=" | "==" => Op::Eq,
-            "!=" | "<>" => Op::Ne,
+            "=" => Op::Eq,
+            "!=" => Op::Ne,
             "<" => Op::Lt,
             "<=" => Op::Le,
             ">" => Op::Gt,
@@ -170,7 +184,9 @@ impl std::str::FromStr for Condition {
     /// Parses `FIELD OP VALUE`, as on the command line: `campaign_id = 245624`,
     /// `error_message != "Not personalized"`, `device_id in 1,2,3`, `create_time>1480000000`.
     /// Values that read as numbers are sent as numbers, others as strings; surrounding quotes
-    /// are removed. `in` and `not in` take a comma-separated list.
+    /// are removed (a quoted value is always a string). A number that cannot be sent exactly
+    /// (an integer past 64 bits, more digits than a 64-bit float keeps) is refused. `in` and
+    /// `not in` take a comma-separated list, where a comma inside quotes is part of its item.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim();
         let field_end = text
@@ -214,49 +230,16 @@ impl std::str::FromStr for Condition {
             return Err(format!("{s:?} has no value after {:?}", op.as_str()));
         }
         let value = match op {
-            Op::In | Op::NotIn => {
-                let items: Vec<serde_json::Value> =
-                    value.split(',').map(|v| scalar(v.trim())).collect();
-                if items
-                    .iter()
-                    .any(|v| v == &serde_json::Value::String(String::new()))
-                {
-                    return Err(format!("{s:?} has an empty item in its list"));
-                }
-                Value(serde_json::Value::Array(items))
-            }
-            _ => Value(scalar(value)),
-        };
+            Op::In | Op::NotIn => text::list(value).map(serde_json::Value::Array),
+            _ => text::scalar(value),
+        }
+        .map_err(|e| format!("{s:?}: {e}"))?;
         Ok(Condition {
             field: field.to_string(),
             op,
-            value,
+            value: Value(value),
         })
     }
-}
-
-/// A number where the text is one, else the text without surrounding quotes.
-fn scalar(text: &str) -> serde_json::Value {
-    for q in ['"', '\''] {
-        if text.len() >= 2 && text.starts_with(q) && text.ends_with(q) {
-            return serde_json::Value::String(text[1..text.len() - 1].to_string());
-        }
-    }
-    if let Ok(i) = text.parse::<i64>() {
-        return i.into();
-    }
-    if let Ok(u) = text.parse::<u64>() {
-        return u.into();
-    }
-    if let Ok(f) = text.parse::<f64>()
-        && f.is_finite()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || ".-+eE".contains(c))
-    {
-        return f.into();
-    }
-    serde_json::Value::String(text.to_string())
 }
 
 #[cfg(test)]
@@ -281,7 +264,7 @@ mod tests {
             ("device_id IN 1", json!(["device_id", "IN", [1]])),
             (
                 "error_message not in a, \"b, c\"",
-                json!(["error_message", "NOT IN", ["a", "\"b", "c\""]]),
+                json!(["error_message", "NOT IN", ["a", "b, c"]]),
             ),
             (
                 "error_message NOT IN x,y",
@@ -302,6 +285,14 @@ mod tests {
             ("score < 1.5", json!(["score", "<", 1.5])),
             ("inbox = 1", json!(["inbox", "=", 1])),
             ("notes = in progress", json!(["notes", "=", "in progress"])),
+            (
+                "error_message in \"a, b\", c",
+                json!(["error_message", "IN", ["a, b", "c"]]),
+            ),
+            (
+                "device_id = 18446744073709551615",
+                json!(["device_id", "=", u64::MAX]),
+            ),
         ];
         for (text, expected) in cases {
             let c: Condition = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -317,6 +308,16 @@ mod tests {
             ("device_id in 1,,2", "empty item"),
             ("device_id not 1", "expected `not in`"),
             ("a-b = 1", "not a field name"),
+            ("campaign_id == 1", "unknown operator \"==\": use ="),
+            ("campaign_id <> 1", "use !="),
+            ("campaign_id =< 1", "use <="),
+            ("campaign_id = 123456789012345678901234567", "past 64 bits"),
+            (
+                "device_id in 1, 123456789012345678901234567",
+                "past 64 bits",
+            ),
+            ("error_message = \"abc", "no closing"),
+            ("error_message in \"a, b", "no closing"),
         ];
         for (text, message) in errors {
             let e = text.parse::<Condition>().unwrap_err();
@@ -343,5 +344,9 @@ mod tests {
         }
         let err = "like".parse::<Op>().unwrap_err();
         assert!(err.contains("unknown operator \"like\""), "{err}");
+        for (text, instead) in [("==", "="), ("<>", "!="), ("=>", ">="), ("=<", "<=")] {
+            let err = text.parse::<Op>().unwrap_err();
+            assert!(err.ends_with(&format!("use {instead}")), "{text}: {err}");
+        }
     }
 }

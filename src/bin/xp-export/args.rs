@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use xp_export::export::{Format, Target};
 use xp_export::{
@@ -13,7 +14,11 @@ use xp_export::{
     DEFAULT_PAGE_SIZE, Mode, Query, RawRow, RetryPolicy,
 };
 
-use crate::failure::Failure;
+use crate::failure::{Continuation, Failure};
+use crate::limits::{
+    MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS, MAX_RETRIES,
+    MAX_RETRY_MS, MIN_PAGE_BYTES,
+};
 
 /// The CLI's retry budget for a whole export (the library's default is none): enough for
 /// a long export on a flaky network, not enough to hammer a server that is down.
@@ -52,6 +57,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Export every row of a list model to NDJSON, CSV or JSON.
+    ///
+    /// A flag given twice takes its last value, so the hint to continue an export ("add
+    /// `--offset N` to the same command") works on a command that already has one.
+    #[command(args_override_self = true)]
     Export(Box<ExportArgs>),
     /// Run the API emulator in the foreground (for trying the CLI or another client).
     Emulate(EmulateArgs),
@@ -87,7 +96,7 @@ pub struct ExportArgs {
     #[arg(long)]
     order: Vec<String>,
     /// Rows asked for per request.
-    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u64).range(1..=MAX_PAGE_SIZE))]
     page_size: u64,
     /// Page requests in flight at once (pages still arrive in order).
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
@@ -105,7 +114,7 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
     /// Start at this offset instead of 0 (to continue an export to standard output).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_OFFSET))]
     offset: u64,
     /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
     /// keyset: seeks on action_id, no deep offsets, sequential pages.
@@ -115,33 +124,35 @@ pub struct ExportArgs {
     /// shifted (saves one row per page; shifts then go unnoticed).
     #[arg(long)]
     no_seam_check: bool,
-    /// Keyset mode: start after this action_id (to continue an export to standard output).
+    /// Keyset mode: start after this action_id. Offset mode, with --offset N: the action_id of
+    /// the row before offset N, which the seam check compares against (both to continue an
+    /// export to standard output).
     #[arg(long, value_name = "ACTION_ID")]
     after: Option<u64>,
     /// Stop after this many rows.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::limits::at_least_one)]
     max_rows: Option<u64>,
     /// Seconds one request may take.
-    #[arg(long, default_value_t = xp_export::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS")]
+    #[arg(long, default_value_t = xp_export::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::timeout_secs)]
     timeout: f64,
     /// How many times a failed page is tried again.
-    #[arg(long, default_value_t = default_max_retries(), value_name = "N")]
+    #[arg(long, default_value_t = default_max_retries(), value_name = "N", value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RETRIES)))]
     max_retries: u32,
     /// Cap the export's requests at this many per second, concurrent ones included (a 429
     /// halves the rate in force either way, and it recovers slowly).
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS", value_parser = crate::limits::rps)]
     max_rps: Option<f64>,
     /// How many retries the whole export may spend before it fails.
     #[arg(long, default_value_t = DEFAULT_RETRY_BUDGET, value_name = "N")]
     retry_budget: u64,
     /// The wait before the first retry, doubled for each next one (full jitter).
-    #[arg(long, default_value_t = RetryPolicy::default().get_base_delay().as_millis() as u64, value_name = "MS")]
+    #[arg(long, default_value_t = RetryPolicy::default().get_base_delay().as_millis() as u64, value_name = "MS", value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     retry_base_ms: u64,
     /// The longest wait between two tries, also the clamp for Retry-After.
-    #[arg(long, default_value_t = default_retry_max_ms(), value_name = "MS")]
+    #[arg(long, default_value_t = default_retry_max_ms(), value_name = "MS", value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     retry_max_ms: u64,
     /// The largest response accepted for one page, in bytes (a larger or endless one fails).
-    #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES")]
+    #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(MIN_PAGE_BYTES..=MAX_PAGE_BYTES))]
     max_page_bytes: u64,
     /// Also write the completeness report (rows, pages, retries by cause, stop reason, learned
     /// cap, shifts, warnings) to this file as JSON.
@@ -183,18 +194,30 @@ impl ExportArgs {
             .collect()
     }
 
-    /// `--timeout`, which must be a positive number of seconds.
+    /// `--timeout` (its range is checked as it is parsed).
     pub fn timeout(&self) -> Result<Duration, Failure> {
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            return Err(Failure::usage(
-                "--timeout must be a positive number of seconds",
-            ));
+        Duration::try_from_secs_f64(self.timeout)
+            .map_err(|_| Failure::usage("--timeout must be a positive number of seconds"))
+    }
+
+    /// What the hint to continue an export to standard output builds on.
+    pub fn continuation(&self) -> Continuation {
+        Continuation {
+            keyset: self.mode == Mode::Keyset,
+            start_offset: self.offset,
+            max_rows: self.max_rows,
         }
-        Ok(Duration::from_secs_f64(self.timeout))
     }
 
     /// The client: URL, apptoken, timeout, page-size limit and retry policy.
     pub fn client(&self, token: String, timeout: Duration) -> Result<Client, Failure> {
+        if self.retry_max_ms < self.retry_base_ms {
+            return Err(Failure::usage(format!(
+                "--retry-max-ms ({}) must be at least --retry-base-ms ({}): the longest wait \
+                 cannot be shorter than the first",
+                self.retry_max_ms, self.retry_base_ms
+            )));
+        }
         Client::builder()
             .api_url(&self.api_url)
             .allow_insecure_http(self.allow_insecure_http)
@@ -226,17 +249,9 @@ impl ExportArgs {
             .mode(self.mode)
             .start_offset(self.offset);
         if let Some(rps) = self.max_rps {
-            if !(rps.is_finite() && rps > 0.0) {
-                return Err(Failure::usage("--max-rps must be a positive number"));
-            }
             query = query.max_rps(rps);
         }
-        if let Some(key) = self.after {
-            if self.mode != Mode::Keyset {
-                return Err(Failure::usage(
-                    "--after goes with --mode keyset (offset mode uses --offset)",
-                ));
-            }
+        if let Some(key) = self.after()? {
             query = query.start_after(key);
         }
         if let Some(id) = self.campaign {
@@ -248,10 +263,15 @@ impl ExportArgs {
         for c in conditions {
             query = query.condition(c);
         }
-        if let Some(fields) = &self.select {
-            query = query.select(fields.iter().map(|f| f.trim().to_string()));
+        if let Some(fields) = self.fields()? {
+            query = query.select(fields);
         }
         for o in &self.order {
+            if o.trim().is_empty() {
+                return Err(Failure::usage(
+                    "--order is empty: give a field, and ASC or DESC (\"action_id DESC\")",
+                ));
+            }
             query = query.order(o);
         }
         if let Some(n) = self.max_rows {
@@ -261,25 +281,79 @@ impl ExportArgs {
     }
 }
 
+impl ExportArgs {
+    /// `--after`: keyset mode seeks past it; offset mode takes it with `--offset N` as the key
+    /// of the row before N, for the seam check to compare with.
+    fn after(&self) -> Result<Option<u64>, Failure> {
+        let Some(key) = self.after else {
+            return Ok(None);
+        };
+        if self.mode == Mode::Keyset {
+            return Ok(Some(key));
+        }
+        if self.offset == 0 {
+            return Err(Failure::usage(
+                "--after in offset mode is the action_id of the row before --offset N, for the \
+                 seam check: give --offset N too, or use --mode keyset",
+            ));
+        }
+        if self.no_seam_check {
+            return Err(Failure::usage(
+                "--after in offset mode is for the seam check, which --no-seam-check turns \
+                 off: leave one of the two out",
+            ));
+        }
+        Ok(Some(key))
+    }
+
+    /// `--select`: each name given once, none empty (the server would only answer 400).
+    fn fields(&self) -> Result<Option<Vec<String>>, Failure> {
+        let Some(fields) = &self.select else {
+            return Ok(None);
+        };
+        let mut names: Vec<String> = Vec::with_capacity(fields.len());
+        for f in fields.iter().map(|f| f.trim()) {
+            if f.is_empty() {
+                return Err(Failure::usage(
+                    "--select has an empty field name: separate the names with single commas \
+                     (--select action_id,error_message)",
+                ));
+            }
+            if names.iter().any(|n| n == f) {
+                return Err(Failure::usage(format!(
+                    "--select names {f} twice: name each field once"
+                )));
+            }
+            names.push(f.to_string());
+        }
+        if names.is_empty() {
+            return Err(Failure::usage(
+                "--select names no field: leave it out for every field",
+            ));
+        }
+        Ok(Some(names))
+    }
+}
+
 #[derive(Args)]
 pub struct EmulateArgs {
     /// The port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = DEFAULT_EMULATOR_PORT)]
     pub port: u16,
     /// How many push actions the data set holds.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = records())]
     pub records: usize,
     /// The data set's and the faults' random seed.
     #[arg(long, default_value_t = xp_export::emulator::DEFAULT_SEED)]
     pub seed: u64,
-    /// Silently cap `limit` at this many rows.
-    #[arg(long)]
+    /// Silently cap `limit` at this many rows (at least 1).
+    #[arg(long, value_parser = clap::builder::TypedValueParser::map(crate::limits::at_least_one, |n| usize::try_from(n).unwrap_or(usize::MAX)))]
     pub max_limit: Option<usize>,
     /// Milliseconds added to every reply.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_LATENCY_MS))]
     pub latency_ms: u64,
     /// The share of requests that fail (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::limits::share)]
     pub fault_rate: f64,
     /// Which faults: 500, 502, 503, 429, reset, truncate, envelope, stall, status:CODE.
     #[arg(long, value_delimiter = ',')]
@@ -295,6 +369,11 @@ pub struct DemoArgs {
     #[arg(short, long, default_value = "xp-export-demo-failed.csv")]
     pub output: PathBuf,
     /// How many push actions the built-in emulator holds.
-    #[arg(long, default_value_t = 400_000)]
+    #[arg(long, default_value_t = 400_000, value_parser = records())]
     pub records: usize,
+}
+
+/// `--records` of `emulate` and `demo`: up to [`MAX_RECORDS`], held in memory.
+fn records() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(..=MAX_RECORDS)
 }

@@ -12,7 +12,7 @@ use xp_export::{Client, DEFAULT_PAGE_SIZE, RawRow, RetryPolicy};
 
 use crate::args::{Cli, DEFAULT_EMULATOR_PORT, DemoArgs};
 use crate::export::run_job;
-use crate::failure::Failure;
+use crate::failure::{Continuation, Failure};
 use crate::report::thousands;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
@@ -64,7 +64,7 @@ pub async fn run(
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     // The demo's file is its own: what a killed demo left is discarded.
     let job = Export::new(query, format, Target::File(args.output.clone())).restart(true);
-    let report = run_job(job, format, cli, progress, None).await?;
+    let report = run_job(job, format, cli, progress, None, Continuation::default()).await?;
     let faults = emu
         .request_log()
         .iter()

@@ -22,11 +22,8 @@ fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {
         .collect()
 }
 
-/// Serves the emulator on 127.0.0.1 until Ctrl-C; prints its URL and apptoken on stdout.
+/// Serves the emulator on 127.0.0.1 until Ctrl-C or SIGTERM; prints its URL and apptoken on stdout.
 pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
-    if !(0.0..=1.0).contains(&args.fault_rate) {
-        return Err(Failure::usage("--fault-rate must be between 0 and 1"));
-    }
     let mut config = emulator::Config::default()
         .records(args.records)
         .seed(args.seed)
@@ -39,6 +36,9 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     if !args.faults.is_empty() {
         config = config.fault_kinds(parse_faults(&args.faults)?);
     }
+    // Listening before the URL is printed: a script that reads it and stops the emulator at
+    // once gets a clean stop.
+    let signals = crate::signal::Signals::listen();
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -56,7 +56,7 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     println!("XTREMEPUSH_API_URL=http://{local}/api/external");
     println!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        signals.first().await;
     };
     emulator::run(listener, config, shutdown)
         .await

@@ -1,15 +1,17 @@
 //! `xp-export export`: validate the flags, build the client and the query, run the job, report.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use xp_export::export::{Export, Format, Report};
+use xp_export::export::{Export, Format, Report, Target};
 
 use crate::args::{Cli, ExportArgs};
-use crate::failure::Failure;
+use crate::failure::{Continuation, Failure};
 use crate::report::{failure_json_value, progress_line, summary_json_value, summary_text};
-use crate::token;
+use crate::signal::{self, Signals};
+use crate::{paths, token};
 
 /// Runs an export as the flags say. The flags are checked in the order a user reads them, so
 /// the first mistake is the one reported.
@@ -19,6 +21,15 @@ pub async fn run(
     progress: Option<&ProgressBar>,
 ) -> Result<(), Failure> {
     let (target, format) = args.target()?;
+    let output = match &target {
+        Target::File(path) => Some(path.as_path()),
+        _ => None,
+    };
+    paths::check_apart(
+        output,
+        args.summary_json.as_deref(),
+        args.apptoken_file.as_deref(),
+    )?;
     let conditions = args.conditions()?;
     let timeout = args.timeout()?;
     let token = token::apptoken(args.apptoken_file.as_deref())?;
@@ -27,19 +38,28 @@ pub async fn run(
     let job = Export::new(query, format, target)
         .resume(args.resume)
         .restart(args.restart);
-    run_job(job, format, cli, progress, args.summary_json.as_deref())
-        .await
-        .map(drop)
+    let how = args.continuation();
+    run_job(
+        job,
+        format,
+        cli,
+        progress,
+        args.summary_json.as_deref(),
+        how,
+    )
+    .await
+    .map(drop)
 }
 
-/// Runs `job` until it ends or Ctrl-C: the progress line while it runs, the summary (unless
-/// -q) and the `--summary-json` file after.
+/// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary
+/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue.
 pub async fn run_job(
     job: Export,
     format: Format,
     cli: &Cli,
     progress: Option<&ProgressBar>,
     summary_json: Option<&Path>,
+    how: Continuation,
 ) -> Result<Report, Failure> {
     if let Some(p) = progress {
         p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
@@ -47,10 +67,11 @@ pub async fn run_job(
         p.set_message("starting");
     }
     let started = std::time::Instant::now();
+    let caught = Cell::new(None);
+    let signals = Signals::listen();
     let stop = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        caught.set(Some(signals.first().await));
+        signal::exit_on_second();
     };
     let result = job
         .run(stop, |summary, rows| {
@@ -69,25 +90,45 @@ pub async fn run_job(
             }
             Ok(report)
         }
-        Err(e) => Err(Failure::from_export(e, cli.verbose)),
+        Err(e) => Err(signal::stopped_by(
+            Failure::from_export(e, cli.verbose, how),
+            caught.get(),
+        )),
     };
-    if let Some(path) = summary_json {
-        write_summary_json(path, &outcome, format);
+    match summary_json {
+        Some(path) => with_summary_json(path, outcome, format),
+        None => outcome,
     }
-    outcome
 }
 
-/// Writes the `--summary-json` report; a failure to write it is said, not fatal.
-fn write_summary_json(path: &Path, outcome: &Result<Report, Failure>, format: Format) {
-    let json = match outcome {
+/// Writes the `--summary-json` report. A summary that cannot be written fails the command
+/// (exit 1) even when the export succeeded, whose output stays where it is; after a failed
+/// export, the export's failure is the one reported, with this one as a note.
+fn with_summary_json(
+    path: &Path,
+    outcome: Result<Report, Failure>,
+    format: Format,
+) -> Result<Report, Failure> {
+    let json = match &outcome {
         Ok(report) => summary_json_value(report, format),
         Err(f) => failure_json_value(f),
     };
     let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
-    if let Err(e) = std::fs::write(path, text) {
-        eprintln!(
-            "xp-export: cannot write the summary to {}: {e}",
-            path.display()
-        );
+    let Err(e) = std::fs::write(path, text) else {
+        return outcome;
+    };
+    let problem = format!("cannot write the summary to {}: {e}", path.display());
+    match outcome {
+        Ok(report) => {
+            let kept = match &report.path {
+                Some(p) => format!("the export itself is complete in {}", p.display()),
+                None => "the export itself is complete".to_string(),
+            };
+            Err(Failure::failed(format!("{problem} ({kept})")))
+        }
+        Err(mut f) => {
+            f.notes.push(problem);
+            Err(f)
+        }
     }
 }

@@ -3,8 +3,7 @@
 //! Exit codes: 0 success (and a closed pipe), 1 failure (retries exhausted, I/O), 2 usage or
 //! configuration (an output that cannot be written as asked, a resume that does not fit, an
 //! output another export is writing), 3 the API refused the request (or redirected it), 130
-//! interrupted (Ctrl-C) with the checkpoint
-//! saved.
+//! interrupted (Ctrl-C) and 143 stopped (SIGTERM), with the checkpoint saved.
 
 use std::path::Path;
 
@@ -12,6 +11,18 @@ use xp_export::ErrorKind;
 use xp_export::export::ExportError;
 
 use crate::report::thousands;
+
+/// What the hint to continue an export that has no partial file (standard output, a device)
+/// needs besides where it stopped: the flags that decide where a run starts and ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Continuation {
+    /// Keyset mode: continue `--after` the last key.
+    pub keyset: bool,
+    /// Where this run started (`--offset`).
+    pub start_offset: u64,
+    /// `--max-rows` of this run: the rest is what the next run may export.
+    pub max_rows: Option<u64>,
+}
 
 /// A failure with its exit code.
 pub struct Failure {
@@ -52,7 +63,7 @@ impl Failure {
 
     /// Maps an export's error to its exit code and message; at `verbose > 0` the notes hold
     /// the error's chain.
-    pub fn from_export(e: ExportError, verbose: u8) -> Self {
+    pub fn from_export(e: ExportError, verbose: u8, how: Continuation) -> Self {
         let mut notes = Vec::new();
         if verbose > 0 {
             let mut source = std::error::Error::source(&e);
@@ -81,7 +92,7 @@ impl Failure {
                 if code != 3 && code != 2 {
                     notes.insert(
                         0,
-                        resume_note(rows, partial.as_deref(), source.offset(), next_key),
+                        resume_note(rows, partial.as_deref(), source.offset(), next_key, how),
                     );
                 }
                 Failure {
@@ -98,7 +109,7 @@ impl Failure {
             } => {
                 notes.insert(
                     0,
-                    resume_note(rows, partial.as_deref(), Some(next_offset), next_key),
+                    resume_note(rows, partial.as_deref(), Some(next_offset), next_key, how),
                 );
                 Failure {
                     code: 130,
@@ -122,23 +133,43 @@ impl Failure {
     }
 }
 
-/// How to continue after `rows` rows: `--resume` into the partial file, else `--after` the last
-/// key (keyset mode), else `--offset`.
-fn resume_note(rows: u64, partial: Option<&Path>, offset: Option<u64>, key: Option<u64>) -> String {
-    match (partial, key) {
-        (Some(p), _) => format!(
+/// How to continue after `rows` rows: `--resume` into the partial file; else the flags that
+/// start the same command where this run stopped (`--mode keyset --after KEY`, or `--offset N`
+/// with `--after KEY` for the seam check), and what is left of `--max-rows`.
+fn resume_note(
+    rows: u64,
+    partial: Option<&Path>,
+    offset: Option<u64>,
+    key: Option<u64>,
+    how: Continuation,
+) -> String {
+    if let Some(p) = partial {
+        return format!(
             "{} rows are saved in {}; run the same command with --resume to continue",
             thousands(rows),
             p.display()
-        ),
-        (None, Some(key)) => format!(
-            "{} rows were written; add --after {key} to the same command to continue",
-            thousands(rows)
-        ),
-        (None, None) => format!(
-            "{} rows were written; add --offset {} to the same command to continue",
-            thousands(rows),
-            offset.unwrap_or(rows)
-        ),
+        );
     }
+    let written = format!("{} rows were written", thousands(rows));
+    let mut flags = match (how.keyset, key) {
+        (true, Some(key)) => format!("--mode keyset --after {key}"),
+        (true, None) => "--mode keyset".to_string(),
+        (false, _) => {
+            let at = offset.unwrap_or(how.start_offset.saturating_add(rows));
+            match key {
+                Some(key) => format!("--offset {at} --after {key}"),
+                None => format!("--offset {at}"),
+            }
+        }
+    };
+    if let Some(max) = how.max_rows {
+        match max.saturating_sub(rows) {
+            0 => return format!("{written}: all that --max-rows asked for"),
+            left => flags += &format!(" --max-rows {left}"),
+        }
+    }
+    format!(
+        "{written}; to continue, add `{flags}` to the same command (a flag given twice takes \
+         its last value)"
+    )
 }

@@ -2,13 +2,15 @@
 //!
 //! This file parses arguments, dispatches and maps the outcome to an exit code (see
 //! [`failure`]): 0 success, 1 failure (retries exhausted, I/O), 2 usage or configuration, 3 the
-//! API refused the request, 130 interrupted (Ctrl-C) with the checkpoint saved.
+//! API refused the request, 130 interrupted (Ctrl-C) and 143 stopped (SIGTERM) with the
+//! checkpoint saved.
 //!
 //! # Layout
 //! - `args`: the command line, and turning it into the library's client and query.
 //! - `export`: the export command; `emulate`, `demo`: the other two.
 //! - `report`: the progress line, the summary and `--summary-json`.
-//! - `failure`: errors as messages and exit codes.
+//! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
+//! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
 //! - `token`: where the apptoken comes from; `logging`: log lines on stderr.
 
 mod args;
@@ -16,8 +18,11 @@ mod demo;
 mod emulate;
 mod export;
 mod failure;
+mod limits;
 mod logging;
+mod paths;
 mod report;
+mod signal;
 mod token;
 
 use std::io::IsTerminal;

@@ -10,8 +10,8 @@ use crate::emulator::data::{Field, Record, Value};
 use crate::emulator::envelope::ApiError;
 
 /// Reads an operator as the API spells it: `=`, `!=`, `<`, `<=`, `>`, `>=`, `IN`, `NOT IN`,
-/// in any case and with any spacing. The library's [`Op`] parser also takes `==` and `<>`;
-/// the API does not, so they are refused here.
+/// in any case and with any spacing (the library's [`Op`] parser also takes `in` in lower
+/// case; the check against the API's spelling keeps any other spelling out).
 fn parse_op(text: &str) -> Option<Op> {
     let norm = text
         .split_whitespace()
