@@ -118,7 +118,8 @@ impl Governor {
         let Some(current) = s.rate.or_else(|| s.observed(now)) else {
             return;
         };
-        let halved = (current / 2.0).max(MIN_RPS);
+        // Halved, down to MIN_RPS; a configured rate already below it is kept, never raised.
+        let halved = (current / 2.0).max(MIN_RPS).min(current);
         s.limited_from = current;
         s.last_cut = Some(now);
         s.rate = Some(halved);
@@ -244,5 +245,13 @@ mod tests {
         g.acquire().await;
         let second = tokio::time::timeout(Duration::from_secs(3600), g.acquire()).await;
         assert!(second.is_err(), "the second request waits past an hour");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_never_raises_a_rate_below_the_floor() {
+        let g = Governor::new(Some(0.5));
+        g.acquire().await;
+        g.rate_limited(None);
+        assert_eq!(g.rate(), Some(0.5));
     }
 }
