@@ -44,6 +44,7 @@
 //! - [`retry`]: what is retried, the [`RetryPolicy`], the attempt loop and the retry budget.
 //! - `governor`: one rate limiter per stream, shared by its requests.
 //! - [`error`]: [`Error`] and [`ErrorKind`].
+//! - [`event`]: [`Event`]s (pages, retries) for a hook set with [`Query::on_event`].
 //! - `export` (feature `export`): bulk export to NDJSON, CSV or JSON with checkpoints.
 //! - `emulator` (feature `emulator`): a local stand-in for the API, with fault injection.
 #![deny(missing_docs)]
@@ -52,6 +53,7 @@
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod event;
 mod governor;
 pub mod model;
 pub mod paginate;
@@ -68,8 +70,9 @@ pub use client::{
     DEFAULT_TIMEOUT, MAX_RETRY_AFTER,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use event::Event;
 pub use model::{PushAction, RawRow};
-pub use paginate::{EndReason, Page, Pages, Rows, Summary};
+pub use paginate::{EndReason, Page, Pages, Progress, Rows, Summary};
 pub use query::{
     Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op,
     Query, Value,

@@ -67,7 +67,7 @@ pub(crate) struct Decoded<T> {
 
 /// Where each row of a page sits in the response body, to read a row's key only when needed
 /// (at a seam where rows shifted), without decoding every row for it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct KeyIndex {
     body: bytes::Bytes,
     spans: Vec<(usize, usize)>,

@@ -11,8 +11,8 @@ use super::plan::{Direction, Plan, Walk};
 use super::seam::Gap;
 use super::size::PageSize;
 use super::step::{Fetched, Request, Seek, Step};
-use super::{EndReason, Page, Summary};
-use crate::decode::Decoded;
+use super::{EndReason, Page, PageKeys, Summary};
+use crate::decode::{Decoded, KeyIndex};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Where the walk through the result stands.
@@ -29,6 +29,22 @@ pub(super) enum Position {
         direction: Direction,
         after: Option<u64>,
     },
+}
+
+/// The keys of a page of `rows` rows that starts `skip` rows into the response, where they
+/// were read.
+fn page_keys(
+    keys: Option<(u64, u64)>,
+    index: Option<KeyIndex>,
+    skip: usize,
+    rows: usize,
+) -> Option<PageKeys> {
+    let (index, (_, last)) = (index?, keys?);
+    (rows > 0).then(|| PageKeys {
+        index: Arc::new(index),
+        skip,
+        last,
+    })
 }
 
 /// The paging position and what has been learned about the server.
@@ -225,15 +241,19 @@ impl<T> Cursor<T> {
         if self.outstanding == 0 {
             self.scheduled = self.offset;
         }
+        let first = offset - u64::from(overlap) + skip as u64;
         let page = Page {
-            offset,
+            offset: first.min(self.offset),
             requested: ask,
+            keys: page_keys(keys, key_index, skip, new_rows.len()),
             rows: new_rows,
+            repair: false,
         };
         let end = ends.then_some(EndReason::ShortPage { offset, rows: n });
         if let Some((direction, after, before)) = gap {
             self.gap = Some(Gap {
                 direction,
+                at: page.offset,
                 after,
                 before: Some(before),
                 held: Some(page),
@@ -318,11 +338,10 @@ impl<T> Cursor<T> {
         self.delivered += n;
         summary.pages += 1;
         summary.rows += n;
-        summary.next_offset = self.offset;
-        summary.next_key = match self.position {
-            Position::Keyset { after, .. } => after,
-            Position::Offset { last_key, .. } => last_key,
-        };
+        summary.next_offset = page.next_offset();
+        if let Some(key) = page.last_key() {
+            summary.next_key = Some(key);
+        }
         if let Some(reason) = &end {
             summary.end = Some(reason.clone());
         }
@@ -338,7 +357,8 @@ impl<T> Cursor<T> {
     /// Ends the stream with an error as its last item.
     pub(crate) fn fail(&self, e: Error, summary: &mut Summary) -> Step<T> {
         summary.end = Some(EndReason::Failed {
-            offset: self.offset,
+            // While a gap is repaired, the held page after it is not delivered yet.
+            offset: self.gap.as_ref().map_or(self.offset, |g| g.at),
             kind: e.kind(),
         });
         Step::Fail(e)

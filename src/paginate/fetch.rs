@@ -8,6 +8,7 @@ use super::step::{Request, Seek};
 use super::summary::{Shared, lock};
 use crate::decode::{Decoded, Decoder, Input};
 use crate::error::{ErrorKind, Result};
+use crate::event::Event;
 use crate::governor::Governor;
 use crate::retry::{RetryBudget, retry};
 
@@ -103,6 +104,15 @@ impl<T> Fetcher<T> {
                 let mut s = lock(&self.summary);
                 *s.retries.entry(e.kind()).or_default() += 1;
                 s.retry_wait += wait;
+            }
+            if let Some(hook) = &plan.hook {
+                hook(&Event::Retry {
+                    offset,
+                    attempt: retries,
+                    kind: e.kind(),
+                    cause: e.detail().to_string(),
+                    wait,
+                });
             }
             tracing::warn!(
                 model,

@@ -34,6 +34,8 @@
 mod cursor;
 mod fetch;
 mod plan;
+mod progress;
+mod rows;
 mod seam;
 mod size;
 mod step;
@@ -44,12 +46,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::decode::{Decoder, decode_raw, decode_typed};
+use crate::decode::{Decoder, KeyIndex, decode_raw, decode_typed};
 use crate::error::{Error, ErrorKind, Result};
+use crate::event::Event;
 use crate::model::RawRow;
 use crate::query::Query;
 use cursor::Cursor;
@@ -58,14 +61,38 @@ use plan::Plan;
 use step::{Fetched, Request, Step};
 use summary::{Shared, lock};
 
+pub use progress::Progress;
+pub use rows::Rows;
 pub use summary::{EndReason, Summary};
 
 /// One page of rows and where it stands in the result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
-    offset: u64,
-    requested: u64,
-    rows: Vec<T>,
+    pub(crate) offset: u64,
+    pub(crate) requested: u64,
+    pub(crate) rows: Vec<T>,
+    /// Rows fetched by key to repair a seam: they do not move the offset.
+    pub(crate) repair: bool,
+    /// Where the stream reads keys: every row's key, on demand.
+    pub(crate) keys: Option<PageKeys>,
+}
+
+/// The keys of a page's rows, read from the response body when asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PageKeys {
+    pub(crate) index: Arc<KeyIndex>,
+    /// How many rows of the response come before the page's first row (the seam check's
+    /// overlap row, and rows delivered already).
+    pub(crate) skip: usize,
+    /// The key of the page's last row.
+    pub(crate) last: u64,
+}
+
+impl PageKeys {
+    /// The key of the page's row `i`.
+    pub(crate) fn key(&self, i: usize) -> Option<u64> {
+        self.index.key(self.skip + i)
+    }
 }
 
 impl<T> Page<T> {
@@ -74,9 +101,21 @@ impl<T> Page<T> {
         self.offset
     }
 
-    /// The offset the next page starts at: this page's offset plus its rows.
+    /// The offset the next page starts at: this page's offset plus its rows (rows fetched by
+    /// key to repair a seam do not move it).
     pub fn next_offset(&self) -> u64 {
-        self.offset + self.rows.len() as u64
+        if self.repair {
+            self.offset
+        } else {
+            self.offset + self.rows.len() as u64
+        }
+    }
+
+    /// The `action_id` of the page's last row, where the stream reads keys (keyset mode, and
+    /// offset mode with the seam check): with [`Page::next_offset`], where to continue from
+    /// ([`Query::start_after`]).
+    pub fn last_key(&self) -> Option<u64> {
+        self.keys.as_ref().map(|k| k.last)
     }
 
     /// The `limit` this page was asked for with.
@@ -104,46 +143,16 @@ pub struct Pages<T> {
     summary: Shared,
 }
 
-/// The stream of rows of a query. Made by [`Query::stream`].
-///
-/// Pages are fetched as the rows are consumed: memory holds at most [`Query::concurrency`]
-/// pages (the one being read and the requests in flight), whatever the size of the result.
-/// See the [module rules](crate::paginate) for how it pages and ends.
-///
-/// # Errors
-/// When a page fails after its retries (or cannot be retried: a refusal such as HTTP 401, a row
-/// that does not decode) the stream yields one `Err` naming the model, the offset and the cause,
-/// then ends. Every row before that offset was yielded. With `try_for_each` the error is
-/// returned as soon as it arrives; the rows already handled stay handled, and
-/// [`Error::offset`] says where to start again ([`Query::start_offset`]).
-///
-/// # Examples
-/// ```no_run
-/// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
-/// use futures::TryStreamExt;
-/// let mut rows = client.push_actions().campaign(245624).stream();
-/// while let Some(action) = rows.try_next().await? {
-///     println!("{:?}", action.action_id);
-/// }
-/// println!("{:?}", rows.summary().end);
-/// # Ok(()) }
-/// ```
-pub struct Rows<T> {
-    inner: BoxStream<'static, Result<T>>,
-    summary: Shared,
-}
-
 impl<T> Pages<T> {
-    /// What the stream did so far.
+    /// What the stream did so far: pages, rows and offsets count the pages delivered.
     pub fn summary(&self) -> Summary {
         lock(&self.summary).clone()
     }
-}
 
-impl<T> Rows<T> {
-    /// What the stream did so far.
-    pub fn summary(&self) -> Summary {
-        lock(&self.summary).clone()
+    /// A handle on the summary that can be kept while the stream is consumed: see
+    /// [`Progress`].
+    pub fn progress(&self) -> Progress {
+        Progress::new(self.summary.clone(), None)
     }
 }
 
@@ -154,36 +163,9 @@ impl<T> Stream for Pages<T> {
     }
 }
 
-impl<T> Stream for Rows<T> {
-    type Item = Result<T>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.poll_next_unpin(cx)
-    }
-}
-
-impl<T: Send + 'static> Rows<T> {
-    pub(crate) fn new(pages: Pages<T>) -> Self {
-        let summary = pages.summary.clone();
-        let inner = pages
-            .map_ok(|page| stream::iter(page.rows.into_iter().map(Ok)))
-            .try_flatten()
-            .fuse()
-            .boxed();
-        Rows { inner, summary }
-    }
-}
-
 impl<T> fmt::Debug for Pages<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pages")
-            .field("summary", &self.summary())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Debug for Rows<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Rows")
             .field("summary", &self.summary())
             .finish_non_exhaustive()
     }
@@ -321,6 +303,16 @@ impl<T: Send + 'static> Shell<T> {
         self.cursor
             .accept(fetched, &mut lock(&self.fetcher.summary))
     }
+
+    /// Tells the hook, if there is one, of a page about to be delivered.
+    fn tell(&self, step: &Step<T>) {
+        if let (Step::Deliver(page, _), Some(hook)) = (step, &self.fetcher.plan.hook) {
+            hook(&Event::Page {
+                offset: page.offset,
+                rows: page.rows.len() as u64,
+            });
+        }
+    }
 }
 
 /// One page: ask the shell for steps until one delivers a page or ends the stream.
@@ -329,7 +321,9 @@ async fn step<T: Send + 'static>(state: State<T>) -> Option<(Result<Page<T>>, St
         return None;
     };
     loop {
-        return match shell.next().await {
+        let next = shell.next().await;
+        shell.tell(&next);
+        return match next {
             Step::Deliver(page, None) => Some((Ok(page), State::Next(shell))),
             Step::Deliver(page, Some(_)) => Some((Ok(page), State::Done)),
             Step::Continue => continue,

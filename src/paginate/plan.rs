@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::event::Hook;
 use crate::model::push_devices;
 use crate::query::{Condition, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op, Query, QueryBody};
 
@@ -48,7 +49,6 @@ pub(crate) enum Walk {
 }
 
 /// A query, checked and ready to page.
-#[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) client: Client,
     pub(crate) model: Arc<str>,
@@ -64,6 +64,18 @@ pub(crate) struct Plan {
     pub(crate) concurrency: usize,
     pub(crate) max_rps: Option<f64>,
     pub(crate) retry_budget: Option<u64>,
+    pub(crate) hook: Option<Hook>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("model", &self.model)
+            .field("walk", &self.walk)
+            .field("page_size", &self.page_size)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Plan {
@@ -125,6 +137,7 @@ impl Plan {
             concurrency: q.concurrency.max(1),
             max_rps: q.max_rps,
             retry_budget: q.retry_budget,
+            hook: q.hook.clone(),
         })
     }
 

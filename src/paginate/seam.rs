@@ -10,7 +10,7 @@ use super::cursor::{Cursor, Position};
 use super::plan::Direction;
 use super::size::PageSize;
 use super::step::{Fetched, Request, Seek, Step};
-use super::{EndReason, Page, Summary};
+use super::{EndReason, Page, PageKeys, Summary};
 use crate::decode::{Decoded, KeyIndex};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -55,6 +55,9 @@ pub(crate) fn check(
 pub(crate) struct Gap<T> {
     /// The order of the keys.
     pub(crate) direction: Direction,
+    /// The position the gap's rows are delivered at: the held page's, which does not move
+    /// until it is delivered.
+    pub(crate) at: u64,
     /// Fetch keys past this one (the last row delivered)…
     pub(crate) after: u64,
     /// …and before this one (the first row of the held page), if bounded.
@@ -118,6 +121,7 @@ impl<T> Cursor<T> {
                 summary.shifts_repaired += 1;
                 self.gap = Some(Gap {
                     direction,
+                    at: self.offset,
                     after: last,
                     before: None,
                     held: None,
@@ -205,7 +209,7 @@ impl<T> Cursor<T> {
                 before: gap.before,
                 direction: gap.direction,
             },
-            position: self.offset,
+            position: gap.at,
             ask: self.size.limit(),
             overlap: false,
             want_keys: true,
@@ -218,7 +222,12 @@ impl<T> Cursor<T> {
         let Some(gap) = self.gap.as_mut() else {
             return Step::Fail(Error::new(ErrorKind::Stalled, "no seam is being repaired"));
         };
-        let Decoded { rows, keys, .. } = match fetched.result {
+        let Decoded {
+            rows,
+            keys,
+            key_index,
+            ..
+        } = match fetched.result {
             Ok(page) => page,
             Err(e) => return self.fail(e, summary),
         };
@@ -242,9 +251,17 @@ impl<T> Cursor<T> {
                 }
                 gap.after = last;
                 let page = Page {
-                    offset: self.offset,
+                    offset: gap.at,
                     requested: self.size.limit(),
+                    keys: key_index
+                        .filter(|_| !rows.is_empty())
+                        .map(|index| PageKeys {
+                            index: std::sync::Arc::new(index),
+                            skip: 0,
+                            last,
+                        }),
                     rows,
+                    repair: true,
                 };
                 self.deliver(page, None, summary)
             }
@@ -331,6 +348,7 @@ mod tests {
     fn a_gap_holds_the_keys_strictly_between_its_ends() {
         let gap: Gap<()> = Gap {
             direction: Direction::Descending,
+            at: 0,
             after: 90,
             before: Some(85),
             held: None,

@@ -87,12 +87,20 @@ pub struct Summary {
     pub requests: u64,
     /// Non-empty pages delivered.
     pub pages: u64,
-    /// Rows delivered.
+    /// Rows delivered: handed to the consumer ([`Rows`](super::Rows): row by row;
+    /// [`Pages`](super::Pages): page by page). Rows fetched and not handed out yet are
+    /// [`Summary::buffered_rows`].
     pub rows: u64,
-    /// The offset the next page would start at (in keyset mode: rows delivered, counted from
-    /// the start offset).
+    /// Rows fetched and waiting in the stream to be handed out (the rest of the page
+    /// [`Rows`](super::Rows) is reading).
+    pub buffered_rows: u64,
+    /// The offset right after the last row delivered: where to continue from
+    /// ([`Query::start_offset`](crate::Query::start_offset)). In keyset mode, rows delivered
+    /// counted from the start offset.
     pub next_offset: u64,
-    /// Keyset mode: the `action_id` of the last row delivered, where the next page seeks from.
+    /// The `action_id` of the last row delivered, where the stream reads keys (keyset mode,
+    /// and offset mode with the seam check): with `next_offset`, where to continue from
+    /// ([`Query::start_after`](crate::Query::start_after)).
     pub next_key: Option<u64>,
     /// Retries, by the kind of failure that caused them.
     pub retries: BTreeMap<ErrorKind, u64>,

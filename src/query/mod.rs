@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::event::{Event, Hook};
 use crate::model::{PushAction, push_devices};
 
 pub use condition::{Condition, Op, Value};
@@ -113,6 +114,7 @@ pub struct Query<T> {
     pub(crate) max_rps: Option<f64>,
     pub(crate) retry_budget: Option<u64>,
     pub(crate) seam_check: bool,
+    pub(crate) hook: Option<Hook>,
     _row: PhantomData<fn() -> T>,
 }
 
@@ -137,6 +139,7 @@ impl<T> fmt::Debug for Query<T> {
             .field("start_after", &self.start_after)
             .field("max_rps", &self.max_rps)
             .field("retry_budget", &self.retry_budget)
+            .field("hook", &self.hook.as_ref().map(|_| "set"))
             .finish()
     }
 }
@@ -156,6 +159,7 @@ impl<T> Query<T> {
             max_rps: None,
             retry_budget: None,
             seam_check: true,
+            hook: None,
             _row: PhantomData,
         }
     }
@@ -273,6 +277,33 @@ impl<T> Query<T> {
         self
     }
 
+    /// Hands every [`Event`] of the stream — each page accepted, each retry with its cause and
+    /// wait — to `hook` as it happens: for a progress line, metrics, or a log of your own.
+    /// The hook runs on the stream's tasks, so it must be quick and must not block. (The same
+    /// retries are also `tracing` warnings, target `xp_export::paginate::fetch`.)
+    ///
+    /// ```no_run
+    /// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
+    /// use futures::TryStreamExt;
+    /// use xp_export::Event;
+    /// let rows = client
+    ///     .push_actions()
+    ///     .on_event(|e| match e {
+    ///         Event::Retry { offset, kind, wait, .. } => {
+    ///             eprintln!("offset {offset}: {kind}, retrying in {wait:?}")
+    ///         }
+    ///         Event::Page { offset, rows, .. } => eprintln!("{rows} rows at {offset}"),
+    ///         _ => {}
+    ///     })
+    ///     .stream();
+    /// # let _ = rows; Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn on_event(mut self, hook: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.hook = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Stops after this many rows, asking for no more than that.
     #[must_use]
     pub fn max_rows(mut self, n: u64) -> Self {
@@ -307,6 +338,7 @@ impl<T> Query<T> {
             max_rps: self.max_rps,
             retry_budget: self.retry_budget,
             seam_check: self.seam_check,
+            hook: self.hook.clone(),
             _row: PhantomData,
         }
     }
