@@ -12,6 +12,9 @@ Builds the release binary, starts `xp-export emulate` for each scenario, and mea
 3. Memory: peak RSS of the exporter at 50,000 and 5,000,000 rows (from wait4's rusage).
 4. Faults: 30% of requests failing with 500 / reset / truncated body, vs fault-free, at 20 ms
    per page, with the default backoff and with a 10 ms base.
+5. The emulator itself: time from its start to its first page answered, and its peak RSS
+   (VmHWM from /proc/PID/status, Linux only) after a first page, a page deep in the data set
+   and a keyset seek, at 2,000,000 and 50,000,000 records (--emulator-records).
 
 Every figure is the median of --runs runs (default 5; 3 for the 5M-row memory runs).
 Nothing here is timed inside a test: this is the benchmark.
@@ -124,7 +127,9 @@ def main():
     p.add_argument("--rows", type=int, default=1_000_000, help="rows for throughput and faults")
     p.add_argument("--big", type=int, default=5_000_000, help="rows for the large memory run")
     p.add_argument("--concurrency", type=int, default=4, help="pages in flight for throughput and faults")
-    p.add_argument("--only", default="throughput,latency,memory,faults",
+    p.add_argument("--emulator-records", default="2000000,50000000",
+                   help="comma-separated data set sizes for the emulator scenario")
+    p.add_argument("--only", default="throughput,latency,memory,faults,emulator",
                    help="comma-separated scenarios to run (default: all)")
     args = p.parse_args()
     if not shutil.which("curl"):
@@ -145,6 +150,8 @@ def main():
         out += memory(page, k, runs, args.big)
     if "faults" in only:
         out += faults(page, k, runs)
+    if "emulator" in only:
+        out += emulator_footprint(page, runs, [int(n) for n in args.emulator_records.split(",")])
     print("\n".join(out))
 
 
@@ -214,6 +221,53 @@ def faults(page, k, runs):
             f"| the same, --retry-base-ms 10 | {fast:.2f} s | **{fast / clean:.2f}×** |",
             ""]
     return out
+
+def fetch_page(emu, body):
+    """POSTs one list request with curl; returns the response body."""
+    body = json.dumps(dict(body, apptoken=emu.token))
+    return subprocess.run(["curl", "-s", "--fail", "-H", "content-type: application/json",
+                           "--data-binary", body, f"{emu.url}/list/push-devices"],
+                          check=True, capture_output=True).stdout
+
+
+def peak_rss_kib(pid):
+    """The peak resident set (VmHWM) of a running process, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/PID/status")
+
+
+def emulator_once(n, page):
+    """Starts `xp-export emulate --records n`, fetches the first page (the startup time is
+    until it is answered), the last page by offset and a keyset seek into the middle, then
+    reads the emulator's peak RSS. Returns (startup seconds, peak RSS in KiB)."""
+    start = time.perf_counter()
+    with Emulator(n) as emu:
+        first = json.loads(fetch_page(emu, {"limit": page}))
+        startup = time.perf_counter() - start
+        assert len(first["data"]) == min(n, page), "first page"
+        last = json.loads(fetch_page(emu, {"limit": page, "offset": max(0, n - page)}))
+        if first["data"]:
+            middle = (first["data"][0]["action_id"] + last["data"][-1]["action_id"]) // 2
+            fetch_page(emu, {"limit": page, "order": ["action_id ASC"],
+                             "condition": [["action_id", ">", middle]]})
+        return startup, peak_rss_kib(emu.proc.pid)
+
+
+def emulator_footprint(page, runs, sizes):
+    """The emulator's own cost: startup and peak RSS by data set size."""
+    out = ["| the emulator: `xp-export emulate --records N` | records | startup to first page | peak RSS |",
+           "|---|---|---|---|"]
+    for n in sizes:
+        results = [emulator_once(n, page) for _ in range(max(1, min(runs, 3)))]
+        startup = statistics.median(r[0] for r in results)
+        rss = statistics.median(r[1] for r in results)
+        out.append(f"| first page, last page, keyset seek | {n:,} | {startup:.2f} s | {rss / 1024:.1f} MiB |")
+    out.append("")
+    return out
+
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Size of the synthetic data set (default 10 000).
+    /// Size of the synthetic data set (default 10 000; at most 2^40, larger sizes are
+    /// clamped). Memory does not grow with it: rows are computed from their index.
     #[must_use]
     pub fn records(mut self, n: usize) -> Self {
         self.records = n;

@@ -1,10 +1,30 @@
-//! A record's JSON bytes, written by hand in the server's field order (the hot path of
-//! serialising millions of rows), with serde_json only for strings that need escaping.
+//! A row's JSON bytes, written by hand in the server's field order (the hot path: every
+//! page's rows are written when the page is asked for), with serde_json only for strings
+//! that need escaping; the error messages are escaped once.
+
+use std::sync::OnceLock;
 
 use crate::emulator::data::field::{Field, Value};
-use crate::emulator::data::record::Record;
+use crate::emulator::data::row::Row;
+use crate::emulator::data::synth::ERROR_MESSAGES;
 
-impl Record {
+/// The JSON string literal of each of [`ERROR_MESSAGES`], escaped once.
+fn message_json(m: u8) -> Option<&'static [u8]> {
+    static JSON: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let all = JSON.get_or_init(|| {
+        ERROR_MESSAGES
+            .iter()
+            .map(|s| {
+                let mut out = Vec::new();
+                write_str(&mut out, s);
+                out
+            })
+            .collect()
+    });
+    all.get(usize::from(m)).map(Vec::as_slice)
+}
+
+impl Row {
     /// Appends `{"action_id":…,…}` with all fields in server order.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         out.reserve(320);
@@ -17,11 +37,21 @@ impl Record {
         out.extend_from_slice(b",\"device_id\":");
         write_int(out, self.device_id as i64);
         out.extend_from_slice(b",\"profile_id\":");
-        write_opt_str(out, self.profile_id.as_deref());
+        match &self.profile_id {
+            Some(hex) => {
+                out.push(b'"');
+                out.extend_from_slice(hex);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"error\":");
         write_int(out, i64::from(self.error));
         out.extend_from_slice(b",\"error_message\":");
-        write_opt_str(out, self.error_message.as_deref());
+        match self.message.and_then(message_json) {
+            Some(json) => out.extend_from_slice(json),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(b",\"delivery\":");
         write_int(out, i64::from(self.delivery));
         out.extend_from_slice(b",\"open\":");
@@ -29,7 +59,7 @@ impl Record {
         out.extend_from_slice(b",\"click\":");
         write_int(out, i64::from(self.click));
         out.extend_from_slice(b",\"platform\":");
-        write_str(out, &self.platform);
+        write_str(out, self.platform);
         out.push(b'}');
     }
 
@@ -50,13 +80,6 @@ impl Record {
             }
         }
         out.push(b'}');
-    }
-}
-
-fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => write_str(out, s),
-        None => out.extend_from_slice(b"null"),
     }
 }
 
@@ -105,5 +128,14 @@ mod tests {
             write_int(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
         }
+    }
+
+    #[test]
+    fn messages_are_escaped_like_serde() {
+        for (m, text) in ERROR_MESSAGES.iter().enumerate() {
+            let json = message_json(m as u8).unwrap();
+            assert_eq!(json, serde_json::to_string(text).unwrap().as_bytes());
+        }
+        assert_eq!(message_json(ERROR_MESSAGES.len() as u8), None);
     }
 }

@@ -49,7 +49,7 @@ impl Record {
     }
 
     /// The value of one field, for filtering, ordering and rendering.
-    pub(crate) fn value(&self, field: Field) -> Value<'_> {
+    fn value(&self, field: Field) -> Value<'_> {
         match field {
             Field::ActionId => Value::Int(self.action_id as i64),
             Field::CampaignId => Value::Int(self.campaign_id as i64),

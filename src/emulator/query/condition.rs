@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use serde_json::Value as Json;
 
 use crate::Op;
-use crate::emulator::data::{Field, Record, Value};
+use crate::emulator::data::{Dataset, Field, Row, Value};
 use crate::emulator::envelope::ApiError;
 
 /// Reads an operator as the API spells it: `=`, `!=`, `<`, `<=`, `>`, `>=`, `IN`, `NOT IN`,
@@ -163,7 +163,7 @@ impl Condition {
         })
     }
 
-    pub(crate) fn matches(&self, r: &Record) -> bool {
+    pub(crate) fn matches(&self, r: &Row) -> bool {
         let value = r.value(self.field);
         let Some(first) = self.operands.first() else {
             // Empty IN list matches nothing, empty NOT IN everything.
@@ -190,9 +190,10 @@ impl Condition {
         }
     }
 
-    /// For a condition on a monotonic numeric field: the index range of `records` that can
-    /// match (the rest cannot). `None` when the condition does not narrow.
-    pub(super) fn narrow(&self, records: &[Record]) -> Option<(usize, usize)> {
+    /// For a condition on a monotonic numeric field: the index range of the data set that
+    /// can match (the rest cannot), by binary search. `None` when the condition does not
+    /// narrow.
+    pub(super) fn narrow(&self, ds: &Dataset) -> Option<(usize, usize)> {
         if !self.field.is_monotonic() {
             return None;
         }
@@ -200,22 +201,17 @@ impl Condition {
             return None;
         };
         let n = *n;
-        let key = |r: &Record| match r.value(self.field) {
-            Value::Int(v) => v,
-            _ => 0,
-        };
-        let below = |ord: Option<Ordering>| ord == Some(Ordering::Less);
-        let not_above =
-            |ord: Option<Ordering>| matches!(ord, Some(Ordering::Less | Ordering::Equal));
         // First index whose value is >= n, and first whose value is > n.
-        let lo_ge = records.partition_point(|r| below(n.cmp_with(key(r))));
-        let lo_gt = records.partition_point(|r| not_above(n.cmp_with(key(r))));
+        let lo_ge = ds.partition_point(self.field, |v| n.cmp_with(v) == Some(Ordering::Less))?;
+        let lo_gt = ds.partition_point(self.field, |v| {
+            matches!(n.cmp_with(v), Some(Ordering::Less | Ordering::Equal))
+        })?;
         match self.op {
             Op::Eq => Some((lo_ge, lo_gt)),
             Op::Lt => Some((0, lo_ge)),
             Op::Le => Some((0, lo_gt)),
-            Op::Gt => Some((lo_gt, records.len())),
-            Op::Ge => Some((lo_ge, records.len())),
+            Op::Gt => Some((lo_gt, ds.len())),
+            Op::Ge => Some((lo_ge, ds.len())),
             _ => None,
         }
     }
@@ -248,12 +244,9 @@ mod tests {
     fn null_fields_match_only_negations() {
         let ds = ds();
         let q = |c: Json| parse(json!({"condition": [c]})).unwrap().run(&ds, None);
-        let nulls = ds
-            .records
-            .iter()
-            .filter(|r| r.error_message.is_none())
-            .count();
-        let total = ds.records.len();
+        let records = ds.records();
+        let nulls = records.iter().filter(|r| r.error_message.is_none()).count();
+        let total = records.len();
         let eq = q(json!(["error_message", "=", "Not personalized"])).len();
         assert!(eq > 0);
         assert_eq!(

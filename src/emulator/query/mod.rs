@@ -116,7 +116,7 @@ mod testing {
     use serde_json::Value as Json;
 
     use super::Query;
-    use crate::emulator::data::{DEFAULT_CAMPAIGNS, Dataset};
+    use crate::emulator::data::{DEFAULT_CAMPAIGNS, Dataset, Row};
     use crate::emulator::envelope::ApiError;
 
     pub(super) fn ds() -> Dataset {
@@ -130,8 +130,8 @@ mod testing {
         }
     }
 
-    pub(super) fn ids(ds: &Dataset, rows: &[usize]) -> Vec<u64> {
-        rows.iter().map(|&i| ds.records[i].action_id).collect()
+    pub(super) fn ids(rows: &[Row]) -> Vec<u64> {
+        rows.iter().map(|r| r.action_id).collect()
     }
 }
 

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value as Json;
 
-use crate::emulator::data::{Field, Record, Value};
+use crate::emulator::data::{Field, Row, Value};
 use crate::emulator::envelope::ApiError;
 
 /// Direction of one order key.
@@ -44,7 +44,7 @@ pub(super) fn parse(items: &[Json]) -> Result<Vec<(Field, Dir)>, ApiError> {
 }
 
 /// `a` compared to `b` by the order keys, in turn; `Equal` when every key ties.
-pub(super) fn compare_records(order: &[(Field, Dir)], a: &Record, b: &Record) -> Ordering {
+pub(super) fn compare_rows(order: &[(Field, Dir)], a: &Row, b: &Row) -> Ordering {
     for &(field, dir) in order {
         let ord = compare_values(a.value(field), b.value(field));
         let ord = if dir == Dir::Desc { ord.reverse() } else { ord };

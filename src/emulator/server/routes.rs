@@ -100,10 +100,9 @@ async fn answer(
     let cheap = query.is_cheap(state.max_limit, INLINE_ROWS) && insert as u64 <= INLINE_ROWS;
     let work = move || {
         state.insert(insert);
-        // One read guard for query and rendering: no torn page.
-        let dataset = state.dataset();
-        let rows = query.run(&dataset, state.max_limit);
-        let bytes = render_page(&dataset, &rows, query.select.as_deref());
+        // The rows come from one state of the data set: no torn page.
+        let rows = query.run(&state.dataset(), state.max_limit);
+        let bytes = render_page(&rows, query.select.as_deref());
         (rows.len(), bytes)
     };
     let (rows, bytes) = if cheap {

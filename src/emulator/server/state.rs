@@ -13,8 +13,9 @@ use crate::emulator::server::log::{LoggedRequest, RequestLog};
 
 /// Everything a running emulator shares between connections.
 pub(crate) struct State {
-    /// Readers (a page's query and rendering, snapshots) hold the read lock for one whole
-    /// page, so a page always comes from one state; insertions take the write lock.
+    /// A page's query holds the read lock while it computes its rows, so a page always
+    /// comes from one state; insertions take the write lock. (The data set is a length and
+    /// a row function: holding it costs nothing per row.)
     dataset: RwLock<Dataset>,
     pub(crate) apptoken: String,
     pub(super) insert_per_request: usize,
@@ -25,7 +26,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Generates the data set (on the blocking pool) and sets everything up.
+    /// Sets up the data set (in O(1): rows are computed when asked for) and everything else.
     pub(crate) async fn build(config: Config) -> io::Result<Arc<State>> {
         let Config {
             records,
@@ -38,11 +39,8 @@ impl State {
             fault_rate,
             fault_kinds,
         } = config;
-        let dataset = tokio::task::spawn_blocking(move || Dataset::new(records, seed, &campaigns))
-            .await
-            .map_err(io::Error::other)?;
         Ok(Arc::new(State {
-            dataset: RwLock::new(dataset),
+            dataset: RwLock::new(Dataset::new(records, seed, &campaigns)),
             apptoken,
             insert_per_request,
             max_limit,
@@ -57,14 +55,15 @@ impl State {
         read(&self.dataset)
     }
 
-    /// A snapshot of all records, in ascending `action_id` order.
+    /// All records, in ascending `action_id` order, computed outside the lock.
     pub(crate) fn records(&self) -> Arc<Vec<Record>> {
-        self.dataset().records.clone()
+        let snapshot = self.dataset().clone();
+        Arc::new(snapshot.records())
     }
 
     /// The number of records.
     pub(crate) fn len(&self) -> usize {
-        self.dataset().records.len()
+        self.dataset().len()
     }
 
     /// Appends `n` new records.
