@@ -12,7 +12,8 @@
 //! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
 //! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
 //! - The seam check (offset mode, pages ordered by `action_id`, on by default): every page
-//!   after the first starts one row early, and that row must be the last one delivered. If it
+//!   after the first starts one row early, and that row must be the last one delivered, so a
+//!   page of `limit` rows brings `limit − 1` new ones. If it
 //!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
 //!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
@@ -98,7 +99,11 @@ impl<T> Page<T> {
 /// The stream of pages of a query, in offset order. Made by [`Query::pages`].
 ///
 /// Yields `Ok(page)` for each non-empty page, then ends; or yields one `Err` when a page fails
-/// after its retries, then ends. It is `Send`, `Unpin` and `'static`.
+/// after its retries, then ends.
+///
+/// It is `Send`, `Unpin` and `'static` (it can move into `tokio::spawn`), but not `Sync`: one
+/// task polls it at a time. Like [`Rows`], it needs a tokio runtime, holds up to
+/// [`Query::concurrency`] pages, and cancels its requests in flight when dropped.
 pub struct Pages<T> {
     inner: BoxStream<'static, Result<Page<T>>>,
     summary: Shared,
@@ -106,9 +111,22 @@ pub struct Pages<T> {
 
 /// The stream of rows of a query. Made by [`Query::stream`].
 ///
-/// Pages are fetched as the rows are consumed: memory holds at most [`Query::concurrency`]
-/// pages (the one being read and the requests in flight), whatever the size of the result.
-/// See the [module rules](crate::paginate) for how it pages and ends.
+/// Pages are fetched as the rows are consumed: memory holds up to [`Query::concurrency`]
+/// pages (the one being read and the requests in flight, each holding its page until its
+/// turn; while a seam is repaired, the rows fetched for it besides), whatever the size of the
+/// result. See the [module rules](crate::paginate) for how it pages and ends.
+///
+/// # Runtime, threads and cancellation
+/// - It needs a tokio runtime (I/O and time enabled; either flavour): each page request is a
+///   tokio task. Polled under another executor (`futures::executor::block_on`), it panics:
+///   "there is no reactor running".
+/// - It is `Send`, `Unpin` and `'static`, so it can move into `tokio::spawn`; it is not
+///   `Sync`. To read rows and then the [`summary`](Rows::summary), consume `&mut rows`
+///   (`while let Some(row) = rows.try_next().await?`, or `(&mut rows).try_for_each(..)`).
+/// - Dropping it, or a future that owns it (`rows.try_for_each(..)` cut short by a timeout),
+///   cancels its requests in flight and their retries; nothing more is sent. A timeout around
+///   `rows.try_next()` drops only that call: the requests go on, and the next poll takes up
+///   where it stopped.
 ///
 /// # Errors
 /// When a page fails after its retries (or cannot be retried: a refusal such as HTTP 401, a row
