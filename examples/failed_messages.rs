@@ -1,7 +1,7 @@
 //! The README's library example, run against the in-process emulator instead of the real API:
 //! the failed messages of one campaign, newest first, with `try_for_each`.
 //!
-//! `cargo run --example failed_messages`
+//! `cargo run --example failed_messages`; `cargo test` runs it too (see the end of the file).
 
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator};
@@ -9,8 +9,12 @@ use xp_export::{Client, Condition, Op};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::start(Config::default().records(50_000).fault_rate(0.1)).await?;
-    let campaign = emulator.records()[0].campaign_id;
+    let campaign = 245624;
+    let config = Config::default()
+        .records(50_000)
+        .campaigns([campaign, 245625])
+        .fault_rate(0.1);
+    let emulator = Emulator::start(config).await?;
 
     let client = Client::builder()
         .api_url(emulator.base_url())
@@ -51,4 +55,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.end.map(|e| e.to_string()).unwrap_or_default()
     );
     Ok(())
+}
+
+/// Runs the example under `cargo test`, so it cannot fall behind the library.
+#[cfg(test)]
+#[test]
+fn runs() {
+    main().unwrap();
 }

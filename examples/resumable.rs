@@ -127,3 +127,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("every row exactly once, in order");
     Ok(())
 }
+
+/// Runs the example under `cargo test`, so it cannot fall behind the library.
+#[cfg(test)]
+#[test]
+fn runs() {
+    main().unwrap();
+}

@@ -98,7 +98,13 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
 /// One row exactly as the server sent it: a shared slice of the response body, not a copy.
 ///
 /// What the export writes for NDJSON and JSON, byte for byte. [`RawRow::parse`] decodes it
-/// when needed.
+/// when needed. [`RawRow::into_bytes`] (or `Bytes::from`) hands the slice on without copying,
+/// e.g. as a chunk of an axum or hyper response body; [`AsRef<[u8]>`](AsRef) lends it to
+/// anything that takes bytes.
+///
+/// Every row of a page shares that page's body: while any one of them is kept (or the
+/// [`Bytes`](bytes::Bytes) taken from it), the whole body stays in memory. Copy a row that
+/// outlives its page (`Bytes::copy_from_slice(row.as_bytes())`) to let the page go.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawRow(bytes::Bytes);
 
@@ -118,9 +124,37 @@ impl RawRow {
         &self.0
     }
 
+    /// The row's JSON bytes as a [`Bytes`](bytes::Bytes): the same slice of the response body,
+    /// not a copy.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// let body = Bytes::from_static(br#"{"success":true,"data":[{"action_id":7}]}"#);
+    /// let row = xp_export::decode::decode_page_raw(200, &body).unwrap().remove(0);
+    /// let bytes: Bytes = row.into_bytes();
+    /// assert_eq!(bytes, &br#"{"action_id":7}"#[..]);
+    /// assert!(body.as_ptr_range().contains(&bytes.as_ptr())); // inside the body: no copy
+    /// ```
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.0
+    }
+
     /// Decodes the row.
     pub fn parse<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
         serde_json::from_slice(&self.0)
+    }
+}
+
+impl AsRef<[u8]> for RawRow {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<RawRow> for bytes::Bytes {
+    /// The row's bytes, without copying them ([`RawRow::into_bytes`]).
+    fn from(row: RawRow) -> Self {
+        row.0
     }
 }
 

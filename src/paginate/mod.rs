@@ -12,7 +12,8 @@
 //! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
 //! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
 //! - The seam check (offset mode, pages ordered by `action_id`, on by default): every page
-//!   after the first starts one row early, and that row must be the last one delivered. If it
+//!   after the first starts one row early, and that row must be the last one delivered, so a
+//!   page of `limit` rows brings `limit − 1` new ones. If it
 //!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
 //!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
@@ -137,7 +138,11 @@ impl<T> Page<T> {
 /// The stream of pages of a query, in offset order. Made by [`Query::pages`].
 ///
 /// Yields `Ok(page)` for each non-empty page, then ends; or yields one `Err` when a page fails
-/// after its retries, then ends. It is `Send`, `Unpin` and `'static`.
+/// after its retries, then ends.
+///
+/// It is `Send`, `Unpin` and `'static` (it can move into `tokio::spawn`), but not `Sync`: one
+/// task polls it at a time. Like [`Rows`], it needs a tokio runtime, holds up to
+/// [`Query::concurrency`] pages, and cancels its requests in flight when dropped.
 pub struct Pages<T> {
     inner: BoxStream<'static, Result<Page<T>>>,
     summary: Shared,

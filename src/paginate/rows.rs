@@ -13,9 +13,22 @@ use crate::error::Result;
 
 /// The stream of rows of a query. Made by [`Query::stream`].
 ///
-/// Pages are fetched as the rows are consumed: memory holds at most [`Query::concurrency`]
-/// pages (the one being read and the requests in flight), whatever the size of the result.
-/// See the [module rules](crate::paginate) for how it pages and ends.
+/// Pages are fetched as the rows are consumed: memory holds up to [`Query::concurrency`]
+/// pages (the one being read and the requests in flight, each holding its page until its
+/// turn; while a seam is repaired, the rows fetched for it besides), whatever the size of the
+/// result. See the [module rules](crate::paginate) for how it pages and ends.
+///
+/// # Runtime, threads and cancellation
+/// - It needs a tokio runtime (I/O and time enabled; either flavour): each page request is a
+///   tokio task. Polled under another executor (`futures::executor::block_on`), it panics:
+///   "there is no reactor running".
+/// - It is `Send`, `Unpin` and `'static`, so it can move into `tokio::spawn`; it is not
+///   `Sync`. To read rows and then the [`summary`](Rows::summary), consume `&mut rows`
+///   (`while let Some(row) = rows.try_next().await?`, or `(&mut rows).try_for_each(..)`).
+/// - Dropping it, or a future that owns it (`rows.try_for_each(..)` cut short by a timeout),
+///   cancels its requests in flight and their retries; nothing more is sent. A timeout around
+///   `rows.try_next()` drops only that call: the requests go on, and the next poll takes up
+///   where it stopped.
 ///
 /// # Errors
 /// When a page fails after its retries (or cannot be retried: a refusal such as HTTP 401, a row

@@ -26,7 +26,9 @@ impl Client {
     }
 
     /// A query over any list model (`list/<model>`), its rows decoded as `T`
-    /// (`serde_json::Value` keeps them as they came; [`Query::raw_stream`] keeps their bytes).
+    /// (`serde_json::Value` keeps every field, sorted by name unless serde_json's
+    /// `preserve_order` feature is on; [`Query::raw_stream`] keeps their bytes, in the server's
+    /// order).
     pub fn list<T>(&self, model: &str) -> Query<T> {
         Query::new(self.clone(), model)
     }
