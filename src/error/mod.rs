@@ -99,6 +99,13 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Serialises as [`ErrorKind::as_str`] (`"rate-limited"`), so it can key a JSON object.
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Everything that can go wrong while listing a model.
 ///
 /// `Display` says what happened and where, in one line, for example
