@@ -1,9 +1,10 @@
 //! What `xp-export` reports: the summary on stderr and `--summary-json` come from the library's
-//! `Summary` (its `Display` and `Serialize`) and keep the keys scripts read.
+//! `Summary` (its `Display` and `Serialize`) and keep the keys scripts read; a failure shows its
+//! cause once.
 
 mod common;
 
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -76,4 +77,42 @@ async fn summary_json_keeps_every_key_and_adds_the_summarys_own() {
     ] {
         assert!(err.contains(line), "{line:?} not in {err}");
     }
+}
+
+#[test]
+fn a_refused_connection_names_its_cause_once() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("summary.json");
+    let out = Command::new(BIN)
+        .env_clear()
+        .env(
+            "XTREMEPUSH_API_URL",
+            format!("http://127.0.0.1:{port}/api/external"),
+        )
+        .env("XTREMEPUSH_APPTOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .args(["export", "--max-retries", "0", "--summary-json"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("xp-export: list/push-devices at offset 0: could not connect: "),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_lowercase().matches("connection refused").count(),
+        1,
+        "{err}"
+    );
+    let s: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let error = s["error"].as_str().unwrap().to_lowercase();
+    assert_eq!(error.matches("connection refused").count(), 1, "{error}");
 }
