@@ -257,11 +257,27 @@ async fn connection_refused_is_retried_then_reported() {
     assert_eq!(err.kind(), ErrorKind::Connect);
     assert_eq!(err.attempts(), 3);
     let text = err.to_string();
+    // Display says this layer; the cause ("Connection refused") is in the source chain, once.
     assert!(
-        text.starts_with("list/push-devices at offset 0: could not connect: "),
+        text.starts_with("list/push-devices at offset 0: could not connect"),
         "{text}"
     );
     assert!(text.ends_with("(gave up after 3 attempts)"), "{text}");
+    let mut chain = text.clone();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    assert!(
+        chain.starts_with(&format!("{text}: ")),
+        "the cause follows: {chain}"
+    );
+    assert_eq!(
+        chain.to_lowercase().matches("connection refused").count(),
+        1,
+        "{chain}"
+    );
 }
 
 /// Collects everything the library logs, at every level.

@@ -99,11 +99,23 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Serialises as [`ErrorKind::as_str`] (`"rate-limited"`), so it can key a JSON object.
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Everything that can go wrong while listing a model.
 ///
 /// `Display` says what happened and where, in one line, for example
-/// `list/push-devices at offset 12000: HTTP 401 Authentication failed`. The apptoken never
-/// appears in it, nor in `Debug`.
+/// `list/push-devices at offset 12000: HTTP 401 Authentication failed`. As with reqwest, it
+/// says this layer only: the cause underneath, such as the operating system's
+/// `Connection refused`, is [`source()`](std::error::Error::source), so a report that walks the chain
+/// (anyhow's `{:#}`, or a loop over `source()`) shows each part once:
+/// `list/push-devices at offset 0: could not connect (gave up after 3 attempts): error sending
+/// request: … Connection refused`. The apptoken never appears in it, nor in `Debug`, nor in
+/// any link of the chain.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -165,15 +177,16 @@ impl Error {
         } else {
             ErrorKind::Network
         };
-        let err = err.without_url();
+        // This layer only: the cause ("Connection refused") is the source's to say, so that
+        // a chain printed link by link (anyhow's `{:#}`) says it once.
         let detail = match kind {
-            ErrorKind::Timeout => "timed out".to_string(),
-            ErrorKind::Connect => format!("could not connect: {}", root_cause(&err)),
-            ErrorKind::Body => format!("reading the response body failed: {}", root_cause(&err)),
-            ErrorKind::Config => format!("could not build the request: {}", root_cause(&err)),
-            _ => format!("the connection failed: {}", root_cause(&err)),
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Connect => "could not connect",
+            ErrorKind::Body => "reading the response body failed",
+            ErrorKind::Config => "could not build the request",
+            _ => "the connection failed",
         };
-        Error::new(kind, detail).with_source(err)
+        Error::new(kind, detail).with_source(err.without_url())
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
@@ -273,15 +286,6 @@ impl Error {
 /// errors except 501 (not implemented) and 505 (HTTP version not supported), which will not change.
 pub(crate) fn is_retryable_status(code: u16) -> bool {
     matches!(code, 408 | 429 | 500..=599) && !matches!(code, 501 | 505)
-}
-
-/// The innermost error of a chain, which is usually the one that names the cause.
-fn root_cause(err: &(dyn StdError + 'static)) -> String {
-    let mut cur = err;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 impl fmt::Display for Error {

@@ -2,14 +2,22 @@
 //! ended ([`EndReason`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use serde::{Serialize, Serializer};
 
 use crate::error::ErrorKind;
 use crate::query::Mode;
 
 /// Why a stream ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// It serialises as an object tagged with its `reason`, in snake case, beside the variant's
+/// fields: `{"reason": "short_page", "offset": 2000, "rows": 345}`,
+/// `{"reason": "failed", "offset": 12000, "kind": "server"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EndReason {
     /// A page came back empty at `offset` (the result had no rows, or a whole number of full
@@ -80,7 +88,63 @@ fn failure(kind: ErrorKind) -> &'static str {
 ///
 /// Read it from [`Rows::summary`] or [`Pages::summary`] while the stream runs (for progress) or
 /// after it ended (for a report).
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// # Display and JSON
+/// `Display` is the report `xp-export` prints after an export, a few lines without a trailing
+/// newline. `Serialize` writes every field under its own name in snake case, with these
+/// choices, and three values computed from the fields:
+///
+/// | key | value |
+/// |---|---|
+/// | `retries` | an object: [`ErrorKind::as_str`] → retries of that kind (`{"timeout": 2}`) |
+/// | `retry_wait_seconds` | [`Summary::retry_wait`] in seconds, a float |
+/// | `end` | `null` while the stream runs, else [`EndReason`] as an object tagged with its `reason` |
+/// | `mode` | `"offset"` or `"keyset"` |
+/// | `retries_total` | [`Summary::total_retries`] |
+/// | `complete` | [`Summary::is_complete`] |
+/// | `warnings` | [`Summary::warnings`], an array of sentences |
+///
+/// A field added to `Summary` later shows up under its own name; no key changes meaning.
+///
+/// # Examples
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures::TryStreamExt;
+/// use xp_export::Client;
+/// use xp_export::emulator::{Config, Emulator};
+///
+/// let emu = Emulator::start(Config::default().records(1234)).await?;
+/// let client = Client::builder()
+///     .api_url(emu.base_url())
+///     .apptoken(emu.apptoken())
+///     .build()?;
+/// let mut rows = client.push_actions().page_size(500).stream();
+/// while let Some(_action) = rows.try_next().await? {}
+/// let summary = rows.summary();
+///
+/// // rows 1,234 · pages 3 · requests 6
+/// // retries: 0
+/// // stopped on: short page of 235 rows at offset 999
+/// // mode: offset; rows shifted between pages: 0 seam(s), 0 repaired
+/// println!("{summary}");
+/// assert!(summary.to_string().contains("\nstopped on: short page of 235 rows at offset 999\n"));
+///
+/// // {"requests":6,"pages":3,"rows":1234,…,"end":{"reason":"short_page","offset":999,"rows":235},…}
+/// let json = serde_json::to_string(&summary)?;
+/// println!("{json}");
+/// let value: serde_json::Value = serde_json::from_str(&json)?;
+/// assert_eq!(value["rows"], 1234);
+/// assert_eq!(value["end"]["reason"], "short_page");
+/// assert_eq!(value["retries"], serde_json::json!({}));
+/// assert_eq!(value["complete"], true);
+/// # Ok(()) }
+/// ```
+// `remote = "Self"` makes the derive write an inherent `Summary::serialize` instead of the
+// trait impl, which the `Serialize` impl below wraps to add the computed keys: a field added
+// here is serialised with no more work.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 #[non_exhaustive]
 pub struct Summary {
     /// HTTP requests sent, retries included.
@@ -105,6 +169,7 @@ pub struct Summary {
     /// Retries, by the kind of failure that caused them.
     pub retries: BTreeMap<ErrorKind, u64>,
     /// Time spent waiting before retries.
+    #[serde(rename = "retry_wait_seconds", serialize_with = "seconds")]
     pub retry_wait: Duration,
     /// The page size the server was found to cap `limit` at, if it does.
     pub learned_cap: Option<u64>,
@@ -157,6 +222,113 @@ impl Summary {
     pub fn total_retries(&self) -> u64 {
         self.retries.values().sum()
     }
+
+    /// Whether the stream reached the end of the result (an empty or short page, or the
+    /// query's `max_rows`); `false` while it runs and after a failure.
+    pub fn is_complete(&self) -> bool {
+        matches!(
+            self.end,
+            Some(
+                EndReason::EmptyPage { .. }
+                    | EndReason::ShortPage { .. }
+                    | EndReason::LimitReached { .. }
+            )
+        )
+    }
+}
+
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The fields as derived, then what is computed from them.
+        #[derive(Serialize)]
+        struct Json<'a> {
+            #[serde(flatten)]
+            fields: Fields<'a>,
+            retries_total: u64,
+            complete: bool,
+            warnings: Vec<String>,
+        }
+        struct Fields<'a>(&'a Summary);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                // The inherent function the derive wrote, not this trait's method.
+                Summary::serialize(self.0, serializer)
+            }
+        }
+        Json {
+            fields: Fields(self),
+            retries_total: self.total_retries(),
+            complete: self.is_complete(),
+            warnings: self.warnings(),
+        }
+        .serialize(serializer)
+    }
+}
+
+fn seconds<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(d.as_secs_f64())
+}
+
+/// The report `xp-export` prints: rows, pages and requests; retries by cause and the time
+/// waited; how the stream ended; the learned cap; the mode and the seams; the warnings. One
+/// line each, no trailing newline.
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rows {} · pages {} · requests {}",
+            thousands(self.rows),
+            thousands(self.pages),
+            thousands(self.requests)
+        )?;
+        match self.total_retries() {
+            0 => f.write_str("\nretries: 0")?,
+            total => {
+                let causes: Vec<String> = self
+                    .retries
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                write!(
+                    f,
+                    "\nretries: {total} ({}), {:.2} s waited",
+                    causes.join(", "),
+                    self.retry_wait.as_secs_f64()
+                )?;
+            }
+        }
+        if let Some(end) = &self.end {
+            write!(f, "\nstopped on: {end}")?;
+        }
+        if let Some(cap) = self.learned_cap {
+            write!(
+                f,
+                "\nthe server caps the page size at {cap} rows (learned cap)"
+            )?;
+        }
+        write!(
+            f,
+            "\nmode: {}; rows shifted between pages: {} seam(s), {} repaired",
+            self.mode, self.shifts_detected, self.shifts_repaired
+        )?;
+        for w in self.warnings() {
+            write!(f, "\nwarning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The summary a stream and its requests report into.

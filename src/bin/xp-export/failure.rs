@@ -28,7 +28,7 @@ pub struct Continuation {
 pub struct Failure {
     pub code: u8,
     pub message: String,
-    /// Further lines: how to resume, the error's chain at -v.
+    /// Further lines: how to resume.
     pub notes: Vec<String>,
 }
 
@@ -61,17 +61,11 @@ impl Failure {
         }
     }
 
-    /// Maps an export's error to its exit code and message; at `verbose > 0` the notes hold
-    /// the error's chain.
-    pub fn from_export(e: ExportError, verbose: u8, how: Continuation) -> Self {
-        let mut notes = Vec::new();
-        if verbose > 0 {
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                notes.push(format!("caused by: {s}"));
-                source = s.source();
-            }
-        }
+    /// Maps an export's error to its exit code and message. The message is the error's whole
+    /// `source()` chain on one line, each cause once, at every verbosity (so `--summary-json`
+    /// has the same `error` whatever the flags); -v adds log lines, not notes.
+    pub fn from_export(e: ExportError, _verbose: u8, how: Continuation) -> Self {
+        let message = chain(&e);
         match e {
             ExportError::Io { ref source, .. }
                 if source.kind() == std::io::ErrorKind::BrokenPipe =>
@@ -89,15 +83,19 @@ impl Failure {
                     ErrorKind::Config => 2,
                     _ => 1,
                 };
-                if code != 3 && code != 2 {
-                    notes.insert(
-                        0,
-                        resume_note(rows, partial.as_deref(), source.offset(), next_key, how),
-                    );
+                let mut notes = Vec::new();
+                if code == 1 {
+                    notes.push(resume_note(
+                        rows,
+                        partial.as_deref(),
+                        source.offset(),
+                        next_key,
+                        how,
+                    ));
                 }
                 Failure {
                     code,
-                    message: source.to_string(),
+                    message,
                     notes,
                 }
             }
@@ -107,27 +105,22 @@ impl Failure {
                 rows,
                 ref partial,
             } => {
-                notes.insert(
-                    0,
-                    resume_note(rows, partial.as_deref(), Some(next_offset), next_key, how),
-                );
+                let note = resume_note(rows, partial.as_deref(), Some(next_offset), next_key, how);
                 Failure {
                     code: 130,
-                    message: e.to_string(),
-                    notes,
+                    message,
+                    notes: vec![note],
                 }
             }
-            ExportError::Resume(message)
-            | ExportError::Busy(message)
-            | ExportError::Output(message) => Failure {
+            ExportError::Resume(_) | ExportError::Busy(_) | ExportError::Output(_) => Failure {
                 code: 2,
                 message,
-                notes,
+                notes: Vec::new(),
             },
-            other => Failure {
+            _ => Failure {
                 code: 1,
-                message: other.to_string(),
-                notes,
+                message,
+                notes: Vec::new(),
             },
         }
     }
@@ -172,4 +165,21 @@ fn resume_note(
         "{written}; to continue, add `{flags}` to the same command (a flag given twice takes \
          its last value)"
     )
+}
+
+/// An error and its `source()` chain on one line, joined with ": " as anyhow's `{:#}` does,
+/// with each cause once: a link whose text the line already ends with is left out (an
+/// [`ExportError`] shows the error it wraps, which is also its source).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    line
 }

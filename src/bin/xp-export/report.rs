@@ -3,53 +3,43 @@
 
 use std::time::Duration;
 
+use xp_export::Summary;
 use xp_export::export::{Format, Report};
-use xp_export::{EndReason, Summary};
 
 use crate::failure::Failure;
 
-/// The completeness report as JSON, for `--summary-json`.
+/// The completeness report as JSON, for `--summary-json`: the stream's [`Summary`] as the
+/// library serialises it, with the export's facts beside it. Two keys keep the meaning they had
+/// before the summary serialised itself: `rows` counts the rows in the output, an earlier
+/// interrupted run's included (the stream's count is `rows_this_run`), and `end` is the
+/// sentence that says how the stream ended (the summary's object is `end_reason`).
 pub fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
     let s = &r.summary;
-    let retries: serde_json::Map<String, serde_json::Value> = s
-        .retries
-        .iter()
-        .map(|(k, n)| (k.to_string(), (*n).into()))
-        .collect();
-    let finished = r.already_complete
-        || matches!(
-            s.end,
-            Some(
-                EndReason::EmptyPage { .. }
-                    | EndReason::ShortPage { .. }
-                    | EndReason::LimitReached { .. }
-            )
-        );
-    let warnings = s.warnings();
-    serde_json::json!({
-        "complete": finished,
-        "guaranteed": finished && warnings.is_empty(),
+    let mut json = match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(map)) => map,
+        // A summary is plain numbers and strings: it serialises to an object.
+        _ => serde_json::Map::new(),
+    };
+    let complete = r.already_complete || s.is_complete();
+    let guaranteed = complete && s.warnings().is_empty();
+    let end_reason = json.remove("end").unwrap_or_default();
+    let export = serde_json::json!({
+        "complete": complete,
+        "guaranteed": guaranteed,
         "output": r.path.as_ref().map(|p| p.display().to_string()),
         "format": format.to_string(),
-        "mode": s.mode.to_string(),
         "rows": r.rows,
         "rows_this_run": s.rows,
         "resumed_at": r.resumed_at,
-        "pages": s.pages,
-        "requests": s.requests,
-        "retries": retries,
-        "retries_total": s.total_retries(),
-        "retry_wait_seconds": s.retry_wait.as_secs_f64(),
-        "learned_cap": s.learned_cap,
-        "shifts_detected": s.shifts_detected,
-        "shifts_repaired": s.shifts_repaired,
         "end": s.end.as_ref().map(|e| e.to_string()),
-        "next_offset": s.next_offset,
-        "next_key": s.next_key,
+        "end_reason": end_reason,
         "elapsed_seconds": r.elapsed.as_secs_f64(),
-        "warnings": warnings,
         "fields_not_in_csv": r.left_out_fields,
-    })
+    });
+    if let serde_json::Value::Object(export) = export {
+        json.extend(export);
+    }
+    serde_json::Value::Object(json)
 }
 
 /// The progress line: rows, pages, rate and retries so far.
@@ -74,7 +64,8 @@ pub fn failure_json_value(f: &Failure) -> serde_json::Value {
     })
 }
 
-/// The summary printed on stderr after an export.
+/// The report printed on stderr after an export: the export's own lines (where the rows went,
+/// in what format, how fast), then the stream's [`Summary`] as it displays itself.
 pub fn summary_text(r: &Report, format: Format) -> String {
     let where_to = match &r.path {
         Some(p) => p.display().to_string(),
@@ -86,8 +77,9 @@ pub fn summary_text(r: &Report, format: Format) -> String {
     let s = &r.summary;
     let secs = r.elapsed.as_secs_f64();
     let mut out = format!(
-        "xp-export: exported {} rows ({format}) to {where_to}\n",
-        thousands(r.rows)
+        "xp-export: exported {} rows ({format}) to {where_to} in {secs:.2} s · {} rows/s\n",
+        thousands(r.rows),
+        thousands((s.rows as f64 / secs.max(1e-3)) as u64)
     );
     if let Some(at) = r.resumed_at {
         out += &format!(
@@ -95,36 +87,8 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             thousands(s.rows)
         );
     }
-    out += &format!(
-        "  pages {} · requests {} · {:.2} s · {} rows/s\n",
-        thousands(s.pages),
-        thousands(s.requests),
-        secs,
-        thousands((s.rows as f64 / secs.max(1e-3)) as u64)
-    );
-    if s.total_retries() > 0 {
-        let causes: Vec<String> = s.retries.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        out += &format!(
-            "  retries: {} ({}), {:.2} s waited\n",
-            s.total_retries(),
-            causes.join(", "),
-            s.retry_wait.as_secs_f64()
-        );
-    } else {
-        out += "  retries: 0\n";
-    }
-    if let Some(end) = &s.end {
-        out += &format!("  stopped on: {end}\n");
-    }
-    if let Some(cap) = s.learned_cap {
-        out += &format!("  the server caps the page size at {cap} rows (learned cap)\n");
-    }
-    out += &format!(
-        "  mode: {}; rows shifted between pages: {} seam(s), {} repaired\n",
-        s.mode, s.shifts_detected, s.shifts_repaired
-    );
-    for w in s.warnings() {
-        out += &format!("  warning: {w}\n");
+    for line in s.to_string().lines() {
+        out += &format!("  {line}\n");
     }
     if !r.left_out_fields.is_empty() {
         out += &format!(
