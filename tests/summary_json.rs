@@ -34,6 +34,7 @@ fn json_has_every_field_in_snake_case_and_what_is_computed_from_them() {
             "requests": 30,
             "pages": 24,
             "rows": 12000,
+            "buffered_rows": 0,
             "next_offset": 12000,
             "next_key": null,
             "retries": {"rate-limited": 2, "server": 3},

@@ -246,7 +246,8 @@ pub(crate) fn decode_rows<T: DeserializeOwned>(
             Some(at) => &text[..at],
             None => &text,
         };
-        Error::new(ErrorKind::Decode, format!("{place}{field}: {text}")).with_source(inner)
+        // serde's message is the detail: keeping its error as the source too would repeat it.
+        Error::new(ErrorKind::Decode, format!("{place}{field}: {text}"))
     })
 }
 

@@ -282,6 +282,28 @@ impl Error {
     }
 }
 
+/// An error and its `source()` chain on one line, joined with ": " as anyhow's `{:#}` does,
+/// each cause once: a link whose text the line already ends with is left out (an error that
+/// shows the error it wraps, and also has it as its source, is not repeated).
+///
+/// ```
+/// let e = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+/// assert_eq!(xp_export::error::chain(&e), "disk full");
+/// ```
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    line
+}
+
 /// Whether an HTTP status (or an envelope `code`) is worth retrying: 408, 429 and the server
 /// errors except 501 (not implemented) and 505 (HTTP version not supported), which will not change.
 pub(crate) fn is_retryable_status(code: u16) -> bool {

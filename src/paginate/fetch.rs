@@ -110,7 +110,7 @@ impl<T> Fetcher<T> {
                     offset,
                     attempt: retries,
                     kind: e.kind(),
-                    cause: e.detail().to_string(),
+                    cause: crate::error::chain(e),
                     wait,
                 });
             }
@@ -118,7 +118,7 @@ impl<T> Fetcher<T> {
                 model,
                 offset,
                 attempt = retries,
-                cause = %e.detail(),
+                cause = %crate::error::chain(e),
                 kind = %e.kind(),
                 wait_ms = wait.as_millis() as u64,
                 "retrying page"

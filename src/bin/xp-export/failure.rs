@@ -65,7 +65,7 @@ impl Failure {
     /// `source()` chain on one line, each cause once, at every verbosity (so `--summary-json`
     /// has the same `error` whatever the flags); -v adds log lines, not notes.
     pub fn from_export(e: ExportError, _verbose: u8, how: Continuation) -> Self {
-        let message = chain(&e);
+        let message = xp_export::error::chain(&e);
         match e {
             ExportError::Io { ref source, .. }
                 if source.kind() == std::io::ErrorKind::BrokenPipe =>
@@ -165,21 +165,4 @@ fn resume_note(
         "{written}; to continue, add `{flags}` to the same command (a flag given twice takes \
          its last value)"
     )
-}
-
-/// An error and its `source()` chain on one line, joined with ": " as anyhow's `{:#}` does,
-/// with each cause once: a link whose text the line already ends with is left out (an
-/// [`ExportError`] shows the error it wraps, which is also its source).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        source = s.source();
-    }
-    line
 }
