@@ -38,7 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, DEFAULT_APPTOKEN, DEFAULT_SEED};
-pub use data::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES, Record};
+pub use data::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES, MAX_RECORDS, Record};
 pub use faults::{Fault, ParseFaultError, RetryAfter};
 pub use server::LoggedRequest;
 

@@ -101,17 +101,25 @@ impl Handed {
 /// Take it before the stream is consumed: `try_for_each` takes the stream by value.
 ///
 /// # Examples
-/// ```no_run
-/// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use futures::TryStreamExt;
-/// let rows = client.push_actions().campaign(245624).stream();
+/// use xp_export::emulator::{Config, Emulator};
+/// # let emulator = Emulator::start(Config::default().records(2_500)).await?;
+/// # let client = xp_export::Client::builder()
+/// #     .api_url(emulator.base_url()).apptoken(emulator.apptoken()).build()?;
+/// let rows = client.push_actions().page_size(1000).stream();
 /// let progress = rows.progress();
-/// rows.try_for_each(|action| {
-///     let seen = progress.summary().rows; // rows handed out so far, this one included
-///     async move { Ok(()) }
+/// let watch = progress.clone();
+/// rows.try_for_each(|_action| {
+///     // Rows handed out so far, this one included: a checkpoint could be taken here.
+///     assert!(watch.summary().rows >= 1);
+///     async { Ok(()) }
 /// })
 /// .await?;
-/// println!("{} rows, {}", progress.summary().rows, progress.summary().next_offset);
+/// let summary = progress.summary();
+/// assert_eq!((summary.rows, summary.next_offset, summary.buffered_rows), (2_500, 2_500, 0));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -16,8 +16,8 @@ use xp_export::{
 
 use crate::failure::{Continuation, Failure};
 use crate::limits::{
-    MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS, MAX_RETRIES,
-    MAX_RETRY_MS, MIN_PAGE_BYTES,
+    MAX_DEMO_RECORDS, MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS,
+    MAX_RETRIES, MAX_RETRY_MS, MIN_PAGE_BYTES,
 };
 
 /// The CLI's retry budget for a whole export (the library's default is none): enough for
@@ -369,11 +369,16 @@ pub struct DemoArgs {
     #[arg(short, long, default_value = "xp-export-demo-failed.csv")]
     pub output: PathBuf,
     /// How many push actions the built-in emulator holds.
-    #[arg(long, default_value_t = 400_000, value_parser = records())]
+    #[arg(long, default_value_t = 400_000, value_parser = demo_records())]
     pub records: usize,
 }
 
-/// `--records` of `emulate` and `demo`: up to [`MAX_RECORDS`], held in memory.
+/// `emulate --records`: up to [`MAX_RECORDS`] (rows are computed on demand).
 fn records() -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(..=MAX_RECORDS)
+}
+
+/// `demo --records`: up to [`MAX_DEMO_RECORDS`] (the check holds every record in memory).
+fn demo_records() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(..=MAX_DEMO_RECORDS)
 }

@@ -15,8 +15,10 @@ pub const MAX_RETRY_MS: u64 = 3_600_000;
 pub const MIN_PAGE_BYTES: u64 = 1 << 10;
 /// See [`MIN_PAGE_BYTES`].
 pub const MAX_PAGE_BYTES: u64 = 4 << 30;
-/// `--records` of `emulate` and `demo`: the data set is held in memory.
-pub const MAX_RECORDS: u64 = 10_000_000;
+/// `emulate --records`: the emulator computes rows on demand, up to its own bound.
+pub const MAX_RECORDS: u64 = xp_export::emulator::MAX_RECORDS as u64;
+/// `demo --records`: the demo checks its file against every record, held in memory.
+pub const MAX_DEMO_RECORDS: u64 = 10_000_000;
 /// `emulate --latency-ms`: ten minutes.
 pub const MAX_LATENCY_MS: u64 = 600_000;
 

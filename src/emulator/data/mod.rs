@@ -20,7 +20,7 @@ pub use synth::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES};
 /// The most rows a data set holds: sizes and insertions beyond it are clamped. Far beyond
 /// what a test or a benchmark reads, and low enough that every `action_id` and
 /// `create_time` stays exact in a JSON number read as a double.
-pub(crate) const MAX_RECORDS: usize = 1 << 40;
+pub const MAX_RECORDS: usize = 1 << 40;
 
 /// The rows `0..len` of a seed and campaign list, each computed from its index on demand
 /// (row `i` is the same whatever `len` is, so insertions are just a longer `len`).
