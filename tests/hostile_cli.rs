@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use xp_export::emulator::{Config, Emulator};
+use xp_export::emulator::Emulator;
 
 fn run(mut c: Command) -> Output {
     c.output().expect("the binary runs")
@@ -26,17 +26,6 @@ fn signal(child: &Child, name: &str) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// An emulator slow enough (15 ms a page) to be stopped mid-export.
-async fn slow_emulator(records: usize) -> Emulator {
-    Emulator::start(
-        Config::default()
-            .records(records)
-            .latency(Duration::from_millis(15)),
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +136,7 @@ fn stop_and_read_hint(emu: &Emulator, args: &[&str], sig: &str, dir: &Path) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hint_after_a_stopped_stdout_export_is_a_command_that_works() {
-    let emu = slow_emulator(4_000).await;
+    let emu = common::slow_emulator(4_000).await;
     let dir = tempfile::tempdir().unwrap();
     let base = ["export", "--page-size", "100", "--concurrency", "1"];
     let cases: &[(&[&str], &str, &str)] = &[
@@ -190,7 +179,7 @@ async fn the_hint_after_a_stopped_stdout_export_is_a_command_that_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_saves_the_checkpoint_and_resume_completes_the_file() {
-    let emu = slow_emulator(6_000).await;
+    let emu = common::slow_emulator(6_000).await;
     let dir = tempfile::tempdir().unwrap();
     let args = ["export", "--page-size", "100", "--concurrency", "1", "-o"];
     let reference = dir.path().join("reference.csv");

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use xp_export::emulator::{Config, Emulator};
+use xp_export::emulator::Emulator;
 
 /// Pages of 100 rows, one request at a time: slow enough to be stopped part-way.
 const SLOW: [&str; 5] = ["export", "--page-size", "100", "--concurrency", "1"];
@@ -27,17 +27,6 @@ fn stderr(o: &Output) -> String {
 
 fn beside(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{}{suffix}", path.display()))
-}
-
-/// An emulator of `records` rows answering each request after 15 ms.
-async fn slow_emulator(records: usize) -> Emulator {
-    Emulator::start(
-        Config::default()
-            .records(records)
-            .latency(Duration::from_millis(15)),
-    )
-    .await
-    .unwrap()
 }
 
 /// An export of `args` to `path`, running, once it has checkpointed at least 300 rows.
@@ -204,7 +193,7 @@ async fn outputs_that_cannot_be_written_are_refused_before_any_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_export_on_the_same_output_fails_at_once() {
-    let emu = slow_emulator(3_000).await;
+    let emu = common::slow_emulator(3_000).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
     let first = start(&emu, &SLOW, &path);
@@ -265,7 +254,7 @@ async fn only_an_export_this_program_finished_is_complete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_export_over_a_leftover_is_refused_until_resume_or_restart() {
-    let emu = slow_emulator(2_000).await;
+    let emu = common::slow_emulator(2_000).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
     start_and_kill(&emu, &SLOW, &path);
@@ -289,7 +278,7 @@ async fn a_fresh_export_over_a_leftover_is_refused_until_resume_or_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_or_partial_file_changed_by_hand_is_refused() {
-    let emu = slow_emulator(2_000).await;
+    let emu = common::slow_emulator(2_000).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
     start_and_kill(&emu, &SLOW, &path);

@@ -158,6 +158,18 @@ pub fn envelope_error(code: u16, message: &str) -> Value {
     json!({"code": code, "success": false, "message": message, "errors": []})
 }
 
+/// An emulator of `records` rows answering each request after 15 ms: slow enough to stop an
+/// export mid-way.
+pub async fn slow_emulator(records: usize) -> Emulator {
+    Emulator::start(
+        Config::default()
+            .records(records)
+            .latency(Duration::from_millis(15)),
+    )
+    .await
+    .unwrap()
+}
+
 /// An in-process emulator holding `records` push actions, no faults.
 pub async fn emulator(records: usize) -> Emulator {
     Emulator::start(Config::default().records(records))
