@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use super::auth::{Auth, Grant, OAuth};
+use super::region::{Region, TOKEN_PATH};
 use super::{
-    Client, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES, DEFAULT_TIMEOUT,
-    Inner, Secret, Secrets,
+    Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES, DEFAULT_TIMEOUT, Inner, Secret,
+    Secrets,
 };
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -16,8 +18,13 @@ use crate::retry::RetryPolicy;
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientBuilder {
-    api_url: String,
+    region: Region,
+    api_url: Option<String>,
+    token_url: Option<String>,
     apptoken: Option<Secret>,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    private_key: Option<Secret>,
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -28,8 +35,13 @@ pub struct ClientBuilder {
 impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
-            api_url: DEFAULT_API_URL.to_string(),
+            region: Region::default(),
+            api_url: None,
+            token_url: None,
             apptoken: None,
+            client_id: None,
+            client_secret: None,
+            private_key: None,
             timeout: DEFAULT_TIMEOUT,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -40,16 +52,55 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The API base, without the method: default [`DEFAULT_API_URL`] (EU); the US one is
+    /// The project's data centre (default [`Region::Eu`]): its API and token URLs, unless
+    /// [`ClientBuilder::api_url`] or [`ClientBuilder::token_url`] say otherwise.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = region;
+        self
+    }
+
+    /// The API base, without the method; it wins over [`ClientBuilder::region`]. Default the
+    /// region's, [`super::DEFAULT_API_URL`] for the EU; the US one is
     /// `https://api.us.xtremepush.com/api/external`.
     pub fn api_url(mut self, url: impl Into<String>) -> Self {
-        self.api_url = url.into();
+        self.api_url = Some(url.into());
+        self
+    }
+
+    /// The OAuth 2.0 token endpoint (default `/api/oauth/token` on the API URL's host).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
         self
     }
 
     /// The project's apptoken, sent in every request body and shown nowhere else.
     pub fn apptoken(mut self, token: impl Into<String>) -> Self {
         self.apptoken = Some(Secret::new(token.into()));
+        self
+    }
+
+    /// OAuth 2.0 with the `client_credentials` grant: the client ID and secret from the
+    /// dashboard (Settings > Integrations > API Integration) buy an access token.
+    pub fn oauth_client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = Some(Secret::new(client_secret.into()));
+        self
+    }
+
+    /// OAuth 2.0 with the `jwt-bearer` grant: assertions signed with this PEM private key (RSA,
+    /// signing RS256, or EC P-256/P-384, signing ES256/ES384), whose public key or certificate
+    /// is uploaded for `client_id` in the dashboard, buy an access token.
+    pub fn oauth_jwt_bearer(
+        mut self,
+        client_id: impl Into<String>,
+        private_key_pem: impl Into<String>,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.private_key = Some(Secret::new(private_key_pem.into()));
         self
     }
 
@@ -90,26 +141,18 @@ impl ClientBuilder {
     /// Checks the settings and makes the client.
     ///
     /// # Errors
-    /// A [`crate::ErrorKind::Config`] error when the apptoken is missing or empty, the API
-    /// URL is not an absolute `http`/`https` URL, or it is plain `http` to another machine
-    /// without [`ClientBuilder::allow_insecure_http`].
+    /// A [`crate::ErrorKind::Config`] error when there is not exactly one credential (apptoken,
+    /// OAuth client secret, OAuth private key) or it is empty, the private key is not one that
+    /// signs, the API or token URL is not an absolute `http`/`https` URL, or it is plain `http`
+    /// to another machine without [`ClientBuilder::allow_insecure_http`].
     pub fn build(self) -> Result<Client> {
-        let apptoken = match self.apptoken {
-            Some(t) if !t.expose().trim().is_empty() => t,
-            Some(_) => return Err(Error::config("the apptoken is empty")),
-            None => {
-                return Err(Error::config(
-                    "no apptoken: set it with ClientBuilder::apptoken",
-                ));
-            }
-        };
-        let url = Url::parse(&self.api_url).map_err(|e| {
-            Error::config(format!("the API URL {:?} is not a URL: {e}", self.api_url))
-        })?;
-        check_scheme(&url, self.allow_insecure_http)?;
-        check_no_credentials(&url)?;
-        let mut secrets = Secrets::default();
-        secrets.add(&apptoken);
+        let api_url = self
+            .api_url
+            .clone()
+            .unwrap_or_else(|| self.region.api_url());
+        let url = parse_url("API", &api_url, self.allow_insecure_http)?;
+        let secrets = Secrets::default();
+        let auth = self.auth(&url, &secrets)?;
         let http = reqwest::Client::builder()
             // A redirect is an error that names the `Location` (see `redirect`): a 301/302/303
             // turns the POST into a GET without its body, a 307/308 would resend the apptoken.
@@ -124,14 +167,86 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                api_url: self.api_url.trim_end_matches('/').to_string(),
-                apptoken,
+                api_url: api_url.trim_end_matches('/').to_string(),
+                auth,
                 secrets,
                 retry: self.retry,
                 max_page_bytes: self.max_page_bytes,
             }),
         })
     }
+
+    /// The one credential given, its secrets added to `secrets`.
+    fn auth(&self, api: &Url, secrets: &Secrets) -> Result<Auth> {
+        let given: Vec<&str> = [
+            (self.apptoken.is_some(), "an apptoken"),
+            (self.client_secret.is_some(), "an OAuth client secret"),
+            (self.private_key.is_some(), "an OAuth private key"),
+        ]
+        .into_iter()
+        .filter_map(|(set, what)| set.then_some(what))
+        .collect();
+        if given.len() > 1 {
+            return Err(Error::config(format!(
+                "more than one credential: {}; give exactly one of an apptoken, an OAuth client \
+                 secret or an OAuth private key",
+                given.join(" and ")
+            )));
+        }
+        let non_empty = |s: &Option<Secret>, what: &str| match s {
+            Some(s) if !s.expose().trim().is_empty() => {
+                secrets.add(s);
+                Ok(s.clone())
+            }
+            _ => Err(Error::config(format!("the {what} is empty"))),
+        };
+        let grant = if self.apptoken.is_some() {
+            return Ok(Auth::AppToken(non_empty(&self.apptoken, "apptoken")?));
+        } else if self.client_secret.is_some() {
+            Grant::ClientSecret(non_empty(&self.client_secret, "OAuth client secret")?)
+        } else if self.private_key.is_some() {
+            let pem = non_empty(&self.private_key, "OAuth private key")?;
+            for line in pem.expose().lines().filter(|l| !l.starts_with("-----")) {
+                secrets.add(&Secret::new(line.to_string()));
+            }
+            Grant::private_key(pem.expose())?
+        } else {
+            return Err(Error::config(
+                "no credentials: no apptoken, no OAuth client secret, no OAuth private key; set \
+                 one with ClientBuilder::apptoken, oauth_client_credentials or oauth_jwt_bearer",
+            ));
+        };
+        let client_id = self.client_id.as_deref().unwrap_or("").trim();
+        if client_id.is_empty() {
+            return Err(Error::config("the OAuth client ID is empty"));
+        }
+        let token_url = match &self.token_url {
+            Some(t) => t.clone(),
+            None => {
+                let mut origin = api.clone();
+                origin.set_path(TOKEN_PATH);
+                origin.set_query(None);
+                origin.set_fragment(None);
+                origin.to_string()
+            }
+        };
+        parse_url("token", &token_url, self.allow_insecure_http)?;
+        Ok(Auth::OAuth(OAuth::new(
+            client_id.to_string(),
+            grant,
+            token_url,
+        )))
+    }
+}
+
+/// `url` parsed and checked: an absolute http(s) URL, plain http only as allowed, with no
+/// user name or password.
+fn parse_url(what: &str, url: &str, allow_insecure_http: bool) -> Result<Url> {
+    let parsed = Url::parse(url)
+        .map_err(|e| Error::config(format!("the {what} URL {url:?} is not a URL: {e}")))?;
+    check_scheme(&parsed, allow_insecure_http)?;
+    check_no_credentials(&parsed)?;
+    Ok(parsed)
 }
 
 /// Refuses a scheme other than http(s), and plain http to anything but this machine unless
@@ -178,6 +293,7 @@ fn check_no_credentials(url: &Url) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::DEFAULT_API_URL;
     use crate::error::ErrorKind;
 
     #[test]
@@ -194,7 +310,7 @@ mod tests {
     fn build_needs_a_token_and_a_http_url() {
         let e = Client::builder().build().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.to_string().contains("no apptoken"), "{e}");
+        assert!(e.to_string().contains("no credentials: no apptoken"), "{e}");
         let e = Client::builder().apptoken("  ").build().unwrap_err();
         assert_eq!(e.to_string(), "the apptoken is empty");
         let e = Client::builder()

@@ -5,18 +5,22 @@
 //! secrets (`secrets`) and scrubs them out of every error that holds text from the server; it
 //! follows no redirect (`redirect`).
 
+mod auth;
 mod builder;
 mod redirect;
+mod region;
 mod secrets;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 
+use auth::{Auth, Bearer};
 pub use builder::ClientBuilder;
+pub use region::Region;
 use secrets::{Secret, Secrets};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -70,8 +74,9 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     api_url: String,
-    apptoken: Secret,
-    /// Every secret above, to scrub out of what the server says.
+    auth: Auth,
+    /// Every secret of `auth`, access tokens and assertions included, to scrub out of what the
+    /// server says.
     secrets: Secrets,
     retry: RetryPolicy,
     max_page_bytes: u64,
@@ -81,7 +86,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("api_url", &self.inner.api_url)
-            .field("apptoken", &self.inner.apptoken)
+            .field("auth", &self.inner.auth)
             .field("retry", &self.inner.retry)
             .finish()
     }
@@ -107,6 +112,15 @@ impl Client {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The OAuth 2.0 token endpoint this client asks for access tokens; `None` for a client
+    /// with an apptoken.
+    pub fn token_url(&self) -> Option<&str> {
+        match &self.inner.auth {
+            Auth::OAuth(oauth) => Some(oauth.token_url()),
+            Auth::AppToken(_) => None,
+        }
+    }
+
     /// The retry policy every page follows.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
@@ -123,7 +137,7 @@ impl Client {
         offset: u64,
     ) -> Result<PageRequest> {
         let body = RequestBody {
-            apptoken: self.inner.apptoken.expose(),
+            apptoken: self.inner.auth.apptoken(),
             query,
             limit,
             offset,
@@ -144,16 +158,26 @@ impl Client {
 
     /// Sends one page request and reads its whole body: one attempt, no retry. A redirect is
     /// not followed: it is an [`ErrorKind::Redirected`] error naming the `Location`.
+    ///
+    /// With OAuth, the request carries the cached access token (fetched first if there is none
+    /// or it is about to expire); when the API answers 401 to it, the token is renewed once and
+    /// the request sent again. A second 401 is the page's answer: a refusal.
     pub(crate) async fn send(&self, request: &PageRequest) -> Result<PageBody> {
-        let resp = self
-            .inner
-            .http
-            .post(&request.url)
-            .header(CONTENT_TYPE, "application/json")
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(Error::from_reqwest)?;
+        let inner = &*self.inner;
+        let mut resp = match &inner.auth {
+            Auth::AppToken(_) => self.post(request, None).await?,
+            Auth::OAuth(oauth) => {
+                let bearer = oauth.bearer(&inner.http, &inner.secrets).await?;
+                let resp = self.post(request, Some(&bearer)).await?;
+                if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                    tracing::debug!("the API refused the access token: renewing it once");
+                    let fresh = oauth.refresh(&bearer, &inner.http, &inner.secrets).await?;
+                    self.post(request, Some(&fresh)).await?
+                } else {
+                    resp
+                }
+            }
+        };
         if resp.status().is_redirection() {
             let e = redirect::error(
                 resp.status(),
@@ -176,7 +200,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = read_limited(resp, self.inner.max_page_bytes).await?;
+        let bytes = read_limited(&mut resp, self.inner.max_page_bytes).await?;
         Ok(PageBody {
             status,
             content_type,
@@ -186,10 +210,45 @@ impl Client {
     }
 }
 
-/// One page's request body: the apptoken, the query's part, and where the page lies.
+impl Client {
+    /// One POST of a page request, with the access token if there is one.
+    async fn post(
+        &self,
+        request: &PageRequest,
+        bearer: Option<&Bearer>,
+    ) -> Result<reqwest::Response> {
+        let mut post = self
+            .inner
+            .http
+            .post(&request.url)
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(bearer) = bearer {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                "Bearer {}",
+                bearer.value.expose()
+            ))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::NotEnvelope,
+                    "the token endpoint issued an access token that is not fit for a header",
+                )
+            })?;
+            value.set_sensitive(true);
+            post = post.header(AUTHORIZATION, value);
+        }
+        post.body(request.body.clone())
+            .send()
+            .await
+            .map_err(Error::from_reqwest)
+    }
+}
+
+/// One page's request body: the apptoken (none with OAuth), the query's part, and where the
+/// page lies.
 #[derive(Serialize)]
 struct RequestBody<'a, Q> {
-    apptoken: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apptoken: Option<&'a str>,
     #[serde(flatten)]
     query: &'a Q,
     limit: u64,
@@ -228,7 +287,7 @@ impl PageRequest {
 
 /// Reads a body to its end without holding more than `limit` bytes of it: a larger (or
 /// endless) body is an error as soon as it passes the limit.
-async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
+async fn read_limited(resp: &mut reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
     let too_large = |what: String| {
         Error::new(
             ErrorKind::TooLarge,

@@ -2,12 +2,14 @@
 //!
 //! A server may echo what it was sent: "Invalid apptoken …", a 400 that quotes the request
 //! body, a row or a `Location` holding the token, a snippet cut short in the middle of it.
-//! [`Secrets`] knows every secret of a client (today the apptoken; an OAuth client secret or
-//! access token is one more [`Secrets::add`]) and the forms a server may send it back in, and
+//! [`Secrets`] knows every secret of a client (the apptoken, or the OAuth client secret or
+//! private key, and every access token and assertion since) and the forms a server may send it
+//! back in, and
 //! [`Secrets::scrub`] replaces each with `<redacted>`: the whole secret and any run of at least
 //! [`MIN_FRAGMENT`] characters of it, so a truncated echo is caught too.
 
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// What a secret is replaced with.
 pub(crate) const REDACTED: &str = "<redacted>";
@@ -39,21 +41,22 @@ impl fmt::Debug for Secret {
 }
 
 /// Every secret a client holds, in each form a server may echo it in: as sent, escaped inside
-/// a JSON string (`\/` too, as PHP writes it), and percent-encoded.
+/// a JSON string (`\/` too, as PHP writes it), and percent-encoded. Clones share one set:
+/// an access token added while pages are in flight is scrubbed from every page's error.
 #[derive(Clone, Default)]
 pub(crate) struct Secrets {
-    forms: Vec<Vec<u8>>,
+    forms: Arc<RwLock<Vec<Vec<u8>>>>,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secrets(<{} forms redacted>)", self.forms.len())
+        write!(f, "Secrets(<{} forms redacted>)", self.read().len())
     }
 }
 
 impl Secrets {
     /// Adds a secret (its surrounding whitespace is not part of it). An empty one adds nothing.
-    pub(crate) fn add(&mut self, secret: &Secret) {
+    pub(crate) fn add(&self, secret: &Secret) {
         let raw = secret.expose().trim();
         if raw.is_empty() {
             return;
@@ -69,25 +72,31 @@ impl Secrets {
             json.replace('/', "\\/"),
             percent_encode(raw),
         ];
+        let mut all = self.forms.write().unwrap_or_else(PoisonError::into_inner);
         for form in forms {
             let form = form.into_bytes();
-            if !self.forms.contains(&form) {
-                self.forms.push(form);
+            if !all.contains(&form) {
+                all.push(form);
             }
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Vec<u8>>> {
+        self.forms.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `text` with every secret, and every run of [`MIN_FRAGMENT`] or more of a secret's
     /// characters, replaced by `<redacted>`; `None` when there is nothing to replace.
     pub(crate) fn scrub(&self, text: &str) -> Option<String> {
-        if self.forms.is_empty() {
+        let forms = self.read();
+        if forms.is_empty() {
             return None;
         }
         let bytes = text.as_bytes();
         let mut out = String::new();
         let (mut last, mut i) = (0, 0);
         while i < bytes.len() {
-            let mut len = self.longest_at(&bytes[i..]);
+            let mut len = longest_at(&forms, &bytes[i..]);
             while len > 0 && !text.is_char_boundary(i + len) {
                 len -= 1;
             }
@@ -106,34 +115,34 @@ impl Secrets {
         out.push_str(&text[last..]);
         Some(out)
     }
+}
 
-    /// The length of the longest run of a secret's bytes that `text` starts with, counting
-    /// only runs long enough to redact; 0 when there is none.
-    fn longest_at(&self, text: &[u8]) -> usize {
-        let mut best = 0;
-        for form in &self.forms {
-            let min = form.len().min(MIN_FRAGMENT);
-            for start in 0..form.len() {
-                if form[start] != text[0] {
-                    continue;
-                }
-                let n = form[start..]
-                    .iter()
-                    .zip(text)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                if n >= min && n > best {
-                    best = n;
-                }
+/// The length of the longest run of a secret's bytes that `text` starts with, counting only
+/// runs long enough to redact; 0 when there is none.
+fn longest_at(forms: &[Vec<u8>], text: &[u8]) -> usize {
+    let mut best = 0;
+    for form in forms {
+        let min = form.len().min(MIN_FRAGMENT);
+        for start in 0..form.len() {
+            if form[start] != text[0] {
+                continue;
+            }
+            let n = form[start..]
+                .iter()
+                .zip(text)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if n >= min && n > best {
+                best = n;
             }
         }
-        best
     }
+    best
 }
 
 /// `s` percent-encoded as a URL query or a form body would carry it (unreserved characters
 /// kept).
-fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -150,7 +159,7 @@ mod tests {
     use super::*;
 
     fn secrets(values: &[&str]) -> Secrets {
-        let mut s = Secrets::default();
+        let s = Secrets::default();
         for v in values {
             s.add(&Secret::new(v.to_string()));
         }
