@@ -9,6 +9,15 @@ use crate::emulator::faults::Fault;
 /// The apptoken the emulator accepts unless told otherwise.
 pub const DEFAULT_APPTOKEN: &str = "emulator-token";
 
+/// The OAuth 2.0 client ID the emulator accepts unless told otherwise.
+pub const DEFAULT_CLIENT_ID: &str = "emulator-client";
+
+/// The OAuth 2.0 client secret the emulator accepts unless told otherwise.
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
+
+/// How long the emulator's access tokens last unless told otherwise: an hour.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
 /// The seed of the emulator's data set unless told otherwise.
 pub const DEFAULT_SEED: u64 = 1;
 
@@ -24,6 +33,10 @@ pub struct Config {
     pub(crate) fault_rate: f64,
     pub(crate) fault_kinds: Vec<Fault>,
     pub(crate) insert_per_request: usize,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) jwt_public_key_pem: Option<String>,
+    pub(crate) token_lifetime: Duration,
 }
 
 impl Default for Config {
@@ -38,6 +51,10 @@ impl Default for Config {
             fault_rate: 0.0,
             fault_kinds: Fault::transient(),
             insert_per_request: 0,
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            jwt_public_key_pem: None,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
         }
     }
 }
@@ -115,6 +132,39 @@ impl Config {
     #[must_use]
     pub fn insert_per_request(mut self, n: usize) -> Self {
         self.insert_per_request = n;
+        self
+    }
+
+    /// The OAuth 2.0 client ID accepted by both grants (default `"emulator-client"`).
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// The client secret the `client_credentials` grant accepts (default
+    /// `"emulator-secret"`).
+    #[must_use]
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = secret.into();
+        self
+    }
+
+    /// The public key (PEM, RSA or EC) that `jwt-bearer` assertions must be signed for
+    /// (default none: the grant is refused). [`Emulator::start`] fails on a key it cannot read.
+    ///
+    /// [`Emulator::start`]: crate::emulator::Emulator::start
+    #[must_use]
+    pub fn jwt_public_key_pem(mut self, pem: impl Into<String>) -> Self {
+        self.jwt_public_key_pem = Some(pem.into());
+        self
+    }
+
+    /// How long an issued access token lasts (default an hour; `expires_in` says it in whole
+    /// seconds). The API answers 401 to an expired one.
+    #[must_use]
+    pub fn token_lifetime(mut self, d: Duration) -> Self {
+        self.token_lifetime = d;
         self
     }
 }

@@ -37,7 +37,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, DEFAULT_APPTOKEN, DEFAULT_SEED};
+pub use config::{
+    Config, DEFAULT_APPTOKEN, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SEED,
+    DEFAULT_TOKEN_LIFETIME,
+};
 pub use data::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES, MAX_RECORDS, Record};
 pub use faults::{Fault, ParseFaultError, RetryAfter};
 pub use server::LoggedRequest;
@@ -101,6 +104,31 @@ impl Emulator {
     /// The apptoken the server accepts.
     pub fn apptoken(&self) -> &str {
         &self.state.apptoken
+    }
+
+    /// The OAuth 2.0 client ID both grants accept.
+    pub fn client_id(&self) -> &str {
+        &self.state.oauth.client_id
+    }
+
+    /// The OAuth 2.0 client secret the `client_credentials` grant accepts.
+    pub fn client_secret(&self) -> &str {
+        &self.state.oauth.client_secret
+    }
+
+    /// The token endpoint's URL, e.g. `http://127.0.0.1:PORT/api/oauth/token`.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/api/oauth/token", self.addr)
+    }
+
+    /// How many token requests arrived (they count in [`Emulator::requests`] too).
+    pub fn token_requests(&self) -> u64 {
+        self.state.oauth.requests()
+    }
+
+    /// Expires every access token issued so far: the next request with one gets a 401.
+    pub fn expire_tokens(&self) {
+        self.state.oauth.expire_all();
     }
 
     /// The whole data set, in ascending `action_id` order (newest last).

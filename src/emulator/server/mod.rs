@@ -4,6 +4,7 @@
 
 mod fault_response;
 mod log;
+mod oauth;
 mod routes;
 mod state;
 mod wrapper;

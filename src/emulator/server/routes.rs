@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Extension, Path, State as AxumState};
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::routing::post;
 use bytes::Bytes;
 use serde_json::Value as Json;
@@ -34,6 +34,7 @@ pub(super) fn router(state: Arc<State>) -> Router {
             "/api/external/list/{model}",
             post(list).fallback(method_not_allowed),
         )
+        .route("/api/oauth/token", post(token).fallback(method_not_allowed))
         .fallback(not_found)
         .with_state(state)
 }
@@ -55,10 +56,19 @@ async fn method_not_allowed(method: axum::http::Method) -> Response<Body> {
     resp
 }
 
+async fn token(
+    AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    state.oauth.answer(&headers, &body)
+}
+
 async fn list(
     AxumState(state): AxumState<Arc<State>>,
     model: Result<Path<String>, axum::extract::rejection::PathRejection>,
     insert: Option<Extension<InsertRows>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
     let model = match model {
@@ -66,7 +76,10 @@ async fn list(
         Err(e) => return envelope(&ApiError::new(404, format!("Bad model in path: {e}"))),
     };
     let insert = insert.map_or(0, |Extension(InsertRows(n))| n);
-    match answer(state, &model, &body, insert).await {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    match answer(state, &model, &body, bearer.as_deref(), insert).await {
         Ok(resp) => resp,
         Err(e) => envelope(&e),
     }
@@ -78,6 +91,7 @@ async fn answer(
     state: Arc<State>,
     model: &str,
     body: &[u8],
+    authorization: Option<&str>,
     insert: usize,
 ) -> Result<Response<Body>, ApiError> {
     let value: Json = serde_json::from_slice(body)
@@ -85,13 +99,21 @@ async fn answer(
     let Json::Object(obj) = value else {
         return Err(ApiError::bad("body", "Request body must be a JSON object"));
     };
-    match obj.get("apptoken") {
-        None | Some(Json::Null) => return Err(ApiError::new(400, "apptoken is required")),
-        Some(Json::String(t)) if t.is_empty() => {
+    match (authorization, obj.get("apptoken")) {
+        (Some(auth), _) => {
+            let token = auth.strip_prefix("Bearer ").unwrap_or("");
+            if !state.oauth.accepts(token) {
+                return Err(ApiError::new(401, "Invalid or expired access token"));
+            }
+        }
+        (None, None | Some(Json::Null)) => {
             return Err(ApiError::new(400, "apptoken is required"));
         }
-        Some(Json::String(t)) if *t == state.apptoken => {}
-        Some(_) => return Err(ApiError::new(401, "Authentication failed")),
+        (None, Some(Json::String(t))) if t.is_empty() => {
+            return Err(ApiError::new(400, "apptoken is required"));
+        }
+        (None, Some(Json::String(t))) if *t == state.apptoken => {}
+        (None, Some(_)) => return Err(ApiError::new(401, "Authentication failed")),
     }
     if model != "push-devices" {
         return Err(ApiError::new(404, format!("Unknown model '{model}'")));

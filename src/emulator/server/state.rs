@@ -10,6 +10,7 @@ use crate::emulator::data::{Dataset, Record};
 use crate::emulator::faults::FaultPlan;
 use crate::emulator::lock::{read, write};
 use crate::emulator::server::log::{LoggedRequest, RequestLog};
+use crate::emulator::server::oauth::OAuthState;
 
 /// Everything a running emulator shares between connections.
 pub(crate) struct State {
@@ -23,6 +24,7 @@ pub(crate) struct State {
     pub(super) latency: Duration,
     pub(crate) faults: FaultPlan,
     pub(super) log: RequestLog,
+    pub(crate) oauth: OAuthState,
 }
 
 impl State {
@@ -38,7 +40,17 @@ impl State {
             latency,
             fault_rate,
             fault_kinds,
+            client_id,
+            client_secret,
+            jwt_public_key_pem,
+            token_lifetime,
         } = config;
+        let oauth = OAuthState::new(
+            client_id,
+            client_secret,
+            jwt_public_key_pem.as_deref(),
+            token_lifetime,
+        )?;
         Ok(Arc::new(State {
             dataset: RwLock::new(Dataset::new(records, seed, &campaigns)),
             apptoken,
@@ -47,6 +59,7 @@ impl State {
             latency,
             faults: FaultPlan::new(seed, fault_rate, fault_kinds),
             log: RequestLog::default(),
+            oauth,
         }))
     }
 
