@@ -12,18 +12,18 @@
 //! before it expires (at `expires_in` less a margin) and when the API answers 401 to it
 //! ([`OAuth::refresh`], which renews only if no other page has renewed it since).
 
+mod grant;
+
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::secrets::{Secret, Secrets, percent_encode};
+pub(crate) use grant::Grant;
+
+use super::secrets::{Secret, Secrets};
 use crate::error::{Error, ErrorKind, Result, shown};
-
-/// How long a signed assertion is valid for (RFC 7523 asks for a short one).
-pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// The longest a token is renewed before it expires: a fifth of its lifetime, at most a minute.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -31,48 +31,11 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// The lifetime assumed when the token endpoint gives no `expires_in`: an hour.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
+/// The longest lifetime taken from `expires_in`: a day (a larger one is taken as this).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: u64 = 64 << 10;
-
-/// The RFC 7523 grant type.
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// What an OAuth client proves itself with.
-pub(crate) enum Grant {
-    /// `client_credentials`, with the client secret.
-    ClientSecret(Secret),
-    /// `jwt-bearer`, with an assertion signed by this key.
-    PrivateKey {
-        key: EncodingKey,
-        algorithm: Algorithm,
-    },
-}
-
-impl Grant {
-    /// Reads a PEM private key: RSA (signs RS256) or EC P-256/P-384 (ES256/ES384). The error
-    /// says which kinds are accepted and never shows the key.
-    pub(crate) fn private_key(pem: &str) -> Result<Grant> {
-        let pem = pem.as_bytes();
-        if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
-            return Ok(Grant::PrivateKey {
-                key,
-                algorithm: Algorithm::RS256,
-            });
-        }
-        if let Ok(key) = EncodingKey::from_ec_pem(pem) {
-            for algorithm in [Algorithm::ES256, Algorithm::ES384] {
-                // The curve decides the algorithm: only the matching one signs.
-                if jsonwebtoken::encode(&Header::new(algorithm), &(), &key).is_ok() {
-                    return Ok(Grant::PrivateKey { key, algorithm });
-                }
-            }
-        }
-        Err(Error::config(
-            "the private key is not a PEM RSA key or EC P-256/P-384 key (PKCS#8 \
-             \"BEGIN PRIVATE KEY\", or \"BEGIN RSA PRIVATE KEY\" / \"BEGIN EC PRIVATE KEY\")",
-        ))
-    }
-}
 
 /// An OAuth 2.0 client: its credentials, its token endpoint, and the cached access token.
 pub(crate) struct OAuth {
@@ -124,17 +87,6 @@ struct TokenError {
     error: Option<String>,
     error_description: Option<String>,
     message: Option<String>,
-}
-
-/// The claims of a jwt-bearer assertion (RFC 7523 §3).
-#[derive(Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    iat: u64,
-    exp: u64,
-    jti: String,
 }
 
 impl OAuth {
@@ -213,7 +165,7 @@ impl OAuth {
         http: &reqwest::Client,
         secrets: &Secrets,
     ) -> Result<(Secret, Duration)> {
-        let body = self.form(secrets)?;
+        let body = self.grant.form(&self.client_id, &self.token_url, secrets)?;
         let resp = http
             .post(&self.token_url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -241,12 +193,21 @@ impl OAuth {
         if !status.is_success() {
             return Err(refusal(status.as_u16(), &bytes));
         }
-        let token: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| {
-            Error::new(
-                ErrorKind::NotEnvelope,
-                "the token endpoint's answer holds no access_token",
-            )
-        })?;
+        let Ok(token) = serde_json::from_slice::<TokenResponse>(&bytes) else {
+            // An error in a 200 (the API's own envelope does that) is still a refusal.
+            return Err(match serde_json::from_slice::<TokenError>(&bytes) {
+                Ok(TokenError {
+                    error: None,
+                    message: None,
+                    ..
+                })
+                | Err(_) => Error::new(
+                    ErrorKind::NotEnvelope,
+                    "the token endpoint's answer holds no access_token",
+                ),
+                Ok(_) => refusal(status.as_u16(), &bytes),
+            });
+        };
         if let Some(kind) = token.token_type.as_deref()
             && !kind.eq_ignore_ascii_case("bearer")
         {
@@ -265,46 +226,9 @@ impl OAuth {
         secrets.add(&value);
         let lifetime = token
             .expires_in
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
+            .min(MAX_TOKEN_LIFETIME);
         Ok((value, lifetime))
-    }
-
-    /// The form body of a token request; the assertion it signs joins `secrets`.
-    fn form(&self, secrets: &Secrets) -> Result<String> {
-        let id = percent_encode(&self.client_id);
-        match &self.grant {
-            Grant::ClientSecret(secret) => Ok(format!(
-                "grant_type=client_credentials&client_id={id}&client_secret={}",
-                percent_encode(secret.expose())
-            )),
-            Grant::PrivateKey { key, algorithm } => {
-                let assertion = Secret::new(self.assertion(key, *algorithm)?);
-                secrets.add(&assertion);
-                Ok(format!(
-                    "grant_type={}&assertion={}&client_id={id}",
-                    percent_encode(JWT_BEARER),
-                    assertion.expose()
-                ))
-            }
-        }
-    }
-
-    /// A signed RFC 7523 assertion, valid for [`ASSERTION_LIFETIME`].
-    fn assertion(&self, key: &EncodingKey, algorithm: Algorithm) -> Result<String> {
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let claims = Claims {
-            iss: &self.client_id,
-            sub: &self.client_id,
-            aud: &self.token_url,
-            iat,
-            exp: iat + ASSERTION_LIFETIME.as_secs(),
-            jti: format!("{:032x}", fastrand::u128(..)),
-        };
-        jsonwebtoken::encode(&Header::new(algorithm), &claims, key)
-            .map_err(|e| Error::config(format!("could not sign the OAuth assertion: {e}")))
     }
 }
 
@@ -319,6 +243,8 @@ fn refusal(status: u16, body: &[u8]) -> Error {
         (None, Some(d), None) => d,
         (None, None, None) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     };
+    // A refusal in an HTTP 200 is a refusal all the same.
+    let status = if status < 300 { 400 } else { status };
     Error::from_status(status, &message).with_note("the token endpoint refused the request")
 }
 
@@ -337,6 +263,52 @@ impl Auth {
         match self {
             Auth::AppToken(t) => Some(t.expose()),
             Auth::OAuth(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_quote_the_server() {
+        let cases: [(u16, &str, ErrorKind, &str); 5] = [
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"no"}"#,
+                ErrorKind::Refused,
+                "invalid_client: no",
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant"}"#,
+                ErrorKind::Refused,
+                "HTTP 400 invalid_grant",
+            ),
+            (
+                200,
+                r#"{"code":401,"message":"Authentication failed"}"#,
+                ErrorKind::Refused,
+                "Authentication failed",
+            ),
+            (
+                503,
+                "<html>down</html>",
+                ErrorKind::Server,
+                "<html>down</html>",
+            ),
+            (
+                429,
+                r#"{"message":"slow down"}"#,
+                ErrorKind::RateLimited,
+                "slow down",
+            ),
+        ];
+        for (status, body, kind, says) in cases {
+            let e = refusal(status, body.as_bytes());
+            assert_eq!(e.kind(), kind, "{e}");
+            assert!(e.to_string().contains(says), "{e}");
         }
     }
 }
