@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use xp_export::emulator::{Config, Emulator};
+use xp_export::emulator::{Config, Emulator, Fault};
 use xp_export::{Client, ClientBuilder, ErrorKind, PushAction, Region};
 
 const RSA_KEY: &str = include_str!("fixtures/oauth_rsa.pem");
@@ -206,6 +206,48 @@ async fn a_key_the_server_does_not_know_fails_at_once() {
     assert!(e.to_string().contains("invalid_grant"), "{e}");
     assert!(e.to_string().contains("signature"), "{e}");
     assert_eq!((emu.token_requests(), emu.requests()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_expired_assertion_fails_at_once() {
+    let config = Config::default()
+        .records(10)
+        .jwt_public_key_pem(EC_PUB)
+        .clock_ahead(Duration::from_secs(3600));
+    let emu = Emulator::start(config).await.unwrap();
+    let client = builder(&emu)
+        .oauth_jwt_bearer(emu.client_id(), EC_KEY)
+        .build()
+        .unwrap();
+    let e = export(&client, 100).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(
+        e.to_string()
+            .contains("invalid_grant: The assertion has expired"),
+        "{e}"
+    );
+    assert_eq!((emu.token_requests(), emu.requests()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_fails_for_a_moment_is_retried() {
+    let emu = Emulator::start(Config::default().records(300))
+        .await
+        .unwrap();
+    emu.inject([Fault::InternalError, Fault::Reset]);
+    assert_eq!(
+        export(&secret_client(&emu), 100).await.unwrap(),
+        all_ids(&emu)
+    );
+    let log = emu.request_log();
+    let tries: Vec<bool> = log.iter().take(3).map(|r| r.offset.is_none()).collect();
+    assert_eq!(tries, [true; 3], "three token requests first: {log:?}");
+    assert!(log.iter().skip(3).all(|r| r.offset.is_some()), "{log:?}");
+    assert_eq!(
+        emu.token_requests(),
+        1,
+        "faults are answered before the handler"
+    );
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ pub struct Config {
     pub(crate) client_secret: String,
     pub(crate) jwt_public_key_pem: Option<String>,
     pub(crate) token_lifetime: Duration,
+    pub(crate) clock_ahead: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +56,7 @@ impl Default for Config {
             client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
             jwt_public_key_pem: None,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            clock_ahead: Duration::ZERO,
         }
     }
 }
@@ -165,6 +167,15 @@ impl Config {
     #[must_use]
     pub fn token_lifetime(mut self, d: Duration) -> Self {
         self.token_lifetime = d;
+        self
+    }
+
+    /// How far the emulator's clock runs ahead of the client's when it checks a `jwt-bearer`
+    /// assertion's `exp` (default none): more than the assertion's lifetime, and every
+    /// assertion arrives expired.
+    #[must_use]
+    pub fn clock_ahead(mut self, d: Duration) -> Self {
+        self.clock_ahead = d;
         self
     }
 }

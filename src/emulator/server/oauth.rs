@@ -25,14 +25,19 @@ pub(crate) struct OAuthState {
     pub(crate) client_secret: String,
     public_key: Option<(DecodingKey, Vec<Algorithm>)>,
     lifetime: Duration,
+    /// How far the emulator's clock runs ahead of the client's, for assertions' expiry.
+    clock_ahead: Duration,
     /// Every token issued, with when it expires.
     issued: Mutex<HashMap<String, Instant>>,
     requests: AtomicU64,
 }
 
-/// The claims the emulator reads from an assertion (the rest is checked by `Validation`).
+/// The claim the emulator checks itself (the rest is checked by `Validation`): the expiry, by
+/// the emulator's clock.
 #[derive(Deserialize)]
-struct Claims {}
+struct Claims {
+    exp: u64,
+}
 
 impl OAuthState {
     /// Reads the public key (RSA or EC, PEM), if any.
@@ -41,6 +46,7 @@ impl OAuthState {
         client_secret: String,
         public_key_pem: Option<&str>,
         lifetime: Duration,
+        clock_ahead: Duration,
     ) -> io::Result<OAuthState> {
         let public_key = match public_key_pem {
             None => None,
@@ -51,6 +57,7 @@ impl OAuthState {
             client_secret,
             public_key,
             lifetime,
+            clock_ahead,
             issued: Mutex::default(),
             requests: AtomicU64::new(0),
         })
@@ -129,11 +136,14 @@ impl OAuthState {
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms.clone();
         validation.leeway = 0;
+        validation.validate_exp = false;
         validation.set_audience(&[aud]);
         validation.set_issuer(&[&self.client_id]);
         validation.sub = Some(self.client_id.clone());
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        let now = jsonwebtoken::get_current_timestamp() + self.clock_ahead.as_secs();
         match jsonwebtoken::decode::<Claims>(assertion, key, &validation) {
+            Ok(data) if data.claims.exp <= now => Err(invalid("The assertion has expired")),
             Ok(_) => Ok(()),
             Err(e) => Err(invalid(match e.kind() {
                 JwtError::ExpiredSignature => "The assertion has expired",

@@ -44,12 +44,14 @@ impl State {
             client_secret,
             jwt_public_key_pem,
             token_lifetime,
+            clock_ahead,
         } = config;
         let oauth = OAuthState::new(
             client_id,
             client_secret,
             jwt_public_key_pem.as_deref(),
             token_lifetime,
+            clock_ahead,
         )?;
         Ok(Arc::new(State {
             dataset: RwLock::new(Dataset::new(records, seed, &campaigns)),
