@@ -120,8 +120,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`client`]: [`Client`] and [`ClientBuilder`]; the only place a request is built and the
-//!   apptoken is held.
+//! - [`client`]: [`Client`], [`ClientBuilder`] and [`Region`]; the only place a request is built
+//!   and a credential (apptoken, OAuth 2.0 client secret or private key, access token) is held.
 //! - [`query`]: the query builder, [`Condition`] and [`Op`].
 //! - [`model`]: [`PushAction`], [`RawRow`] and the model's facts ([`model::push_devices`]).
 //! - [`decode`]: response bodies into rows (the envelope, typed rows, raw rows, keys).

@@ -94,6 +94,19 @@ impl ClientBuilder {
     /// OAuth 2.0 with the `jwt-bearer` grant: assertions signed with this PEM private key (RSA,
     /// signing RS256, or EC P-256/P-384, signing ES256/ES384), whose public key or certificate
     /// is uploaded for `client_id` in the dashboard, buy an access token.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use xp_export::{Client, Region};
+    ///
+    /// let client = Client::builder()
+    ///     .region(Region::Us)
+    ///     .oauth_jwt_bearer("my-client-id", std::fs::read_to_string("xtremepush-key.pem")?)
+    ///     .build()?;
+    /// assert_eq!(client.token_url(), Some("https://api.us.xtremepush.com/api/oauth/token"));
+    /// # Ok(()) }
+    /// ```
     pub fn oauth_jwt_bearer(
         mut self,
         client_id: impl Into<String>,
@@ -118,7 +131,7 @@ impl ClientBuilder {
     }
 
     /// The largest response body accepted for one page (default [`DEFAULT_MAX_PAGE_BYTES`]). A
-    /// larger or endless body fails the page ([`ErrorKind::TooLarge`]) without being held whole.
+    /// larger or endless body fails the page ([`crate::ErrorKind::TooLarge`]) without being held whole.
     pub fn max_page_bytes(mut self, bytes: u64) -> Self {
         self.max_page_bytes = bytes;
         self

@@ -1,9 +1,12 @@
-//! [`Client`] and its builder: where the API is, the apptoken, timeouts and the retry policy.
+//! [`Client`] and its builder: where the API is (`region`), the credentials, timeouts and the
+//! retry policy.
 //!
-//! The client owns the wire: it is the only place that builds a request body, and the apptoken
-//! never leaves this module (`builder` checks the settings and makes the client). It knows its
-//! secrets (`secrets`) and scrubs them out of every error that holds text from the server; it
-//! follows no redirect (`redirect`).
+//! The client owns the wire: it is the only place that builds a request body, and no credential
+//! leaves this module (`builder` checks the settings and makes the client). It proves itself
+//! with an apptoken in the body or an OAuth 2.0 bearer token (`auth`: the client secret or a
+//! signed assertion bought at the token endpoint, cached, renewed). It knows its secrets
+//! (`secrets`) and scrubs them out of every error that holds text from the server; it follows no
+//! redirect (`redirect`).
 
 mod auth;
 mod builder;
@@ -43,7 +46,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// The EU API base, the default.
 pub const DEFAULT_API_URL: &str = "https://external-api.xtremepush.com/api/external";
 
-/// A handle on the API. Cheap to clone: the connection pool and settings are shared.
+/// A handle on the API. Cheap to clone: the connection pool, settings and access token are
+/// shared.
 ///
 /// # Examples
 /// ```no_run
