@@ -199,17 +199,7 @@ impl<T> Cursor<T> {
             Ok(page) => page,
             Err(e) => return self.fail(e, summary),
         };
-        if rows.len() as u64 > ask {
-            // The rows past `ask` belong to the next page, already asked for.
-            tracing::warn!(
-                model = %self.model,
-                offset,
-                asked = ask,
-                got = rows.len(),
-                "the server sent more rows than asked for; keeping the first {ask}"
-            );
-            rows.truncate(ask as usize);
-        }
+        self.keep_asked(&mut rows, offset, ask);
         // `received` decides the end and the page size; `n` is the new rows it brings.
         let received = rows.len() as u64;
         let n = received.saturating_sub(u64::from(overlap));
@@ -262,6 +252,20 @@ impl<T> Cursor<T> {
             return Step::Continue;
         }
         self.deliver(page, end, summary)
+    }
+
+    /// Keeps the first `ask` rows: the rows past them belong to the next page, already asked for.
+    fn keep_asked(&self, rows: &mut Vec<T>, offset: u64, ask: u64) {
+        if rows.len() as u64 > ask {
+            tracing::warn!(
+                model = %self.model,
+                offset,
+                asked = ask,
+                got = rows.len(),
+                "the server sent more rows than asked for; keeping the first {ask}"
+            );
+            rows.truncate(ask as usize);
+        }
     }
 
     /// Checks that a page moves on: it is not the previous page again, and (keyset mode) it

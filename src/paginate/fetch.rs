@@ -100,30 +100,42 @@ impl<T> Fetcher<T> {
         let mut retries = 0u32;
         retry(policy, &self.budget, attempt, |e, wait| {
             retries += 1;
-            {
-                let mut s = lock(&self.summary);
-                *s.retries.entry(e.kind()).or_default() += 1;
-                s.retry_wait += wait;
-            }
-            if let Some(hook) = &plan.hook {
-                hook(&Event::Retry {
-                    offset,
-                    attempt: retries,
-                    kind: e.kind(),
-                    cause: crate::error::chain(e),
-                    wait,
-                });
-            }
-            tracing::warn!(
-                model,
-                offset,
-                attempt = retries,
-                cause = %crate::error::chain(e),
-                kind = %e.kind(),
-                wait_ms = wait.as_millis() as u64,
-                "retrying page"
-            );
+            self.retrying(offset, retries, e, wait);
         })
         .await
+    }
+
+    /// Reports a retry: in the summary, to the hook, and as a `tracing` warning.
+    fn retrying(
+        &self,
+        offset: u64,
+        attempt: u32,
+        e: &crate::error::Error,
+        wait: std::time::Duration,
+    ) {
+        {
+            let mut s = lock(&self.summary);
+            *s.retries.entry(e.kind()).or_default() += 1;
+            s.retry_wait += wait;
+        }
+        let cause = crate::error::chain(e);
+        if let Some(hook) = &self.plan.hook {
+            hook(&Event::Retry {
+                offset,
+                attempt,
+                kind: e.kind(),
+                cause: cause.clone(),
+                wait,
+            });
+        }
+        tracing::warn!(
+            model = %self.plan.model,
+            offset,
+            attempt,
+            cause = %cause,
+            kind = %e.kind(),
+            wait_ms = wait.as_millis() as u64,
+            "retrying page"
+        );
     }
 }
