@@ -180,3 +180,107 @@ fn a_bad_region_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_key_file_exports_by_jwt_bearer_and_a_readable_one_is_warned_of() {
+    let emu = Emulator::start(
+        Config::default()
+            .records(60)
+            .client_id(CLIENT_ID)
+            .jwt_public_key_pem(include_str!("fixtures/oauth_rsa.pub.pem")),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, include_str!("fixtures/oauth_rsa.pem")).unwrap();
+    let export = |mode: u32| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        xp(&emu)
+            .args(["-vvv", "export", "--page-size", "25", "--private-key-file"])
+            .arg(&key)
+            .args(["--token-url", &emu.token_url()])
+            .env("XTREMEPUSH_CLIENT_ID", CLIENT_ID)
+            .output()
+            .unwrap()
+    };
+    let key_body = include_str!("fixtures/oauth_rsa.pem")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let out = export(0o600);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(ndjson_ids(&out.stdout).len(), 60);
+    assert!(!err.contains("warning: the private key file"), "{err}");
+    assert!(!err.contains(&key_body), "{err}");
+    if cfg!(unix) {
+        let out = export(0o644);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("warning: the private key file"), "{err}");
+    }
+}
+
+/// Kills the emulator it holds when dropped, also when an assertion fails first.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulate_prints_a_client_id_and_secret_that_export() {
+    let mut child = Killed(
+        Command::new(BIN)
+            .env_clear()
+            .args(["emulate", "--port", "0", "--records", "20", "-q"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut reader = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut vars = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        let (name, value) = line.trim_end().split_once('=').expect("NAME=value");
+        vars.push((name.to_string(), value.to_string()));
+    }
+    let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "XTREMEPUSH_API_URL",
+            "XTREMEPUSH_APPTOKEN",
+            "XTREMEPUSH_CLIENT_ID",
+            "XTREMEPUSH_CLIENT_SECRET"
+        ]
+    );
+    let out = Command::new(BIN)
+        .env_clear()
+        .envs(
+            vars.iter()
+                .filter(|(n, _)| n != "XTREMEPUSH_APPTOKEN")
+                .cloned(),
+        )
+        .args(["-q", "export"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    drop(child);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ndjson_ids(&out.stdout).len(), 20);
+}
