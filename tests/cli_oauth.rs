@@ -284,3 +284,22 @@ async fn emulate_prints_a_client_id_and_secret_that_export() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(ndjson_ids(&out.stdout).len(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_may_not_be_the_client_secret_file() {
+    let emu = oauth_emulator(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, SECRET).unwrap();
+    let out = xp(&emu)
+        .args(["export", "--client-id", CLIENT_ID, "--client-secret-file"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is the client secret file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), SECRET);
+}

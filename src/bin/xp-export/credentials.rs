@@ -1,7 +1,7 @@
 //! Where an export goes and what it proves itself with: the region or API URL, and exactly one
 //! credential (an apptoken, an OAuth 2.0 client secret, or an OAuth 2.0 private key).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use xp_export::{Client, ClientBuilder, Region};
@@ -29,7 +29,7 @@ pub struct AuthArgs {
     api_url: Option<String>,
     /// A file holding the apptoken ("-" reads standard input); else $XTREMEPUSH_APPTOKEN.
     #[arg(long, value_name = "PATH")]
-    pub apptoken_file: Option<PathBuf>,
+    apptoken_file: Option<PathBuf>,
     /// The OAuth 2.0 client ID, with a client secret or a private key.
     #[arg(long, env = "XTREMEPUSH_CLIENT_ID", value_name = "ID")]
     client_id: Option<String>,
@@ -58,6 +58,18 @@ impl AuthArgs {
     pub fn builder(&self) -> Result<ClientBuilder, Failure> {
         let credential = self.credential()?;
         self.configure(credential)
+    }
+
+    /// The file holding the credential, and what it is called: for an export to keep its
+    /// output and summary off it.
+    pub fn secret_file(&self) -> Option<(&Path, &'static str)> {
+        [
+            (&self.apptoken_file, "the apptoken file"),
+            (&self.client_secret_file, "the client secret file"),
+            (&self.private_key_file, "the private key file"),
+        ]
+        .into_iter()
+        .find_map(|(file, what)| file.as_deref().map(|f| (f, what)))
     }
 
     /// Each credential given, with where it was found (not yet read: reading standard input

@@ -28,7 +28,7 @@ pub async fn run(
     paths::check_apart(
         output,
         args.summary_json.as_deref(),
-        args.auth.apptoken_file.as_deref(),
+        args.auth.secret_file(),
     )?;
     let conditions = args.conditions()?;
     let timeout = args.timeout()?;
