@@ -10,10 +10,11 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use xp_export::export::{Format, Target};
 use xp_export::{
-    Client, Condition, DEFAULT_API_URL, DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_PAGE_SIZE, Mode, Query, RawRow, RetryPolicy,
+    Client, Condition, DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGE_BYTES, DEFAULT_PAGE_SIZE, Mode, Query,
+    RawRow, RetryPolicy,
 };
 
+use crate::credentials::AuthArgs;
 use crate::failure::{Continuation, Failure};
 use crate::limits::{
     MAX_DEMO_RECORDS, MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS,
@@ -73,12 +74,9 @@ pub struct ExportArgs {
     /// The list model: push-devices (the push actions of campaigns), or any other.
     #[arg(default_value = xp_export::model::push_devices::NAME)]
     model: String,
-    /// The API base URL.
-    #[arg(long, env = "XTREMEPUSH_API_URL", default_value = DEFAULT_API_URL)]
-    api_url: String,
-    /// A file holding the apptoken ("-" reads standard input); else $XTREMEPUSH_APPTOKEN.
-    #[arg(long, value_name = "PATH")]
-    pub apptoken_file: Option<PathBuf>,
+    /// Region, API URL and the one credential.
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// A condition, repeatable: "FIELD OP VALUE" with OP one of = != < <= > >= in, not in
     /// ("device_id in 1,2,3").
     #[arg(long = "where", value_name = "FIELD OP VALUE")]
@@ -209,8 +207,8 @@ impl ExportArgs {
         }
     }
 
-    /// The client: URL, apptoken, timeout, page-size limit and retry policy.
-    pub fn client(&self, token: String, timeout: Duration) -> Result<Client, Failure> {
+    /// The client: URLs, the one credential, timeout, page-size limit and retry policy.
+    pub fn client(&self, timeout: Duration) -> Result<Client, Failure> {
         if self.retry_max_ms < self.retry_base_ms {
             return Err(Failure::usage(format!(
                 "--retry-max-ms ({}) must be at least --retry-base-ms ({}): the longest wait \
@@ -218,10 +216,9 @@ impl ExportArgs {
                 self.retry_max_ms, self.retry_base_ms
             )));
         }
-        Client::builder()
-            .api_url(&self.api_url)
+        self.auth
+            .builder()?
             .allow_insecure_http(self.allow_insecure_http)
-            .apptoken(token)
             .timeout(timeout)
             .max_page_bytes(self.max_page_bytes)
             .retry(

@@ -22,12 +22,15 @@ fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {
         .collect()
 }
 
-/// Serves the emulator on 127.0.0.1 until Ctrl-C or SIGTERM; prints its URL and apptoken on stdout.
+/// Serves the emulator on 127.0.0.1 until Ctrl-C or SIGTERM; prints its URL, apptoken, client ID
+/// and client secret on stdout.
 pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     let mut config = emulator::Config::default()
         .records(args.records)
         .seed(args.seed)
         .apptoken(args.apptoken.clone())
+        .client_id(emulator::DEFAULT_CLIENT_ID)
+        .client_secret(emulator::DEFAULT_CLIENT_SECRET)
         .latency(Duration::from_millis(args.latency_ms))
         .fault_rate(args.fault_rate);
     if let Some(m) = args.max_limit {
@@ -55,6 +58,11 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     // The URL and the token on stdout, for scripts.
     println!("XTREMEPUSH_API_URL=http://{local}/api/external");
     println!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
+    println!("XTREMEPUSH_CLIENT_ID={}", emulator::DEFAULT_CLIENT_ID);
+    println!(
+        "XTREMEPUSH_CLIENT_SECRET={}",
+        emulator::DEFAULT_CLIENT_SECRET
+    );
     let shutdown = async {
         signals.first().await;
     };

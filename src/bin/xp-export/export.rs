@@ -9,9 +9,9 @@ use xp_export::export::{Export, Format, Report, Target};
 
 use crate::args::{Cli, ExportArgs};
 use crate::failure::{Continuation, Failure};
+use crate::paths;
 use crate::report::{failure_json_value, progress_line, summary_json_value, summary_text};
 use crate::signal::{self, Signals};
-use crate::{paths, token};
 
 /// Runs an export as the flags say. The flags are checked in the order a user reads them, so
 /// the first mistake is the one reported.
@@ -28,12 +28,11 @@ pub async fn run(
     paths::check_apart(
         output,
         args.summary_json.as_deref(),
-        args.apptoken_file.as_deref(),
+        args.auth.secret_file(),
     )?;
     let conditions = args.conditions()?;
     let timeout = args.timeout()?;
-    let token = token::apptoken(args.apptoken_file.as_deref())?;
-    let client = args.client(token, timeout)?;
+    let client = args.client(timeout)?;
     let query = args.query(&client, conditions)?;
     let job = Export::new(query, format, target)
         .resume(args.resume)

@@ -11,9 +11,10 @@
 //! - `report`: the progress line, the summary and `--summary-json`.
 //! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
 //! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
-//! - `token`: where the apptoken comes from; `logging`: log lines on stderr.
+//! - `credentials`: region, API URL and the one credential; `token`: reading secrets; `logging`: log lines on stderr.
 
 mod args;
+mod credentials;
 mod demo;
 mod emulate;
 mod export;

@@ -1,5 +1,5 @@
 //! Files one export must keep apart: `--summary-json` must not name the output, its partial
-//! file or its checkpoint, nor the apptoken file; `-o` must not name the apptoken file. Checked
+//! file or its checkpoint, nor the credential's file; `-o` must not name the credential's file. Checked
 //! before anything is written, also when two names reach the same file (a symlink, `./x` and
 //! `x`, a hard link), as far as that can be told before the files exist.
 
@@ -9,13 +9,14 @@ use xp_export::export::{checkpoint_path, partial_path};
 
 use crate::failure::Failure;
 
-/// Refuses an export whose files would write over each other or over the apptoken file.
+/// Refuses an export whose files would write over each other or over the file holding the
+/// credential (`secret`: its path, and what it is called, "the apptoken file").
 pub fn check_apart(
     output: Option<&Path>,
     summary: Option<&Path>,
-    token: Option<&Path>,
+    secret: Option<(&Path, &str)>,
 ) -> Result<(), Failure> {
-    let token = token.filter(|t| *t != Path::new("-"));
+    let secret = secret.filter(|(t, _)| *t != Path::new("-"));
     let mut written: Vec<(PathBuf, &str)> = Vec::new();
     if let Some(o) = output {
         for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
@@ -23,11 +24,11 @@ pub fn check_apart(
             written.push((checkpoint_path(&base), "the output's checkpoint"));
             written.push((base, "the output"));
         }
-        if let Some(t) = token
+        if let Some((t, what)) = secret
             && same_file(o, t)
         {
             return Err(Failure::usage(format!(
-                "-o {} is the apptoken file: the export would replace it; name another output",
+                "-o {} is {what}: the export would replace it; name another output",
                 o.display()
             )));
         }
@@ -39,12 +40,11 @@ pub fn check_apart(
             s.display()
         )));
     }
-    if let Some(t) = token
+    if let Some((t, what)) = secret
         && same_file(s, t)
     {
         return Err(Failure::usage(format!(
-            "--summary-json {} is the apptoken file: the summary would replace it; name another \
-             file",
+            "--summary-json {} is {what}: the summary would replace it; name another file",
             s.display()
         )));
     }
@@ -112,6 +112,13 @@ mod tests {
         let e = check_apart(Some(&out), Some(&partial), None).unwrap_err();
         assert!(e.message.contains("partial file"), "{}", e.message);
         assert!(check_apart(Some(&out), Some(&dir.path().join("s.json")), None).is_ok());
-        assert!(check_apart(None, Some(&out), Some(Path::new("-"))).is_ok());
+        assert!(
+            check_apart(
+                None,
+                Some(&out),
+                Some((Path::new("-"), "the apptoken file"))
+            )
+            .is_ok()
+        );
     }
 }
