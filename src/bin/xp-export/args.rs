@@ -20,6 +20,7 @@ use crate::limits::{
     MAX_DEMO_RECORDS, MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS,
     MAX_RETRIES, MAX_RETRY_MS, MIN_PAGE_BYTES,
 };
+use crate::logging::LogFormat;
 
 /// The CLI's retry budget for a whole export (the library's default is none): enough for
 /// a long export on a flaky network, not enough to hammer a server that is down.
@@ -53,6 +54,13 @@ pub struct Cli {
     /// More detail on stderr: -v retries and the error's chain, -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines on stderr as text, or as one JSON object per line: retries, warnings, progress,
+    /// and last the summary with the stop reason and exit code.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT", env = "XTREMEPUSH_LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+    /// With --log-format json: seconds between progress lines (0: after every page).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = crate::limits::interval_secs, global = true)]
+    pub progress_interval: f64,
 }
 
 #[derive(Subcommand)]

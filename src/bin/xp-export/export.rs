@@ -2,15 +2,19 @@
 
 use std::cell::Cell;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use xp_export::export::{Export, Format, Report, Target};
 
 use crate::args::{Cli, ExportArgs};
 use crate::failure::{Continuation, Failure};
+use crate::logging;
 use crate::paths;
-use crate::report::{failure_json_value, progress_line, summary_json_value, summary_text};
+use crate::report::{
+    failure_json_value, progress_event, progress_fields, progress_line, summary_event,
+    summary_json_value, summary_text,
+};
 use crate::signal::{self, Signals};
 
 /// Runs an export as the flags say. The flags are checked in the order a user reads them, so
@@ -65,17 +69,28 @@ pub async fn run_job(
         p.enable_steady_tick(Duration::from_millis(120));
         p.set_message("starting");
     }
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let caught = Cell::new(None);
     let signals = Signals::listen();
     let stop = async {
         caught.set(Some(signals.first().await));
         signal::exit_on_second();
     };
+    let json = logging::is_json() && !cli.quiet;
+    let every = Duration::from_secs_f64(cli.progress_interval);
+    let mut last_line: Option<Instant> = None;
+    let mut done = serde_json::Map::new();
     let result = job
         .run(stop, |summary, rows| {
             if let Some(p) = progress {
                 p.set_message(progress_line(summary, rows, started.elapsed()));
+            }
+            if json {
+                done = progress_fields(summary, rows, started.elapsed());
+                if last_line.is_none_or(|at| at.elapsed() >= every) {
+                    last_line = Some(Instant::now());
+                    progress_event(done.clone());
+                }
             }
         })
         .await;
@@ -84,15 +99,18 @@ pub async fn run_job(
     }
     let outcome = match result {
         Ok(report) => {
-            if !cli.quiet {
-                eprint!("{}", summary_text(&report, format));
+            match (cli.quiet, json) {
+                (true, _) => {}
+                (false, false) => eprint!("{}", summary_text(&report, format)),
+                (false, true) => summary_event(&report, format),
             }
             Ok(report)
         }
-        Err(e) => Err(signal::stopped_by(
-            Failure::from_export(e, cli.verbose, how),
-            caught.get(),
-        )),
+        Err(e) => {
+            let mut f = signal::stopped_by(Failure::from_export(e, cli.verbose, how), caught.get());
+            f.details = done;
+            Err(f)
+        }
     };
     match summary_json {
         Some(path) => with_summary_json(path, outcome, format),

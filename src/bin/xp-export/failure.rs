@@ -25,11 +25,14 @@ pub struct Continuation {
 }
 
 /// A failure with its exit code.
+#[derive(Default)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
     /// Further lines: how to resume.
     pub notes: Vec<String>,
+    /// What the run had done when it stopped (rows, pages, retries), for the JSON summary.
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Failure {
@@ -39,6 +42,7 @@ impl Failure {
             code: 2,
             message: message.into(),
             notes: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -48,6 +52,7 @@ impl Failure {
             code: 1,
             message: message.into(),
             notes: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -58,6 +63,7 @@ impl Failure {
             code: 0,
             message: String::new(),
             notes: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -97,6 +103,7 @@ impl Failure {
                     code,
                     message,
                     notes,
+                    ..Default::default()
                 }
             }
             ExportError::Interrupted {
@@ -110,17 +117,20 @@ impl Failure {
                     code: 130,
                     message,
                     notes: vec![note],
+                    ..Default::default()
                 }
             }
             ExportError::Resume(_) | ExportError::Busy(_) | ExportError::Output(_) => Failure {
                 code: 2,
                 message,
                 notes: Vec::new(),
+                ..Default::default()
             },
             _ => Failure {
                 code: 1,
                 message,
                 notes: Vec::new(),
+                ..Default::default()
             },
         }
     }

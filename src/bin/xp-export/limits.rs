@@ -32,6 +32,16 @@ pub fn timeout_secs(text: &str) -> Result<f64, String> {
     )
 }
 
+/// `--progress-interval`: from 0 (every page) to a day, in seconds.
+pub fn interval_secs(text: &str) -> Result<f64, String> {
+    float(
+        text,
+        Bound::AtLeast(0.0),
+        86_400.0,
+        "from 0 to 86400 (a day)",
+    )
+}
+
 /// `--max-rps`: from one request per 1000 seconds to a million per second.
 pub fn rps(text: &str) -> Result<f64, String> {
     float(text, Bound::AtLeast(0.001), 1e6, "from 0.001 to 1000000")

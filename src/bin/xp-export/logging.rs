@@ -1,18 +1,53 @@
-//! Log lines on stderr, filtered by -q/-v or `RUST_LOG`, kept clear of the progress line.
+//! Log lines on stderr, filtered by -q/-v or `RUST_LOG`, kept clear of the progress line; as
+//! text for a person, or with `--log-format json` as one JSON object per line for a machine.
+//!
+//! In JSON, every line has `timestamp` and `level`; the program's own lines have an `event`:
+//! `warning`, `progress` (every `--progress-interval` seconds), and last `summary`, which
+//! carries the run's `stop_reason` and `exit_code`. The library's log lines (retries, learned
+//! page caps) keep their `message` and fields.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
+use serde_json::{Map, Value};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 
-/// Sets up `tracing`: errors only by default or with -q; -v warnings (retries), -vv debug,
-/// -vvv trace; `RUST_LOG` overrides.
-pub fn init(quiet: bool, verbose: u8, progress: Option<ProgressBar>) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for a person to read.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// The format chosen at [`init`].
+pub fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+/// Whether log lines are JSON.
+pub fn is_json() -> bool {
+    format() == LogFormat::Json
+}
+
+/// Sets up `tracing`. Text: errors only by default or with -q; -v warnings (retries), -vv
+/// debug, -vvv trace. JSON: warnings, progress and the summary by default, errors only with
+/// -q, -vv debug, -vvv trace. `RUST_LOG` overrides either.
+pub fn init(format: LogFormat, quiet: bool, verbose: u8, progress: Option<ProgressBar>) {
     use tracing_subscriber::EnvFilter;
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "error",
-        (false, 1) => "warn",
-        (false, 2) => "debug",
+    let _ = FORMAT.set(format);
+    let default = match (format, quiet, verbose) {
+        (_, true, _) => "error",
+        (LogFormat::Text, false, 0) => "error",
+        (LogFormat::Text, false, 1) => "warn",
+        (LogFormat::Json, false, 0 | 1) => "warn,xp_export=info",
+        (_, false, 2) => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -20,12 +55,93 @@ pub fn init(quiet: bool, verbose: u8, progress: Option<ProgressBar>) {
         progress: progress.clone(),
         buf: Vec::new(),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// Whether the command line (or `XTREMEPUSH_LOG_FORMAT`) asks for JSON log lines, for a
+/// command line too broken to parse.
+pub fn asked_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut json = std::env::var("XTREMEPUSH_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let mut after_flag = false;
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        if after_flag {
+            json = arg == "json";
+        } else if let Some(value) = arg.strip_prefix("--log-format=") {
+            json = value == "json";
+        }
+        after_flag = arg == "--log-format";
+    }
+    json
+}
+
+static LAST: Mutex<Option<String>> = Mutex::new(None);
+
+/// Keeps a JSON line to write at [`finish`], after every other line.
+pub fn json_line_last(level: &str, fields: Map<String, Value>) {
+    let line = json_text(level, fields);
+    *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
+}
+
+/// Writes the line kept by [`json_line_last`], if any.
+pub fn finish() {
+    if let Some(line) = LAST.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// A warning the user should read whatever the verbosity: `xp-export: warning: …` as text, a
+/// `warning` event in JSON.
+pub fn warning(text: &str) {
+    match format() {
+        LogFormat::Text => eprintln!("xp-export: warning: {text}"),
+        LogFormat::Json => {
+            let mut fields = Map::new();
+            fields.insert("event".into(), "warning".into());
+            fields.insert("message".into(), text.into());
+            json_line("WARN", fields);
+        }
+    }
+}
+
+/// Writes one JSON log line with the program's own `fields` (an `event` among them), after
+/// the `timestamp` and `level` every line has. It is one write, so lines never interleave.
+pub fn json_line(level: &str, fields: Map<String, Value>) {
+    let text = json_text(level, fields);
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// One JSON log line, its newline included.
+fn json_text(level: &str, fields: Map<String, Value>) -> String {
+    let mut timestamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+    // `timestamp` and `level` first, as on the library's lines; the rest in key order.
+    let mut text = format!(
+        "{{\"timestamp\":{},\"level\":{}",
+        Value::from(timestamp),
+        Value::from(level)
+    );
+    let rest = Value::Object(fields).to_string();
+    if rest.len() > 2 {
+        text.push(',');
+        text.push_str(&rest[1..]);
+    } else {
+        text.push('}');
+    }
+    text.push('\n');
+    text
 }
 
 /// Writes log lines to stderr without tearing the progress line.

@@ -36,7 +36,10 @@ use crate::args::{Cli, Command};
 use crate::failure::Failure;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return bad_command_line(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,8 +50,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let progress = (!cli.quiet && std::io::stderr().is_terminal()).then(ProgressBar::new_spinner);
-    logging::init(cli.quiet, cli.verbose, progress.clone());
+    let text = cli.log_format == logging::LogFormat::Text;
+    let progress =
+        (text && !cli.quiet && std::io::stderr().is_terminal()).then(ProgressBar::new_spinner);
+    logging::init(cli.log_format, cli.quiet, cli.verbose, progress.clone());
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Export(args) => export::run(args, &cli, progress.as_ref()).await,
@@ -59,13 +64,40 @@ fn main() -> ExitCode {
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
+    // The runtime's last log lines (connections closing, at -vvv) come before the summary.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    logging::finish();
     exit_code(result)
 }
 
-/// Prints a failure's message and notes once, and gives its exit code.
+/// A command line clap cannot parse: its message, or with `--log-format json` (or
+/// `XTREMEPUSH_LOG_FORMAT=json`) the JSON summary line of a usage error; exit 2. `--help` and
+/// `--version` print as they do.
+fn bad_command_line(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() || !logging::asked_for_json(std::env::args_os()) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let message = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("error: ");
+    logging::init(logging::LogFormat::Json, false, 0, None);
+    report::failure_event(&Failure::usage(message));
+    ExitCode::from(2)
+}
+
+/// Prints a failure's message and notes once (in JSON, as the summary line), and gives its
+/// exit code.
 fn exit_code(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if logging::is_json() => {
+            report::failure_event(&f);
+            ExitCode::from(f.code)
+        }
         // A closed pipe (`| head`): the reader has what it wanted.
         Err(f) if f.code == 0 => ExitCode::SUCCESS,
         Err(f) => {

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use xp_export::Summary;
 use xp_export::export::{Format, Report};
+use xp_export::{EndReason, Summary};
 
 use crate::failure::Failure;
+use crate::logging;
 
 /// The completeness report as JSON, for `--summary-json`: the stream's [`Summary`] as the
 /// library serialises it, with the export's facts beside it. Two keys keep the meaning they had
@@ -52,6 +53,80 @@ pub fn progress_line(s: &Summary, rows: u64, elapsed: Duration) -> String {
         thousands(rate as u64),
         s.total_retries()
     )
+}
+
+/// Why an export that ended well stopped, for the JSON summary line: `complete`, `row_limit`
+/// (`--max-rows` reached) or `already_complete` (a `--resume` with nothing left to do).
+fn stop_reason(r: &Report) -> &'static str {
+    match &r.summary.end {
+        _ if r.already_complete => "already_complete",
+        Some(EndReason::LimitReached { .. }) => "row_limit",
+        _ => "complete",
+    }
+}
+
+/// The JSON summary line of an export that ended well: the `--summary-json` report with the
+/// `stop_reason` and `exit_code` 0, written last of all the lines.
+pub fn summary_event(r: &Report, format: Format) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("event".into(), "summary".into());
+    fields.insert("stop_reason".into(), stop_reason(r).into());
+    fields.insert("exit_code".into(), 0.into());
+    if let serde_json::Value::Object(report) = summary_json_value(r, format) {
+        fields.extend(report);
+    }
+    logging::json_line_last("INFO", fields);
+}
+
+/// The JSON summary line of a command that failed: the `stop_reason` its exit code means, the
+/// message and notes, and what the run had done.
+pub fn failure_event(f: &Failure) {
+    let (level, reason) = match f.code {
+        0 => ("INFO", "closed_pipe"),
+        2 => ("ERROR", "usage"),
+        3 => ("ERROR", "refused"),
+        130 => ("WARN", "interrupted"),
+        143 => ("WARN", "terminated"),
+        _ => ("ERROR", "failed"),
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert("event".into(), "summary".into());
+    fields.insert("stop_reason".into(), reason.into());
+    fields.insert("exit_code".into(), f.code.into());
+    fields.insert("complete".into(), false.into());
+    fields.insert("error".into(), f.message.clone().into());
+    fields.insert("notes".into(), f.notes.clone().into());
+    fields.extend(f.details.clone());
+    logging::json_line(level, fields);
+}
+
+/// What a run had done so far, for the JSON progress lines and a failure's summary line.
+pub fn progress_fields(
+    s: &Summary,
+    rows: u64,
+    elapsed: Duration,
+) -> serde_json::Map<String, serde_json::Value> {
+    let secs = elapsed.as_secs_f64();
+    let json = serde_json::json!({
+        "rows": rows,
+        "rows_this_run": s.rows,
+        "pages": s.pages,
+        "retries": s.total_retries(),
+        "rows_per_second": (s.rows as f64 / secs.max(1e-3)).round(),
+        "elapsed_seconds": secs,
+    });
+    match json {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// A JSON progress line: `event` `progress` and what the run has done so far.
+pub fn progress_event(done: serde_json::Map<String, serde_json::Value>) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("event".into(), "progress".into());
+    fields.extend(done);
+    logging::json_line("INFO", fields);
 }
 
 /// The `--summary-json` report of an export that failed.

@@ -87,10 +87,15 @@ pub fn exit_on_second() {
     let signals = Signals::listen();
     tokio::spawn(async move {
         let s = signals.first().await;
-        eprintln!(
-            "xp-export: {} again: stopping at once; the checkpoint of the last saved page stands",
+        let text = format!(
+            "{} again: stopping at once; the checkpoint of the last saved page stands",
             s.name()
         );
+        if crate::logging::is_json() {
+            crate::logging::warning(&text);
+        } else {
+            eprintln!("xp-export: {text}");
+        }
         std::process::exit(i32::from(s.exit_code()));
     });
 }

@@ -140,8 +140,8 @@ fn warn_if_others_can_read(path: &Path, file: &std::fs::File, what: &str) {
     let Ok(meta) = file.metadata() else { return };
     let mode = meta.permissions().mode() & 0o777;
     if meta.is_file() && mode & 0o044 != 0 {
-        eprintln!(
-            "xp-export: warning: the {what} file {} can be read by {} (mode {mode:03o}); \
+        crate::logging::warning(&format!(
+            "the {what} file {} can be read by {} (mode {mode:03o}); \
              make it private: chmod 600 {}",
             path.display(),
             match mode & 0o044 {
@@ -150,7 +150,7 @@ fn warn_if_others_can_read(path: &Path, file: &std::fs::File, what: &str) {
                 _ => "its group and other users",
             },
             path.display()
-        );
+        ));
     }
 }
 
