@@ -521,3 +521,71 @@ async fn the_token_request_is_a_form_and_pages_carry_a_bearer_and_no_apptoken() 
     let body: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
     assert!(body.get("apptoken").is_none(), "{body}");
 }
+
+/// The API of `docs/api.md` may refuse inside HTTP 200 (`"success": false, "code": 401`): the
+/// token is renewed once and the page sent again, as for an HTTP 401.
+#[tokio::test]
+async fn a_401_inside_http_200_renews_the_token_once() {
+    use wiremock::matchers::{body_partial_json, header};
+    let server = MockServer::start().await;
+    for (priority, token) in [(1, "tok-one"), (2, "tok-two")] {
+        Mock::given(method("POST"))
+            .and(path("/api/oauth/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": token, "token_type": "bearer", "expires_in": 3600}),
+            ))
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path(common::PATH))
+        .and(header("authorization", "Bearer tok-one"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 401, "success": false, "message": "Token expired"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(common::PATH))
+        .and(header("authorization", "Bearer tok-two"))
+        .and(body_partial_json(json!({"offset": 0})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"code": 200, "success": true, "data": [{"action_id": 7}, {"action_id": 9}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(common::PATH))
+        .and(header("authorization", "Bearer tok-two"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"code": 200, "success": true, "data": []})),
+        )
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .api_url(common::base(&server))
+        .oauth_client_credentials("id", SECRET)
+        .retry(quick_retry())
+        .build()
+        .unwrap();
+    assert_eq!(export(&client, 10).await.unwrap(), vec![7, 9]);
+    let requests = server.received_requests().await.unwrap();
+    let tokens = requests
+        .iter()
+        .filter(|r| r.url.path() == "/api/oauth/token")
+        .count();
+    assert_eq!(tokens, 2, "renewed once");
+    let refused = requests
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("authorization")
+                .is_some_and(|v| v == "Bearer tok-one")
+        })
+        .count();
+    assert_eq!(refused, 1, "one page was refused, then sent again");
+}

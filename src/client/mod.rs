@@ -164,24 +164,29 @@ impl Client {
     /// not followed: it is an [`ErrorKind::Redirected`] error naming the `Location`.
     ///
     /// With OAuth, the request carries the cached access token (fetched first if there is none
-    /// or it is about to expire); when the API answers 401 to it, the token is renewed once and
-    /// the request sent again. A second 401 is the page's answer: a refusal.
+    /// or it is about to expire); when the API answers 401 to it (the HTTP status, or the
+    /// envelope's `code` inside HTTP 200), the token is renewed once and the request sent again.
+    /// A second 401 is the page's answer: a refusal.
     pub(crate) async fn send(&self, request: &PageRequest) -> Result<PageBody> {
         let inner = &*self.inner;
-        let mut resp = match &inner.auth {
-            Auth::AppToken(_) => self.post(request, None).await?,
+        match &inner.auth {
+            Auth::AppToken(_) => self.exchange(request, None).await,
             Auth::OAuth(oauth) => {
                 let bearer = oauth.bearer(&inner.http, &inner.secrets).await?;
-                let resp = self.post(request, Some(&bearer)).await?;
-                if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-                    tracing::debug!("the API refused the access token: renewing it once");
-                    let fresh = oauth.refresh(&bearer, &inner.http, &inner.secrets).await?;
-                    self.post(request, Some(&fresh)).await?
-                } else {
-                    resp
+                let page = self.exchange(request, Some(&bearer)).await?;
+                if !crate::decode::refuses_credentials(page.status, &page.bytes) {
+                    return Ok(page);
                 }
+                tracing::debug!("the API refused the access token: renewing it once");
+                let fresh = oauth.refresh(&bearer, &inner.http, &inner.secrets).await?;
+                self.exchange(request, Some(&fresh)).await
             }
-        };
+        }
+    }
+
+    /// One request and its whole body, with the access token if there is one.
+    async fn exchange(&self, request: &PageRequest, bearer: Option<&Bearer>) -> Result<PageBody> {
+        let mut resp = self.post(request, bearer).await?;
         if resp.status().is_redirection() {
             let e = redirect::error(
                 resp.status(),

@@ -79,6 +79,23 @@ pub(crate) fn open_envelope<'a>(
     }
 }
 
+/// The largest body [`refuses_credentials`] reads for an envelope: a refusal is a few hundred
+/// bytes, and a page of rows is not read twice.
+const REFUSAL_MAX_BYTES: usize = 64 << 10;
+
+/// Whether a response says the credentials were refused (401): the envelope's `code` where it
+/// has one, even inside HTTP 200, else the HTTP status.
+pub(crate) fn refuses_credentials(status: u16, body: &[u8]) -> bool {
+    let code = (body.len() <= REFUSAL_MAX_BYTES)
+        .then(|| serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body).ok())
+        .flatten()
+        .and_then(|envelope| envelope.code);
+    match code {
+        Some(code) => code == 401,
+        None => status == 401,
+    }
+}
+
 /// The error an envelope reports, if it reports one: `success: false` or a failing `code`
 /// decide even inside HTTP 200; a failing HTTP status decides when the body says nothing.
 ///
@@ -165,6 +182,29 @@ fn reason(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_of_credentials_is_told_by_the_envelope_code_else_the_status() {
+        use super::refuses_credentials;
+        let refused = br#"{"code": 401, "success": false, "message": "Token expired"}"#;
+        assert!(refuses_credentials(200, refused));
+        assert!(refuses_credentials(401, refused));
+        assert!(refuses_credentials(401, b"<html>Unauthorized</html>"));
+        assert!(refuses_credentials(401, b""));
+        assert!(!refuses_credentials(
+            200,
+            br#"{"code": 200, "success": true, "data": []}"#
+        ));
+        assert!(!refuses_credentials(
+            200,
+            br#"{"code": 403, "success": false}"#
+        ));
+        assert!(!refuses_credentials(
+            401,
+            br#"{"code": 500, "success": false}"#
+        ));
+        assert!(!refuses_credentials(200, b"not json"));
+    }
 
     #[test]
     fn failure_inside_http_200_is_an_error() {

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use crate::error::{Error, ErrorKind};
 use crate::model::{RawRow, push_devices};
 
+pub(crate) use envelope::refuses_credentials;
 use envelope::{open_envelope, open_rows};
 
 /// Decodes a response body the way the stream does: the envelope decides failure (`success`,
