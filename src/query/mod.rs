@@ -1,11 +1,13 @@
 //! The list query: conditions, select, order and page size. The builder is the request body.
 //!
 //! - `condition`: [`Condition`], [`Op`] and [`Value`], and the `--where` parser.
+//! - `range`: [`Query::key_range`], the span of the query's keys.
 //!
 //! What a query means for paging (the order pages are asked in, the seam check, keyset
 //! seeks) is decided next to its only user, in `crate::paginate`.
 
 mod condition;
+mod range;
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -1,0 +1,110 @@
+//! The span of a query's keys: its smallest and largest `action_id`, found by two requests of
+//! one row each. Shards and parallel keyset walks split the span; every run of the same query
+//! over the same rows finds the same span.
+
+use futures::TryStreamExt;
+
+use super::{KEYSET_KEY, Mode, Query};
+use crate::error::{Error, Result};
+use crate::model::PushAction;
+
+impl<T> Query<T> {
+    /// The smallest and largest `action_id` among this query's rows (its conditions; not its
+    /// start, order or row limit), by two requests of one row each: `None` when it has none.
+    ///
+    /// ```no_run
+    /// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
+    /// if let Some((first, last)) = client.push_actions().campaign(245624).key_range().await? {
+    ///     println!("action_id {first} to {last}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn key_range(&self) -> Result<Option<(u64, u64)>> {
+        let Some(first) = self.edge_key(false).await? else {
+            return Ok(None);
+        };
+        match self.edge_key(true).await? {
+            Some(last) if last >= first => Ok(Some((first, last))),
+            Some(last) => Err(Error::new(
+                crate::ErrorKind::NotEnvelope,
+                format!(
+                    "the API's largest {KEYSET_KEY} ({last}) is below its smallest ({first}): \
+                     it does not order by {KEYSET_KEY} as asked"
+                ),
+            )
+            .at(&self.model, 0)),
+            // Every row went between the two requests: there is nothing left to split.
+            None => Ok(None),
+        }
+    }
+
+    /// The first `action_id` in ascending (or descending) order among the query's rows.
+    async fn edge_key(&self, descending: bool) -> Result<Option<u64>> {
+        let mut probe = self.with_rows::<PushAction>();
+        probe.body.select = Some(vec![KEYSET_KEY.to_string()]);
+        let direction = if descending { "DESC" } else { "ASC" };
+        probe.body.order = Some(vec![format!("{KEYSET_KEY} {direction}")]);
+        probe.page_size = 1;
+        probe.max_rows = Some(1);
+        probe.concurrency = 1;
+        probe.mode = Mode::Offset;
+        probe.start_offset = 0;
+        probe.start_after = None;
+        probe.seam_check = false;
+        probe.hook = None;
+        let row = probe.stream().try_next().await?;
+        match row {
+            None => Ok(None),
+            Some(PushAction {
+                action_id: Some(key),
+                ..
+            }) => Ok(Some(key)),
+            Some(_) => Err(Error::new(
+                crate::ErrorKind::Decode,
+                format!("a row without `{KEYSET_KEY}`, which a key range needs"),
+            )
+            .at(&self.model, 0)),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "emulator"))]
+mod tests {
+    use crate::emulator::{Config, Emulator};
+    use crate::query::Op;
+
+    async fn client(records: usize) -> (Emulator, crate::Client) {
+        let emu = Emulator::start(Config::default().records(records))
+            .await
+            .unwrap();
+        let client = crate::Client::builder()
+            .api_url(emu.base_url())
+            .apptoken(emu.apptoken())
+            .build()
+            .unwrap();
+        (emu, client)
+    }
+
+    #[tokio::test]
+    async fn the_key_range_is_the_first_and_last_action_id_of_the_querys_rows() {
+        let (emu, client) = client(500).await;
+        let mut ids: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
+        ids.sort_unstable();
+        let query = client.push_actions().order("create_time DESC");
+        assert_eq!(query.key_range().await.unwrap(), Some((ids[0], ids[499])));
+
+        let campaign = emu.records()[0].campaign_id;
+        let mut theirs: Vec<u64> = emu
+            .records()
+            .iter()
+            .filter(|r| r.campaign_id == campaign)
+            .map(|r| r.action_id)
+            .collect();
+        theirs.sort_unstable();
+        let range = client.push_actions().campaign(campaign).key_range().await;
+        assert_eq!(range.unwrap(), Some((theirs[0], *theirs.last().unwrap())));
+
+        let none = client.push_actions().filter("action_id", Op::Lt, 0);
+        assert_eq!(none.key_range().await.unwrap(), None);
+    }
+}
