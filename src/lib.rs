@@ -152,7 +152,7 @@ pub mod export;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_TIMEOUT, MAX_RETRY_AFTER, Region,
+    DEFAULT_TIMEOUT, JwtAlgorithm, MAX_RETRY_AFTER, Region,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use event::Event;

@@ -303,3 +303,40 @@ async fn the_output_may_not_be_the_client_secret_file() {
     assert!(err.contains("is the client secret file"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), SECRET);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_algorithm_signs_rs512_and_refuses_one_the_key_cannot_sign() {
+    let emu = Emulator::start(
+        Config::default()
+            .records(30)
+            .client_id(CLIENT_ID)
+            .jwt_public_key_pem(include_str!("fixtures/oauth_rsa.pub.pem")),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, include_str!("fixtures/oauth_rsa.pem")).unwrap();
+    let export = |alg: &str| {
+        xp(&emu)
+            .args(["export", "--client-id", CLIENT_ID, "--jwt-algorithm", alg])
+            .arg("--private-key-file")
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let out = export("RS512");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ndjson_ids(&out.stdout).len(), 30);
+    let out = export("ES384");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("RSA key") && err.contains("not ES384"),
+        "{err}"
+    );
+    let out = export("HS256");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("RS256, RS384, RS512, ES256 or ES384"), "{err}");
+}

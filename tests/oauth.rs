@@ -12,7 +12,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, ClientBuilder, ErrorKind, PushAction, Region};
+use xp_export::{Client, ClientBuilder, ErrorKind, JwtAlgorithm, PushAction, Region};
 
 const RSA_KEY: &str = include_str!("fixtures/oauth_rsa.pem");
 const RSA_PUB: &str = include_str!("fixtures/oauth_rsa.pub.pem");
@@ -588,4 +588,34 @@ async fn a_401_inside_http_200_renews_the_token_once() {
         })
         .count();
     assert_eq!(refused, 1, "one page was refused, then sent again");
+}
+
+#[tokio::test]
+async fn an_rsa_key_signs_the_algorithm_asked_for() {
+    for (asked, header) in [
+        (None, jsonwebtoken::Algorithm::RS256),
+        (Some(JwtAlgorithm::Rs384), jsonwebtoken::Algorithm::RS384),
+        (Some(JwtAlgorithm::Rs512), jsonwebtoken::Algorithm::RS512),
+    ] {
+        let server = echoing_servers(200).await;
+        let mut builder = Client::builder()
+            .api_url(common::base(&server))
+            .oauth_jwt_bearer("my-client", RSA_KEY);
+        if let Some(a) = asked {
+            builder = builder.jwt_algorithm(a);
+        }
+        let _ = export(&builder.build().unwrap(), 10).await.unwrap_err();
+        let requests = server.received_requests().await.unwrap();
+        let form = String::from_utf8_lossy(&requests[0].body).into_owned();
+        let assertion = form.split("assertion=").nth(1).unwrap();
+        let signed = jsonwebtoken::decode_header(assertion).unwrap();
+        assert_eq!(signed.alg, header, "{asked:?}");
+    }
+    let e = Client::builder()
+        .oauth_jwt_bearer("my-client", RSA_KEY)
+        .jwt_algorithm(JwtAlgorithm::Es256)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("not ES256"), "{e}");
 }

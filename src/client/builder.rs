@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::auth::{Auth, Grant, OAuth};
+use super::auth::{Auth, Grant, JwtAlgorithm, OAuth};
 use super::region::{Region, TOKEN_PATH};
 use super::{
     Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES, DEFAULT_TIMEOUT, Inner, Secret,
@@ -25,6 +25,7 @@ pub struct ClientBuilder {
     client_id: Option<String>,
     client_secret: Option<Secret>,
     private_key: Option<Secret>,
+    jwt_algorithm: Option<JwtAlgorithm>,
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -42,6 +43,7 @@ impl Default for ClientBuilder {
             client_id: None,
             client_secret: None,
             private_key: None,
+            jwt_algorithm: None,
             timeout: DEFAULT_TIMEOUT,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -114,6 +116,14 @@ impl ClientBuilder {
     ) -> Self {
         self.client_id = Some(client_id.into());
         self.private_key = Some(Secret::new(private_key_pem.into()));
+        self
+    }
+
+    /// With [`oauth_jwt_bearer`](Self::oauth_jwt_bearer): the algorithm the key was registered
+    /// for. An RSA key signs RS256 unless told RS384 or RS512; an EC key signs what its curve
+    /// fixes, and asking for another is a configuration error at [`build`](Self::build).
+    pub fn jwt_algorithm(mut self, algorithm: JwtAlgorithm) -> Self {
+        self.jwt_algorithm = Some(algorithm);
         self
     }
 
@@ -222,7 +232,7 @@ impl ClientBuilder {
             for line in pem.expose().lines().filter(|l| !l.starts_with("-----")) {
                 secrets.add(&Secret::new(line.to_string()));
             }
-            Grant::private_key(pem.expose())?
+            Grant::private_key(pem.expose(), self.jwt_algorithm)?
         } else {
             return Err(Error::config(
                 "no credentials: no apptoken, no OAuth client secret, no OAuth private key; set \
@@ -304,94 +314,4 @@ fn check_no_credentials(url: &Url) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::DEFAULT_API_URL;
-    use crate::error::ErrorKind;
-
-    #[test]
-    fn debug_redacts_the_token() {
-        let b = Client::builder().apptoken("s3cr3t-t0ken");
-        assert!(!format!("{b:?}").contains("s3cr3t"));
-        let c = b.build().unwrap();
-        let s = format!("{c:?}");
-        assert!(!s.contains("s3cr3t"), "{s}");
-        assert!(s.contains("<redacted>"), "{s}");
-    }
-
-    #[test]
-    fn build_needs_a_token_and_a_http_url() {
-        let e = Client::builder().build().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.to_string().contains("no credentials: no apptoken"), "{e}");
-        let e = Client::builder().apptoken("  ").build().unwrap_err();
-        assert_eq!(e.to_string(), "the apptoken is empty");
-        let e = Client::builder()
-            .apptoken("t")
-            .api_url("ftp://x/api")
-            .build()
-            .unwrap_err();
-        assert!(e.to_string().contains("http or https"), "{e}");
-        let e = Client::builder()
-            .apptoken("t")
-            .api_url("not a url")
-            .build()
-            .unwrap_err();
-        assert!(e.to_string().contains("is not a URL"), "{e}");
-    }
-
-    #[test]
-    fn trailing_slash_is_trimmed_and_default_is_eu() {
-        let c = Client::builder().apptoken("t").build().unwrap();
-        assert_eq!(c.api_url(), DEFAULT_API_URL);
-        let c = Client::builder()
-            .apptoken("t")
-            .api_url("http://127.0.0.1:9/api/external/")
-            .build()
-            .unwrap();
-        assert_eq!(c.api_url(), "http://127.0.0.1:9/api/external");
-    }
-
-    #[test]
-    fn credentials_in_the_api_url_are_refused_without_being_shown() {
-        for url in [
-            "https://user:hunter2@api.example.com/api/external",
-            "https://hunter2@api.example.com/api/external",
-        ] {
-            let e = Client::builder()
-                .apptoken("t")
-                .api_url(url)
-                .build()
-                .unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Config);
-            assert!(e.to_string().contains("user name or password"), "{e}");
-            assert!(!e.to_string().contains("hunter2"), "{e}");
-        }
-    }
-
-    #[test]
-    fn plain_http_only_to_this_machine_unless_allowed() {
-        let build = |url: &str, allow: bool| {
-            Client::builder()
-                .apptoken("t")
-                .api_url(url)
-                .allow_insecure_http(allow)
-                .build()
-        };
-        for url in [
-            "http://localhost:8080/api/external",
-            "http://127.0.0.1/api/external",
-            "http://127.3.4.5/api/external",
-            "http://[::1]:9/api/external",
-            "https://example.com/api/external",
-        ] {
-            assert!(build(url, false).is_ok(), "{url}");
-        }
-        let e = build("http://example.com/api/external", false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.to_string().contains("plain http to example.com"), "{e}");
-        assert!(build("http://example.com/api/external", true).is_ok());
-        let e = build("http://localhost.evil.com/api", false).unwrap_err();
-        assert!(e.to_string().contains("plain http"), "{e}");
-    }
-}
+mod tests;

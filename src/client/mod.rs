@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 
+pub use auth::JwtAlgorithm;
 use auth::{Auth, Bearer};
 pub use builder::ClientBuilder;
 pub use region::Region;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use xp_export::{Client, ClientBuilder, Region};
+use xp_export::{Client, ClientBuilder, JwtAlgorithm, Region};
 
 use crate::failure::Failure;
 use crate::token::{self, APPTOKEN, CLIENT_SECRET};
@@ -40,6 +40,10 @@ pub struct AuthArgs {
     /// A PEM private key file: the jwt-bearer grant instead of a client secret.
     #[arg(long, value_name = "PATH")]
     private_key_file: Option<PathBuf>,
+    /// With --private-key-file: RS256 (an RSA key's default), RS384, RS512, ES256 or ES384 (an EC
+    /// key's curve fixes it).
+    #[arg(long, value_name = "ALG", requires = "private_key_file")]
+    jwt_algorithm: Option<JwtAlgorithm>,
     /// The OAuth 2.0 token endpoint; default /api/oauth/token on the API's host.
     #[arg(long, value_name = "URL")]
     token_url: Option<String>,
@@ -156,7 +160,13 @@ impl AuthArgs {
         Ok(match credential {
             Credential::AppToken(t) => builder.apptoken(t),
             Credential::ClientSecret(s) => builder.oauth_client_credentials(client_id()?, s),
-            Credential::PrivateKey(pem) => builder.oauth_jwt_bearer(client_id()?, pem),
+            Credential::PrivateKey(pem) => {
+                let builder = builder.oauth_jwt_bearer(client_id()?, pem);
+                match self.jwt_algorithm {
+                    Some(a) => builder.jwt_algorithm(a),
+                    None => builder,
+                }
+            }
         })
     }
 }
@@ -173,6 +183,7 @@ mod tests {
             client_id: Some("id".to_string()),
             client_secret_file: None,
             private_key_file: None,
+            jwt_algorithm: None,
             token_url: None,
         }
     }

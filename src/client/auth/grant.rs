@@ -27,23 +27,101 @@ pub(crate) enum Grant {
     },
 }
 
+/// What a jwt-bearer assertion is signed with: the algorithm the client ID's key was
+/// registered for in the dashboard. An RSA key signs RS256 (the default), RS384 or RS512; an EC
+/// key signs what its curve fixes (P-256: ES256, P-384: ES384).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtAlgorithm {
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    Rs256,
+    /// RSA PKCS#1 v1.5 with SHA-384.
+    Rs384,
+    /// RSA PKCS#1 v1.5 with SHA-512.
+    Rs512,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// ECDSA on P-384 with SHA-384.
+    Es384,
+}
+
+impl JwtAlgorithm {
+    const ALL: [JwtAlgorithm; 5] = [
+        JwtAlgorithm::Rs256,
+        JwtAlgorithm::Rs384,
+        JwtAlgorithm::Rs512,
+        JwtAlgorithm::Es256,
+        JwtAlgorithm::Es384,
+    ];
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            JwtAlgorithm::Rs256 => Algorithm::RS256,
+            JwtAlgorithm::Rs384 => Algorithm::RS384,
+            JwtAlgorithm::Rs512 => Algorithm::RS512,
+            JwtAlgorithm::Es256 => Algorithm::ES256,
+            JwtAlgorithm::Es384 => Algorithm::ES384,
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            JwtAlgorithm::Rs256 | JwtAlgorithm::Rs384 | JwtAlgorithm::Rs512
+        )
+    }
+}
+
+impl std::fmt::Display for JwtAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.jwt())
+    }
+}
+
+impl std::str::FromStr for JwtAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        JwtAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.to_string().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("unknown JWT algorithm {s:?}: expected RS256, RS384, RS512, ES256 or ES384")
+            })
+    }
+}
+
 impl Grant {
-    /// Reads a PEM private key: RSA (signs RS256) or EC P-256/P-384 (ES256/ES384). The error
-    /// says which kinds are accepted and never shows the key.
-    pub(crate) fn private_key(pem: &str) -> Result<Grant> {
+    /// Reads a PEM private key: RSA (signs RS256, or RS384/RS512 if asked) or EC P-256/P-384
+    /// (ES256/ES384, as the curve fixes). The error says which kinds are accepted, or why the key
+    /// cannot sign the algorithm asked for, and never shows the key.
+    pub(crate) fn private_key(pem: &str, asked: Option<JwtAlgorithm>) -> Result<Grant> {
         let pem = pem.as_bytes();
         if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
-            return Ok(Grant::PrivateKey {
-                key,
-                algorithm: Algorithm::RS256,
-            });
+            return match asked.unwrap_or(JwtAlgorithm::Rs256) {
+                a if a.is_rsa() => Ok(Grant::PrivateKey {
+                    key,
+                    algorithm: a.jwt(),
+                }),
+                a => Err(Error::config(format!(
+                    "the private key is an RSA key: it signs RS256, RS384 or RS512, not {a}"
+                ))),
+            };
         }
         if let Ok(key) = EncodingKey::from_ec_pem(pem) {
-            for algorithm in [Algorithm::ES256, Algorithm::ES384] {
+            for a in [JwtAlgorithm::Es256, JwtAlgorithm::Es384] {
                 // The curve decides the algorithm: only the matching one signs.
-                if jsonwebtoken::encode(&Header::new(algorithm), &(), &key).is_ok() {
-                    return Ok(Grant::PrivateKey { key, algorithm });
+                if jsonwebtoken::encode(&Header::new(a.jwt()), &(), &key).is_err() {
+                    continue;
                 }
+                return match asked {
+                    Some(other) if other != a => Err(Error::config(format!(
+                        "the private key is an EC key whose curve signs {a}, not {other}"
+                    ))),
+                    _ => Ok(Grant::PrivateKey {
+                        key,
+                        algorithm: a.jwt(),
+                    }),
+                };
             }
         }
         Err(Error::config(
@@ -125,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_key_decides_the_algorithm() {
-        let algorithm = |pem: &str| match Grant::private_key(pem) {
+        let algorithm = |pem: &str| match Grant::private_key(pem, None) {
             Ok(Grant::PrivateKey { algorithm, .. }) => Ok(algorithm),
             Ok(Grant::ClientSecret(_)) => Err("not a key".to_string()),
             Err(e) => Err(e.to_string()),
@@ -136,5 +214,25 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("openssl pkcs8"), "{e}");
         assert!(!e.contains("MHcCAQEE"), "{e}");
+    }
+
+    #[test]
+    fn an_algorithm_asked_for_must_fit_the_key() {
+        let signed = |pem: &str, a: &str| match Grant::private_key(pem, Some(a.parse().unwrap())) {
+            Ok(Grant::PrivateKey { algorithm, .. }) => Ok(algorithm),
+            Ok(Grant::ClientSecret(_)) => Err("not a key".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(signed(RSA, "RS384"), Ok(Algorithm::RS384));
+        assert_eq!(signed(RSA, "rs512"), Ok(Algorithm::RS512));
+        assert_eq!(signed(EC, "ES256"), Ok(Algorithm::ES256));
+        let e = signed(RSA, "ES256").unwrap_err();
+        assert!(e.contains("RSA key") && e.contains("not ES256"), "{e}");
+        let e = signed(EC, "ES384").unwrap_err();
+        assert!(e.contains("signs ES256, not ES384"), "{e}");
+        let e = signed(EC, "RS256").unwrap_err();
+        assert!(e.contains("not RS256"), "{e}");
+        let e = "HS256".parse::<JwtAlgorithm>().unwrap_err();
+        assert!(e.contains("RS256, RS384, RS512, ES256 or ES384"), "{e}");
     }
 }

@@ -21,6 +21,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use serde::Deserialize;
 
 pub(crate) use grant::Grant;
+pub use grant::JwtAlgorithm;
 
 use super::secrets::{Secret, Secrets};
 use crate::error::{Error, ErrorKind, Result, shown};
