@@ -1,10 +1,12 @@
 //! The rows: [`PushAction`], the record of `list/push-devices`, with the model's facts
 //! ([`push_devices`]), and [`RawRow`], a row exactly as the server sent it.
 //!
-//! How a response body becomes rows is [`crate::decode`].
+//! How a response body becomes rows is [`crate::decode`]; `de` reads a [`PushAction`] in one pass.
 
+mod de;
+
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// The facts of `list/push-devices`, the model [`PushAction`] is the row of: its name, its
@@ -40,7 +42,7 @@ pub mod push_devices {
 ///
 /// Every field is optional because `select` may leave any of them out. Fields the API sends that
 /// this type does not name are kept in [`PushAction::extra`], never dropped.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PushAction {
     /// The push action's id, unique and growing over time.
@@ -56,11 +58,7 @@ pub struct PushAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<u64>,
     /// The profile it was sent to (profile-based campaigns). Numbers are kept as their text.
-    #[serde(
-        default,
-        deserialize_with = "string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_id: Option<String>,
     /// 1 when sending failed, 0 when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,19 +78,6 @@ pub struct PushAction {
     /// Every other field the API sent, as it sent it.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        S(String),
-        N(serde_json::Number),
-    }
-    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
-        Id::S(s) => s,
-        Id::N(n) => n.to_string(),
-    }))
 }
 
 /// One row exactly as the server sent it: a shared slice of the response body, not a copy.

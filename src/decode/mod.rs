@@ -227,6 +227,11 @@ pub(crate) fn decode_rows<T: DeserializeOwned>(
     data: &RawValue,
     offset: u64,
 ) -> Result<Vec<T>, Error> {
+    // The fast way first: tracking the path costs an allocation per field of every row, and is
+    // only needed to say where a row failed, so a page that fails is read again with it.
+    if let Ok(rows) = serde_json::from_str::<Vec<T>>(data.get()) {
+        return Ok(rows);
+    }
     let mut de = serde_json::Deserializer::from_str(data.get());
     serde_path_to_error::deserialize::<_, Vec<T>>(&mut de).map_err(|e| {
         let path = e.path().to_string();
