@@ -48,7 +48,7 @@ pub use format::Format;
 
 use crate::error::Error;
 use crate::model::RawRow;
-use crate::paginate::Summary;
+use crate::paginate::{Page, Summary};
 use crate::query::Query;
 use encode::Encoder;
 use error::encode_err;
@@ -85,6 +85,10 @@ pub struct Report {
     pub elapsed: Duration,
     /// `--resume` found the output already complete: nothing was done.
     pub already_complete: bool,
+    /// With [`Export::count_new_after`]: this run's rows whose `action_id` is above the key.
+    pub rows_new: Option<u64>,
+    /// With [`Export::count_new_after`]: this run's rows at or below the key (read again).
+    pub rows_reread: Option<u64>,
 }
 
 /// One export: a query, a format and a target.
@@ -109,6 +113,7 @@ pub struct Export {
     target: Target,
     gzip: bool,
     asked: Asked,
+    new_after: Option<u64>,
 }
 
 impl Export {
@@ -126,6 +131,7 @@ impl Export {
             target,
             gzip,
             asked: Asked::default(),
+            new_after: None,
         }
     }
 
@@ -142,6 +148,15 @@ impl Export {
     #[must_use]
     pub fn restart(mut self, yes: bool) -> Self {
         self.asked.restart = yes;
+        self
+    }
+
+    /// Counts this run's rows by key: those whose `action_id` is above `key` are new, the
+    /// others read again ([`Report::rows_new`], [`Report::rows_reread`]). For an incremental
+    /// run that re-reads a window before the last run's newest row.
+    #[must_use]
+    pub fn count_new_after(mut self, key: u64) -> Self {
+        self.new_after = Some(key);
         self
     }
 
@@ -180,6 +195,8 @@ impl Export {
         let start = resumed_at.unwrap_or(self.query.start_offset);
         let mut rows = checkpoint.as_ref().map_or(0, |c| c.rows);
         let mut encoder = self.encoder(checkpoint.as_ref());
+        let new_after = self.new_after;
+        let mut rows_new = 0;
         let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
         let mut buf = Vec::with_capacity(1 << 20);
@@ -201,6 +218,7 @@ impl Export {
                 .map_err(encode_err(page.offset()))?;
             out.write(&buf)?;
             rows += page_rows.len() as u64;
+            rows_new += new_after.map_or(0, |key| rows_after(&page, key));
             let next_key = pages.summary().next_key;
             out.commit(page.next_offset(), next_key, rows, encoder.columns())?;
             on_page(&pages.summary(), rows);
@@ -217,6 +235,8 @@ impl Export {
             left_out_fields: encoder.left_out(),
             elapsed: started.elapsed(),
             already_complete: false,
+            rows_new: new_after.map(|_| rows_new),
+            rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
         })
     }
 
@@ -281,6 +301,18 @@ impl Export {
     }
 }
 
+/// How many of the page's rows have an `action_id` above `key`; a row whose key is not known
+/// counts as new.
+fn rows_after(page: &Page<RawRow>, key: u64) -> u64 {
+    let n = page.rows().len();
+    let Some(keys) = &page.keys else {
+        return n as u64;
+    };
+    (0..n)
+        .filter(|&i| keys.key(i).is_none_or(|k| k > key))
+        .count() as u64
+}
+
 /// Stopped on request: the bytes written reach the output, the checkpoint of the last page
 /// stays as it is.
 fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
@@ -323,6 +355,8 @@ impl Report {
             left_out_fields: Vec::new(),
             elapsed: started.elapsed(),
             already_complete: true,
+            rows_new: None,
+            rows_reread: None,
         }
     }
 }

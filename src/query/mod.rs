@@ -2,12 +2,14 @@
 //!
 //! - `condition`: [`Condition`], [`Op`] and [`Value`], and the `--where` parser.
 //! - `range`: [`Query::key_range`], the span of the query's keys.
+//! - `window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
 //!
 //! What a query means for paging (the order pages are asked in, the seam check, keyset
 //! seeks) is decided next to its only user, in `crate::paginate`.
 
 mod condition;
 mod range;
+mod window;
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -100,7 +100,7 @@ pub struct ExportArgs {
     select: Option<Vec<String>>,
     /// Sort order, repeatable: "action_id DESC".
     #[arg(long)]
-    order: Vec<String>,
+    pub order: Vec<String>,
     /// Rows asked for per request.
     #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u64).range(1..=MAX_PAGE_SIZE))]
     page_size: u64,
@@ -124,8 +124,8 @@ pub struct ExportArgs {
     offset: u64,
     /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
     /// keyset: seeks on action_id, no deep offsets, sequential pages.
-    #[arg(long, default_value_t = Mode::default(), value_name = "offset|keyset")]
-    mode: Mode,
+    #[arg(long, default_value_t = Mode::default(), value_name = "offset|keyset", default_value_if("state", clap::builder::ArgPredicate::IsPresent, "keyset"))]
+    pub mode: Mode,
     /// Offset mode: do not overlap pages by one row to check and repair seams where rows
     /// shifted (saves one row per page; shifts then go unnoticed).
     #[arg(long)]
@@ -167,6 +167,9 @@ pub struct ExportArgs {
     /// Allow plain http:// to an address other than this machine (the apptoken travels in clear).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// --since, --until, --state and --lookback.
+    #[command(flatten)]
+    pub incremental: crate::incremental::IncrementalArgs,
 }
 
 impl ExportArgs {

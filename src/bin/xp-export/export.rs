@@ -34,24 +34,32 @@ pub async fn run(
         args.summary_json.as_deref(),
         args.auth.secret_file(),
     )?;
+    if let Some(state) = &args.incremental.state {
+        let summary = args.summary_json.as_deref();
+        paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
+    }
     let conditions = args.conditions()?;
     let timeout = args.timeout()?;
     let client = args.client(timeout)?;
     let query = args.query(&client, conditions)?;
-    let job = Export::new(query, format, target)
+    let (query, incremental) = args
+        .incremental
+        .apply(query, args.mode, &args.order)
+        .await?;
+    let mut job = Export::new(query, format, target)
         .resume(args.resume)
         .restart(args.restart);
+    if let Some(inc) = &incremental {
+        job = inc.count(job);
+    }
     let how = args.continuation();
-    run_job(
-        job,
-        format,
-        cli,
-        progress,
-        args.summary_json.as_deref(),
-        how,
-    )
-    .await
-    .map(drop)
+    let summary_json = args.summary_json.as_deref();
+    let report = run_job(job, format, cli, progress, summary_json, how).await?;
+    match incremental {
+        // Only now, with the output complete: a run that failed leaves the state as it was.
+        Some(inc) => inc.finish(&report).await,
+        None => Ok(()),
+    }
 }
 
 /// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary

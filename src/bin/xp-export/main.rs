@@ -10,6 +10,7 @@
 //! - `export`: the export command; `emulate`, `demo`: the other two.
 //! - `report`: the progress line, the summary and `--summary-json`.
 //! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
+//! - `incremental`: --since/--until windows and --state runs; `state`: the state file; `time`: TIME and DURATION values.
 //! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
 //! - `credentials`: region, API URL and the one credential; `token`: reading secrets; `logging`: log lines on stderr.
 
@@ -19,11 +20,14 @@ mod demo;
 mod emulate;
 mod export;
 mod failure;
+mod incremental;
 mod limits;
 mod logging;
 mod paths;
 mod report;
 mod signal;
+mod state;
+mod time;
 mod token;
 
 use std::io::IsTerminal;

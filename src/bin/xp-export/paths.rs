@@ -51,6 +51,40 @@ pub fn check_apart(
     Ok(())
 }
 
+/// Refuses a `--state` file that is the output, its partial file, checkpoint or lock, the
+/// `--summary-json` file, or the credential's file: each would be destroyed by the other.
+pub fn check_state_apart(
+    state: &Path,
+    output: Option<&Path>,
+    summary: Option<&Path>,
+    secret: Option<(&Path, &str)>,
+) -> Result<(), Failure> {
+    let mut others: Vec<(PathBuf, &str)> = Vec::new();
+    if let Some(o) = output {
+        for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
+            others.push((partial_path(&base), "the output's partial file"));
+            others.push((checkpoint_path(&base), "the output's checkpoint"));
+            let mut lock = base.clone().into_os_string();
+            lock.push(".lock");
+            others.push((lock.into(), "the output's lock file"));
+            others.push((base, "the output"));
+        }
+    }
+    if let Some(s) = summary {
+        others.push((s.to_path_buf(), "the --summary-json file"));
+    }
+    if let Some((t, what)) = secret.filter(|(t, _)| *t != Path::new("-")) {
+        others.push((t.to_path_buf(), what));
+    }
+    match others.iter().find(|(w, _)| same_file(state, w)) {
+        Some((_, what)) => Err(Failure::usage(format!(
+            "--state {} is {what}: the state and it would overwrite each other; name another file",
+            state.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Whether `a` and `b` name the same file: the same device and inode when both exist, else
 /// the same path once symlinks and `.`/`..` are resolved.
 fn same_file(a: &Path, b: &Path) -> bool {

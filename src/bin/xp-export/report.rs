@@ -37,6 +37,10 @@ pub fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
         "elapsed_seconds": r.elapsed.as_secs_f64(),
         "fields_not_in_csv": r.left_out_fields,
     });
+    if let (Some(new), Some(reread)) = (r.rows_new, r.rows_reread) {
+        json.insert("rows_new".into(), new.into());
+        json.insert("rows_reread".into(), reread.into());
+    }
     if let serde_json::Value::Object(export) = export {
         json.extend(export);
     }
@@ -160,6 +164,13 @@ pub fn summary_text(r: &Report, format: Format) -> String {
         out += &format!(
             "  resumed at offset {at}: {} rows in this run\n",
             thousands(s.rows)
+        );
+    }
+    if let (Some(new), Some(reread)) = (r.rows_new, r.rows_reread) {
+        out += &format!(
+            "  {} new rows, {} read again (at or below the last run's newest action_id)\n",
+            thousands(new),
+            thousands(reread)
         );
     }
     for line in s.to_string().lines() {
