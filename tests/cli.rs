@@ -242,6 +242,7 @@ async fn the_token_appears_nowhere_even_at_trace_level() {
 fn start_and_kill(emu: &Emulator, args: &[&str], path: &Path) {
     let mut c = cmd(emu);
     c.args(args)
+        .args(["--checkpoint-every", "0"])
         .arg("-o")
         .arg(path)
         .stdout(Stdio::null())
@@ -471,7 +472,8 @@ async fn ctrl_c_saves_the_checkpoint_and_says_how_to_resume() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
     let mut c = cmd(&emu);
-    c.args(["export", "--page-size", "100", "--concurrency", "1", "-o"])
+    c.args(["export", "--page-size", "100", "--concurrency", "1"])
+        .args(["--checkpoint-every", "0", "-o"])
         .arg(&path)
         .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();

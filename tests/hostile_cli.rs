@@ -189,7 +189,10 @@ async fn sigterm_saves_the_checkpoint_and_resume_completes_the_file() {
 
     let path = dir.path().join("out.csv");
     let mut c = cmd(&emu);
-    c.args(args).arg(&path).stderr(Stdio::piped());
+    c.args(["export", "--checkpoint-every", "0"])
+        .args(&args[1..])
+        .arg(&path)
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while checkpointed_rows(&path) < 500 {

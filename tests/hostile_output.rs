@@ -31,8 +31,10 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 
 /// An export of `args` to `path`, running, once it has checkpointed at least 300 rows.
 fn start(emu: &Emulator, args: &[&str], path: &Path) -> Child {
+    // A checkpoint after every page, so that progress shows and the stop lands mid-export.
     let mut child = cmd(emu)
         .args(args)
+        .args(["--checkpoint-every", "0"])
         .arg("-o")
         .arg(path)
         .stdout(Stdio::null())

@@ -142,7 +142,14 @@ async fn a_lookback_reads_the_window_before_the_last_newest_row_again() {
 /// Starts an incremental run into `out`, kills it (SIGKILL) once it has checkpointed 500 rows.
 fn start_and_kill(emu: &Emulator, state: &Path, out: &Path) {
     let mut child = cmd(emu)
-        .args(["export", "--page-size", "50", "--state"])
+        .args([
+            "export",
+            "--page-size",
+            "50",
+            "--checkpoint-every",
+            "0",
+            "--state",
+        ])
         .arg(state)
         .arg("-o")
         .arg(out)

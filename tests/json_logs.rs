@@ -191,7 +191,7 @@ async fn sigterm_ends_with_a_summary_that_says_terminated_and_how_far_it_got() {
     let path = dir.path().join("out.ndjson");
     let mut child = cmd(&emu)
         .args(["--log-format", "json", "export", "--page-size", "100"])
-        .args(["--concurrency", "1", "-o"])
+        .args(["--concurrency", "1", "--checkpoint-every", "0", "-o"])
         .arg(&path)
         .stderr(Stdio::piped())
         .spawn()

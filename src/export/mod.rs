@@ -1,5 +1,6 @@
 //! Bulk export: a query's rows to NDJSON, CSV or JSON, on stdout or in a file, with a
-//! checkpoint after every page so an interrupted file export resumes where it stopped.
+//! checkpoint (at most once a second, and at every stop) so an interrupted file export resumes
+//! where it stopped.
 //!
 //! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
 //! reader never sees half a file under the final name. Beside the partial file,
@@ -24,6 +25,7 @@
 // - lock: PATH.lock, held for the export's life, then the record of a finished export;
 // - checkpoint: the checkpoint file, its seal, and the identity of an export;
 // - encode: rows to the bytes of each format;
+// - report: Report, what a finished export did;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
 mod checkpoint;
@@ -33,6 +35,7 @@ mod format;
 mod lock;
 mod output;
 mod place;
+mod report;
 mod resume;
 
 use std::future::Future;
@@ -45,10 +48,13 @@ pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
 pub use error::ExportError;
 pub use format::Format;
+pub use output::DEFAULT_CHECKPOINT_EVERY;
+pub use report::Report;
+use report::rows_after;
 
 use crate::error::Error;
 use crate::model::RawRow;
-use crate::paginate::{Page, Summary};
+use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
 use error::encode_err;
@@ -65,30 +71,6 @@ pub enum Target {
     /// A file, written through `PATH.partial` and a checkpoint (a symlink's target for a
     /// symlink); a character device, FIFO or open file descriptor is written straight through.
     File(PathBuf),
-}
-
-/// What a finished export did.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Report {
-    /// What the stream did in this run.
-    pub summary: Summary,
-    /// Rows in the output, rows written by an earlier interrupted run included.
-    pub rows: u64,
-    /// Where this run resumed an earlier one, if it did.
-    pub resumed_at: Option<u64>,
-    /// The file written, for a file export.
-    pub path: Option<PathBuf>,
-    /// Fields the rows carried that the CSV has no column for.
-    pub left_out_fields: Vec<String>,
-    /// How long this run took.
-    pub elapsed: Duration,
-    /// `--resume` found the output already complete: nothing was done.
-    pub already_complete: bool,
-    /// With [`Export::count_new_after`]: this run's rows whose `action_id` is above the key.
-    pub rows_new: Option<u64>,
-    /// With [`Export::count_new_after`]: this run's rows at or below the key (read again).
-    pub rows_reread: Option<u64>,
 }
 
 /// One export: a query, a format and a target.
@@ -114,6 +96,7 @@ pub struct Export {
     gzip: bool,
     asked: Asked,
     new_after: Option<u64>,
+    checkpoint_every: Duration,
 }
 
 impl Export {
@@ -132,7 +115,18 @@ impl Export {
             gzip,
             asked: Asked::default(),
             new_after: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
+    }
+
+    /// How often a file export saves its checkpoint (default [`DEFAULT_CHECKPOINT_EVERY`], a
+    /// second): after the first page, then at the first page at least this long after the last
+    /// save, and always at the end, on a stop and on a failure. A crash loses at most the
+    /// pages since the last save, which a resume fetches again; zero saves after every page.
+    #[must_use]
+    pub fn checkpoint_every(mut self, every: Duration) -> Self {
+        self.checkpoint_every = every;
+        self
     }
 
     /// Continues an interrupted file export from its checkpoint, if there is one. Without it
@@ -266,7 +260,8 @@ impl Export {
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
-        let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?;
+        let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
+            .checkpoint_every(self.checkpoint_every);
         Ok(Some((out, checkpoint)))
     }
 
@@ -301,22 +296,10 @@ impl Export {
     }
 }
 
-/// How many of the page's rows have an `action_id` above `key`; a row whose key is not known
-/// counts as new.
-fn rows_after(page: &Page<RawRow>, key: u64) -> u64 {
-    let n = page.rows().len();
-    let Some(keys) = &page.keys else {
-        return n as u64;
-    };
-    (0..n)
-        .filter(|&i| keys.key(i).is_none_or(|k| k > key))
-        .count() as u64
-}
-
-/// Stopped on request: the bytes written reach the output, the checkpoint of the last page
-/// stays as it is.
+/// Stopped on request: the bytes written reach the output, and the checkpoint is saved for the
+/// last page written.
 fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
-    if let Err(e) = out.flush() {
+    if let Err(e) = out.save_checkpoint() {
         return e;
     }
     ExportError::Interrupted {
@@ -327,10 +310,10 @@ fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
     }
 }
 
-/// The API failed: the bytes written reach the output; a file export that wrote nothing
-/// leaves nothing behind.
+/// The API failed: the bytes written reach the output and the checkpoint is saved for the last
+/// page written; a file export that wrote nothing leaves nothing behind.
 fn failed(out: &mut Output, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
-    if let Err(e) = out.flush().and_then(|()| out.abandon(rows)) {
+    if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
         return e;
     }
     ExportError::Api {
@@ -338,26 +321,6 @@ fn failed(out: &mut Output, source: Error, rows: u64, next_key: Option<u64>) -> 
         rows,
         next_key,
         partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-    }
-}
-
-impl Report {
-    /// `--resume` of an export that had already finished: nothing done.
-    fn already_complete(target: &Target, started: Instant) -> Report {
-        Report {
-            summary: Summary::default(),
-            rows: 0,
-            resumed_at: None,
-            path: match target {
-                Target::File(path) => Some(path.clone()),
-                Target::Stdout => None,
-            },
-            left_out_fields: Vec::new(),
-            elapsed: started.elapsed(),
-            already_complete: true,
-            rows_new: None,
-            rows_reread: None,
-        }
     }
 }
 

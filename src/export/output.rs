@@ -4,11 +4,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
 use super::lock::{Completed, OutputLock, remove_if_present};
 use super::resume;
+
+/// How often a file export saves its checkpoint by default: at most once a second.
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// The bytes' destination: stdout or a stream, or a partial file with its checkpoint.
 pub(crate) struct Output {
@@ -34,6 +38,20 @@ struct PartialFile {
     crc: crc32fast::Hasher,
     /// Held until the export ends; no other export writes this output meanwhile.
     lock: OutputLock,
+    /// The last page committed since the checkpoint was saved, to save at the next chance.
+    pending: Option<Pending>,
+    /// When the checkpoint was last saved; `None` before the first.
+    saved_at: Option<Instant>,
+    /// The longest a committed page waits for its checkpoint.
+    every: Duration,
+}
+
+/// Where the output stands after the last page committed: what its checkpoint will say.
+struct Pending {
+    next_offset: u64,
+    next_key: Option<u64>,
+    rows: u64,
+    columns: Option<Vec<String>>,
 }
 
 impl Output {
@@ -103,8 +121,20 @@ impl Output {
                 checkpoint,
                 crc,
                 lock,
+                pending: None,
+                saved_at: None,
+                every: DEFAULT_CHECKPOINT_EVERY,
             }),
         })
+    }
+
+    /// Saves the checkpoint at most this often (and always at the end, on a stop and on a
+    /// failure); zero saves it after every page.
+    pub(crate) fn checkpoint_every(mut self, every: Duration) -> Self {
+        if let Some(f) = &mut self.file {
+            f.every = every;
+        }
+        self
     }
 
     /// The partial file, for a file export.
@@ -156,8 +186,11 @@ impl Output {
         self.writer.flush().map_err(io_err(&path))
     }
 
-    /// Makes a page durable: the bytes reach the disk (fsync), then the checkpoint says they
-    /// are there, with their CRC-32.
+    /// Commits a page: its rows are in the output. The checkpoint that makes them durable is
+    /// saved now if the last one is [`checkpoint_every`](Self::checkpoint_every) old (or there
+    /// is none yet), else at the next page that is due, at the end, or by
+    /// [`save_checkpoint`](Self::save_checkpoint) on a stop. A crash in between loses nothing:
+    /// a resume cuts the file back to the last checkpoint and fetches the pages after it again.
     pub(crate) fn commit(
         &mut self,
         next_offset: u64,
@@ -165,24 +198,47 @@ impl Output {
         rows: u64,
         columns: Option<&[String]>,
     ) -> Result<(), ExportError> {
+        let Some(f) = &mut self.file else {
+            return self.flush();
+        };
+        f.pending = Some(Pending {
+            next_offset,
+            next_key,
+            rows,
+            columns: columns.map(<[String]>::to_vec),
+        });
+        let due = f.saved_at.is_none_or(|at| at.elapsed() >= f.every);
+        if due {
+            self.save_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Makes the pages committed so far durable: the bytes reach the disk (fsync), then the
+    /// checkpoint says they are there, with their CRC-32.
+    pub(crate) fn save_checkpoint(&mut self) -> Result<(), ExportError> {
         self.flush()?;
         let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        let Some(p) = f.pending.take() else {
             return Ok(());
         };
         f.file.sync_data().map_err(io_err(&f.partial))?;
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             identity: f.identity.clone(),
-            next_offset,
-            next_key,
-            rows,
+            next_offset: p.next_offset,
+            next_key: p.next_key,
+            rows: p.rows,
             bytes: self.bytes,
             committed_crc32: f.crc.clone().finalize(),
-            columns: columns.map(<[String]>::to_vec),
+            columns: p.columns,
         };
         let cp_path = checkpoint_path(&f.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         f.checkpoint = Some(cp);
+        f.saved_at = Some(Instant::now());
         Ok(())
     }
 

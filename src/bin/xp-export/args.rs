@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use xp_export::export::{Format, Target};
 use xp_export::{
@@ -17,8 +16,7 @@ use xp_export::{
 use crate::credentials::AuthArgs;
 use crate::failure::{Continuation, Failure};
 use crate::limits::{
-    MAX_DEMO_RECORDS, MAX_LATENCY_MS, MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RECORDS,
-    MAX_RETRIES, MAX_RETRY_MS, MIN_PAGE_BYTES,
+    MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RETRIES, MAX_RETRY_MS, MIN_PAGE_BYTES,
 };
 use crate::logging::LogFormat;
 
@@ -72,9 +70,9 @@ pub enum Command {
     #[command(args_override_self = true)]
     Export(Box<ExportArgs>),
     /// Run the API emulator in the foreground (for trying the CLI or another client).
-    Emulate(EmulateArgs),
+    Emulate(crate::emulate::EmulateArgs),
     /// Export the failed messages of a campaign from a built-in emulator, with faults injected.
-    Demo(DemoArgs),
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Args)]
@@ -119,6 +117,11 @@ pub struct ExportArgs {
     /// Discard what an interrupted export left beside the output file and start over.
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,
+    /// Save the checkpoint of a file export at most this often (and at the end, on a stop and on
+    /// a failure); 0 saves it after every page. A crash loses at most the pages since, which
+    /// --resume fetches again.
+    #[arg(long, default_value_t = xp_export::export::DEFAULT_CHECKPOINT_EVERY.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::checkpoint_secs)]
+    checkpoint_every: f64,
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_OFFSET))]
     offset: u64,
@@ -201,6 +204,11 @@ impl ExportArgs {
                     .map_err(|e| Failure::usage(format!("bad --where: {e}")))
             })
             .collect()
+    }
+
+    /// `--checkpoint-every` (its range is checked as it is parsed).
+    pub fn checkpoint_every(&self) -> Duration {
+        Duration::try_from_secs_f64(self.checkpoint_every).unwrap_or_default()
     }
 
     /// `--timeout` (its range is checked as it is parsed).
@@ -341,52 +349,4 @@ impl ExportArgs {
         }
         Ok(Some(names))
     }
-}
-
-#[derive(Args)]
-pub struct EmulateArgs {
-    /// The port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = DEFAULT_EMULATOR_PORT)]
-    pub port: u16,
-    /// How many push actions the data set holds.
-    #[arg(long, default_value_t = 100_000, value_parser = records())]
-    pub records: usize,
-    /// The data set's and the faults' random seed.
-    #[arg(long, default_value_t = xp_export::emulator::DEFAULT_SEED)]
-    pub seed: u64,
-    /// Silently cap `limit` at this many rows (at least 1).
-    #[arg(long, value_parser = clap::builder::TypedValueParser::map(crate::limits::at_least_one, |n| usize::try_from(n).unwrap_or(usize::MAX)))]
-    pub max_limit: Option<usize>,
-    /// Milliseconds added to every reply.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_LATENCY_MS))]
-    pub latency_ms: u64,
-    /// The share of requests that fail (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_parser = crate::limits::share)]
-    pub fault_rate: f64,
-    /// Which faults: 500, 502, 503, 429, reset, truncate, envelope, stall, status:CODE.
-    #[arg(long, value_delimiter = ',')]
-    pub faults: Vec<String>,
-    /// The apptoken the emulator accepts.
-    #[arg(long, default_value = xp_export::emulator::DEFAULT_APPTOKEN)]
-    pub apptoken: String,
-}
-
-#[derive(Args)]
-pub struct DemoArgs {
-    /// Where to write the failed messages.
-    #[arg(short, long, default_value = "xp-export-demo-failed.csv")]
-    pub output: PathBuf,
-    /// How many push actions the built-in emulator holds.
-    #[arg(long, default_value_t = 400_000, value_parser = demo_records())]
-    pub records: usize,
-}
-
-/// `emulate --records`: up to [`MAX_RECORDS`] (rows are computed on demand).
-fn records() -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(..=MAX_RECORDS)
-}
-
-/// `demo --records`: up to [`MAX_DEMO_RECORDS`] (the check holds every record in memory).
-fn demo_records() -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(..=MAX_DEMO_RECORDS)
 }

@@ -2,7 +2,7 @@
 //! check the file against the emulator's data set.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -10,9 +10,13 @@ use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
 use xp_export::export::{Export, Format, Target};
 use xp_export::{Client, DEFAULT_PAGE_SIZE, RawRow, RetryPolicy};
 
-use crate::args::{Cli, DEFAULT_EMULATOR_PORT, DemoArgs};
+use clap::Args;
+use clap::builder::RangedU64ValueParser;
+
+use crate::args::{Cli, DEFAULT_EMULATOR_PORT};
 use crate::export::run_job;
 use crate::failure::{Continuation, Failure};
+use crate::limits::MAX_DEMO_RECORDS;
 use crate::report::thousands;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
@@ -163,4 +167,19 @@ fn written_ids(path: &Path, format: Format) -> Result<Vec<String>, String> {
             .map(|rows| rows.into_iter().map(id_of).collect())
             .map_err(|e| e.to_string()),
     }
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where to write the failed messages.
+    #[arg(short, long, default_value = "xp-export-demo-failed.csv")]
+    pub output: PathBuf,
+    /// How many push actions the built-in emulator holds.
+    #[arg(long, default_value_t = 400_000, value_parser = demo_records())]
+    pub records: usize,
+}
+
+/// `demo --records`: up to [`MAX_DEMO_RECORDS`] (the check holds every record in memory).
+fn demo_records() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(..=MAX_DEMO_RECORDS)
 }

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use xp_export::emulator::{self, Fault};
 
-use crate::args::EmulateArgs;
+use clap::Args;
+use clap::builder::RangedU64ValueParser;
+
+use crate::args::DEFAULT_EMULATOR_PORT;
 use crate::failure::Failure;
+use crate::limits::{MAX_LATENCY_MS, MAX_RECORDS};
 use crate::report::thousands;
 
 /// `--faults`: the fault kinds, each as `Fault` parses it.
@@ -69,4 +73,37 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     emulator::run(listener, config, shutdown)
         .await
         .map_err(|e| Failure::failed(format!("the emulator stopped: {e}")))
+}
+
+#[derive(Args)]
+pub struct EmulateArgs {
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = DEFAULT_EMULATOR_PORT)]
+    pub port: u16,
+    /// How many push actions the data set holds.
+    #[arg(long, default_value_t = 100_000, value_parser = records())]
+    pub records: usize,
+    /// The data set's and the faults' random seed.
+    #[arg(long, default_value_t = xp_export::emulator::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Silently cap `limit` at this many rows (at least 1).
+    #[arg(long, value_parser = clap::builder::TypedValueParser::map(crate::limits::at_least_one, |n| usize::try_from(n).unwrap_or(usize::MAX)))]
+    pub max_limit: Option<usize>,
+    /// Milliseconds added to every reply.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_LATENCY_MS))]
+    pub latency_ms: u64,
+    /// The share of requests that fail (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = crate::limits::share)]
+    pub fault_rate: f64,
+    /// Which faults: 500, 502, 503, 429, reset, truncate, envelope, stall, status:CODE.
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// The apptoken the emulator accepts.
+    #[arg(long, default_value = xp_export::emulator::DEFAULT_APPTOKEN)]
+    pub apptoken: String,
+}
+
+/// `emulate --records`: up to [`MAX_RECORDS`] (rows are computed on demand).
+fn records() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(..=MAX_RECORDS)
 }

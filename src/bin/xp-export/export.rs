@@ -48,7 +48,8 @@ pub async fn run(
         .await?;
     let mut job = Export::new(query, format, target)
         .resume(args.resume)
-        .restart(args.restart);
+        .restart(args.restart)
+        .checkpoint_every(args.checkpoint_every());
     if let Some(inc) = &incremental {
         job = inc.count(job);
     }

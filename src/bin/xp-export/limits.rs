@@ -42,6 +42,16 @@ pub fn interval_secs(text: &str) -> Result<f64, String> {
     )
 }
 
+/// `--checkpoint-every`: from 0 (every page) to an hour, in seconds.
+pub fn checkpoint_secs(text: &str) -> Result<f64, String> {
+    float(
+        text,
+        Bound::AtLeast(0.0),
+        3_600.0,
+        "from 0 to 3600 (an hour)",
+    )
+}
+
 /// `--max-rps`: from one request per 1000 seconds to a million per second.
 pub fn rps(text: &str) -> Result<f64, String> {
     float(text, Bound::AtLeast(0.001), 1e6, "from 0.001 to 1000000")

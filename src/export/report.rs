@@ -1,0 +1,64 @@
+//! What a finished export did: [`Report`], and the counts it is made of.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::Target;
+use crate::model::RawRow;
+use crate::paginate::{Page, Summary};
+
+/// What a finished export did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Report {
+    /// What the stream did in this run.
+    pub summary: Summary,
+    /// Rows in the output, rows written by an earlier interrupted run included.
+    pub rows: u64,
+    /// Where this run resumed an earlier one, if it did.
+    pub resumed_at: Option<u64>,
+    /// The file written, for a file export.
+    pub path: Option<PathBuf>,
+    /// Fields the rows carried that the CSV has no column for.
+    pub left_out_fields: Vec<String>,
+    /// How long this run took.
+    pub elapsed: Duration,
+    /// `--resume` found the output already complete: nothing was done.
+    pub already_complete: bool,
+    /// With [`Export::count_new_after`]: this run's rows whose `action_id` is above the key.
+    pub rows_new: Option<u64>,
+    /// With [`Export::count_new_after`]: this run's rows at or below the key (read again).
+    pub rows_reread: Option<u64>,
+}
+
+impl Report {
+    /// `--resume` of an export that had already finished: nothing done.
+    pub(super) fn already_complete(target: &Target, started: Instant) -> Report {
+        Report {
+            summary: Summary::default(),
+            rows: 0,
+            resumed_at: None,
+            path: match target {
+                Target::File(path) => Some(path.clone()),
+                Target::Stdout => None,
+            },
+            left_out_fields: Vec::new(),
+            elapsed: started.elapsed(),
+            already_complete: true,
+            rows_new: None,
+            rows_reread: None,
+        }
+    }
+}
+
+/// How many of the page's rows have an `action_id` above `key`; a row whose key is not known
+/// counts as new.
+pub(super) fn rows_after(page: &Page<RawRow>, key: u64) -> u64 {
+    let n = page.rows().len();
+    let Some(keys) = &page.keys else {
+        return n as u64;
+    };
+    (0..n)
+        .filter(|&i| keys.key(i).is_none_or(|k| k > key))
+        .count() as u64
+}
