@@ -22,6 +22,8 @@ pub struct Continuation {
     pub start_offset: u64,
     /// `--max-rows` of this run: the rest is what the next run may export.
     pub max_rows: Option<u64>,
+    /// A part of a sharded export (`--shard`), which no offset can continue.
+    pub sharded: bool,
 }
 
 /// A failure with its exit code.
@@ -154,6 +156,12 @@ fn resume_note(
         );
     }
     let written = format!("{} rows were written", thousands(rows));
+    if how.sharded {
+        return format!(
+            "{written}; a shard cannot continue from an offset: run it again, or write it to a \
+             file (-o PATH) so that --resume can continue it"
+        );
+    }
     let mut flags = match (how.keyset, key) {
         (true, Some(key)) => format!("--mode keyset --after {key}"),
         (true, None) => "--mode keyset".to_string(),

@@ -10,6 +10,7 @@
 //! - `export`: the export command; `emulate`, `demo`: the other two.
 //! - `report`: the progress line, the summary and `--summary-json`.
 //! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
+//! - `shard`: `--shard I/N` and `--shards N`, one of N disjoint parts of an export.
 //! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
 //! - `credentials`: region, API URL and the one credential; `token`: reading secrets; `logging`: log lines on stderr.
 
@@ -23,6 +24,7 @@ mod limits;
 mod logging;
 mod paths;
 mod report;
+mod shard;
 mod signal;
 mod token;
 
