@@ -184,3 +184,30 @@ fn resume_note(
          its last value)"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_to_standard_output_is_never_told_to_continue_from_an_offset() {
+        let plain = Continuation::default();
+        let note = resume_note(1_200, None, Some(1_200), Some(77), plain);
+        assert!(note.contains("--offset 1200 --after 77"), "{note}");
+        let shard = Continuation {
+            sharded: true,
+            ..plain
+        };
+        let note = resume_note(1_200, None, Some(1_200), Some(77), shard);
+        assert!(
+            !note.contains("--offset") && !note.contains("--after"),
+            "{note}"
+        );
+        assert!(
+            note.contains("run it again, or write it to a file"),
+            "{note}"
+        );
+        let saved = resume_note(1_200, Some(Path::new("p.partial")), None, None, shard);
+        assert!(saved.contains("with --resume to continue"), "{saved}");
+    }
+}
