@@ -281,6 +281,39 @@ async fn a_part_killed_mid_export_resumes_and_the_parts_are_still_the_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_stopped_by_sigterm_exits_143_naming_its_shard_and_resumes() {
+    let emu = slow_emulator(2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = indexed(&emu, dir.path(), 2, 4)
+        .args(["--concurrency", "1", "--page-size", "20"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpointed_rows(&part_path(dir.path(), 2)) < 40 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let summary = summary_line(&out);
+    assert_eq!(summary["stop_reason"], "terminated", "{summary}");
+    assert_eq!(summary["shard"]["index"], 2, "{summary}");
+    assert!(summary["shard"]["first_key"].is_u64(), "{summary}");
+
+    let out = indexed(&emu, dir.path(), 2, 4)
+        .args(["--concurrency", "1", "--page-size", "20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(summary_line(&out)["resumed_at"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_whose_probe_finds_another_key_range_is_refused() {
     let first = slow_emulator(2_000).await;
     let dir = tempfile::tempdir().unwrap();
