@@ -122,7 +122,8 @@
 //! # Layout
 //! - [`client`]: [`Client`], [`ClientBuilder`] and [`Region`]; the only place a request is built
 //!   and a credential (apptoken, OAuth 2.0 client secret or private key, access token) is held.
-//! - [`query`]: the query builder, [`Condition`] and [`Op`].
+//! - [`query`]: the query builder, [`Condition`] and [`Op`]; [`Query::key_range`] and
+//!   [`Query::shard`], one of N disjoint parts of a query by key ([`query::Shard`]).
 //! - [`model`]: [`PushAction`], [`RawRow`] and the model's facts ([`model::push_devices`]).
 //! - [`decode`]: response bodies into rows (the envelope, typed rows, raw rows, keys).
 //! - [`paginate`]: the paging state machine, [`Rows`], [`Pages`] and their [`Summary`].

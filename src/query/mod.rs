@@ -3,12 +3,14 @@
 //! - `condition`: [`Condition`], [`Op`] and [`Value`], and the `--where` parser.
 //! - `range`: [`Query::key_range`], the span of the query's keys.
 //! - `window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
+//! - `shard`: [`Shard`], one of N disjoint parts of a query by key, and [`Query::shard`].
 //!
 //! What a query means for paging (the order pages are asked in, the seam check, keyset
 //! seeks) is decided next to its only user, in `crate::paginate`.
 
 mod condition;
 mod range;
+mod shard;
 mod window;
 
 use std::fmt;
@@ -22,6 +24,7 @@ use crate::event::{Event, Hook};
 use crate::model::{PushAction, push_devices};
 
 pub use condition::{Condition, Op, Value};
+pub use shard::{MAX_SHARDS, Shard, ShardKeys, ShardPlan};
 
 impl Client {
     /// A query over `list/push-devices`, the push actions of campaigns.

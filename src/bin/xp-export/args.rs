@@ -124,7 +124,7 @@ pub struct ExportArgs {
     checkpoint_every: f64,
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_OFFSET))]
-    offset: u64,
+    pub offset: u64,
     /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
     /// keyset: seeks on action_id, no deep offsets, sequential pages.
     #[arg(long, default_value_t = Mode::default(), value_name = "offset|keyset", default_value_if("state", clap::builder::ArgPredicate::IsPresent, "keyset"))]
@@ -137,10 +137,10 @@ pub struct ExportArgs {
     /// the row before offset N, which the seam check compares against (both to continue an
     /// export to standard output).
     #[arg(long, value_name = "ACTION_ID")]
-    after: Option<u64>,
+    pub after: Option<u64>,
     /// Stop after this many rows.
     #[arg(long, value_name = "N", value_parser = crate::limits::at_least_one)]
-    max_rows: Option<u64>,
+    pub max_rows: Option<u64>,
     /// Seconds one request may take.
     #[arg(long, default_value_t = xp_export::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::timeout_secs)]
     timeout: f64,
@@ -163,6 +163,9 @@ pub struct ExportArgs {
     /// The largest response accepted for one page, in bytes (a larger or endless one fails).
     #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(MIN_PAGE_BYTES..=MAX_PAGE_BYTES))]
     max_page_bytes: u64,
+    /// One of N disjoint parts of the export: --shard I/N, or --shards N.
+    #[command(flatten)]
+    pub sharding: crate::shard::ShardArgs,
     /// Also write the completeness report (rows, pages, retries by cause, stop reason, learned
     /// cap, shifts, warnings) to this file as JSON.
     #[arg(long, value_name = "PATH")]
@@ -223,6 +226,7 @@ impl ExportArgs {
             keyset: self.mode == Mode::Keyset,
             start_offset: self.offset,
             max_rows: self.max_rows,
+            sharded: self.sharding.is_set(),
         }
     }
 

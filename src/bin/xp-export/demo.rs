@@ -68,7 +68,16 @@ pub async fn run(
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     // The demo's file is its own: what a killed demo left is discarded.
     let job = Export::new(query, format, Target::File(args.output.clone())).restart(true);
-    let report = run_job(job, format, cli, progress, None, Continuation::default()).await?;
+    let report = run_job(
+        job,
+        format,
+        cli,
+        progress,
+        None,
+        Continuation::default(),
+        None,
+    )
+    .await?;
     let faults = emu
         .request_log()
         .iter()

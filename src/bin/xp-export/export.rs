@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use xp_export::export::{Export, Format, Report, Target};
+use xp_export::query::ShardPlan;
 
 use crate::args::{Cli, ExportArgs};
 use crate::failure::{Continuation, Failure};
@@ -15,6 +16,7 @@ use crate::report::{
     failure_json_value, progress_event, progress_fields, progress_line, summary_event,
     summary_json_value, summary_text,
 };
+use crate::shard;
 use crate::signal::{self, Signals};
 
 /// Runs an export as the flags say. The flags are checked in the order a user reads them, so
@@ -39,6 +41,10 @@ pub async fn run(
         paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
     }
     let conditions = args.conditions()?;
+    let part = args.sharding.shard()?;
+    if let Some(shard) = part {
+        shard::check_tiling(shard, args.offset, args.after, args.max_rows)?;
+    }
     let timeout = args.timeout()?;
     let client = args.client(timeout)?;
     let query = args.query(&client, conditions)?;
@@ -46,6 +52,13 @@ pub async fn run(
         .incremental
         .apply(query, args.mode, &args.order)
         .await?;
+    // A part probes the query's key range before it starts, and keeps to its share of it.
+    let (query, plan) = match part {
+        Some(shard) => shard::split(query, shard)
+            .await
+            .map(|(q, p)| (q, Some(p)))?,
+        None => (query, None),
+    };
     let mut job = Export::new(query, format, target)
         .resume(args.resume)
         .restart(args.restart)
@@ -55,7 +68,7 @@ pub async fn run(
     }
     let how = args.continuation();
     let summary_json = args.summary_json.as_deref();
-    let report = run_job(job, format, cli, progress, summary_json, how).await?;
+    let report = run_job(job, format, cli, progress, summary_json, how, plan.as_ref()).await?;
     match incremental {
         // Only now, with the output complete: a run that failed leaves the state as it was.
         Some(inc) => inc.finish(&report).await,
@@ -64,7 +77,8 @@ pub async fn run(
 }
 
 /// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary
-/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue.
+/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue; `part`,
+/// a shard's, is said in the summary.
 pub async fn run_job(
     job: Export,
     format: Format,
@@ -72,6 +86,7 @@ pub async fn run_job(
     progress: Option<&ProgressBar>,
     summary_json: Option<&Path>,
     how: Continuation,
+    part: Option<&ShardPlan>,
 ) -> Result<Report, Failure> {
     if let Some(p) = progress {
         p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
@@ -89,6 +104,7 @@ pub async fn run_job(
     let every = Duration::from_secs_f64(cli.progress_interval);
     let mut last_line: Option<Instant> = None;
     let mut done = serde_json::Map::new();
+    let extra = part.map(shard::summary_fields).unwrap_or_default();
     let result = job
         .run(stop, |summary, rows| {
             if let Some(p) = progress {
@@ -110,19 +126,23 @@ pub async fn run_job(
         Ok(report) => {
             match (cli.quiet, json) {
                 (true, _) => {}
-                (false, false) => eprint!("{}", summary_text(&report, format)),
-                (false, true) => summary_event(&report, format),
+                (false, false) => {
+                    let line = part.map(shard::summary_line).unwrap_or_default();
+                    eprint!("{}{line}", summary_text(&report, format));
+                }
+                (false, true) => summary_event(&report, format, &extra),
             }
             Ok(report)
         }
         Err(e) => {
             let mut f = signal::stopped_by(Failure::from_export(e, cli.verbose, how), caught.get());
             f.details = done;
+            f.details.extend(extra.clone());
             Err(f)
         }
     };
     match summary_json {
-        Some(path) => with_summary_json(path, outcome, format),
+        Some(path) => with_summary_json(path, outcome, format, &extra),
         None => outcome,
     }
 }
@@ -134,10 +154,11 @@ fn with_summary_json(
     path: &Path,
     outcome: Result<Report, Failure>,
     format: Format,
+    extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Report, Failure> {
     let json = match &outcome {
-        Ok(report) => summary_json_value(report, format),
-        Err(f) => failure_json_value(f),
+        Ok(report) => summary_json_value(report, format, extra),
+        Err(f) => failure_json_value(f, extra),
     };
     let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
     let Err(e) = std::fs::write(path, text) else {

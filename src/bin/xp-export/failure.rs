@@ -22,6 +22,8 @@ pub struct Continuation {
     pub start_offset: u64,
     /// `--max-rows` of this run: the rest is what the next run may export.
     pub max_rows: Option<u64>,
+    /// A part of a sharded export (`--shard`), which no offset can continue.
+    pub sharded: bool,
 }
 
 /// A failure with its exit code.
@@ -154,6 +156,12 @@ fn resume_note(
         );
     }
     let written = format!("{} rows were written", thousands(rows));
+    if how.sharded {
+        return format!(
+            "{written}; a shard cannot continue from an offset: run it again, or write it to a \
+             file (-o PATH) so that --resume can continue it"
+        );
+    }
     let mut flags = match (how.keyset, key) {
         (true, Some(key)) => format!("--mode keyset --after {key}"),
         (true, None) => "--mode keyset".to_string(),
@@ -175,4 +183,31 @@ fn resume_note(
         "{written}; to continue, add `{flags}` to the same command (a flag given twice takes \
          its last value)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_to_standard_output_is_never_told_to_continue_from_an_offset() {
+        let plain = Continuation::default();
+        let note = resume_note(1_200, None, Some(1_200), Some(77), plain);
+        assert!(note.contains("--offset 1200 --after 77"), "{note}");
+        let shard = Continuation {
+            sharded: true,
+            ..plain
+        };
+        let note = resume_note(1_200, None, Some(1_200), Some(77), shard);
+        assert!(
+            !note.contains("--offset") && !note.contains("--after"),
+            "{note}"
+        );
+        assert!(
+            note.contains("run it again, or write it to a file"),
+            "{note}"
+        );
+        let saved = resume_note(1_200, Some(Path::new("p.partial")), None, None, shard);
+        assert!(saved.contains("with --resume to continue"), "{saved}");
+    }
 }

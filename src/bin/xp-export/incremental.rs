@@ -31,8 +31,9 @@ pub struct IncrementalArgs {
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// Incremental: export only what is new since the run that wrote PATH (keyset order), and
-    /// record this run there once its output is complete.
-    #[arg(long, value_name = "PATH")]
+    /// record this run there once its output is complete. Not with --shard: each part of a
+    /// backfill is a fixed window, and a daily run is one export.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["shard", "shards"])]
     pub state: Option<PathBuf>,
     /// With --state: also read again the rows created within DURATION ("14h", "7d") before the
     /// last run's newest row (their delivery, open and click change after the send).

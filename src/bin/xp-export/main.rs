@@ -11,6 +11,7 @@
 //! - `report`: the progress line, the summary and `--summary-json`.
 //! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
 //! - `incremental`: --since/--until windows and --state runs; `state`: the state file; `time`: TIME and DURATION values.
+//! - `shard`: `--shard I/N` and `--shards N`, one of N disjoint parts of an export.
 //! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
 //! - `credentials`: region, API URL and the one credential; `token`: reading secrets; `logging`: log lines on stderr.
 
@@ -25,6 +26,7 @@ mod limits;
 mod logging;
 mod paths;
 mod report;
+mod shard;
 mod signal;
 mod state;
 mod time;

@@ -13,8 +13,13 @@ use crate::logging;
 /// library serialises it, with the export's facts beside it. Two keys keep the meaning they had
 /// before the summary serialised itself: `rows` counts the rows in the output, an earlier
 /// interrupted run's included (the stream's count is `rows_this_run`), and `end` is the
-/// sentence that says how the stream ended (the summary's object is `end_reason`).
-pub fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
+/// sentence that says how the stream ended (the summary's object is `end_reason`). `extra`
+/// (a shard's part) is added last.
+pub fn summary_json_value(
+    r: &Report,
+    format: Format,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let s = &r.summary;
     let mut json = match serde_json::to_value(s) {
         Ok(serde_json::Value::Object(map)) => map,
@@ -44,6 +49,7 @@ pub fn summary_json_value(r: &Report, format: Format) -> serde_json::Value {
     if let serde_json::Value::Object(export) = export {
         json.extend(export);
     }
+    json.extend(extra.clone());
     serde_json::Value::Object(json)
 }
 
@@ -71,12 +77,16 @@ fn stop_reason(r: &Report) -> &'static str {
 
 /// The JSON summary line of an export that ended well: the `--summary-json` report with the
 /// `stop_reason` and `exit_code` 0, written last of all the lines.
-pub fn summary_event(r: &Report, format: Format) {
+pub fn summary_event(
+    r: &Report,
+    format: Format,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) {
     let mut fields = serde_json::Map::new();
     fields.insert("event".into(), "summary".into());
     fields.insert("stop_reason".into(), stop_reason(r).into());
     fields.insert("exit_code".into(), 0.into());
-    if let serde_json::Value::Object(report) = summary_json_value(r, format) {
+    if let serde_json::Value::Object(report) = summary_json_value(r, format, extra) {
         fields.extend(report);
     }
     logging::json_line_last("INFO", fields);
@@ -133,14 +143,18 @@ pub fn progress_event(done: serde_json::Map<String, serde_json::Value>) {
     logging::json_line("INFO", fields);
 }
 
-/// The `--summary-json` report of an export that failed.
-pub fn failure_json_value(f: &Failure) -> serde_json::Value {
-    serde_json::json!({
-        "complete": false,
-        "exit_code": f.code,
-        "error": f.message,
-        "notes": f.notes,
-    })
+/// The `--summary-json` report of an export that failed, with `extra` (a shard's part).
+pub fn failure_json_value(
+    f: &Failure,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut json = serde_json::Map::new();
+    json.insert("complete".into(), false.into());
+    json.insert("exit_code".into(), f.code.into());
+    json.insert("error".into(), f.message.clone().into());
+    json.insert("notes".into(), f.notes.clone().into());
+    json.extend(extra.clone());
+    serde_json::Value::Object(json)
 }
 
 /// The report printed on stderr after an export: the export's own lines (where the rows went,

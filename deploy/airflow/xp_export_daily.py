@@ -1,0 +1,150 @@
+"""Export each day's push actions with xp-export: one window per data interval.
+
+Each run exports the push actions created in its data interval, [start, end), to a file named
+by the interval, so reruns and backfills (catchup) write each day once and nothing is shared
+between runs. The export continues from its checkpoint when a retry finds one (the resume
+flag), and exits 0 at once when the day's file is already complete.
+
+Exit codes and what Airflow does with them:
+    0        success
+    1        retryable (network down past the program's own retries, an I/O error): the task
+             fails with AirflowException and Airflow retries it (`retries` below); the retry
+             continues from the checkpoint
+    2, 3     permanent (a usage or configuration mistake; the API refused the request or the
+             credential): AirflowFailException, which fails the task without retries
+    130, 143 stopped by a signal (the task was killed or timed out): the checkpoint is saved,
+             so it is retried like 1
+
+Credentials come from the Airflow Connection `xtremepush_default` (login: the OAuth client
+ID, password: the client secret; or an `apptoken` key in its extra), or else from the
+worker's environment (XTREMEPUSH_CLIENT_ID and XTREMEPUSH_CLIENT_SECRET, or
+XTREMEPUSH_APPTOKEN). They reach the program through its environment, never its command line,
+which other users of the machine can read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+
+import pendulum
+from airflow import DAG
+from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
+from airflow.hooks.base import BaseHook
+
+try:  # Airflow 3
+    from airflow.providers.standard.operators.python import PythonOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.python import PythonOperator
+
+# The binary on the workers, and where the days' files go (a volume the workers share).
+XP_EXPORT = os.environ.get("XP_EXPORT_BIN", "xp-export")
+OUTPUT_DIR = os.environ.get("XP_EXPORT_OUTPUT_DIR", "/data/xp-export")
+CONN_ID = "xtremepush_default"
+
+# Exit codes that retrying cannot help: a usage or configuration error, a refusal by the API.
+PERMANENT = {2, 3}
+
+log = logging.getLogger(__name__)
+
+
+def credential_env() -> dict[str, str]:
+    """The worker's environment, with the credential of the Connection if there is one."""
+    env = dict(os.environ)
+    try:
+        conn = BaseHook.get_connection(CONN_ID)
+    except AirflowNotFoundException:
+        return env  # the worker's own XTREMEPUSH_* variables
+    apptoken = conn.extra_dejson.get("apptoken")
+    # Exactly one credential: drop the environment's before setting the Connection's.
+    for name in ("XTREMEPUSH_APPTOKEN", "XTREMEPUSH_CLIENT_ID", "XTREMEPUSH_CLIENT_SECRET"):
+        env.pop(name, None)
+    if apptoken:
+        env["XTREMEPUSH_APPTOKEN"] = apptoken
+    else:
+        env["XTREMEPUSH_CLIENT_ID"] = conn.login or ""
+        env["XTREMEPUSH_CLIENT_SECRET"] = conn.password or ""
+    if conn.host:
+        env["XTREMEPUSH_API_URL"] = conn.host
+    return env
+
+
+def export_window(since: str, until: str, output: str) -> dict:
+    """Runs one export of [since, until) to `output`; returns its JSON summary line."""
+    command = [
+        XP_EXPORT,
+        "export",
+        "push-devices",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--output",
+        output,
+        "--resume",
+        "--log-format",
+        "json",
+        "--summary-json",
+        output + ".summary.json",
+    ]
+    log.info("running %s", " ".join(command))
+    proc = subprocess.Popen(
+        command,
+        env=credential_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    summary: dict = {}
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        log.info("%s", line.rstrip())
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "summary":
+            summary = event
+    code = proc.wait()
+    if code == 0:
+        return summary
+    reason = summary.get("error") or summary.get("stop_reason") or f"exit code {code}"
+    if code in PERMANENT:
+        raise AirflowFailException(f"xp-export exited {code} (not retried): {reason}")
+    raise AirflowException(f"xp-export exited {code} (retried): {reason}")
+
+
+with DAG(
+    dag_id="xp_export_daily",
+    description="Push actions of each day, exported by xp-export",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # Backfill every day since start_date, a few at a time: each is its own window and file.
+    catchup=True,
+    max_active_runs=4,
+    default_args={
+        "retries": 4,
+        "retry_delay": pendulum.duration(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": pendulum.duration(minutes=30),
+    },
+    tags=["xtremepush", "export"],
+) as dag:
+    PythonOperator(
+        task_id="export_push_devices",
+        python_callable=export_window,
+        # Templated: the data interval (RFC 3339 with its offset, as Airflow renders it) and
+        # the file named by it. Windows that share their ends never share a row, so the daily
+        # runs tile time exactly. The window ends at data_interval_end, which has passed when
+        # the run starts, so no row can still arrive inside it.
+        op_kwargs={
+            "since": "{{ data_interval_start }}",
+            "until": "{{ data_interval_end }}",
+            "output": OUTPUT_DIR
+            + "/push-devices-{{ data_interval_start.strftime('%Y%m%dT%H%M%SZ') }}"
+            + "-{{ data_interval_end.strftime('%Y%m%dT%H%M%SZ') }}.ndjson",
+        },
+    )

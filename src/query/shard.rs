@@ -1,0 +1,283 @@
+//! Shards: one query split into `N` disjoint parts by `action_id`, so that `N` machines export
+//! it side by side without talking to each other.
+//!
+//! Each part probes the query's key range ([`Query::key_range`]: its smallest and largest
+//! `action_id`, `min` and `max`) and takes the keys from `b(i)` up to `b(i + 1)`, where
+//! `b(i) = min + floor((max - min + 1) * i / N)`: part `i` adds `action_id >= b(i)` and
+//! `action_id < b(i + 1)` (the last part `action_id <= max`). The parts are disjoint, together
+//! they are exactly the query's rows, and each holds `floor` or `ceil` of `(max - min + 1) / N`
+//! keys of the span, so on evenly spread keys their sizes are within one key's worth of rows.
+//!
+//! The parts agree only if every part finds the same `max`, and rows added while the parts
+//! start would move it. So a sharded query needs a fixed upper end ([`Query::fixed_end`]): a
+//! `create_time` bound (`<`, `<=`, `=`) no later than now, or an `action_id` bound (`<`, `<=`,
+//! `=`, `in`).
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{Condition, KEYSET_KEY, Op, Query};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The most parts a query may be split into (the most completions of a Kubernetes Indexed Job).
+pub const MAX_SHARDS: u64 = 100_000;
+
+/// The field whose upper bound, if not in the future, fixes the end of a query over time.
+const TIME_FIELD: &str = "create_time";
+
+/// One of `count` disjoint parts of a query, `index` counted from 0.
+///
+/// ```
+/// use xp_export::query::Shard;
+/// let shard: Shard = "1/4".parse().unwrap();
+/// assert_eq!((shard.index(), shard.count()), (1, 4));
+/// assert!("4/4".parse::<Shard>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// Part `index` of `count`: `count` from 1 to [`MAX_SHARDS`], `index` below `count`.
+    pub fn new(index: u64, count: u64) -> std::result::Result<Shard, String> {
+        if count == 0 {
+            return Err("the number of shards must be at least 1".into());
+        }
+        if count > MAX_SHARDS {
+            return Err(format!("at most {MAX_SHARDS} shards, not {count}"));
+        }
+        if index >= count {
+            return Err(format!(
+                "shard {index} of {count} does not exist: shards count from 0, so the last is {}",
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This part's number, from 0.
+    pub fn index(self) -> u64 {
+        self.index
+    }
+
+    /// How many parts there are.
+    pub fn count(self) -> u64 {
+        self.count
+    }
+
+    /// The first key of part `i` of the span `[first, last]` (`i` up to `count`; part `count`
+    /// starts one past `last`).
+    fn boundary(self, first: u64, last: u64, i: u64) -> u128 {
+        let span = u128::from(last) - u128::from(first) + 1;
+        u128::from(first) + span * u128::from(i) / u128::from(self.count)
+    }
+
+    /// The keys this part takes of the span `[first, last]` (both included). A span with
+    /// fewer keys than parts leaves some parts empty.
+    pub fn keys(self, first: u64, last: u64) -> ShardKeys {
+        let (first, last) = (first.min(last), first.max(last));
+        ShardKeys {
+            start: self.boundary(first, last, self.index),
+            end: self.boundary(first, last, self.index + 1),
+            last_part: self.index + 1 == self.count,
+        }
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// Parses `I/N`: part `I` (from 0) of `N`.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let number = |text: &str, what: &str| {
+            text.trim().parse::<u64>().map_err(|_| {
+                format!(
+                    "{s:?} is not I/N: {what} {:?} is not a whole number",
+                    text.trim()
+                )
+            })
+        };
+        let Some((index, count)) = s.split_once('/') else {
+            return Err(format!(
+                "{s:?} is not I/N: give the part, a slash and the number of parts (\"0/4\")"
+            ));
+        };
+        Shard::new(number(index, "the part")?, number(count, "the count")?)
+    }
+}
+
+/// The `action_id`s one part takes: from [`ShardKeys::first`] to [`ShardKeys::last`], both
+/// included, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShardKeys {
+    /// The first key (the span's first for part 0).
+    start: u128,
+    /// One past the last key (the next part's start; one past the span for the last part).
+    end: u128,
+    /// The last part bounds itself by the span's last key, so no key past u64 is ever sent.
+    last_part: bool,
+}
+
+impl ShardKeys {
+    /// The keys of a part of a query with no rows: none.
+    pub fn none() -> Self {
+        ShardKeys {
+            start: 0,
+            end: 0,
+            last_part: false,
+        }
+    }
+
+    /// The first key, `None` when the part takes no keys.
+    pub fn first(self) -> Option<u64> {
+        (!self.is_empty()).then_some(self.start as u64)
+    }
+
+    /// The last key, `None` when the part takes no keys.
+    pub fn last(self) -> Option<u64> {
+        (!self.is_empty()).then(|| (self.end - 1) as u64)
+    }
+
+    /// How many keys the part takes (not rows: keys may have gaps).
+    pub fn len(self) -> u128 {
+        self.end - self.start
+    }
+
+    /// Whether the part takes no keys.
+    pub fn is_empty(self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether `key` is one of this part's.
+    pub fn contains(self, key: u64) -> bool {
+        (self.start..self.end).contains(&u128::from(key))
+    }
+
+    /// The conditions that keep a query to these keys: `action_id >= first` and
+    /// `action_id < next part's first` (the last part: `action_id <= last`). A part with no
+    /// keys gets conditions no row meets.
+    pub fn conditions(self) -> [Condition; 2] {
+        let Some(last) = self.last() else {
+            let nothing = Condition::new(KEYSET_KEY, Op::Lt, 0u64);
+            return [nothing.clone(), nothing];
+        };
+        let from = Condition::new(KEYSET_KEY, Op::Ge, self.start as u64);
+        let to = if self.last_part {
+            Condition::new(KEYSET_KEY, Op::Le, last)
+        } else {
+            Condition::new(KEYSET_KEY, Op::Lt, self.end as u64)
+        };
+        [from, to]
+    }
+}
+
+/// What [`Query::shard`] found and chose: the part, the query's whole key range, and this
+/// part's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardPlan {
+    /// Which part.
+    pub shard: Shard,
+    /// The smallest and largest `action_id` of the whole query; `None` when it has no rows.
+    pub range: Option<(u64, u64)>,
+    /// The keys of this part.
+    pub keys: ShardKeys,
+}
+
+impl<T> Query<T> {
+    /// The condition that fixes this query's upper end, which shards need to agree on their
+    /// split: `create_time` `<`, `<=` or `=` a time (Unix seconds) not in the future, or
+    /// `action_id` `<`, `<=`, `=` or `in`. Without one (an error of kind
+    /// [`ErrorKind::Config`]), rows added while the parts start would move the largest key and
+    /// the parts would split differently.
+    pub fn fixed_end(&self) -> Result<&Condition> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        fixed_end(&self.body.condition, now).map_err(|e| Error::new(ErrorKind::Config, e))
+    }
+
+    /// Part `shard` of this query: probes the key range ([`Query::key_range`], two requests of
+    /// one row) and adds the part's `action_id` conditions (see the module's docs). Every part
+    /// of the same query over the same rows finds the same range, so the parts are disjoint
+    /// and together exactly the query's rows; a query with no rows gives parts with none.
+    /// The query needs a fixed upper end ([`Query::fixed_end`]).
+    ///
+    /// ```no_run
+    /// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
+    /// use xp_export::Op;
+    /// let query = client.push_actions().filter("create_time", Op::Lt, 1_700_000_000);
+    /// let (part, plan) = query.shard("2/4".parse().unwrap()).await?;
+    /// println!("action_id {:?} to {:?}", plan.keys.first(), plan.keys.last());
+    /// # let _ = part; Ok(()) }
+    /// ```
+    pub async fn shard(self, shard: Shard) -> Result<(Query<T>, ShardPlan)> {
+        self.fixed_end()?;
+        let range = self.key_range().await?;
+        let keys = match range {
+            Some((first, last)) => shard.keys(first, last),
+            None => ShardKeys::none(),
+        };
+        let plan = ShardPlan { shard, range, keys };
+        let [from, to] = keys.conditions();
+        Ok((self.condition(from).condition(to), plan))
+    }
+}
+
+/// The first of `conditions` that fixes the upper end of the rows (see [`Query::fixed_end`]),
+/// with `now` in Unix seconds; or why none does.
+fn fixed_end(conditions: &[Condition], now: u64) -> std::result::Result<&Condition, String> {
+    let mut future = None;
+    for c in conditions {
+        let value = c.value().as_json();
+        let upper = matches!(c.op(), Op::Lt | Op::Le | Op::Eq);
+        if c.field() == KEYSET_KEY {
+            let fixed = match (c.op(), value) {
+                (Op::In, serde_json::Value::Array(items)) => {
+                    !items.is_empty() && items.iter().all(|v| v.is_number())
+                }
+                (Op::Lt | Op::Le | Op::Eq, v) => v.is_number(),
+                _ => false,
+            };
+            if fixed {
+                return Ok(c);
+            }
+        } else if c.field() == TIME_FIELD && upper && value.is_number() {
+            // The last second the bound lets in must be over: `< T` lets in T - 1.
+            let last_second = value.as_f64().unwrap_or(f64::INFINITY);
+            let last_second = if c.op() == Op::Lt {
+                last_second - 1.0
+            } else {
+                last_second
+            };
+            if last_second < now as f64 {
+                return Ok(c);
+            }
+            future = Some(c);
+        }
+    }
+    let why = "shards agree on their split only if no row can be added at its end while they \
+               start";
+    Err(match future {
+        Some(c) => format!(
+            "the query's end, {TIME_FIELD} {} {}, is not over yet (it is {now} now): rows may \
+             still arrive below it, and {why}",
+            c.op(),
+            c.value().as_json()
+        ),
+        None => format!(
+            "a sharded query needs a fixed upper end: a condition {TIME_FIELD} < T (or <=, =) \
+             with T in the past, or {KEYSET_KEY} < N (or <=, =, in), because {why}"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;
