@@ -197,3 +197,115 @@ async fn a_slow_reader_bounds_the_pages_fetched_ahead() {
     }
     assert_eq!(got, expected, "nothing lost to the pause");
 }
+
+/// A server of keys `4, 8, .. 4n` that honours `action_id >`, the order and `limit`; and
+/// `action_id <` unless `ignore_before`; failing with HTTP 500 every request for keys past
+/// `fail_past`.
+struct Keys {
+    n: u64,
+    ignore_before: bool,
+    fail_past: Option<u64>,
+}
+
+impl wiremock::Respond for Keys {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let mut keys: Vec<u64> = (1..=self.n).map(|i| i * 4).collect();
+        for c in body["condition"].as_array().into_iter().flatten() {
+            let v = c[2].as_u64().unwrap();
+            if c[1] == ">" {
+                if self.fail_past.is_some_and(|f| v >= f) {
+                    return wiremock::ResponseTemplate::new(500);
+                }
+                keys.retain(|&k| k > v);
+            } else if c[1] == "<" && !self.ignore_before {
+                keys.retain(|&k| k < v);
+            }
+        }
+        if body["order"][0] == "action_id DESC" {
+            keys.reverse();
+        }
+        let limit = body["limit"].as_u64().unwrap() as usize;
+        let data: Vec<serde_json::Value> = keys
+            .iter()
+            .take(limit)
+            .map(|k| serde_json::json!({"action_id": k}))
+            .collect();
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"code": 200, "success": true, "data": data}))
+    }
+}
+
+/// Streams 100-row pages from `server` in 4 key ranges at once, to the first error.
+async fn until_error(keys: Keys) -> (Vec<u64>, xp_export::Error, xp_export::Summary) {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(keys)
+        .mount(&server)
+        .await;
+    let client = xp_export::Client::builder()
+        .api_url(format!("{}/api/external", server.uri()))
+        .apptoken(common::TOKEN)
+        .retry(common::quick_retry().max_retries(0))
+        .build()
+        .unwrap();
+    let mut rows = client
+        .push_actions()
+        .mode(Mode::Keyset)
+        .page_size(100)
+        .concurrency(4)
+        .stream();
+    let mut got = Vec::new();
+    loop {
+        match rows.try_next().await {
+            Ok(Some(a)) => got.push(a.action_id.unwrap()),
+            Ok(None) => panic!("the stream ended without an error after {} rows", got.len()),
+            Err(e) => return (got, e, rows.summary()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_the_ranges_upper_bound_is_an_error_not_duplicates() {
+    let (got, err, s) = until_error(Keys {
+        n: 5_000,
+        ignore_before: true,
+        fail_past: None,
+    })
+    .await;
+    assert_eq!(err.kind(), xp_export::ErrorKind::Stalled, "{err}");
+    assert!(err.to_string().contains("did not honour"), "{err}");
+    let expected: Vec<u64> = (1..=got.len() as u64).map(|i| i * 4).collect();
+    assert_eq!(
+        got, expected,
+        "the rows before the error: each once, in order"
+    );
+    assert!(!s.is_complete());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_that_fails_names_the_offset_where_the_rows_delivered_end() {
+    // Requests for keys past 20,000 (row 5,000 of 10,000) fail: a range well past the first.
+    let (got, err, s) = until_error(Keys {
+        n: 10_000,
+        ignore_before: false,
+        fail_past: Some(20_000),
+    })
+    .await;
+    let expected: Vec<u64> = (1..=got.len() as u64).map(|i| i * 4).collect();
+    assert_eq!(got, expected, "the rows before the error, in order");
+    assert!(
+        got.len() >= 5_000,
+        "every row up to the failing keys: {}",
+        got.len()
+    );
+    assert_eq!(err.status(), Some(500), "{err}");
+    // The error and the summary stand where the rows delivered end: an export restarted
+    // there (after the last key) loses nothing.
+    assert_eq!(err.offset(), Some(got.len() as u64), "{err}");
+    assert_eq!(s.next_key, got.last().copied());
+    assert!(
+        matches!(s.end, Some(xp_export::EndReason::Failed { offset, .. }) if offset == got.len() as u64),
+        "{s:?}"
+    );
+}

@@ -268,6 +268,9 @@ impl<T: Send + 'static> Walk<T> {
                     self.head_offset = self.next_offset;
                 }
                 Some(Msg::Fail(e)) => {
+                    // Every row before the failed page was delivered: it stood at the offset
+                    // after them, not at the one its range counted from its own first row.
+                    let e = e.at(&self.ranges.fetcher.plan.model, self.next_offset);
                     fail(&self.ranges, &e, self.next_offset);
                     return Some(Err(e));
                 }
