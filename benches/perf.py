@@ -8,7 +8,8 @@ Builds the release binary, starts `xp-export emulate` for each scenario, and mea
    the same pages' bytes with curl over one kept-alive connection and discards them (curl
    sequential, and curl --parallel with the same number in flight); the ratio is against the
    faster baseline.
-2. Latency hiding: 20 ms per page, 200 pages, concurrency 1, 2, 4, 8, 16.
+2. Latency hiding: 20 ms per page, 200 pages, concurrency 1, 2, 4, 8, 16; and keyset mode,
+   sequential pages vs key ranges in parallel (--mode keyset --concurrency 4, 8).
 3. Memory: peak RSS of the exporter at 50,000 and 5,000,000 rows (from wait4's rusage).
 4. Faults: 30% of requests failing with 500 / reset / truncated body, vs fault-free, at 20 ms
    per page, with the default backoff and with a 10 ms base.
@@ -129,7 +130,7 @@ def main():
     p.add_argument("--concurrency", type=int, default=4, help="pages in flight for throughput and faults")
     p.add_argument("--emulator-records", default="2000000,50000000",
                    help="comma-separated data set sizes for the emulator scenario")
-    p.add_argument("--only", default="throughput,latency,memory,faults,emulator",
+    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator",
                    help="comma-separated scenarios to run (default: all)")
     args = p.parse_args()
     if not shutil.which("curl"):
@@ -146,6 +147,8 @@ def main():
         out += throughput(rows, page, k, runs)
     if "latency" in only:
         out += latency(page, runs)
+    if "keyset" in only:
+        out += keyset_latency(page, runs)
     if "memory" in only:
         out += memory(page, k, runs, args.big)
     if "faults" in only:
@@ -186,6 +189,23 @@ def latency(page, runs):
         for c in [1, 2, 4, 8, 16]:
             times[c], _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(c))[0], runs)
             out.append(f"| concurrency {c} | {times[c]:.2f} s | **{times[1] / times[c]:.1f}×** |")
+    out.append("")
+    return out
+
+
+def keyset_latency(page, runs):
+    """Keyset mode at 20 ms per page: sequential pages vs key ranges walked in parallel."""
+    pages = 200
+    rows = pages * page - 1
+    out = ["| keyset mode: 20 ms per page, %d pages | time | rows/s | speed-up over sequential |" % pages,
+           "|---|---|---|---|"]
+    with Emulator(rows, latency_ms=20) as emu:
+        base = ["--page-size", str(page), "--mode", "keyset"]
+        seq, _ = median(lambda: run_export(emu, *base)[0], runs)
+        out.append(f"| sequential pages (--mode keyset) | {seq:.2f} s | {rows / seq:,.0f} | 1.0× |")
+        for c in [4, 8]:
+            t, _ = median(lambda: run_export(emu, *base, "--concurrency", str(c))[0], runs)
+            out.append(f"| key ranges in parallel, --concurrency {c} | {t:.2f} s | {rows / t:,.0f} | **{seq / t:.1f}×** |")
     out.append("")
     return out
 

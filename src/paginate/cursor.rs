@@ -71,6 +71,8 @@ pub(crate) struct Cursor<T> {
     previous: Option<u64>,
     /// Rows delivered so far.
     delivered: u64,
+    /// Keyset mode: the key range's upper bound (exclusive), when it has one.
+    pub(super) before: Option<u64>,
 }
 
 impl<T> Cursor<T> {
@@ -102,7 +104,25 @@ impl<T> Cursor<T> {
             plain_next: false,
             previous: None,
             delivered: 0,
+            before: None,
         }
+    }
+
+    /// Keyset mode: a cursor for the keys past `after` and short of `before`, starting with
+    /// what is known of the page size; its offsets count from 0 (see `parallel`).
+    pub(crate) fn within(
+        plan: &Plan,
+        after: Option<u64>,
+        before: Option<u64>,
+        size: PageSize,
+    ) -> Self {
+        let mut cursor = Cursor::new(plan);
+        if let Position::Keyset { after: a, .. } = &mut cursor.position {
+            *a = after;
+        }
+        (cursor.start_offset, cursor.offset, cursor.scheduled) = (0, 0, 0);
+        (cursor.before, cursor.size) = (before, size);
+        cursor
     }
 
     /// The requests to send now. Until the page size is trusted, and always in keyset mode
@@ -162,7 +182,7 @@ impl<T> Cursor<T> {
         let seek = match self.position {
             Position::Keyset { direction, after } => Seek::Keys {
                 after,
-                before: None,
+                before: self.before,
                 direction,
             },
             Position::Offset { .. } => Seek::Offset(self.scheduled - u64::from(overlap)),

@@ -20,6 +20,12 @@
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
 //!   are in flight at once, and pages are delivered in offset order. When a page comes back
 //!   short, nothing past it is delivered and the requests beyond it are dropped (cancelled).
+//! - Keyset mode, ascending, with [`Query::concurrency`] set above 1 (and no `max_rows`): the
+//!   keys are cut into consecutive ranges sized from the density of keys seen, up to `k` of
+//!   them walked at once, each page by page by the rules above; pages are delivered from the
+//!   oldest range only, so the rows are those of a sequential walk, in the same order. A range
+//!   ahead waits once it holds its share of pages (no spill to disk): memory holds at most
+//!   `2k × 4` pages. Descending keyset mode stays sequential.
 //!
 //! # Layout
 //! - `plan`: what a query means for paging, checked once (order, seam check, keyset seeks).
@@ -29,13 +35,18 @@
 //! - `seam`: the seam check and the gaps it repairs.
 //! - `step`: what the cursor and the shell tell each other (requests, results, next steps).
 //! - `fetch`: one page sent, decoded and retried.
+//! - `ranges`: keyset mode in parallel, the plan: key ranges cut from a frontier (no I/O).
+//! - `parallel`: keyset mode in parallel, the async side: a task per range (`parallel/task`),
+//!   pages delivered in key order.
 //! - `summary`: [`Summary`] and [`EndReason`].
 //! - this file: [`Pages`] and [`Rows`], the async shell that sends what the cursor asks for.
 
 mod cursor;
 mod fetch;
+mod parallel;
 mod plan;
 mod progress;
+mod ranges;
 mod rows;
 mod seam;
 mod size;
@@ -230,20 +241,22 @@ impl<T: Send + 'static> Pages<T> {
             order_warning: plan::order_warning(query),
             ..Summary::default()
         }));
-        let state = match Plan::new(query) {
-            Ok(plan) => Ok(Box::new(Shell {
-                cursor: Cursor::new(&plan),
-                fetcher: Fetcher::new(plan, decode, summary.clone()),
-                in_flight: FuturesOrdered::new(),
-            })),
-            Err(e) => Err((e, query.start_offset)),
-        };
-        let inner = match state {
-            Ok(shell) => stream::unfold(State::Next(shell), step).boxed(),
-            Err((e, offset)) => {
+        let inner = match Plan::new(query) {
+            Ok(plan) if plan.key_ranges > 1 => {
+                parallel::pages(Fetcher::new(plan, decode, summary.clone()))
+            }
+            Ok(plan) => {
+                let shell = Box::new(Shell {
+                    cursor: Cursor::new(&plan),
+                    fetcher: Fetcher::new(plan, decode, summary.clone()),
+                    in_flight: FuturesOrdered::new(),
+                });
+                stream::unfold(State::Next(shell), step).boxed()
+            }
+            Err(e) => {
                 // Nothing is sent: the query's mistake is the stream's one item.
                 lock(&summary).end = Some(EndReason::Failed {
-                    offset,
+                    offset: query.start_offset,
                     kind: e.kind(),
                 });
                 stream::once(async move { Err(e) }).boxed()

@@ -62,6 +62,8 @@ pub(crate) struct Plan {
     pub(crate) start_after: Option<u64>,
     pub(crate) max_rows: Option<u64>,
     pub(crate) concurrency: usize,
+    /// Keyset mode: how many key ranges are walked at once (1: one request at a time).
+    pub(crate) key_ranges: usize,
     pub(crate) max_rps: Option<f64>,
     pub(crate) retry_budget: Option<u64>,
     pub(crate) hook: Option<Hook>,
@@ -118,6 +120,9 @@ impl Plan {
                 keyset_direction(q).map_err(|e| Error::config(e).at(&q.model, q.start_offset))?,
             ),
         };
+        // Ranges in parallel when asked for, ascending and with no row limit; else sequential.
+        let parallel =
+            walk == Walk::Keyset(Direction::Ascending) && q.concurrency_set && q.max_rows.is_none();
         let mut offset_body = q.body.clone();
         if offset_body.order.is_none()
             && let Some(order) = default_order(q)
@@ -135,6 +140,7 @@ impl Plan {
             start_after: q.start_after,
             max_rows: q.max_rows,
             concurrency: q.concurrency.max(1),
+            key_ranges: if parallel { q.concurrency.max(1) } else { 1 },
             max_rps: q.max_rps,
             retry_budget: q.retry_budget,
             hook: q.hook.clone(),

@@ -16,7 +16,8 @@ use crate::error::Result;
 /// Pages are fetched as the rows are consumed: memory holds up to [`Query::concurrency`]
 /// pages (the one being read and the requests in flight, each holding its page until its
 /// turn; while a seam is repaired, the rows fetched for it besides), whatever the size of the
-/// result. See the [module rules](crate::paginate) for how it pages and ends.
+/// result; in keyset mode with key ranges in parallel, `2 × concurrency × 4` pages. See the
+/// [module rules](crate::paginate) for how it pages and ends.
 ///
 /// # Runtime, threads and cancellation
 /// - It needs a tokio runtime (I/O and time enabled; either flavour): each page request is a

@@ -174,7 +174,9 @@ pub struct Summary {
     /// The page size the server was found to cap `limit` at, if it does.
     pub learned_cap: Option<u64>,
     /// The most page requests in flight or waiting to be delivered at once: the bound on the
-    /// pages held in memory (at most the query's concurrency).
+    /// pages held in memory (at most the query's concurrency). Keyset mode with key ranges in
+    /// parallel: the most requests in flight at once (at most the concurrency); the pages
+    /// held are bounded apart (see [`crate::paginate`]).
     pub peak_in_flight: u64,
     /// Why the stream ended; `None` while it runs.
     pub end: Option<EndReason>,

@@ -66,7 +66,8 @@ pub enum Mode {
     /// Seek by key: a fixed order on `action_id` (ascending unless the query orders by
     /// `action_id DESC`) and a condition `action_id > last seen` instead of an offset. Rows added
     /// or removed during the export can neither duplicate nor hide a row that existed when it
-    /// started, and no deep offset is ever sent. Pages are sequential by nature.
+    /// started, and no deep offset is ever sent. Pages are sequential by nature within a key
+    /// range; with [`Query::concurrency`] set above 1, several ranges are walked at once.
     Keyset,
 }
 
@@ -118,6 +119,9 @@ pub struct Query<T> {
     pub(crate) start_offset: u64,
     pub(crate) max_rows: Option<u64>,
     pub(crate) concurrency: usize,
+    /// Whether [`Query::concurrency`] was called: keyset mode walks key ranges in parallel
+    /// only when asked to.
+    pub(crate) concurrency_set: bool,
     pub(crate) mode: Mode,
     pub(crate) start_after: Option<u64>,
     pub(crate) max_rps: Option<f64>,
@@ -163,6 +167,7 @@ impl<T> Query<T> {
             start_offset: 0,
             max_rows: None,
             concurrency: DEFAULT_CONCURRENCY,
+            concurrency_set: false,
             mode: Mode::Offset,
             start_after: None,
             max_rps: None,
@@ -238,9 +243,17 @@ impl<T> Query<T> {
     /// strictly one request at a time; at most [`MAX_CONCURRENCY`], past which the stream fails
     /// with a configuration error). Prefetching starts once a full page has confirmed the
     /// page size; rows still arrive in offset order, and memory holds at most this many pages.
+    ///
+    /// In [`Mode::Keyset`] (ascending, without [`Query::max_rows`]), setting it above 1 walks up
+    /// to `k` key ranges at once, each page by page, and still delivers the rows in key order,
+    /// the same rows as one request at a time; memory then holds at most
+    /// `2k × 4` pages (see [`crate::paginate`]). Left at its default, keyset mode pages one
+    /// request at a time: the ranges cost a few requests more than a sequential walk, so they
+    /// are asked for, not assumed.
     #[must_use]
     pub fn concurrency(mut self, k: usize) -> Self {
         self.concurrency = k.max(1);
+        self.concurrency_set = true;
         self
     }
 
@@ -342,6 +355,7 @@ impl<T> Query<T> {
             start_offset: self.start_offset,
             max_rows: self.max_rows,
             concurrency: self.concurrency,
+            concurrency_set: self.concurrency_set,
             mode: self.mode,
             start_after: self.start_after,
             max_rps: self.max_rps,

@@ -9,8 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use xp_export::export::{Format, Target};
 use xp_export::{
-    Client, Condition, DEFAULT_CONCURRENCY, DEFAULT_MAX_PAGE_BYTES, DEFAULT_PAGE_SIZE, Mode, Query,
-    RawRow, RetryPolicy,
+    Client, Condition, DEFAULT_MAX_PAGE_BYTES, DEFAULT_PAGE_SIZE, Mode, Query, RawRow, RetryPolicy,
 };
 
 use crate::credentials::AuthArgs;
@@ -102,9 +101,11 @@ pub struct ExportArgs {
     /// Rows asked for per request.
     #[arg(long, default_value_t = DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u64).range(1..=MAX_PAGE_SIZE))]
     page_size: u64,
-    /// Page requests in flight at once (pages still arrive in order).
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u64, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
-    concurrency: u64,
+    /// Page requests in flight at once (pages still arrive in order). Offset mode: default 4.
+    /// Keyset mode: K key ranges walked at once, rows still in key order; one request at a
+    /// time unless given.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
+    concurrency: Option<u64>,
     /// ndjson, csv or json; default from the output's extension, else ndjson.
     #[arg(long)]
     format: Option<Format>,
@@ -126,7 +127,8 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_OFFSET))]
     pub offset: u64,
     /// offset: pages by offset, fast with requests in flight, seams checked and repaired;
-    /// keyset: seeks on action_id, no deep offsets, sequential pages.
+    /// keyset: seeks on action_id, no deep offsets, sequential pages (key ranges in parallel
+    /// with --concurrency).
     #[arg(long, default_value_t = Mode::default(), value_name = "offset|keyset", default_value_if("state", clap::builder::ArgPredicate::IsPresent, "keyset"))]
     pub mode: Mode,
     /// Offset mode: do not overlap pages by one row to check and repair seams where rows
@@ -263,11 +265,13 @@ impl ExportArgs {
         let mut query = client
             .list::<RawRow>(&self.model)
             .page_size(self.page_size)
-            .concurrency(self.concurrency as usize)
             .retry_budget(self.retry_budget)
             .seam_check(!self.no_seam_check)
             .mode(self.mode)
             .start_offset(self.offset);
+        if let Some(k) = self.concurrency {
+            query = query.concurrency(k as usize);
+        }
         if let Some(rps) = self.max_rps {
             query = query.max_rps(rps);
         }
