@@ -8,15 +8,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{checkpointed_rows, cmd, emulator, slow_emulator};
-use xp_export::emulator::Emulator;
+use xp_export::emulator::{Config, Emulator};
 
 /// Exports to `path` with `args`; the export must succeed.
 fn export(emu: &Emulator, args: &[&str], path: &Path) {
     let out = cmd(emu)
         .args(["export", "--mode", "keyset", "--page-size", "100"])
         .args(args)
-        // A checkpoint after every page, so that the kill lands mid-export.
-        .args(["--checkpoint-every", "0"])
         .arg("-o")
         .arg(path)
         .output()
@@ -109,4 +107,36 @@ async fn killed_mid_export_then_resumed_the_file_is_byte_identical() {
             "resumed with {resume:?} after {partial} rows: not the uninterrupted export's bytes"
         );
     }
+}
+
+/// Rows added while the export runs (every request adds some past the largest key): the
+/// parallel walk's file is byte for byte the start of what a sequential walk writes afterwards
+/// over the grown data, so no row is repeated, missed or out of place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_rows_added_mid_export_the_file_is_the_start_of_a_sequential_walks() {
+    let emu = Emulator::start(Config::default().records(6_000).insert_per_request(23))
+        .await
+        .unwrap();
+    let first = emu.records().len();
+    let dir = tempfile::tempdir().unwrap();
+    let parallel = dir.path().join("parallel.csv");
+    export(&emu, &["--concurrency", "4"], &parallel);
+    let sequential = dir.path().join("sequential.csv");
+    export(&emu, &["--concurrency", "1"], &sequential);
+    let parallel = std::fs::read(&parallel).unwrap();
+    let sequential = std::fs::read(&sequential).unwrap();
+    let lines = |b: &[u8]| b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
+    assert!(
+        lines(&parallel) > first,
+        "rows added during the export are in it: {} lines, {first} rows at the start",
+        lines(&parallel)
+    );
+    assert!(
+        lines(&sequential) > lines(&parallel),
+        "the data grew meanwhile"
+    );
+    assert!(
+        sequential.starts_with(&parallel),
+        "the parallel file is not the start of the sequential one"
+    );
 }
