@@ -70,20 +70,8 @@ impl<T> Query<T> {
 
 #[cfg(all(test, feature = "emulator"))]
 mod tests {
-    use crate::emulator::{Config, Emulator};
+    use crate::emulator::test_client as client;
     use crate::query::Op;
-
-    async fn client(records: usize) -> (Emulator, crate::Client) {
-        let emu = Emulator::start(Config::default().records(records))
-            .await
-            .unwrap();
-        let client = crate::Client::builder()
-            .api_url(emu.base_url())
-            .apptoken(emu.apptoken())
-            .build()
-            .unwrap();
-        (emu, client)
-    }
 
     #[tokio::test]
     async fn the_key_range_is_the_first_and_last_action_id_of_the_querys_rows() {

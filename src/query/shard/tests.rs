@@ -200,14 +200,7 @@ fn only_a_query_with_a_fixed_end_in_the_past_can_be_split() {
 #[tokio::test]
 async fn the_parts_of_a_bounded_query_are_its_rows_once_each() {
     use futures::TryStreamExt;
-    let emu = crate::emulator::Emulator::start(crate::emulator::Config::default().records(700))
-        .await
-        .unwrap();
-    let client = crate::Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .build()
-        .unwrap();
+    let (emu, client) = crate::emulator::test_client(700).await;
     let query = client
         .push_actions()
         .filter("create_time", Op::Lt, 1_700_000_000);
