@@ -209,17 +209,3 @@ pub async fn run(
     let state = State::build(config).await?;
     server::serve(listener, state, shutdown).await
 }
-
-/// An emulator of `records` rows and a client of it, for the library's own tests.
-#[cfg(test)]
-pub(crate) async fn test_client(records: usize) -> (Emulator, crate::Client) {
-    let emu = Emulator::start(Config::default().records(records))
-        .await
-        .unwrap();
-    let client = crate::Client::builder()
-        .api_url(emu.base_url())
-        .apptoken(emu.apptoken())
-        .build()
-        .unwrap();
-    (emu, client)
-}

@@ -67,32 +67,3 @@ impl<T> Query<T> {
         }
     }
 }
-
-#[cfg(all(test, feature = "emulator"))]
-mod tests {
-    use crate::emulator::test_client as client;
-    use crate::query::Op;
-
-    #[tokio::test]
-    async fn the_key_range_is_the_first_and_last_action_id_of_the_querys_rows() {
-        let (emu, client) = client(500).await;
-        let mut ids: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
-        ids.sort_unstable();
-        let query = client.push_actions().order("create_time DESC");
-        assert_eq!(query.key_range().await.unwrap(), Some((ids[0], ids[499])));
-
-        let campaign = emu.records()[0].campaign_id;
-        let mut theirs: Vec<u64> = emu
-            .records()
-            .iter()
-            .filter(|r| r.campaign_id == campaign)
-            .map(|r| r.action_id)
-            .collect();
-        theirs.sort_unstable();
-        let range = client.push_actions().campaign(campaign).key_range().await;
-        assert_eq!(range.unwrap(), Some((theirs[0], *theirs.last().unwrap())));
-
-        let none = client.push_actions().filter("action_id", Op::Lt, 0);
-        assert_eq!(none.key_range().await.unwrap(), None);
-    }
-}

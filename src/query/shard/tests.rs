@@ -195,34 +195,3 @@ fn only_a_query_with_a_fixed_end_in_the_past_can_be_split() {
         assert!(e.contains(message), "{conditions:?}: {e}");
     }
 }
-
-#[cfg(feature = "emulator")]
-#[tokio::test]
-async fn the_parts_of_a_bounded_query_are_its_rows_once_each() {
-    use futures::TryStreamExt;
-    let (emu, client) = crate::emulator::test_client(700).await;
-    let query = client
-        .push_actions()
-        .filter("create_time", Op::Lt, 1_700_000_000);
-    let mut all: Vec<u64> = Vec::new();
-    for i in 0..3 {
-        let (part, plan) = query
-            .clone()
-            .shard(Shard::new(i, 3).unwrap())
-            .await
-            .unwrap();
-        let rows: Vec<crate::PushAction> = part.stream().try_collect().await.unwrap();
-        assert!(
-            rows.iter()
-                .all(|r| plan.keys.contains(r.action_id.unwrap()))
-        );
-        all.extend(rows.iter().map(|r| r.action_id.unwrap()));
-    }
-    all.sort_unstable();
-    let mut expected: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
-    expected.sort_unstable();
-    assert_eq!(all, expected);
-
-    let unbounded = client.push_actions().shard(Shard::new(0, 2).unwrap()).await;
-    assert_eq!(unbounded.unwrap_err().kind(), ErrorKind::Config);
-}
