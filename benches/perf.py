@@ -3,11 +3,14 @@
 
 Builds the release binary, starts `xp-export emulate` for each scenario, and measures:
 
-1. Throughput: export N rows to NDJSON (stdout to /dev/null), in offset mode (with and
-   without the seam check) and keyset mode, vs a raw baseline that fetches
-   the same pages' bytes with curl over one kept-alive connection and discards them (curl
-   sequential, and curl --parallel with the same number in flight); the ratio is against the
-   faster baseline.
+1. Throughput: export N rows (default flags, page 1000, concurrency 4) against one emulator,
+   the scenarios taking turns run by run: `-o FILE`; the same to standard output redirected
+   to a file; `-o FILE --checkpoint-every 0` (a checkpoint after every page); stdout to
+   /dev/null without the seam check; keyset mode; and every row decoded into `PushAction`
+   through the library (`examples/typed_rows.rs`). Baselines: curl fetching the same pages over
+   kept-alive connections, one at a time and `--parallel --parallel-max 4`, discarding the
+   bodies, and `--parallel` writing them to a file (standard output redirected to it). Wall
+   time, and CPU seconds (user + sys, from wait4's rusage) per million rows.
 2. Latency hiding: 20 ms per page, 200 pages, concurrency 1, 2, 4, 8, 16; and keyset mode,
    sequential pages vs key ranges in parallel (--mode keyset --concurrency 4, 8).
 3. Memory: peak RSS of the exporter at 50,000 and 5,000,000 rows (from wait4's rusage).
@@ -34,10 +37,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "xp-export")
+TYPED = os.path.join(ROOT, "target", "release", "examples", "typed_rows")
 
 
 def build():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "typed_rows"],
+                   cwd=ROOT, check=True)
 
 
 class Emulator:
@@ -66,42 +72,59 @@ class Emulator:
         self.proc.wait()
 
 
-def run_export(emu, *args, stdout=subprocess.DEVNULL):
-    """Runs one export; returns (seconds, peak RSS in KiB)."""
-    env = dict(os.environ, XTREMEPUSH_API_URL=emu.url, XTREMEPUSH_APPTOKEN=emu.token)
+def timed(argv, env=None, stdout=subprocess.DEVNULL):
+    """Runs one process to its end; returns (seconds, CPU seconds (user + sys), peak RSS in
+    KiB), the last two from its own rusage (wait4)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([BIN, "-q", "export", *args], env=env, stdout=stdout,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        sys.exit(f"export failed ({proc.returncode}): {err}")
-    return elapsed, usage.ru_maxrss
+        sys.exit(f"{os.path.basename(argv[0])} failed ({proc.returncode}): {err}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def curl_baseline(emu, rows, page_size, parallel):
-    """Fetches every page's bytes with curl and discards them; returns seconds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = os.path.join(tmp, "curl.cfg")
-        with open(config, "w") as f:
-            pages = (rows + page_size - 1) // page_size + (1 if rows % page_size == 0 else 0)
-            for i in range(pages):
-                body = json.dumps({"apptoken": emu.token, "limit": page_size,
-                                   "offset": i * page_size})
-                if i:
-                    f.write("next\n")
-                f.write(f'url = "{emu.url}/list/push-devices"\n')
-                f.write('header = "content-type: application/json"\n')
-                f.write(f"data = {json.dumps(body)}\n")
-                f.write('output = "/dev/null"\n')
-        args = ["curl", "-s", "--no-progress-meter", "--fail", "-K", config]
-        if parallel > 1:
-            args += ["--parallel", "--parallel-max", str(parallel), "--parallel-immediate"]
-        start = time.perf_counter()
-        subprocess.run(args, check=True)
-        return time.perf_counter() - start
+def emu_env(emu):
+    return dict(os.environ, XTREMEPUSH_API_URL=emu.url, XTREMEPUSH_APPTOKEN=emu.token)
+
+
+def run_export_full(emu, *args, stdout=subprocess.DEVNULL):
+    """Runs one export; returns (seconds, CPU seconds, peak RSS in KiB)."""
+    return timed([BIN, "-q", "export", *args], emu_env(emu), stdout)
+
+
+def run_export(emu, *args, stdout=subprocess.DEVNULL):
+    """Runs one export; returns (seconds, peak RSS in KiB)."""
+    elapsed, _, rss = run_export_full(emu, *args, stdout=stdout)
+    return elapsed, rss
+
+
+def curl_config(emu, rows, page_size, path, output):
+    """A curl config fetching every page of `rows` rows, as the export asks for them, each
+    body to `output` (None: curl's standard output)."""
+    with open(path, "w") as f:
+        pages = (rows + page_size - 1) // page_size + (1 if rows % page_size == 0 else 0)
+        for i in range(pages):
+            body = json.dumps({"apptoken": emu.token, "limit": page_size,
+                               "offset": i * page_size})
+            if i:
+                f.write("next\n")
+            f.write(f'url = "{emu.url}/list/push-devices"\n')
+            f.write('header = "content-type: application/json"\n')
+            f.write(f"data = {json.dumps(body)}\n")
+            if output:
+                f.write(f'output = "{output}"\n')
+
+
+def curl_run(config, parallel, stdout=subprocess.DEVNULL):
+    """Runs curl on a config; returns (seconds, CPU seconds, peak RSS in KiB)."""
+    args = ["curl", "-s", "--no-progress-meter", "--fail", "-K", config]
+    if parallel > 1:
+        args += ["--parallel", "--parallel-max", str(parallel), "--parallel-immediate"]
+    return timed(args, stdout=stdout)
 
 
 def median(f, runs):
@@ -159,24 +182,78 @@ def main():
 
 
 def throughput(rows, page, k, runs):
-    out = []
-    with Emulator(rows) as emu:
-        exp, _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(k))[0], runs)
-        unchecked, _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(k),
-                                                 "--no-seam-check")[0], runs)
-        keyset, _ = median(lambda: run_export(emu, "--page-size", str(page), "--mode", "keyset")[0], runs)
-        seq, _ = median(lambda: curl_baseline(emu, rows, page, 1), runs)
-        par, _ = median(lambda: curl_baseline(emu, rows, page, k), runs)
-    base = min(seq, par)
-    out += ["| throughput: %s rows, page %d | time | rows/s | vs baseline |" % (f"{rows:,}", page),
-            "|---|---|---|---|",
-            f"| curl, one request at a time (bytes discarded) | {seq:.2f} s | {rows / seq:,.0f} | {seq / base:.2f}× |",
-            f"| curl --parallel {k} (bytes discarded) | {par:.2f} s | {rows / par:,.0f} | {par / base:.2f}× |",
-            f"| xp-export export → NDJSON, offset mode, concurrency {k} | {exp:.2f} s | {rows / exp:,.0f} | **{exp / base:.2f}×** |",
-            f"| the same without the seam check | {unchecked:.2f} s | {rows / unchecked:,.0f} | {unchecked / base:.2f}× |",
-            f"| xp-export export → NDJSON, keyset mode (sequential pages) | {keyset:.2f} s | {rows / keyset:,.0f} | {keyset / base:.2f}× |",
+    """Every scenario once per run, in turns, against one emulator, so that a disturbance
+    (the machine is shared) falls on all of them alike; medians per scenario."""
+    common = ["--page-size", str(page), "--concurrency", str(k)]
+    results = {}
+    with Emulator(rows) as emu, tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "rows.ndjson")
+        config = os.path.join(tmp, "curl.cfg")
+        curl_config(emu, rows, page, config, "/dev/null")
+        file_config = os.path.join(tmp, "curl-stdout.cfg")
+        curl_config(emu, rows, page, file_config, None)
+
+        def fresh():
+            for name in os.listdir(tmp):
+                if name.startswith("rows.") or name.startswith(".rows."):
+                    os.remove(os.path.join(tmp, name))
+
+        def to_file(run):
+            def go():
+                fresh()
+                with open(out, "wb") as f:
+                    return run(f)
+            return go
+
+        scenarios = {
+            "curl1": lambda: curl_run(config, 1),
+            "curlk": lambda: curl_run(config, k),
+            "curlk_file": to_file(lambda f: curl_run(file_config, k, stdout=f)),
+            "file": lambda: (fresh(), run_export_full(emu, "-o", out))[1],
+            "stdout": to_file(lambda f: run_export_full(emu, stdout=f)),
+            "every_page": lambda: (fresh(), run_export_full(emu, "-o", out, "--checkpoint-every", "0"))[1],
+            "unchecked": lambda: run_export_full(emu, *common, "--no-seam-check"),
+            "keyset": lambda: run_export_full(emu, "--page-size", str(page), "--mode", "keyset"),
+            "typed": lambda: timed([TYPED], emu_env(emu)),
+        }
+        samples = {name: [] for name in scenarios}
+        for _ in range(runs):
+            for name, run in scenarios.items():
+                samples[name].append(run())
+        for name, values in samples.items():
+            results[name] = (statistics.median(v[0] for v in values),
+                             statistics.median(v[1] for v in values))
+    base = results["curlk_file"][0]
+    million = rows / 1e6
+
+    def row(label, name, bold=False):
+        t, cpu = results[name]
+        ratio = f"{t / base:.2f}×"
+        return (f"| {label} | {t:.2f} s | {rows / t:,.0f} | {cpu / million:.2f} s | "
+                + (f"**{ratio}** |" if bold else f"{ratio} |"))
+
+    def ratio(label, a, b, target):
+        return f"| {label} | **{results[a][0] / results[b][0]:.2f}×** | {target} |"
+
+    return [f"| throughput: {rows:,} rows, page {page}, concurrency {k} | time | rows/s | CPU per 1M rows | vs curl --parallel {k} → file |",
+            "|---|---|---|---|---|",
+            row("curl, one request at a time (bodies discarded)", "curl1"),
+            row(f"curl --parallel {k} (bodies discarded)", "curlk"),
+            row(f"curl --parallel {k}, bodies written to a file", "curlk_file"),
+            row("xp-export export -o FILE (default flags)", "file", True),
+            row("the same to standard output, redirected to a file", "stdout"),
+            row("-o FILE --checkpoint-every 0 (a checkpoint after every page)", "every_page"),
+            row("stdout to /dev/null, without the seam check", "unchecked"),
+            row("keyset mode (sequential pages), stdout to /dev/null", "keyset"),
+            row("typed rows through the library (`PushAction`, examples/typed_rows.rs)", "typed"),
+            "",
+            "| ratio (wall time, same run) | measured | target |",
+            "|---|---|---|",
+            ratio(f"-o FILE / curl --parallel {k} → file", "file", "curlk_file", "≤ 1.5×"),
+            ratio("-o FILE / the same to standard output", "file", "stdout", "≤ 1.1×"),
+            ratio("--checkpoint-every 0 / the default (1 s)", "every_page", "file", ""),
+            ratio("typed rows through the library / the CLI's raw export -o FILE", "typed", "file", "≤ 1.5×"),
             ""]
-    return out
 
 
 def latency(page, runs):
