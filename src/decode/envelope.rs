@@ -30,7 +30,7 @@ fn absent<D>() -> Option<D> {
 ///
 /// The body decides where it is the envelope: `success: false` or a failing `code` is an error
 /// even inside HTTP 200. Where the body is not the envelope, the HTTP status decides.
-pub(crate) fn open_envelope<'a>(
+fn open_envelope<'a>(
     status: u16,
     content_type: &str,
     body: &'a [u8],
@@ -169,6 +169,20 @@ pub(crate) fn open_rows<'a>(
                 )
             })),
     }
+}
+
+/// The envelope and its rows decoded into `T` in one pass: `None` when they do not decode so
+/// (not the envelope, or a row that does not fit `T`), for the caller to take the path that
+/// says precisely what is wrong.
+pub(crate) fn open_typed<T: serde::de::DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+) -> Option<Result<Vec<T>, Error>> {
+    let env = serde_json::from_slice::<Envelope<Vec<T>>>(body).ok()?;
+    if let Some(e) = failure(status, env.code, env.success, env.message.as_ref()) {
+        return Some(Err(e));
+    }
+    env.data.map(Ok)
 }
 
 /// The standard reason phrase of an HTTP status, for errors that come without a message.

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::model::{RawRow, push_devices};
 
 pub(crate) use envelope::refuses_credentials;
-use envelope::{open_envelope, open_rows};
+use envelope::{open_rows, open_typed};
 
 /// Decodes a response body the way the stream does: the envelope decides failure (`success`,
 /// `code`, then the HTTP `status`), and `data` is decoded into rows of `T`. `offset` is where
@@ -28,7 +28,10 @@ pub fn decode_page<T: DeserializeOwned>(
     body: &[u8],
     offset: u64,
 ) -> Result<Vec<T>, Error> {
-    decode_rows(open_envelope(status, "application/json", body)?, offset)
+    if let Some(rows) = open_typed(status, body) {
+        return rows;
+    }
+    decode_rows(&open_rows(status, "application/json", body)?, offset)
 }
 
 /// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
@@ -158,19 +161,26 @@ fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, u64), Error
     })())
 }
 
-/// Typed rows: the envelope, then `data` decoded into `T`.
+/// Typed rows: decoded with the envelope in one pass; or, when their keys are wanted too, split
+/// into their slices of the body in the pass that reads the envelope, then each decoded.
 pub(crate) fn decode_typed<T: DeserializeOwned>(input: Input<'_>) -> Result<Decoded<T>, Error> {
     let (body, offset) = (input.body, input.offset);
-    let data = open_envelope(input.status, input.content_type, body)?;
-    let print = fingerprint(data.get().as_bytes());
-    let rows = decode_rows(data, offset)?;
+    // Without keys to find, one pass does it all; a page that does not decode so is read again
+    // the way that names what is wrong.
+    if !input.want_keys
+        && let Some(rows) = open_typed(input.status, body)
+    {
+        return Ok(Decoded {
+            rows: rows?,
+            print: fingerprint(body),
+            keys: None,
+            key_index: None,
+        });
+    }
+    let raw = open_rows(input.status, input.content_type, body)?;
+    let print = rows_print(body, &raw);
+    let rows = decode_rows(&raw, offset)?;
     let (keys, key_index) = if input.want_keys {
-        let raw: Vec<&RawValue> = serde_json::from_str(data.get()).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode,
-                format!("`data` does not split into rows: {e}"),
-            )
-        })?;
         (edge_keys(&raw, offset), Some(KeyIndex::new(body, &raw)))
     } else {
         (None, None)
@@ -183,18 +193,23 @@ pub(crate) fn decode_typed<T: DeserializeOwned>(input: Input<'_>) -> Result<Deco
     })
 }
 
-/// Raw rows: slices of the body, found in the same pass that reads the envelope.
-pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
-    let (body, offset) = (input.body, input.offset);
-    let rows = open_rows(input.status, input.content_type, body)?;
-    let print = match (rows.first(), rows.last()) {
+/// The [`fingerprint`] of the span of `body` from the first row to the last.
+fn rows_print(body: &[u8], rows: &[&RawValue]) -> u64 {
+    match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => {
             let start = first.get().as_ptr() as usize - body.as_ptr() as usize;
             let end = last.get().as_ptr() as usize + last.get().len() - body.as_ptr() as usize;
             fingerprint(&body[start..end])
         }
         _ => 0,
-    };
+    }
+}
+
+/// Raw rows: slices of the body, found in the same pass that reads the envelope.
+pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
+    let (body, offset) = (input.body, input.offset);
+    let rows = open_rows(input.status, input.content_type, body)?;
+    let print = rows_print(body, &rows);
     if let Some(i) = rows.iter().position(|r| !r.get().starts_with('{')) {
         let start: String = rows[i].get().chars().take(16).collect();
         return Err(Error::new(
@@ -222,50 +237,48 @@ pub(crate) fn decode_raw(input: Input<'_>) -> Result<Decoded<RawRow>, Error> {
     })
 }
 
-/// Decodes a page's rows; an error names the row and the field that does not fit.
+/// Decodes a page's rows from their slices of the body, each into `T`; an error names the row,
+/// its offset and the field that does not fit.
 pub(crate) fn decode_rows<T: DeserializeOwned>(
-    data: &RawValue,
+    rows: &[&RawValue],
     offset: u64,
 ) -> Result<Vec<T>, Error> {
-    // The fast way first: tracking the path costs an allocation per field of every row, and is
-    // only needed to say where a row failed, so a page that fails is read again with it.
-    if let Ok(rows) = serde_json::from_str::<Vec<T>>(data.get()) {
-        return Ok(rows);
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        match serde_json::from_str::<T>(row.get()) {
+            Ok(r) => out.push(r),
+            Err(_) => return Err(row_error::<T>(row, offset + i as u64, i)),
+        }
     }
-    let mut de = serde_json::Deserializer::from_str(data.get());
-    serde_path_to_error::deserialize::<_, Vec<T>>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let (row, field) = split_path(&path);
-        let place = match row {
-            Some(r) => format!("row {r} (offset {})", offset + r),
-            None => "the page".to_string(),
-        };
-        let field = if field.is_empty() {
-            String::new()
-        } else {
-            format!(", field `{field}`")
-        };
-        // The position is within the `data` array, which means nothing to a reader: drop it.
-        let text = inner.to_string();
-        let text = match text.rfind(" at line ") {
-            Some(at) => &text[..at],
-            None => &text,
-        };
-        // serde's message is the detail: keeping its error as the source too would repeat it.
-        Error::new(ErrorKind::Decode, format!("{place}{field}: {text}"))
-    })
+    Ok(out)
 }
 
-/// Splits a path like `[17].action_id` into the row index and the field path.
-fn split_path(path: &str) -> (Option<u64>, &str) {
-    let Some(rest) = path.strip_prefix('[') else {
-        return (None, path);
+/// Why row `index` (at `offset`) does not decode: read again tracking the path (which costs an
+/// allocation per field, so only for a row that fails), to name the field.
+fn row_error<T: DeserializeOwned>(row: &RawValue, offset: u64, index: usize) -> Error {
+    let mut de = serde_json::Deserializer::from_str(row.get());
+    let (field, text) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            (path, e.into_inner().to_string())
+        }
+        // Not seen: the same row failed a moment ago. Say so rather than nothing.
+        Ok(_) => (String::new(), "it does not decode".to_string()),
     };
-    let Some((index, field)) = rest.split_once(']') else {
-        return (None, path);
+    let field = match field.as_str() {
+        "" | "." => String::new(),
+        f => format!(", field `{f}`"),
     };
-    (index.parse().ok(), field.trim_start_matches('.'))
+    // The position is within the row, which means nothing to a reader: drop it.
+    let text = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    // serde's message is the detail: keeping its error as the source too would repeat it.
+    Error::new(
+        ErrorKind::Decode,
+        format!("row {index} (offset {offset}){field}: {text}"),
+    )
 }
 
 #[cfg(test)]
@@ -278,8 +291,7 @@ mod tests {
         let body = br#"{"code":200,"success":true,"data":[
             {"action_id":21714179,"campaign_id":245624,"create_time":1485883608,"device_id":17186391,"error_message":"Not personalized"},
             {"action_id":8958858,"campaign_id":245624,"create_time":1474649166,"device_id":7039393,"error_message":"Application is Uninstalled"}]}"#;
-        let data = open_envelope(200, "application/json", body).unwrap();
-        let rows: Vec<PushAction> = decode_rows(data, 0).unwrap();
+        let rows: Vec<PushAction> = decode_page(200, body, 0).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].action_id, Some(21714179));
         assert_eq!(rows[0].campaign_id, Some(245624));
@@ -296,7 +308,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_kept() {
         let body = br#"{"code":200,"success":true,"data":[{"action_id":1,"platform":"ios","meta":{"a":[1,2]},"profile_id":42}]}"#;
-        let rows: Vec<PushAction> = decode_rows(open_envelope(200, "", body).unwrap(), 0).unwrap();
+        let rows: Vec<PushAction> = decode_page(200, body, 0).unwrap();
         assert_eq!(rows[0].extra["platform"], "ios");
         assert_eq!(rows[0].extra["meta"], serde_json::json!({"a": [1, 2]}));
         assert_eq!(rows[0].profile_id.as_deref(), Some("42"));
@@ -376,8 +388,7 @@ mod tests {
     #[test]
     fn a_bad_row_names_row_offset_and_field() {
         let body = br#"{"code":200,"success":true,"data":[{"action_id":1},{"action_id":"x2"}]}"#;
-        let data = open_envelope(200, "", body).unwrap();
-        let e = decode_rows::<PushAction>(data, 1000).unwrap_err();
+        let e = decode_page::<PushAction>(200, body, 1000).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Decode);
         assert!(
             e.detail()
