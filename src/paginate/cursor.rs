@@ -134,10 +134,9 @@ impl<T> Cursor<T> {
             && matches!(self.position, Position::Offset { .. })
     }
 
-    /// Whether [`Cursor::next_request`] has a request to give, for a shell that bounds the
-    /// requests ahead itself (see `window`): any number ahead once prefetching at a
-    /// concurrency above 1, else one at a time, as in [`Cursor::top_up`] (a concurrency of 1
-    /// pages strictly one after another); none once `max_rows` needs no more.
+    /// Whether [`Cursor::next_request`] has a request, for a shell that bounds the requests
+    /// ahead itself (see `window`): any number once prefetching at a concurrency above 1, else
+    /// one at a time, as [`Cursor::top_up`]; none once `max_rows` needs no more.
     pub(crate) fn may_request(&self) -> bool {
         let ahead = self.prefetch() && self.concurrency > 1;
         (ahead || self.outstanding == 0)
