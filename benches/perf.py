@@ -303,7 +303,7 @@ def memory(page, k, runs, big):
 def faults(page, k, runs):
     """30% of requests fail (500, reset, truncated body; no Retry-After), 20 ms per page."""
     out = []
-    pages = 200
+    pages = 1000
     rows = pages * page - 1
     common = ["--page-size", str(page), "--concurrency", str(k)]
     with Emulator(rows, latency_ms=20) as emu:

@@ -4,8 +4,9 @@
 //! [`Client::list`] (any list model) build a [`Query`]; [`Query::stream`] turns it into a
 //! `Stream<Item = Result<T, Error>>` that pages through the whole result by `offset`/`limit`,
 //! retrying each page with backoff, so callers write `try_for_each` and never batch by hand.
-//! Memory holds at most [`Query::concurrency`] pages at a time (default
-//! [`DEFAULT_CONCURRENCY`]), whatever the size of the result.
+//! Up to [`Query::concurrency`] requests are on the wire at once (default
+//! [`DEFAULT_CONCURRENCY`]); pages that come back early wait in a reorder window bounded in
+//! bytes ([`DEFAULT_REORDER_WINDOW`]), so memory stays bounded whatever the size of the result.
 //!
 //! # Examples
 //! ```no_run
@@ -160,8 +161,8 @@ pub use event::Event;
 pub use model::{PushAction, RawRow};
 pub use paginate::{EndReason, Page, Pages, Progress, Rows, Summary};
 pub use query::{
-    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op,
-    Query, Value,
+    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, DEFAULT_REORDER_WINDOW, KEYSET_KEY,
+    MAX_CONCURRENCY, Mode, Op, Query, Value,
 };
 pub use retry::RetryPolicy;
 

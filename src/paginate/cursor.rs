@@ -12,7 +12,7 @@ use super::seam::Gap;
 use super::size::PageSize;
 use super::step::{Fetched, Request, Seek, Step};
 use super::{EndReason, Page, PageKeys, Summary};
-use crate::decode::{Decoded, KeyIndex};
+use crate::decode::Decoded;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Where the walk through the result stands.
@@ -29,22 +29,6 @@ pub(super) enum Position {
         direction: Direction,
         after: Option<u64>,
     },
-}
-
-/// The keys of a page of `rows` rows that starts `skip` rows into the response, where they
-/// were read.
-fn page_keys(
-    keys: Option<(u64, u64)>,
-    index: Option<KeyIndex>,
-    skip: usize,
-    rows: usize,
-) -> Option<PageKeys> {
-    let (index, (_, last)) = (index?, keys?);
-    (rows > 0).then(|| PageKeys {
-        index: Arc::new(index),
-        skip,
-        last,
-    })
 }
 
 /// The paging position and what has been learned about the server.
@@ -129,9 +113,7 @@ impl<T> Cursor<T> {
     /// (each page seeks past the last key of the one before), one at a time; then up to the
     /// query's concurrency, in offset order.
     pub(crate) fn top_up(&mut self) -> Vec<Request> {
-        let prefetch = matches!(self.size, PageSize::Trusted { .. })
-            && matches!(self.position, Position::Offset { .. });
-        let window = if prefetch { self.concurrency } else { 1 };
+        let window = if self.prefetch() { self.concurrency } else { 1 };
         let mut out = Vec::new();
         while self.outstanding < window {
             match self.schedule() {
@@ -143,6 +125,34 @@ impl<T> Cursor<T> {
             }
         }
         out
+    }
+
+    /// Whether pages may be asked for ahead of the one to deliver next: in offset mode, once
+    /// the page size is trusted.
+    fn prefetch(&self) -> bool {
+        matches!(self.size, PageSize::Trusted { .. })
+            && matches!(self.position, Position::Offset { .. })
+    }
+
+    /// Whether [`Cursor::next_request`] has a request, for a shell that bounds the requests
+    /// ahead itself (see `window`): any number once prefetching at a concurrency above 1, else
+    /// one at a time, as [`Cursor::top_up`]; none once `max_rows` needs no more.
+    pub(crate) fn may_request(&self) -> bool {
+        let ahead = self.prefetch() && self.concurrency > 1;
+        (ahead || self.outstanding == 0)
+            && self
+                .max_rows
+                .is_none_or(|max| self.scheduled - self.start_offset < max)
+    }
+
+    /// The next request to send, when [`Cursor::may_request`].
+    pub(crate) fn next_request(&mut self) -> Option<Request> {
+        if !self.may_request() {
+            return None;
+        }
+        let request = self.schedule()?;
+        self.outstanding += 1;
+        Some(request)
     }
 
     /// With nothing in flight and nothing more to ask for, the stream has its rows.
@@ -255,7 +265,7 @@ impl<T> Cursor<T> {
         let page = Page {
             offset: first.min(self.offset),
             requested: ask,
-            keys: page_keys(keys, key_index, skip, new_rows.len()),
+            keys: PageKeys::read(keys, key_index, skip, new_rows.len()),
             rows: new_rows,
             repair: false,
         };

@@ -18,8 +18,12 @@
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
 //!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
-//!   are in flight at once, and pages are delivered in offset order. When a page comes back
-//!   short, nothing past it is delivered and the requests beyond it are dropped (cancelled).
+//!   are on the wire at once, and pages are delivered in offset order. A page waiting out its
+//!   backoff before a retry holds no request slot: the pages after it go on being fetched, and
+//!   those that come back before it wait in a reorder window bounded in bytes
+//!   ([`Query::reorder_window`]); while the window is full, no new page is asked for until the
+//!   page to deliver next arrives. When a page comes back short, nothing past it is delivered
+//!   and the requests beyond it are dropped (cancelled).
 //! - Keyset mode, ascending, with [`Query::concurrency`] set above 1 (and no `max_rows`): the
 //!   keys are cut into consecutive ranges sized from the density of keys seen, up to `k` of
 //!   them walked at once, each page by page by the rules above; pages are delivered from the
@@ -35,11 +39,16 @@
 //! - `seam`: the seam check and the gaps it repairs.
 //! - `step`: what the cursor and the shell tell each other (requests, results, next steps).
 //! - `fetch`: one page sent, decoded and retried.
+//! - `window`: the reorder window, bounded in bytes, kept apart from the request slots: a
+//!   page waiting to be retried holds no slot; pages that came back early wait in the window
+//!   (no I/O).
+//! - `shell`: the async side that sends what the cursor asks for, each page a task that holds
+//!   a slot only while on the wire, and hands the cursor the pages in order.
 //! - `ranges`: keyset mode in parallel, the plan: key ranges cut from a frontier (no I/O).
 //! - `parallel`: keyset mode in parallel, the async side: a task per range (`parallel/task`),
 //!   pages delivered in key order.
 //! - `summary`: [`Summary`] and [`EndReason`].
-//! - this file: [`Pages`] and [`Rows`], the async shell that sends what the cursor asks for.
+//! - this file: [`Pages`] and the stream around the shell.
 
 mod cursor;
 mod fetch;
@@ -49,28 +58,29 @@ mod progress;
 mod ranges;
 mod rows;
 mod seam;
+mod shell;
 mod size;
 mod step;
 mod summary;
+mod window;
 
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use futures::stream::{self, BoxStream, FuturesOrdered, Stream, StreamExt};
+use futures::stream::{self, BoxStream, Stream, StreamExt};
 use serde::de::DeserializeOwned;
-use tokio_util::task::AbortOnDropHandle;
 
 use crate::decode::{Decoder, KeyIndex, decode_raw, decode_typed};
-use crate::error::{Error, ErrorKind, Result};
-use crate::event::Event;
+use crate::error::Result;
 use crate::model::RawRow;
 use crate::query::Query;
 use cursor::Cursor;
 use fetch::Fetcher;
 use plan::Plan;
-use step::{Fetched, Request, Step};
+use shell::Shell;
+use step::Step;
 use summary::{Shared, lock};
 
 pub use progress::Progress;
@@ -101,6 +111,22 @@ pub(crate) struct PageKeys {
 }
 
 impl PageKeys {
+    /// The keys of a page of `rows` rows that starts `skip` rows into the response, where
+    /// they were read.
+    pub(crate) fn read(
+        keys: Option<(u64, u64)>,
+        index: Option<KeyIndex>,
+        skip: usize,
+        rows: usize,
+    ) -> Option<PageKeys> {
+        let (index, (_, last)) = (index?, keys?);
+        (rows > 0).then(|| PageKeys {
+            index: Arc::new(index),
+            skip,
+            last,
+        })
+    }
+
     /// The key of the page's row `i`.
     pub(crate) fn key(&self, i: usize) -> Option<u64> {
         self.index.key(self.skip + i)
@@ -152,8 +178,9 @@ impl<T> Page<T> {
 /// after its retries, then ends.
 ///
 /// It is `Send`, `Unpin` and `'static` (it can move into `tokio::spawn`), but not `Sync`: one
-/// task polls it at a time. Like [`Rows`], it needs a tokio runtime, holds up to
-/// [`Query::concurrency`] pages, and cancels its requests in flight when dropped.
+/// task polls it at a time. Like [`Rows`], it needs a tokio runtime, holds the pages that came
+/// back early up to [`Query::reorder_window`] bytes (plus one per request on the wire), and
+/// cancels its requests in flight when dropped.
 pub struct Pages<T> {
     inner: BoxStream<'static, Result<Page<T>>>,
     summary: Shared,
@@ -222,16 +249,6 @@ enum State<T> {
     Done,
 }
 
-/// The async side of paging: sends what the cursor asks for and hands it what comes back.
-struct Shell<T> {
-    fetcher: Arc<Fetcher<T>>,
-    cursor: Cursor<T>,
-    /// Requests in flight, oldest first; results are taken in that order. Each runs as a task
-    /// of its own, so pages decode on every core while the consumer handles earlier ones;
-    /// dropping the handle cancels the request.
-    in_flight: FuturesOrdered<AbortOnDropHandle<Fetched<T>>>,
-}
-
 impl<T: Send + 'static> Pages<T> {
     fn new<Q>(query: &Query<Q>, decode: Decoder<T>) -> Self {
         let summary: Shared = Arc::new(Mutex::new(Summary {
@@ -246,11 +263,9 @@ impl<T: Send + 'static> Pages<T> {
                 parallel::pages(Fetcher::new(plan, decode, summary.clone()))
             }
             Ok(plan) => {
-                let shell = Box::new(Shell {
-                    cursor: Cursor::new(&plan),
-                    fetcher: Fetcher::new(plan, decode, summary.clone()),
-                    in_flight: FuturesOrdered::new(),
-                });
+                let cursor = Cursor::new(&plan);
+                let fetcher = Fetcher::new(plan, decode, summary.clone());
+                let shell = Box::new(Shell::new(fetcher, cursor));
                 stream::unfold(State::Next(shell), step).boxed()
             }
             Err(e) => {
@@ -266,69 +281,6 @@ impl<T: Send + 'static> Pages<T> {
         Pages {
             inner: inner.fuse().boxed(),
             summary,
-        }
-    }
-}
-
-impl<T: Send + 'static> Shell<T> {
-    /// Sends a request, which runs as a task of its own.
-    fn send(&mut self, request: Request) {
-        let fetcher = self.fetcher.clone();
-        self.in_flight
-            .push_back(AbortOnDropHandle::new(tokio::spawn(async move {
-                let result = fetcher.fetch(&request).await;
-                Fetched { request, result }
-            })));
-        let held = self.in_flight.len() as u64;
-        let mut s = lock(&self.fetcher.summary);
-        s.peak_in_flight = s.peak_in_flight.max(held);
-    }
-
-    /// What comes next: a repair of the seam, or the oldest page in flight (topped up first).
-    async fn next(&mut self) -> Step<T> {
-        if let Some(request) = self.cursor.repair_request() {
-            let result = self.fetcher.fetch(&request).await;
-            let fetched = Fetched { request, result };
-            return self
-                .cursor
-                .accept_repair(fetched, &mut lock(&self.fetcher.summary));
-        }
-        for request in self.cursor.top_up() {
-            self.send(request);
-        }
-        if let Some(step) = self.cursor.idle(&mut lock(&self.fetcher.summary)) {
-            return step;
-        }
-        let fetched = match self.in_flight.next().await {
-            Some(Ok(fetched)) => fetched,
-            // A panic in the request task is a bug: let it surface where the stream is polled.
-            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Some(Err(e)) => {
-                let e = Error::new(
-                    ErrorKind::Network,
-                    format!("the page request was cancelled: {e}"),
-                );
-                return self.cursor.fail(e, &mut lock(&self.fetcher.summary));
-            }
-            None => {
-                let reason = EndReason::LimitReached {
-                    rows: lock(&self.fetcher.summary).rows,
-                };
-                lock(&self.fetcher.summary).end = Some(reason.clone());
-                return Step::End;
-            }
-        };
-        self.cursor
-            .accept(fetched, &mut lock(&self.fetcher.summary))
-    }
-
-    /// Tells the hook, if there is one, of a page about to be delivered.
-    fn tell(&self, step: &Step<T>) {
-        if let (Step::Deliver(page, _), Some(hook)) = (step, &self.fetcher.plan.hook) {
-            hook(&Event::Page {
-                offset: page.offset,
-                rows: page.rows.len() as u64,
-            });
         }
     }
 }

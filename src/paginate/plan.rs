@@ -66,6 +66,8 @@ pub(crate) struct Plan {
     pub(crate) key_ranges: usize,
     pub(crate) max_rps: Option<f64>,
     pub(crate) retry_budget: Option<u64>,
+    /// Bytes of pages that came back early the stream may hold (see `window`).
+    pub(crate) reorder_window: u64,
     pub(crate) hook: Option<Hook>,
 }
 
@@ -143,6 +145,7 @@ impl Plan {
             key_ranges: if parallel { q.concurrency.max(1) } else { 1 },
             max_rps: q.max_rps,
             retry_budget: q.retry_budget,
+            reorder_window: q.reorder_window,
             hook: q.hook.clone(),
         })
     }

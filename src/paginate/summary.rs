@@ -173,10 +173,10 @@ pub struct Summary {
     pub retry_wait: Duration,
     /// The page size the server was found to cap `limit` at, if it does.
     pub learned_cap: Option<u64>,
-    /// The most page requests in flight or waiting to be delivered at once: the bound on the
-    /// pages held in memory (at most the query's concurrency). Keyset mode with key ranges in
-    /// parallel: the most requests in flight at once (at most the concurrency); the pages
-    /// held are bounded apart (see [`crate::paginate`]).
+    /// The most page requests on the wire at once (at most the query's concurrency). A page
+    /// waiting out its backoff is not on the wire; pages that came back early are bounded
+    /// apart, by the reorder window (offset mode) or per key range (keyset mode with key
+    /// ranges in parallel; see [`crate::paginate`]).
     pub peak_in_flight: u64,
     /// Why the stream ended; `None` while it runs.
     pub end: Option<EndReason>,

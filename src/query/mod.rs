@@ -102,6 +102,10 @@ pub const DEFAULT_PAGE_SIZE: u64 = 1000;
 /// an API whose rate limits are undocumented (see the README's Performance section).
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// The default reorder window, in bytes: 64 MiB. Pages that come back before the page to
+/// deliver next (while it waits out a backoff, say) wait in it; see [`Query::reorder_window`].
+pub const DEFAULT_REORDER_WINDOW: u64 = 64 << 20;
+
 /// The most page requests a query may have in flight at once: past this, a stream would hold
 /// hundreds of pages in memory and look like an attack to the API.
 pub const MAX_CONCURRENCY: usize = 256;
@@ -126,6 +130,7 @@ pub struct Query<T> {
     pub(crate) start_after: Option<u64>,
     pub(crate) max_rps: Option<f64>,
     pub(crate) retry_budget: Option<u64>,
+    pub(crate) reorder_window: u64,
     pub(crate) seam_check: bool,
     pub(crate) hook: Option<Hook>,
     _row: PhantomData<fn() -> T>,
@@ -152,6 +157,7 @@ impl<T> fmt::Debug for Query<T> {
             .field("start_after", &self.start_after)
             .field("max_rps", &self.max_rps)
             .field("retry_budget", &self.retry_budget)
+            .field("reorder_window", &self.reorder_window)
             .field("hook", &self.hook.as_ref().map(|_| "set"))
             .finish()
     }
@@ -172,6 +178,7 @@ impl<T> Query<T> {
             start_after: None,
             max_rps: None,
             retry_budget: None,
+            reorder_window: DEFAULT_REORDER_WINDOW,
             seam_check: true,
             hook: None,
             _row: PhantomData,
@@ -242,7 +249,9 @@ impl<T> Query<T> {
     /// How many page requests may be in flight at once (default [`DEFAULT_CONCURRENCY`]; 1 pages
     /// strictly one request at a time; at most [`MAX_CONCURRENCY`], past which the stream fails
     /// with a configuration error). Prefetching starts once a full page has confirmed the
-    /// page size; rows still arrive in offset order, and memory holds at most this many pages.
+    /// page size; rows still arrive in offset order. A page waiting out its backoff holds no
+    /// request slot: the pages after it go on, and wait in the reorder window
+    /// ([`Query::reorder_window`]) until it arrives.
     ///
     /// In [`Mode::Keyset`] (ascending, without [`Query::max_rows`]), setting it above 1 walks up
     /// to `k` key ranges at once, each page by page, and still delivers the rows in key order,
@@ -287,6 +296,21 @@ impl<T> Query<T> {
     #[must_use]
     pub fn retry_budget(mut self, retries: u64) -> Self {
         self.retry_budget = Some(retries);
+        self
+    }
+
+    /// How many bytes of pages that came back early may wait for the page to deliver next
+    /// (default [`DEFAULT_REORDER_WINDOW`], 64 MiB). A page waiting out its backoff before a
+    /// retry holds none of the [`Query::concurrency`] request slots, so the pages after it go
+    /// on being fetched and wait here; once they fill the window, no new page is asked for
+    /// until that page arrives (its retries still go). Memory holds at most the window plus
+    /// one page per request slot. A tiny window still completes: pages then go little further
+    /// ahead than the requests on the wire (0 acts as 1 byte: the page to deliver next is
+    /// always asked for). Keyset key ranges in parallel
+    /// bound their pages apart.
+    #[must_use]
+    pub fn reorder_window(mut self, bytes: u64) -> Self {
+        self.reorder_window = bytes;
         self
     }
 
@@ -360,6 +384,7 @@ impl<T> Query<T> {
             start_after: self.start_after,
             max_rps: self.max_rps,
             retry_budget: self.retry_budget,
+            reorder_window: self.reorder_window,
             seam_check: self.seam_check,
             hook: self.hook.clone(),
             _row: PhantomData,

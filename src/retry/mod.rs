@@ -8,8 +8,11 @@
 //!
 //! - `run`: the attempt loop every page goes through (when to retry, how long to wait, what
 //!   to report).
+//! - `attempts`: one page's tries as plain data: after a failure, try again after what wait,
+//!   or give up with which error.
 //! - `budget`: the retries a whole export may spend, shared by its concurrent pages.
 
+mod attempts;
 mod budget;
 mod run;
 
@@ -19,6 +22,7 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 use crate::error::{Error, ErrorKind};
 
+pub(crate) use attempts::Attempts;
 pub(crate) use budget::RetryBudget;
 pub(crate) use run::retry;
 

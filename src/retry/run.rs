@@ -3,9 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::Retryable;
-
-use super::{RetryBudget, RetryPolicy};
+use super::{Attempts, RetryBudget, RetryPolicy};
 use crate::error::{Error, Result};
 
 /// Runs `attempt` until it succeeds or fails for good, per `policy`.
@@ -18,50 +16,31 @@ use crate::error::{Error, Result};
 /// - `on_retry` hears of each retry, with its cause and wait, before the wait.
 ///
 /// The final error carries how many attempts were made, and says so when the budget ran out.
+/// The decisions are [`Attempts`]'; this loop only sleeps between them.
 pub(crate) async fn retry<T, F, Fut>(
     policy: &RetryPolicy,
     budget: &RetryBudget,
-    attempt: F,
+    mut attempt: F,
     mut on_retry: impl FnMut(&Error, Duration),
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut rng = policy.rng();
-    let mut retries = 0u32;
-    let mut waits = 0u32;
-    let mut budget_spent = false;
-    let result = attempt
-        .retry(policy.backoff())
-        .when(|e: &Error| {
-            if !e.is_retryable() {
-                false
-            } else if budget.spend() {
-                true
-            } else {
-                budget_spent = true;
-                false
+    let mut attempts = Attempts::new(policy);
+    loop {
+        let e = match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match attempts.failed(policy, budget, &e) {
+            Some(wait) => {
+                on_retry(&e, wait);
+                tokio::time::sleep(wait).await;
             }
-        })
-        .adjust(|e: &Error, delay| {
-            waits += 1;
-            delay.map(|d| policy.wait(d, e, waits == 1, &mut rng))
-        })
-        .notify(|e: &Error, wait: Duration| {
-            retries += 1;
-            on_retry(e, wait);
-        })
-        .await;
-    result.map_err(|e| {
-        let e = e.with_attempts(retries + 1);
-        match (budget_spent, budget.limit()) {
-            (true, Some(limit)) => e.with_note(format!(
-                "the export's retry budget of {limit} retries is spent"
-            )),
-            _ => e,
+            None => return Err(attempts.give_up(e, budget)),
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use xp_export::{
 use crate::credentials::AuthArgs;
 use crate::failure::{Continuation, Failure};
 use crate::limits::{
-    MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_RETRIES, MAX_RETRY_MS, MIN_PAGE_BYTES,
+    MAX_OFFSET, MAX_PAGE_BYTES, MAX_PAGE_SIZE, MAX_REORDER_WINDOW, MAX_RETRIES, MAX_RETRY_MS,
+    MIN_PAGE_BYTES,
 };
 use crate::logging::LogFormat;
 
@@ -165,6 +166,10 @@ pub struct ExportArgs {
     /// The largest response accepted for one page, in bytes (a larger or endless one fails).
     #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(MIN_PAGE_BYTES..=MAX_PAGE_BYTES))]
     max_page_bytes: u64,
+    /// Bytes of pages that came back early (while a page before them waits out its backoff)
+    /// that may wait to be written in order; once full, no new page is asked for.
+    #[arg(long, default_value_t = xp_export::DEFAULT_REORDER_WINDOW, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(..=MAX_REORDER_WINDOW))]
+    reorder_window: u64,
     /// One of N disjoint parts of the export: --shard I/N, or --shards N.
     #[command(flatten)]
     pub sharding: crate::shard::ShardArgs,
@@ -266,6 +271,7 @@ impl ExportArgs {
             .list::<RawRow>(&self.model)
             .page_size(self.page_size)
             .retry_budget(self.retry_budget)
+            .reorder_window(self.reorder_window)
             .seam_check(!self.no_seam_check)
             .mode(self.mode)
             .start_offset(self.offset);

@@ -15,6 +15,9 @@ pub const MAX_RETRY_MS: u64 = 3_600_000;
 pub const MIN_PAGE_BYTES: u64 = 1 << 10;
 /// See [`MIN_PAGE_BYTES`].
 pub const MAX_PAGE_BYTES: u64 = 4 << 30;
+/// `--reorder-window`: from 0 (pages barely run ahead of the one to deliver next) to 64 GiB,
+/// far past the memory of a machine that exports.
+pub const MAX_REORDER_WINDOW: u64 = 64 << 30;
 /// `emulate --records`: the emulator computes rows on demand, up to its own bound.
 pub const MAX_RECORDS: u64 = xp_export::emulator::MAX_RECORDS as u64;
 /// `demo --records`: the demo checks its file against every record, held in memory.
