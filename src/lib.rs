@@ -76,8 +76,9 @@
 //!   (`rows.try_for_each(..)` cut short by a timeout), cancels its requests in flight and their
 //!   retries: nothing more is sent. A timeout around `rows.try_next()` drops only that call;
 //!   the requests go on.
-//! - Memory holds up to [`Query::concurrency`] pages: the one being read and the requests in
-//!   flight, each holding its page until its turn (and, while a seam is repaired, the rows
+//! - Memory holds the page being read, one page per request in flight ([`Query::concurrency`]),
+//!   and the pages that came back early while one before them waits out a retry, up to the
+//!   reorder window's bytes (64 MiB by default; and, while a seam is repaired, the rows
 //!   fetched for it). A [`RawRow`] keeps its page's body alive for as long as it is kept.
 //! - With the seam check (offset mode, on by default), each page after the first asks for
 //!   `limit` rows from one row before its offset: the first is the row delivered last, so the

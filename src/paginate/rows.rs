@@ -13,9 +13,9 @@ use crate::error::Result;
 
 /// The stream of rows of a query. Made by [`Query::stream`].
 ///
-/// Pages are fetched as the rows are consumed: memory holds up to [`Query::concurrency`]
-/// pages (the one being read and the requests in flight, each holding its page until its
-/// turn; while a seam is repaired, the rows fetched for it besides), whatever the size of the
+/// Pages are fetched as the rows are consumed: memory holds the page being read, one page per
+/// request in flight ([`Query::concurrency`]) and the pages that came back early, up to the
+/// reorder window's bytes (while a seam is repaired, the rows fetched for it besides), whatever the size of the
 /// result; in keyset mode with key ranges in parallel, `2 × concurrency × 4` pages. See the
 /// [module rules](crate::paginate) for how it pages and ends.
 ///
