@@ -181,7 +181,9 @@ async fn a_failing_head_does_not_stop_the_pages_behind_it() {
             "k = {k}: {} rows, not every row once in order",
             ids.len()
         );
-        assert!(s.total_retries() > 0);
+        // No count of retries is asserted: on a loaded machine the head's first request can
+        // reach the server after the page ten ahead was asked for, and be served at once. Either
+        // way, that page was asked for before the head was served, which is the point.
         assert!(s.peak_in_flight <= k as u64, "k = {k}: {s:?}");
         let log = log.lock().unwrap();
         assert!(furthest_before_head(&log) >= past, "k = {k}");
