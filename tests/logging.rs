@@ -4,23 +4,8 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use wiremock::ResponseTemplate;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn retries_are_logged_and_the_token_appears_nowhere() {

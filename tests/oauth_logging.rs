@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::quick_retry;
+use common::{Captured, quick_retry};
 use futures::TryStreamExt;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -19,19 +18,6 @@ const RSA_KEY: &str = include_str!("fixtures/oauth_rsa.pem");
 const RSA_PUB: &str = include_str!("fixtures/oauth_rsa.pub.pem");
 const SECRET: &str = "cs-SECRET-9f3e-should-never-show";
 const ACCESS: &str = "at-SECRET-77aa-should-never-show";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn ids(client: &Client) -> Result<Vec<u64>, xp_export::Error> {
     common::sequential(client)

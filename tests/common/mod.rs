@@ -251,3 +251,17 @@ pub fn checkpointed_rows(output: &Path) -> u64 {
         .and_then(|cp| cp["rows"].as_u64())
         .unwrap_or(0)
 }
+
+/// A log writer for a `tracing` subscriber that keeps every byte written, to read back.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
