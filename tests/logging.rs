@@ -10,13 +10,7 @@ use wiremock::ResponseTemplate;
 #[tokio::test]
 async fn retries_are_logged_and_the_token_appears_nowhere() {
     let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
 
     let server = serve(Dataset::capped(30, 7)).await;
     fail_next(

@@ -31,13 +31,7 @@ async fn ids(client: &Client) -> Result<Vec<u64>, xp_export::Error> {
 #[tokio::test]
 async fn no_oauth_secret_is_logged_at_trace() {
     let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
     let mut shown = Vec::new();
 
     // Both grants, a token renewed on a 401, and a transient token failure retried.

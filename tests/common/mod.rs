@@ -256,6 +256,18 @@ pub fn checkpointed_rows(output: &Path) -> u64 {
 #[derive(Clone, Default)]
 pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// A subscriber that writes every event, TRACE included, into this writer.
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
+
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
