@@ -28,6 +28,7 @@
 // - report: Report, what a finished export did;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
+mod behind;
 mod checkpoint;
 mod encode;
 mod error;

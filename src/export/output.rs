@@ -1,11 +1,13 @@
-//! The output writer: stdout or a stream, or `PATH.partial` with a checkpoint after every
-//! page; gzip members; the rename into place once complete.
+//! The output writer: stdout or a stream, or `PATH.partial` with its checkpoint (saved by
+//! time) and its bytes synced behind the writes; gzip members; the rename into place once
+//! complete.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::behind::{DEFAULT_SYNC_EVERY, WriteBehind};
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
 use super::lock::{Completed, OutputLock, remove_if_present};
@@ -44,6 +46,8 @@ struct PartialFile {
     saved_at: Option<Instant>,
     /// The longest a committed page waits for its checkpoint.
     every: Duration,
+    /// Syncs the bytes in the background as they are written.
+    behind: WriteBehind,
 }
 
 /// Where the output stands after the last page committed: what its checkpoint will say.
@@ -107,6 +111,10 @@ impl Output {
             }
         };
         let mut writer_file = file.try_clone().map_err(io_err(&partial))?;
+        let behind = WriteBehind::new(
+            file.try_clone().map_err(io_err(&partial))?,
+            DEFAULT_SYNC_EVERY,
+        );
         io::Seek::seek(&mut writer_file, io::SeekFrom::End(0)).map_err(io_err(&partial))?;
         Ok(Output {
             writer: Box::new(BufWriter::with_capacity(1 << 16, writer_file)),
@@ -124,6 +132,7 @@ impl Output {
                 pending: None,
                 saved_at: None,
                 every: DEFAULT_CHECKPOINT_EVERY,
+                behind,
             }),
         })
     }
@@ -152,6 +161,9 @@ impl Output {
         self.bytes += bytes.len() as u64;
         if let Some(f) = &mut self.file {
             f.crc.update(bytes);
+            f.behind
+                .wrote(bytes.len() as u64)
+                .map_err(io_err(&f.partial))?;
         }
         Ok(())
     }
@@ -224,6 +236,7 @@ impl Output {
         let Some(p) = f.pending.take() else {
             return Ok(());
         };
+        f.behind.wait().map_err(io_err(&f.partial))?;
         f.file.sync_data().map_err(io_err(&f.partial))?;
         let cp = Checkpoint {
             version: checkpoint::VERSION,
@@ -261,9 +274,10 @@ impl Output {
             self.write_member(&[])?;
         }
         self.flush()?;
-        let Some(f) = &self.file else {
+        let Some(f) = &mut self.file else {
             return Ok(None);
         };
+        f.behind.wait().map_err(io_err(&f.partial))?;
         f.file.sync_all().map_err(io_err(&f.partial))?;
         f.lock.record(&Completed {
             version: checkpoint::VERSION,
