@@ -19,6 +19,11 @@ Builds the release binary, starts `xp-export emulate` for each scenario, and mea
 5. The emulator itself: time from its start to its first page answered, and its peak RSS
    (VmHWM from /proc/PID/status, Linux only) after a first page, a page deep in the data set
    and a keyset seek, at 2,000,000 and 50,000,000 records (--emulator-records).
+6. dlt: the same 200,000 rows (--dlt-rows) from the same emulator, xp-export `export -o FILE`
+   against a dlt pipeline (benches/dlt/pipeline.py: the `rest_api` source paging by offset and
+   limit, into the `filesystem` destination as JSONL), the two taking turns run by run. dlt is
+   installed from benches/dlt/requirements.txt into target/bench-venv-dlt, made once and
+   reused; when it cannot be made (no network), the scenario says so and is skipped.
 
 Every figure is the median of --runs runs (default 5; 3 for the 5M-row memory runs).
 Nothing here is timed inside a test: this is the benchmark.
@@ -38,6 +43,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "xp-export")
 TYPED = os.path.join(ROOT, "target", "release", "examples", "typed_rows")
+DLT_DIR = os.path.join(ROOT, "benches", "dlt")
+DLT_VENV = os.path.join(ROOT, "target", "bench-venv-dlt")
 
 
 def build():
@@ -153,7 +160,8 @@ def main():
     p.add_argument("--concurrency", type=int, default=4, help="pages in flight for throughput and faults")
     p.add_argument("--emulator-records", default="2000000,50000000",
                    help="comma-separated data set sizes for the emulator scenario")
-    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator",
+    p.add_argument("--dlt-rows", type=int, default=200_000, help="rows for the dlt comparison")
+    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator,dlt",
                    help="comma-separated scenarios to run (default: all)")
     args = p.parse_args()
     if not shutil.which("curl"):
@@ -178,6 +186,8 @@ def main():
         out += faults(page, k, runs)
     if "emulator" in only:
         out += emulator_footprint(page, runs, [int(n) for n in args.emulator_records.split(",")])
+    if "dlt" in only:
+        out += dlt_comparison(page, runs, args.dlt_rows)
     print("\n".join(out))
 
 
@@ -367,6 +377,91 @@ def emulator_footprint(page, runs, sizes):
         out.append(f"| first page, last page, keyset seek | {n:,} | {startup:.2f} s | {rss / 1024:.1f} MiB |")
     out.append("")
     return out
+
+
+def dlt_python():
+    """The Python of target/bench-venv-dlt with benches/dlt/requirements.txt installed: made
+    once, reused while the requirements are unchanged. Returns (path, None), or (None, why)
+    when it cannot be made."""
+    requirements = os.path.join(DLT_DIR, "requirements.txt")
+    python = os.path.join(DLT_VENV, "bin", "python")
+    marker = os.path.join(DLT_VENV, "requirements.installed")
+    with open(requirements) as f:
+        wanted = f.read()
+    try:
+        with open(marker) as f:
+            if f.read() == wanted and os.path.exists(python):
+                return python, None
+    except OSError:
+        pass
+    steps = [("python3 -m venv", [sys.executable, "-m", "venv", DLT_VENV]),
+             ("pip install", [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                              "--retries", "1", "--timeout", "15", "-r", requirements])]
+    for label, step in steps:
+        print(f"dlt: {' '.join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in step)}",
+              file=sys.stderr)
+        try:
+            done = subprocess.run(step, capture_output=True, text=True)
+        except OSError as e:
+            return None, f"{label}: {e}"
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            return None, f"{label} failed: {lines[-1] if lines else f'exit {done.returncode}'}"
+    with open(marker, "w") as f:
+        f.write(wanted)
+    return python, None
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def dlt_comparison(page, runs, rows):
+    """xp-export `export -o FILE` against the dlt pipeline, the same rows from one emulator,
+    the two taking turns run by run; wall time and CPU seconds of each whole process (the
+    pipeline checks it loaded exactly `rows` rows; xp-export's file is counted after)."""
+    python, why = dlt_python()
+    if python is None:
+        line = f"dlt comparison skipped: target/bench-venv-dlt could not be made ({why})."
+        print(line, file=sys.stderr)
+        return [line, ""]
+    version = subprocess.run([python, "-c", "import dlt; print(dlt.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    pipeline = os.path.join(DLT_DIR, "pipeline.py")
+    with Emulator(rows) as emu, tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "rows.ndjson")
+        env = dict(emu_env(emu), RUNTIME__DLTHUB_TELEMETRY="false", TMPDIR=tmp)
+
+        def xp():
+            if os.path.exists(out):
+                os.remove(out)
+            return run_export_full(emu, "-o", out)
+
+        scenarios = {
+            "xp": xp,
+            "dlt": lambda: timed([python, pipeline, "--rows", str(rows), "--page-size", str(page)], env),
+        }
+        samples = {name: [] for name in scenarios}
+        for _ in range(runs):
+            for name, run in scenarios.items():
+                samples[name].append(run())
+        written = count_lines(out)
+        if written != rows:
+            sys.exit(f"xp-export wrote {written} rows, expected {rows}")
+    t = {name: statistics.median(v[0] for v in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(v[1] for v in values) for name, values in samples.items()}
+    ratio = t["dlt"] / t["xp"]
+    return [f"| dlt: {rows:,} rows, page {page}, one emulator | time | rows/s | CPU (user + sys) | vs xp-export |",
+            "|---|---|---|---|---|",
+            f"| xp-export export -o FILE (NDJSON, default flags) | {t['xp']:.2f} s | {rows / t['xp']:,.0f} | {cpu['xp']:.2f} s | 1.00× |",
+            f"| dlt {version}: `rest_api` source → `filesystem` destination, JSONL (benches/dlt/pipeline.py) | {t['dlt']:.2f} s | {rows / t['dlt']:,.0f} | {cpu['dlt']:.2f} s | **{ratio:.1f}×** |",
+            "",
+            "| ratio (wall time, same run) | measured | target |",
+            "|---|---|---|",
+            f"| dlt / xp-export -o FILE | **{ratio:.1f}×** | ≥ 20× |",
+            f"| the same in CPU seconds (user + sys) | {cpu['dlt'] / cpu['xp']:.1f}× | |",
+            ""]
 
 
 if __name__ == "__main__":
