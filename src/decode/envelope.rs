@@ -178,7 +178,7 @@ pub(crate) fn open_typed<T: serde::de::DeserializeOwned>(
     status: u16,
     body: &[u8],
 ) -> Option<Result<Vec<T>, Error>> {
-    let env = serde_json::from_slice::<Envelope<Vec<T>>>(body).ok()?;
+    let env = super::typed::read_page::<T>(body).ok()?;
     if let Some(e) = failure(status, env.code, env.success, env.message.as_ref()) {
         return Some(Err(e));
     }

@@ -1,7 +1,7 @@
 //! How a response body becomes rows: the envelope decides failure (`envelope`), then `data` is
-//! decoded into typed rows or split into [`RawRow`] slices, with the keys paging needs.
-
+//! decoded into typed rows (`typed`) or split into [`RawRow`] slices, with the keys paging needs.
 mod envelope;
+mod typed;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
