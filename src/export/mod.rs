@@ -35,6 +35,8 @@ mod error;
 mod format;
 mod lock;
 mod output;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod place;
 mod report;
 mod resume;

@@ -1,0 +1,1 @@
+//! A page's rows into Arrow arrays.
