@@ -1,0 +1,174 @@
+//! What a JSON value is ([`Kind`]), and the column types ([`Type`]) inference widens through.
+//!
+//! Inference widens integer → float → text: integers (fitting i64) make an Int64 column,
+//! integers and floats a Float64 one, booleans a Boolean one, and anything else (strings,
+//! objects, arrays, integers beyond i64 or numbers beyond f64, mixes) a Utf8 one; a column
+//! that saw only nulls is Utf8. Into a column, null fits every type, an integer fits Int64 and
+//! Float64, a float Float64, a boolean Boolean, and anything fits Utf8: a string as itself,
+//! another value as its compact JSON text (the same rules for push-devices' typed columns).
+
+use arrow_schema::DataType;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A column's type, as the checkpoint names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Type {
+    /// Integers that fit an i64.
+    Int64,
+    /// Floats, and integers as floats.
+    Float64,
+    /// `true` and `false`.
+    Boolean,
+    /// Strings as themselves, any other value as its compact JSON text.
+    Utf8,
+}
+
+impl Type {
+    /// The Arrow type of a column of this type.
+    pub(super) fn data_type(self) -> DataType {
+        match self {
+            Type::Int64 => DataType::Int64,
+            Type::Float64 => DataType::Float64,
+            Type::Boolean => DataType::Boolean,
+            Type::Utf8 => DataType::Utf8,
+        }
+    }
+
+    /// What a value must be to fit, for error messages.
+    pub(super) fn expected(self) -> &'static str {
+        match self {
+            Type::Int64 => "an integer",
+            Type::Float64 => "a number",
+            Type::Boolean => "a boolean",
+            Type::Utf8 => "any value",
+        }
+    }
+
+    /// The type of an inferred column that was `seen` (None: only nulls so far) once it has
+    /// also seen a value of `kind`.
+    pub(super) fn widen(seen: Option<Type>, kind: &Kind) -> Option<Type> {
+        let of_kind = match kind {
+            Kind::Null => return seen,
+            Kind::Int(_) => Type::Int64,
+            Kind::Float(_) => Type::Float64,
+            Kind::Bool(_) => Type::Boolean,
+            _ => Type::Utf8,
+        };
+        Some(match seen {
+            None => of_kind,
+            Some(seen) if seen == of_kind || seen == Type::Utf8 => seen,
+            Some(Type::Int64 | Type::Float64) if matches!(of_kind, Type::Int64 | Type::Float64) => {
+                Type::Float64
+            }
+            Some(_) => Type::Utf8,
+        })
+    }
+}
+
+/// What a JSON value is, with its number or boolean read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// An integer beyond i64 (kept as text in a Utf8 column).
+    BigInt,
+    Float(f64),
+    /// A number beyond f64's range (kept as text in a Utf8 column).
+    BigFloat,
+    Str,
+    Object,
+    Array,
+}
+
+impl Kind {
+    /// Reads what `raw` is. `raw` is valid JSON (serde_json checked it when it was cut out).
+    pub(super) fn of(raw: &RawValue) -> Kind {
+        let text = raw.get().trim_ascii();
+        match text.as_bytes().first() {
+            Some(b'n') => Kind::Null,
+            Some(b't') => Kind::Bool(true),
+            Some(b'f') => Kind::Bool(false),
+            Some(b'"') => Kind::Str,
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            _ if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) => {
+                match text.parse::<f64>() {
+                    Ok(f) if f.is_finite() => Kind::Float(f),
+                    _ => Kind::BigFloat,
+                }
+            }
+            _ => text.parse::<i64>().map_or(Kind::BigInt, Kind::Int),
+        }
+    }
+
+    /// The kind of a JSON text from its first byte, without reading it further.
+    pub(super) fn of_first_byte(text: &[u8]) -> &'static str {
+        match text.trim_ascii_start().first() {
+            Some(b'{') => "an object",
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'n') => "a null",
+            Some(_) => "a number",
+            None => "nothing",
+        }
+    }
+
+    /// The kind's name in error messages: "found a string".
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Kind::Null => "a null",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) => "an integer",
+            Kind::BigInt => "an integer beyond i64",
+            Kind::Float(_) => "a float",
+            Kind::BigFloat => "a number beyond f64",
+            Kind::Str => "a string",
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Type};
+
+    fn kind(text: &str) -> Kind {
+        Kind::of(&serde_json::from_str::<Box<serde_json::value::RawValue>>(text).unwrap())
+    }
+
+    #[test]
+    fn values_are_read_by_kind() {
+        assert_eq!(kind("null"), Kind::Null);
+        assert_eq!(kind("true"), Kind::Bool(true));
+        assert_eq!(kind("-7"), Kind::Int(-7));
+        assert_eq!(kind("9223372036854775807"), Kind::Int(i64::MAX));
+        assert_eq!(kind("9223372036854775808"), Kind::BigInt);
+        assert_eq!(kind("1.5"), Kind::Float(1.5));
+        assert_eq!(kind("1e3"), Kind::Float(1000.0));
+        assert_eq!(kind("1e400"), Kind::BigFloat);
+        assert_eq!(kind(r#""7""#), Kind::Str);
+        assert_eq!(kind("{}"), Kind::Object);
+        assert_eq!(kind("[1]"), Kind::Array);
+    }
+
+    #[test]
+    fn inference_widens_integer_float_text() {
+        let widen = |kinds: &[&str]| kinds.iter().fold(None, |t, k| Type::widen(t, &kind(k)));
+        assert_eq!(widen(&["null"]), None);
+        assert_eq!(widen(&["1", "null", "2"]), Some(Type::Int64));
+        assert_eq!(widen(&["1", "2.5"]), Some(Type::Float64));
+        assert_eq!(widen(&["2.5", "1"]), Some(Type::Float64));
+        assert_eq!(widen(&["1", "2.5", r#""x""#]), Some(Type::Utf8));
+        assert_eq!(widen(&["true", "false"]), Some(Type::Boolean));
+        assert_eq!(widen(&["true", "1"]), Some(Type::Utf8));
+        assert_eq!(widen(&["1", "true"]), Some(Type::Utf8));
+        assert_eq!(widen(&["1", "9223372036854775808"]), Some(Type::Utf8));
+        assert_eq!(widen(&["{}"]), Some(Type::Utf8));
+        assert_eq!(widen(&[r#""x""#, "1"]), Some(Type::Utf8));
+    }
+}
