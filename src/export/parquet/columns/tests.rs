@@ -1,0 +1,348 @@
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_schema::DataType;
+
+use super::{Columns, SavedSchema};
+use crate::model::RawRow;
+
+fn rows(texts: &[&str]) -> Vec<RawRow> {
+    texts.iter().map(|t| RawRow::new(t)).collect()
+}
+
+fn names(batch: &RecordBatch) -> Vec<String> {
+    let schema = batch.schema();
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let column = batch.column_by_name(name).unwrap();
+    column.as_primitive::<Int64Type>().iter().collect()
+}
+
+fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    let column = batch.column_by_name(name).unwrap();
+    column.as_primitive::<Float64Type>().iter().collect()
+}
+
+fn texts(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column = batch.column_by_name(name).unwrap();
+    column
+        .as_string::<i32>()
+        .iter()
+        .map(|s| s.map(String::from))
+        .collect()
+}
+
+fn batch_of(model: &str, select: Option<&[String]>, texts: &[&str]) -> RecordBatch {
+    let mut columns = Columns::new(model, select);
+    columns.push(&rows(texts), 0).unwrap();
+    columns.take_batch().unwrap()
+}
+
+#[test]
+fn push_devices_rows_are_typed_and_unknown_fields_kept_in_extra() {
+    let batch = batch_of(
+        "push-devices",
+        None,
+        &[
+            r#"{"zeta":[1, {"a" : null}],"action_id":7,"campaign_id":245624,"create_time":-3,
+               "device_id":9,"profile_id":"p-1","error":1,"error_message":"DEVICE_UNREGISTERED",
+               "delivery":0,"open":1,"click":1700000000,"alpha":1.50,"n":null}"#,
+            r#"{"action_id":8,"error_message":null,"profile_id":42}"#,
+            "{}",
+        ],
+    );
+    let mut want: Vec<String> = crate::model::push_devices::FIELDS.map(String::from).into();
+    want.push("extra".into());
+    assert_eq!(names(&batch), want);
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(ints(&batch, "action_id"), [Some(7), Some(8), None]);
+    assert_eq!(ints(&batch, "campaign_id"), [Some(245624), None, None]);
+    assert_eq!(ints(&batch, "create_time"), [Some(-3), None, None]);
+    assert_eq!(ints(&batch, "device_id"), [Some(9), None, None]);
+    assert_eq!(ints(&batch, "error"), [Some(1), None, None]);
+    assert_eq!(ints(&batch, "delivery"), [Some(0), None, None]);
+    assert_eq!(ints(&batch, "open"), [Some(1), None, None]);
+    assert_eq!(ints(&batch, "click"), [Some(1700000000), None, None]);
+    let profile = texts(&batch, "profile_id");
+    assert_eq!(profile, [Some("p-1".into()), Some("42".into()), None]);
+    let message = texts(&batch, "error_message");
+    assert_eq!(message, [Some("DEVICE_UNREGISTERED".into()), None, None]);
+    let extra = r#"{"zeta":[1,{"a":null}],"alpha":1.50,"n":null}"#;
+    assert_eq!(texts(&batch, "extra"), [Some(extra.into()), None, None]);
+    for field in batch.schema().fields() {
+        assert!(field.is_nullable(), "{field}");
+    }
+    assert_eq!(batch.schema().field(4).data_type(), &DataType::Utf8);
+    assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
+}
+
+#[test]
+fn select_orders_the_columns_and_unknown_selected_names_are_inferred() {
+    let select = ["error_message", "message", "action_id", "extra"].map(String::from);
+    let batch = batch_of(
+        "push-devices",
+        Some(&select),
+        &[
+            r#"{"action_id":1,"message":5,"extra":"x","other":true}"#,
+            r#"{"action_id":2,"message":2.5}"#,
+        ],
+    );
+    let want = ["error_message", "message", "action_id", "extra", "_extra"];
+    assert_eq!(names(&batch), want);
+    assert_eq!(floats(&batch, "message"), [Some(5.0), Some(2.5)]);
+    assert_eq!(texts(&batch, "extra"), [Some("x".into()), None]);
+    assert_eq!(
+        texts(&batch, "_extra"),
+        [Some(r#"{"other":true}"#.into()), None]
+    );
+    assert_eq!(texts(&batch, "error_message"), [None, None]);
+}
+
+#[test]
+fn a_value_that_does_not_fit_its_typed_column_is_refused_by_field_and_offset() {
+    let mut columns = Columns::new("push-devices", None);
+    columns.push(&rows(&[r#"{"action_id":1}"#]), 12344).unwrap();
+    columns
+        .push(&rows(&[r#"{"action_id":"2"}"#]), 12345)
+        .unwrap();
+    let e = columns.take_batch().unwrap_err();
+    assert_eq!(
+        e,
+        r#"field "action_id" of the row at offset 12345: expected an integer, found a string"#
+    );
+    assert_eq!(columns.buffered_rows(), 2, "an error changes nothing");
+    assert_eq!(columns.fixed(), None);
+    for (value, found) in [
+        ("1.5", "a float"),
+        ("9223372036854775808", "an integer beyond i64"),
+        (r#"{"a":1}"#, "an object"),
+        ("true", "a boolean"),
+    ] {
+        let mut columns = Columns::new("push-devices", None);
+        columns
+            .push(&rows(&[&format!(r#"{{"error":{value}}}"#)]), 3)
+            .unwrap();
+        let e = columns.take_batch().unwrap_err();
+        let want =
+            format!(r#"field "error" of the row at offset 3: expected an integer, found {found}"#);
+        assert_eq!(e, want);
+    }
+}
+
+#[test]
+fn a_row_that_is_not_an_object_is_refused_by_offset() {
+    let mut columns = Columns::new("campaign", None);
+    let e = columns.push(&rows(&["{}", "[1]"]), 10).unwrap_err();
+    assert_eq!(
+        e,
+        "the row at offset 11 is not a JSON object: found an array"
+    );
+    assert_eq!(columns.buffered_rows(), 0, "the page is refused whole");
+}
+
+#[test]
+fn inferred_types_widen_from_integer_to_float_to_text_within_a_batch() {
+    let batch = batch_of(
+        "campaign",
+        None,
+        &[
+            r#"{"id":1,"rate":1,"name":2,"flag":true,"big":1,"tags":null}"#,
+            r#"{"id":2,"rate":0.5,"name":2.5,"flag":false,"big":18446744073709551615,"late":null}"#,
+            r#"{"id":3,"name":"x","tags":["a", {"b":1}],"flag":null,"mixed":true}"#,
+            r#"{"mixed":1}"#,
+        ],
+    );
+    let want = ["id", "rate", "name", "flag", "big", "tags", "late", "mixed"];
+    assert_eq!(names(&batch), want);
+    let schema = batch.schema();
+    let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+    use DataType::{Boolean, Float64, Int64, Utf8};
+    assert_eq!(
+        types,
+        [
+            &Int64, &Float64, &Utf8, &Boolean, &Utf8, &Utf8, &Utf8, &Utf8
+        ]
+    );
+    assert_eq!(ints(&batch, "id"), [Some(1), Some(2), Some(3), None]);
+    assert_eq!(floats(&batch, "rate"), [Some(1.0), Some(0.5), None, None]);
+    let name = texts(&batch, "name");
+    assert_eq!(
+        name,
+        [Some("2".into()), Some("2.5".into()), Some("x".into()), None]
+    );
+    let flag = batch.column_by_name("flag").unwrap().as_boolean().iter();
+    assert_eq!(
+        flag.collect::<Vec<_>>(),
+        [Some(true), Some(false), None, None]
+    );
+    let big = texts(&batch, "big");
+    assert_eq!(
+        big,
+        [
+            Some("1".into()),
+            Some("18446744073709551615".into()),
+            None,
+            None
+        ]
+    );
+    let tags = texts(&batch, "tags");
+    assert_eq!(tags, [None, None, Some(r#"["a",{"b":1}]"#.into()), None]);
+    assert_eq!(texts(&batch, "late"), [None, None, None, None]);
+    let mixed = texts(&batch, "mixed");
+    assert_eq!(mixed, [None, None, Some("true".into()), Some("1".into())]);
+}
+
+#[test]
+fn a_fixed_schema_takes_integers_as_floats_and_refuses_misfits_and_new_fields() {
+    let mut columns = Columns::new("campaign", None);
+    columns
+        .push(&rows(&[r#"{"id":1,"rate":0.5,"note":"a"}"#]), 0)
+        .unwrap();
+    columns.take_batch().unwrap();
+    columns
+        .push(&rows(&[r#"{"id":2,"rate":1,"note":{"x":1}}"#]), 1)
+        .unwrap();
+    let batch = columns.take_batch().unwrap();
+    assert_eq!(floats(&batch, "rate"), [Some(1.0)]);
+    assert_eq!(texts(&batch, "note"), [Some(r#"{"x":1}"#.into())]);
+
+    columns.push(&rows(&[r#"{"id":2.5}"#]), 2).unwrap();
+    let e = columns.take_batch().unwrap_err();
+    assert_eq!(
+        e,
+        r#"field "id" of the row at offset 2: expected an integer, found a float"#
+    );
+
+    let mut columns = Columns::new("campaign", None);
+    columns.push(&rows(&[r#"{"id":1}"#]), 0).unwrap();
+    columns.take_batch().unwrap();
+    columns.push(&rows(&[r#"{"id":2,"new":1}"#]), 7).unwrap();
+    let e = columns.take_batch().unwrap_err();
+    assert!(
+        e.starts_with(
+            r#"field "new" of the row at offset 7: not in the schema fixed by the first row group; "#
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_resumed_export_keeps_the_saved_schema() {
+    let mut columns = Columns::new("campaign", None);
+    assert_eq!(columns.fixed(), None);
+    columns
+        .push(&rows(&[r#"{"id":1,"rate":0.5,"none":null}"#]), 0)
+        .unwrap();
+    columns.take_batch().unwrap();
+    let saved = columns.fixed().unwrap();
+    let json = serde_json::to_string(&saved).unwrap();
+    assert_eq!(
+        json,
+        r#"{"columns":[["id","int64"],["rate","float64"],["none","utf8"]],"extra":null}"#
+    );
+    let back: SavedSchema = serde_json::from_str(&json).unwrap();
+    let mut resumed = Columns::resumed("campaign", None, back);
+    assert_eq!(resumed.schema(), columns.schema());
+    resumed.push(&rows(&[r#"{"id":"x"}"#]), 9).unwrap();
+    assert!(
+        resumed
+            .take_batch()
+            .unwrap_err()
+            .contains("expected an integer")
+    );
+
+    let mut typed = Columns::new("push-devices", None);
+    typed.take_batch().unwrap();
+    let resumed = Columns::resumed("push-devices", None, typed.fixed().unwrap());
+    assert_eq!(resumed.schema(), typed.schema());
+    assert_eq!(resumed.extra_column(), Some("extra"));
+}
+
+#[test]
+fn an_empty_export_has_a_schema_and_no_rows() {
+    let typed = Columns::new("push-devices", None);
+    assert_eq!(typed.schema().fields().len(), 11);
+    assert_eq!(typed.schema().field(10).name(), "extra");
+    let select = ["b", "a"].map(String::from);
+    let inferred = Columns::new("campaign", Some(&select));
+    let schema = inferred.schema();
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), f.data_type()))
+        .collect();
+    assert_eq!(fields, [("b", &DataType::Utf8), ("a", &DataType::Utf8)]);
+    assert_eq!(Columns::new("campaign", None).schema().fields().len(), 0);
+    assert_eq!(Columns::new("campaign", None).extra_column(), None);
+    let batch = Columns::new("push-devices", None).take_batch().unwrap();
+    assert_eq!((batch.num_rows(), batch.num_columns()), (0, 11));
+}
+
+#[test]
+fn strings_keep_quotes_newlines_and_non_ascii_exactly() {
+    let row =
+        r#"{"error_message":"Échec \"x\"\n\ttab \u00e9 😀 \\","note":"日本\"","k\"ey":"v\n"}"#;
+    let mut columns = Columns::new(
+        "push-devices",
+        Some(&["error_message".into(), "note".into()]),
+    );
+    columns.push(&rows(&[row]), 0).unwrap();
+    assert_eq!(
+        (columns.buffered_rows(), columns.buffered_bytes()),
+        (1, row.len())
+    );
+    let batch = columns.take_batch().unwrap();
+    let message = "Échec \"x\"\n\ttab é 😀 \\";
+    assert_eq!(texts(&batch, "error_message"), [Some(message.into())]);
+    assert_eq!(texts(&batch, "note"), [Some("日本\"".into())]);
+    assert_eq!(texts(&batch, "extra"), [Some(r#"{"k\"ey":"v\n"}"#.into())]);
+    assert_eq!((columns.buffered_rows(), columns.buffered_bytes()), (0, 0));
+}
+
+#[test]
+#[ignore = "timing, run in release by hand"]
+fn perf_a_million_rows() {
+    let page: Vec<RawRow> = (0..1000u64)
+        .map(|i| {
+            RawRow::new(&format!(
+                r#"{{"action_id":{},"campaign_id":245624,"create_time":1700000000,"device_id":{},"profile_id":"p-{i}","error":1,"error_message":"DEVICE_UNREGISTERED","delivery":0,"open":1,"click":0,"message":"hello"}}"#,
+                1_000_000_000 + i,
+                i * 7
+            ))
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    for _ in 0..1000 {
+        for r in &page {
+            let a: crate::model::PushAction = r.parse().unwrap();
+            n += a.action_id.unwrap_or(0) as usize & 1;
+        }
+    }
+    eprintln!("PushAction decode: {:?} {n}", start.elapsed());
+    let mut f = super::row::Fields::new();
+    let start = std::time::Instant::now();
+    for _ in 0..1000 {
+        for r in &page {
+            super::row::fields(r.as_bytes(), &mut f).unwrap();
+            n += f.len();
+        }
+    }
+    eprintln!("fields cut: {:?} {n}", start.elapsed());
+    for model in ["push-devices", "campaign"] {
+        let mut columns = Columns::new(model, None);
+        let start = std::time::Instant::now();
+        for p in 0..1000u64 {
+            columns.push(&page, p * 1000).unwrap();
+        }
+        let pushed = start.elapsed();
+        let batch = columns.take_batch().unwrap();
+        eprintln!(
+            "{model}: {} rows, push {pushed:?}, total {:?}",
+            batch.num_rows(),
+            start.elapsed()
+        );
+    }
+}
