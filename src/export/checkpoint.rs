@@ -99,6 +99,30 @@ pub struct Checkpoint {
     /// The CSV columns, once fixed by the header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
+    /// Parquet: the part files complete on disk, and the schema they share. (`bytes` and
+    /// `committed_crc32` are then 0: the rows are in the parts.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
+}
+
+/// A Parquet export's parts, as its checkpoint records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parts {
+    /// The part files, in order (`part-00000.parquet`, ...).
+    pub files: Vec<PartFile>,
+    /// The columns and their types, fixed by the first part; a resume writes the same.
+    pub schema: serde_json::Value,
+}
+
+/// One complete part file of a Parquet export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartFile {
+    /// Rows in it.
+    pub rows: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// CRC-32 of its bytes; a resume checks the file against it.
+    pub crc32: u32,
 }
 
 /// The current checkpoint format (2: sealed with a checksum, with the committed bytes' CRC-32).
@@ -217,6 +241,7 @@ pub(crate) mod tests {
             bytes: 123_456,
             committed_crc32: 0xdead_beef,
             columns: Some(vec!["action_id".into()]),
+            parts: None,
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
@@ -239,6 +264,7 @@ pub(crate) mod tests {
             bytes: 123_456,
             committed_crc32: 1,
             columns: None,
+            parts: None,
         };
         cp.save(&path).unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -92,7 +92,8 @@ enum Records {
 impl Records {
     fn new(format: Format, columns: Option<Vec<String>>) -> Self {
         match format {
-            Format::Ndjson => Records::Ndjson,
+            // Parquet rows are not bytes of text; that export has its own writer.
+            Format::Ndjson | Format::Parquet => Records::Ndjson,
             Format::Json => Records::Json { first: true },
             Format::Csv => Records::Csv {
                 columns,

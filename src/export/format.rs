@@ -16,6 +16,8 @@ pub enum Format {
     Csv,
     /// One JSON array of the records, each as the server sent it.
     Json,
+    /// Apache Parquet: typed columns, compressed (zstd by default); a file only.
+    Parquet,
 }
 
 impl fmt::Display for Format {
@@ -24,6 +26,7 @@ impl fmt::Display for Format {
             Format::Ndjson => "ndjson",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Parquet => "parquet",
         })
     }
 }
@@ -35,8 +38,9 @@ impl FromStr for Format {
             "ndjson" | "jsonl" => Ok(Format::Ndjson),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
+            "parquet" => Ok(Format::Parquet),
             _ => Err(format!(
-                "unknown format {s:?}: expected ndjson, csv or json"
+                "unknown format {s:?}: expected ndjson, csv, json or parquet"
             )),
         }
     }
@@ -44,7 +48,7 @@ impl FromStr for Format {
 
 impl Format {
     /// The format and compression a file name implies: `x.csv`, `x.ndjson.gz`, `x.jsonl`,
-    /// `x.json`; `None` for the format when the extension names none.
+    /// `x.json`, `x.parquet`; `None` for the format when the extension names none.
     pub fn from_path(path: &Path) -> (Option<Format>, bool) {
         let name = path
             .file_name()
@@ -56,6 +60,87 @@ impl Format {
         };
         let format = stem.rsplit_once('.').and_then(|(_, ext)| ext.parse().ok());
         (format, gzip)
+    }
+}
+
+/// How a Parquet file is written: how large its row groups grow, and their compression.
+///
+/// A row group ends at the first page boundary after `row_group_rows` rows or
+/// `row_group_bytes` bytes of rows (as the server sent them), whichever comes first; that bounds
+/// the memory an export holds. Each row group is also the unit a resume keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParquetOptions {
+    /// Rows per row group (default [`DEFAULT_ROW_GROUP_ROWS`]).
+    pub row_group_rows: usize,
+    /// Bytes of rows per row group (default [`DEFAULT_ROW_GROUP_BYTES`]).
+    pub row_group_bytes: usize,
+    /// The compression of every column (default zstd, level 3).
+    pub compression: ParquetCompression,
+}
+
+/// Rows per Parquet row group by default.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 100_000;
+
+/// Bytes of rows (as the server sent them) per Parquet row group by default: 32 MiB.
+pub const DEFAULT_ROW_GROUP_BYTES: usize = 32 << 20;
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            row_group_bytes: DEFAULT_ROW_GROUP_BYTES,
+            compression: ParquetCompression::Zstd { level: 3 },
+        }
+    }
+}
+
+/// The compression of a Parquet file's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetCompression {
+    /// Zstandard at `level` (1 to 22; 3 by default).
+    Zstd {
+        /// The compression level.
+        level: i32,
+    },
+    /// None.
+    Uncompressed,
+}
+
+impl fmt::Display for ParquetCompression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParquetCompression::Zstd { level } => write!(f, "zstd({level})"),
+            ParquetCompression::Uncompressed => f.write_str("uncompressed"),
+        }
+    }
+}
+
+impl FromStr for ParquetCompression {
+    type Err = String;
+    /// `zstd`, `zstd(N)` or `zstd:N`, `uncompressed` or `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        if lower == "uncompressed" || lower == "none" {
+            return Ok(ParquetCompression::Uncompressed);
+        }
+        let level = match lower.strip_prefix("zstd") {
+            Some("") => Some(3),
+            Some(rest) => rest
+                .strip_prefix(':')
+                .or_else(|| rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')))
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| (1..=22).contains(n)),
+            None => None,
+        };
+        level
+            .map(|level| ParquetCompression::Zstd { level })
+            .ok_or_else(|| {
+                format!(
+                    "unknown Parquet compression {s:?}: expected zstd, zstd:LEVEL (1 to 22) \
+                     or uncompressed"
+                )
+            })
     }
 }
 
@@ -71,6 +156,8 @@ mod tests {
             ("out.ndjson", (Some(Format::Ndjson), false)),
             ("out.jsonl.gz", (Some(Format::Ndjson), true)),
             ("out.json", (Some(Format::Json), false)),
+            ("out.parquet", (Some(Format::Parquet), false)),
+            ("out.Parquet.gz", (Some(Format::Parquet), true)),
             ("out.gz", (None, true)),
             ("out", (None, false)),
             ("out.txt", (None, false)),
@@ -78,5 +165,24 @@ mod tests {
         for (name, expected) in cases {
             assert_eq!(Format::from_path(Path::new(name)), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn parquet_compression_is_zstd_at_a_level_or_none() {
+        let zstd = |level| Ok(ParquetCompression::Zstd { level });
+        assert_eq!("zstd".parse(), zstd(3));
+        assert_eq!("ZSTD:19".parse(), zstd(19));
+        assert_eq!("zstd(1)".parse(), zstd(1));
+        assert_eq!("none".parse(), Ok(ParquetCompression::Uncompressed));
+        assert_eq!("uncompressed".parse(), Ok(ParquetCompression::Uncompressed));
+        for bad in ["zstd:0", "zstd:23", "zstd:x", "snappy", "gzip", ""] {
+            let err = bad.parse::<ParquetCompression>().unwrap_err();
+            assert!(err.contains("expected zstd"), "{bad}: {err}");
+        }
+        assert_eq!(ParquetCompression::Zstd { level: 3 }.to_string(), "zstd(3)");
+        assert_eq!(
+            ParquetOptions::default().row_group_rows,
+            DEFAULT_ROW_GROUP_ROWS
+        );
     }
 }

@@ -40,6 +40,7 @@ mod parquet;
 mod place;
 mod report;
 mod resume;
+mod sink;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -50,21 +51,23 @@ use futures::StreamExt;
 pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
 pub use error::ExportError;
-pub use format::Format;
+pub use format::{
+    DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Format, ParquetCompression, ParquetOptions,
+};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
-pub use report::Report;
 use report::rows_after;
+pub use report::{ParquetReport, Report};
 
 use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
 use encode::Encoder;
-use error::encode_err;
 use lock::OutputLock;
 use output::Output;
 use place::Place;
 use resume::{Asked, Resume};
+use sink::{At, Sink};
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +103,7 @@ pub struct Export {
     asked: Asked,
     new_after: Option<u64>,
     checkpoint_every: Duration,
+    parquet: ParquetOptions,
 }
 
 impl Export {
@@ -119,7 +123,15 @@ impl Export {
             asked: Asked::default(),
             new_after: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            parquet: ParquetOptions::default(),
         }
+    }
+
+    /// How a Parquet export writes its row groups (default [`ParquetOptions::default`]).
+    #[must_use]
+    pub fn parquet(mut self, options: ParquetOptions) -> Self {
+        self.parquet = options;
+        self
     }
 
     /// How often a file export saves its checkpoint (default [`DEFAULT_CHECKPOINT_EVERY`], a
@@ -181,7 +193,7 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let Some((mut out, checkpoint)) = self.open()? else {
+        let Some((mut sink, checkpoint)) = self.open()? else {
             return Ok(Report::already_complete(&self.target, started));
         };
         let target = match &self.target {
@@ -191,57 +203,56 @@ impl Export {
         let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
         let start = resumed_at.unwrap_or(self.query.start_offset);
         let mut rows = checkpoint.as_ref().map_or(0, |c| c.rows);
-        let mut encoder = self.encoder(checkpoint.as_ref());
         let new_after = self.new_after;
         let mut rows_new = 0;
         let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
-        let mut buf = Vec::with_capacity(1 << 20);
         loop {
             let next = tokio::select! {
                 biased;
-                _ = &mut stop => return Err(interrupted(&mut out, pages.summary(), rows)),
+                _ = &mut stop => return Err(interrupted(&mut sink, pages.summary(), rows)),
                 next = pages.next() => next,
             };
             let page = match next {
                 None => break,
                 Some(Ok(page)) => page,
-                Some(Err(e)) => return Err(failed(&mut out, e, rows, pages.summary().next_key)),
+                Some(Err(e)) => return Err(failed(&mut sink, e, rows, pages.summary().next_key)),
             };
-            buf.clear();
             let page_rows = page.rows();
-            encoder
-                .page(page_rows, &mut buf)
-                .map_err(encode_err(page.offset()))?;
-            out.write(&buf)?;
             rows += page_rows.len() as u64;
             rows_new += new_after.map_or(0, |key| rows_after(&page, key));
-            let next_key = pages.summary().next_key;
-            out.commit(page.next_offset(), next_key, rows, encoder.columns())?;
+            let at = At {
+                offset: page.offset(),
+                next_offset: page.next_offset(),
+                next_key: pages.summary().next_key,
+                rows,
+            };
+            sink.page(page_rows, at)?;
             on_page(&pages.summary(), rows);
         }
-        buf.clear();
-        encoder.end(&mut buf).map_err(encode_err(start))?;
-        out.write(&buf)?;
-        let path = out.finish()?.or(target);
+        let left_out_fields = sink.left_out();
+        let (path, parquet) = sink.finish(start)?;
         Ok(Report {
             summary: pages.summary(),
             rows,
             resumed_at,
-            path,
-            left_out_fields: encoder.left_out(),
+            path: path.or(target),
+            left_out_fields,
             elapsed: started.elapsed(),
             already_complete: false,
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
+            parquet,
         })
     }
 
     /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
     /// `None` when `--resume` finds the output already complete.
-    fn open(&self) -> Result<Option<(Output, Option<Checkpoint>)>, ExportError> {
+    fn open(&self) -> Result<Option<(Sink, Option<Checkpoint>)>, ExportError> {
+        self.check_parquet()?;
         let Target::File(path) = &self.target else {
-            return Ok(Some((Output::stdout(), None)));
+            let encoder = self.encoder(None);
+            return Ok(Some((Sink::text(encoder, Output::stdout()), None)));
         };
         let path = match place::place(path)? {
             Place::File(path) => path,
@@ -252,8 +263,16 @@ impl Export {
                     path.display()
                 )));
             }
+            Place::Stream { path, kind } if self.format == Format::Parquet => {
+                return Err(ExportError::Output(format!(
+                    "cannot write Parquet to {}: it is {kind}, and a Parquet file must be a \
+                     regular file (its footer is written last); give -o FILE.parquet",
+                    path.display()
+                )));
+            }
             Place::Stream { path, .. } => {
-                return Ok(Some((Output::stream(&path, self.gzip)?, None)));
+                let out = Output::stream(&path, self.gzip)?;
+                return Ok(Some((Sink::text(self.encoder(None), out), None)));
             }
         };
         let lock = OutputLock::acquire(&path)?;
@@ -263,9 +282,53 @@ impl Export {
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
+        #[cfg(feature = "parquet")]
+        if self.format == Format::Parquet {
+            let select = self.query.body.select.as_deref();
+            let out = parquet::ParquetOut::open(
+                &path,
+                identity,
+                lock,
+                checkpoint.as_ref(),
+                select,
+                self.parquet.clone(),
+            )?;
+            return Ok(Some((Sink::Parquet(Box::new(out)), checkpoint)));
+        }
+        let encoder = self.encoder(checkpoint.as_ref());
         let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
             .checkpoint_every(self.checkpoint_every);
-        Ok(Some((out, checkpoint)))
+        Ok(Some((Sink::text(encoder, out), checkpoint)))
+    }
+
+    /// A Parquet export needs a file of its own, uncompressed by gzip, and this build's
+    /// Parquet support.
+    fn check_parquet(&self) -> Result<(), ExportError> {
+        if self.format != Format::Parquet {
+            return Ok(());
+        }
+        if !cfg!(feature = "parquet") {
+            return Err(ExportError::Output(
+                "this build of xp-export has no Parquet support (it was built without the \
+                 parquet feature)"
+                    .into(),
+            ));
+        }
+        if self.target == Target::Stdout {
+            return Err(ExportError::Output(
+                "Parquet cannot be written to standard output: a Parquet file ends in a footer \
+                 that points back into it, so it must be a regular file; give -o FILE.parquet"
+                    .into(),
+            ));
+        }
+        if self.gzip {
+            return Err(ExportError::Output(
+                "a Parquet file compresses its own columns (zstd by default): drop the .gz \
+                 from the output's name"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
@@ -301,7 +364,7 @@ impl Export {
 
 /// Stopped on request: the bytes written reach the output, and the checkpoint is saved for the
 /// last page written.
-fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
+fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
     if let Err(e) = out.save_checkpoint() {
         return e;
     }
@@ -315,7 +378,7 @@ fn interrupted(out: &mut Output, summary: Summary, rows: u64) -> ExportError {
 
 /// The API failed: the bytes written reach the output and the checkpoint is saved for the last
 /// page written; a file export that wrote nothing leaves nothing behind.
-fn failed(out: &mut Output, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
+fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
     if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
         return e;
     }

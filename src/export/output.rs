@@ -247,6 +247,7 @@ impl Output {
             bytes: self.bytes,
             committed_crc32: f.crc.clone().finalize(),
             columns: p.columns,
+            parts: None,
         };
         let cp_path = checkpoint_path(&f.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;

@@ -29,6 +29,20 @@ pub struct Report {
     pub rows_new: Option<u64>,
     /// With [`Export::count_new_after`]: this run's rows at or below the key (read again).
     pub rows_reread: Option<u64>,
+    /// A Parquet export: what the file holds.
+    pub parquet: Option<ParquetReport>,
+}
+
+/// What a finished Parquet file holds, besides its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParquetReport {
+    /// Row groups in the file.
+    pub row_groups: u64,
+    /// The file's size.
+    pub bytes: u64,
+    /// The columns' compression, e.g. `zstd(3)`.
+    pub compression: String,
 }
 
 impl Report {
@@ -47,6 +61,7 @@ impl Report {
             already_complete: true,
             rows_new: None,
             rows_reread: None,
+            parquet: None,
         }
     }
 }

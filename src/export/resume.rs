@@ -5,14 +5,18 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
+#[cfg(feature = "parquet")]
+use super::format::Format;
 use super::lock::{self, OutputLock, remove_if_present};
 
 /// Where a file export starts.
 #[derive(Debug)]
+// One per export: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Resume {
     /// From nothing: no earlier run, or nothing committed, or `--restart`.
     Fresh,
@@ -40,10 +44,10 @@ pub(crate) fn check(
     asked: Asked,
 ) -> Result<Resume, ExportError> {
     let cp_path = checkpoint_path(path);
-    let partial = partial_path(path);
+    let partial = staging(path, identity);
     if asked.restart {
         remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
-        remove_if_present(&partial).map_err(io_err(&partial))?;
+        remove_staging(path, identity)?;
         return Ok(Resume::Fresh);
     }
     if !asked.resume {
@@ -61,12 +65,34 @@ pub(crate) fn check(
         Some(cp) => from_checkpoint(path, cp, identity, lock),
         // Nothing was committed: there is nothing to keep.
         None if exists(&partial) => {
-            remove_if_present(&partial).map_err(io_err(&partial))?;
+            remove_staging(path, identity)?;
             Ok(Resume::Fresh)
         }
         None if exists(path) => completed(path, identity, lock),
         None => Ok(Resume::Fresh),
     }
+}
+
+/// Where an unfinished export of `path` keeps its rows: `PATH.partial`, or for Parquet the
+/// directory of parts.
+fn staging(path: &Path, identity: &Identity) -> PathBuf {
+    #[cfg(feature = "parquet")]
+    if identity.format == Format::Parquet {
+        return super::parquet::parts_dir(path);
+    }
+    let _ = identity;
+    partial_path(path)
+}
+
+/// Removes what an unfinished export of `path` left: the partial file, and the parts.
+fn remove_staging(path: &Path, identity: &Identity) -> Result<(), ExportError> {
+    #[cfg(feature = "parquet")]
+    if identity.format == Format::Parquet {
+        super::parquet::discard(path)?;
+    }
+    let _ = identity;
+    let partial = partial_path(path);
+    remove_if_present(&partial).map_err(io_err(&partial))
 }
 
 fn exists(path: &Path) -> bool {
@@ -107,7 +133,7 @@ fn from_checkpoint(
             path.display()
         )));
     }
-    let partial = partial_path(path);
+    let partial = staging(path, identity);
     if exists(&partial) {
         return Ok(Resume::From(cp));
     }
@@ -212,6 +238,7 @@ mod tests {
             bytes: committed.len() as u64,
             committed_crc32: crc32fast::hash(committed),
             columns: None,
+            parts: None,
         }
     }
 

@@ -107,10 +107,11 @@ pub struct ExportArgs {
     /// time unless given.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "K")]
     concurrency: Option<u64>,
-    /// ndjson, csv or json; default from the output's extension, else ndjson.
+    /// ndjson, csv, json or parquet; default from the output's extension, else ndjson.
     #[arg(long)]
     format: Option<Format>,
-    /// Where to write: a file (".gz" compresses), or "-" for standard output.
+    /// Where to write: a file (".gz" compresses; ".parquet" is Parquet), or "-" for standard
+    /// output.
     #[arg(short, long, default_value = "-", value_name = "PATH|-")]
     output: String,
     /// Continue an interrupted export into the same output file.
@@ -183,6 +184,9 @@ pub struct ExportArgs {
     /// --since, --until, --state and --lookback.
     #[command(flatten)]
     pub incremental: crate::incremental::IncrementalArgs,
+    /// --row-group-rows, --row-group-bytes and --parquet-compression.
+    #[command(flatten)]
+    pub parquet: crate::parquet::ParquetArgs,
 }
 
 impl ExportArgs {

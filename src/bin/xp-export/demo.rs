@@ -175,6 +175,7 @@ fn written_ids(path: &Path, format: Format) -> Result<Vec<String>, String> {
         Format::Json => serde_json::from_str::<Vec<serde_json::Value>>(&text)
             .map(|rows| rows.into_iter().map(id_of).collect())
             .map_err(|e| e.to_string()),
+        Format::Parquet => Err("the demo checks CSV, NDJSON or JSON files".into()),
     }
 }
 

@@ -62,7 +62,8 @@ pub async fn run(
     let mut job = Export::new(query, format, target)
         .resume(args.resume)
         .restart(args.restart)
-        .checkpoint_every(args.checkpoint_every());
+        .checkpoint_every(args.checkpoint_every())
+        .parquet(args.parquet.options());
     if let Some(inc) = &incremental {
         job = inc.count(job);
     }

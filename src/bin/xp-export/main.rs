@@ -24,6 +24,7 @@ mod failure;
 mod incremental;
 mod limits;
 mod logging;
+mod parquet;
 mod paths;
 mod report;
 mod shard;

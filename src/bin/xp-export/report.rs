@@ -46,6 +46,11 @@ pub fn summary_json_value(
         json.insert("rows_new".into(), new.into());
         json.insert("rows_reread".into(), reread.into());
     }
+    if let Some(p) = &r.parquet {
+        json.insert("row_groups".into(), p.row_groups.into());
+        json.insert("bytes".into(), p.bytes.into());
+        json.insert("compression".into(), p.compression.clone().into());
+    }
     if let serde_json::Value::Object(export) = export {
         json.extend(export);
     }
@@ -185,6 +190,14 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             "  {} new rows, {} read again (at or below the last run's newest action_id)\n",
             thousands(new),
             thousands(reread)
+        );
+    }
+    if let Some(p) = &r.parquet {
+        out += &format!(
+            "  Parquet: {} row groups, {} bytes, {} compression\n",
+            thousands(p.row_groups),
+            thousands(p.bytes),
+            p.compression
         );
     }
     for line in s.to_string().lines() {

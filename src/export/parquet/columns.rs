@@ -12,9 +12,6 @@
 //! text without building a tree; `extra` keeps the fields in the row's order and their values
 //! as sent (whitespace between tokens dropped).
 
-// Until the Parquet writer uses it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod build;
 mod kind;
 mod layout;
@@ -178,6 +175,7 @@ impl Columns {
     /// The name of the column holding each row's fields without a column of their own (a JSON
     /// object, null when none): `extra` for push-devices (prefixed with `_` until it differs
     /// from every selected name); None for other models, whose every field has a column.
+    #[cfg(test)]
     pub(crate) fn extra_column(&self) -> Option<&str> {
         self.extra.as_deref()
     }
