@@ -161,7 +161,7 @@ def main():
     p.add_argument("--emulator-records", default="2000000,50000000",
                    help="comma-separated data set sizes for the emulator scenario")
     p.add_argument("--dlt-rows", type=int, default=200_000, help="rows for the dlt comparison")
-    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator,dlt",
+    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator,parquet,dlt",
                    help="comma-separated scenarios to run (default: all)")
     args = p.parse_args()
     if not shutil.which("curl"):
@@ -186,6 +186,8 @@ def main():
         out += faults(page, k, runs)
     if "emulator" in only:
         out += emulator_footprint(page, runs, [int(n) for n in args.emulator_records.split(",")])
+    if "parquet" in only:
+        out += parquet(rows, page, k, runs, args.big)
     if "dlt" in only:
         out += dlt_comparison(page, runs, args.dlt_rows)
     print("\n".join(out))
@@ -305,6 +307,48 @@ def memory(page, k, runs, big):
         with Emulator(n) as emu:
             rss[n], _ = median(lambda: run_export(emu, "--page-size", str(page), "--concurrency", str(k))[1], r)
         out.append(f"| NDJSON, concurrency {k} | {n:,} | {rss[n] / 1024:.1f} MiB |")
+    out.append(f"| ratio {big:,} / 50,000 | | **{rss[big] / rss[50_000]:.2f}** |")
+    out.append("")
+    return out
+
+
+def parquet(rows, page, k, runs, big):
+    """The same rows as NDJSON, NDJSON.gz and Parquet (zstd), in turns against one emulator:
+    time, CPU and size; then Parquet's peak RSS at 50,000 rows and at `big` rows."""
+    common = ["--page-size", str(page), "--concurrency", str(k)]
+    kinds = [("NDJSON", "rows.ndjson"), ("NDJSON.gz", "rows.ndjson.gz"),
+             ("Parquet (zstd)", "rows.parquet")]
+    times = {name: [] for name, _ in kinds}
+    cpus = {name: [] for name, _ in kinds}
+    sizes = {}
+    with Emulator(rows) as emu, tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            for name, file in kinds:
+                path = os.path.join(tmp, file)
+                for leftover in os.listdir(tmp):
+                    os.remove(os.path.join(tmp, leftover))
+                elapsed, cpu, _ = run_export_full(emu, *common, "-o", path)
+                times[name].append(elapsed)
+                cpus[name].append(cpu)
+                sizes[name] = os.path.getsize(path)
+    base_t = statistics.median(times["NDJSON"])
+    out = [f"| parquet: {rows:,} rows, page {page}, concurrency {k} | time | CPU (user + sys) "
+           "| size | time vs NDJSON | size vs NDJSON |", "|---|---|---|---|---|---|"]
+    for name, _ in kinds:
+        t, c = statistics.median(times[name]), statistics.median(cpus[name])
+        out.append(f"| {name} | {t:.2f} s | {c:.2f} s | {sizes[name] / 1e6:.1f} MB "
+                   f"| **{t / base_t:.2f}×** | {sizes[name] / sizes['NDJSON']:.3f} |")
+    out.append("")
+    out += ["| parquet: peak RSS of the exporter | rows | peak RSS |", "|---|---|---|"]
+    rss = {}
+    for n, r in [(50_000, runs), (big, max(1, min(runs, 3)))]:
+        with Emulator(n) as emu, tempfile.TemporaryDirectory() as tmp:
+            def one():
+                for leftover in os.listdir(tmp):
+                    os.remove(os.path.join(tmp, leftover))
+                return run_export(emu, *common, "-o", os.path.join(tmp, "rows.parquet"))[1]
+            rss[n], _ = median(one, r)
+        out.append(f"| Parquet (zstd), default row groups | {n:,} | {rss[n] / 1024:.1f} MiB |")
     out.append(f"| ratio {big:,} / 50,000 | | **{rss[big] / rss[50_000]:.2f}** |")
     out.append("")
     return out

@@ -667,3 +667,85 @@ async fn a_part_changed_by_hand_is_refused_on_resume() {
     });
     refused(&out, 2, "different export");
 }
+
+/// Serves `rows` up to `from`, then fails every request with a 500.
+struct FailFrom(Vec<Value>, usize);
+
+impl Respond for FailFrom {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        if body["offset"].as_u64().unwrap() as usize >= self.1 {
+            return ResponseTemplate::new(500);
+        }
+        Rows(self.0.clone()).respond(req)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_failure_keeps_every_row_fetched_as_a_smaller_part() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(FailFrom(odd_rows(), 1500))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("rows.parquet");
+    let args = [
+        "export",
+        "--page-size",
+        "300",
+        "--no-seam-check",
+        "--concurrency",
+        "1",
+        "--max-retries",
+        "0",
+        "--row-group-rows",
+        "1000",
+    ];
+    let out = run({
+        let mut c = cmd_for(&server);
+        c.args(args).arg("-o").arg(&parquet);
+        c
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--resume"), "says how to continue: {err}");
+    // 1,200 rows in the first row group, then the 300 gathered before the failure: not lost.
+    assert_eq!(checkpointed_rows(&parquet), 1500, "{err}");
+    let parts: Vec<usize> = (0..2)
+        .map(|i| {
+            read_parquet(&beside(&parquet, &format!(".parts/part-0000{i}.parquet")))
+                .rows
+                .len()
+        })
+        .collect();
+    assert_eq!(parts, [1200, 300]);
+    // The server is back: --resume fetches only the rest, and the file equals a clean run's.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(Rows(odd_rows()))
+        .mount(&server)
+        .await;
+    ok(&run({
+        let mut c = cmd_for(&server);
+        c.args(args).arg("--resume").arg("-o").arg(&parquet);
+        c
+    }));
+    let first_offset = server.received_requests().await.unwrap()[0].body.clone();
+    let first: Value = serde_json::from_slice(&first_offset).unwrap();
+    assert_eq!(
+        first["offset"], 1500,
+        "the resume starts after the kept rows"
+    );
+    let back = read_parquet(&parquet);
+    assert_eq!(back.row_groups, 3, "1,200 + 300 + 1,000");
+    let ids: Vec<u64> = back
+        .rows
+        .iter()
+        .map(|r| r["action_id"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = (0..2500).map(|i| 9_000_000 - i).collect();
+    assert_eq!(ids, want);
+}
