@@ -1,6 +1,6 @@
-//! Bulk export: a query's rows to NDJSON, CSV or JSON, on stdout or in a file, with a
-//! checkpoint (at most once a second, and at every stop) so an interrupted file export resumes
-//! where it stopped.
+//! Bulk export: a query's rows to NDJSON, CSV or JSON, on stdout or in a file, or to Parquet in
+//! a file, with a checkpoint (at most once a second, and at every stop; for Parquet, at every
+//! row group) so an interrupted file export resumes where it stopped.
 //!
 //! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
 //! reader never sees half a file under the final name. Beside the partial file,
@@ -20,8 +20,11 @@
 
 // The job's outline is here; each step's details live in a module of its own:
 // - place: what -o names (a file, a symlink's target, a stream), before anything is written;
+// - sink: where pages go: text formats into an output, Parquet into parquet's part files;
 // - output: stdout, a stream or PATH.partial, gzip members, commit, rename into place;
 // - resume: how a file export starts: leftovers, checkpoint checks, cutting the partial file;
+// - parquet: typed columns, row groups as part files, joined into one file at the end;
+// - behind: the partial file synced in the background as it grows;
 // - lock: PATH.lock, held for the export's life, then the record of a finished export;
 // - checkpoint: the checkpoint file, its seal, and the identity of an export;
 // - encode: rows to the bytes of each format;
@@ -249,7 +252,7 @@ impl Export {
     /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
     /// `None` when `--resume` finds the output already complete.
     fn open(&self) -> Result<Option<(Sink, Option<Checkpoint>)>, ExportError> {
-        self.check_parquet()?;
+        sink::check_parquet(self.format, &self.target, self.gzip)?;
         let Target::File(path) = &self.target else {
             let encoder = self.encoder(None);
             return Ok(Some((Sink::text(encoder, Output::stdout()), None)));
@@ -299,36 +302,6 @@ impl Export {
         let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
             .checkpoint_every(self.checkpoint_every);
         Ok(Some((Sink::text(encoder, out), checkpoint)))
-    }
-
-    /// A Parquet export needs a file of its own, uncompressed by gzip, and this build's
-    /// Parquet support.
-    fn check_parquet(&self) -> Result<(), ExportError> {
-        if self.format != Format::Parquet {
-            return Ok(());
-        }
-        if !cfg!(feature = "parquet") {
-            return Err(ExportError::Output(
-                "this build of xp-export has no Parquet support (it was built without the \
-                 parquet feature)"
-                    .into(),
-            ));
-        }
-        if self.target == Target::Stdout {
-            return Err(ExportError::Output(
-                "Parquet cannot be written to standard output: a Parquet file ends in a footer \
-                 that points back into it, so it must be a regular file; give -o FILE.parquet"
-                    .into(),
-            ));
-        }
-        if self.gzip {
-            return Err(ExportError::Output(
-                "a Parquet file compresses its own columns (zstd by default): drop the .gz \
-                 from the output's name"
-                    .into(),
-            ));
-        }
-        Ok(())
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.

@@ -1,10 +1,13 @@
 //! Where an export's pages go: text formats as bytes into an [`Output`], Parquet as row groups
-//! into part files. The export loop sees one interface for both.
+//! into part files. The export loop sees one interface for both. Also what Parquet refuses:
+//! standard output, streams and gzip.
 
 use std::path::{Path, PathBuf};
 
+use super::Target;
 use super::encode::Encoder;
 use super::error::{ExportError, encode_err};
+use super::format::Format;
 use super::output::Output;
 #[cfg(feature = "parquet")]
 use super::parquet::ParquetOut;
@@ -120,4 +123,38 @@ impl Sink {
             Sink::Parquet(p) => p.finish().map(|(path, report)| (Some(path), Some(report))),
         }
     }
+}
+
+/// A Parquet export needs a file of its own, uncompressed by gzip, and this build's
+/// Parquet support.
+pub(crate) fn check_parquet(
+    format: Format,
+    target: &Target,
+    gzip: bool,
+) -> Result<(), ExportError> {
+    if format != Format::Parquet {
+        return Ok(());
+    }
+    if !cfg!(feature = "parquet") {
+        return Err(ExportError::Output(
+            "this build of xp-export has no Parquet support (it was built without the \
+             parquet feature)"
+                .into(),
+        ));
+    }
+    if *target == Target::Stdout {
+        return Err(ExportError::Output(
+            "Parquet cannot be written to standard output: a Parquet file ends in a footer \
+             that points back into it, so it must be a regular file; give -o FILE.parquet"
+                .into(),
+        ));
+    }
+    if gzip {
+        return Err(ExportError::Output(
+            "a Parquet file compresses its own columns (zstd by default): drop the .gz \
+             from the output's name"
+                .into(),
+        ));
+    }
+    Ok(())
 }
