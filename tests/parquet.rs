@@ -166,10 +166,15 @@ impl Respond for Rows {
 }
 
 async fn serve_rows(rows: Vec<Value>) -> MockServer {
+    serve_model("push-devices", Rows(rows)).await
+}
+
+/// A server answering `list/MODEL` with `responder`.
+async fn serve_model(model: &str, responder: impl Respond + 'static) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(Rows(rows))
+        .and(path(format!("/api/external/list/{model}")))
+        .respond_with(responder)
         .mount(&server)
         .await;
     server
@@ -512,12 +517,7 @@ async fn another_model_gets_columns_inferred_and_widened_within_a_row_group() {
             })
         })
         .collect();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/external/list/campaign-stats"))
-        .respond_with(Rows(rows))
-        .mount(&server)
-        .await;
+    let server = serve_model("campaign-stats", Rows(rows)).await;
     let dir = tempfile::tempdir().unwrap();
     let ndjson = dir.path().join("stats.ndjson");
     let parquet = dir.path().join("stats.parquet");
@@ -564,12 +564,7 @@ async fn a_later_row_group_that_needs_a_wider_type_fails_by_field_and_offset() {
     let rows: Vec<Value> = (0..900u64)
         .map(|i| json!({"id": i, "n": if i == 700 { json!("seven hundred") } else { json!(i) }}))
         .collect();
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/external/list/campaign-stats"))
-        .respond_with(Rows(rows))
-        .mount(&server)
-        .await;
+    let server = serve_model("campaign-stats", Rows(rows)).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("stats.parquet");
     let out = run({
@@ -601,12 +596,7 @@ async fn a_later_row_group_that_needs_a_wider_type_fails_by_field_and_offset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_model_with_no_rows_is_a_valid_empty_file() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/external/list/campaign-stats"))
-        .respond_with(Rows(Vec::new()))
-        .mount(&server)
-        .await;
+    let server = serve_model("campaign-stats", Rows(Vec::new())).await;
     let dir = tempfile::tempdir().unwrap();
     for (name, select) in [("none.parquet", None), ("sel.parquet", Some("id,name"))] {
         let parquet = dir.path().join(name);
@@ -683,12 +673,7 @@ impl Respond for FailFrom {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_failure_keeps_every_row_fetched_as_a_smaller_part() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(FailFrom(odd_rows(), 1500))
-        .mount(&server)
-        .await;
+    let server = serve_model("push-devices", FailFrom(odd_rows(), 1500)).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("rows.parquet");
     let args = [

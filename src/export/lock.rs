@@ -135,6 +135,20 @@ pub(crate) fn crc_of(file: impl Read, len: u64) -> io::Result<(crc32fast::Hasher
     }
 }
 
+/// Makes a directory's entries durable (a rename or a new file in it), where the file system
+/// allows; `""` is the current directory.
+pub(crate) fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = fs::File::open(dir) {
+        // Some file systems refuse to sync a directory; the entries stand either way.
+        let _ = d.sync_all();
+    }
+}
+
 /// Removes `path` if it is there.
 pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::behind::{DEFAULT_SYNC_EVERY, WriteBehind};
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, io_err};
-use super::lock::{Completed, OutputLock, remove_if_present};
+use super::lock::{Completed, OutputLock, remove_if_present, sync_dir};
 use super::resume;
 
 /// How often a file export saves its checkpoint by default: at most once a second.
@@ -287,18 +287,9 @@ impl Output {
             crc32: f.crc.clone().finalize(),
         })?;
         fs::rename(&f.partial, &f.path).map_err(io_err(&f.path))?;
-        sync_dir(&f.path);
+        sync_dir(f.path.parent().unwrap_or(Path::new(".")));
         let cp = checkpoint_path(&f.path);
         remove_if_present(&cp).map_err(io_err(&cp))?;
         Ok(Some(f.path.clone()))
-    }
-}
-
-/// Makes the rename into `path`'s directory durable, where the file system allows.
-fn sync_dir(path: &Path) {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Ok(dir) = File::open(dir.unwrap_or(Path::new("."))) {
-        // Some file systems refuse to sync a directory; the rename stands either way.
-        let _ = dir.sync_all();
     }
 }

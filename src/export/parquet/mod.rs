@@ -23,7 +23,7 @@ use parquet::file::properties::WriterProperties;
 use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
 use super::error::{ExportError, encode_err, io_err};
 use super::format::{ParquetCompression, ParquetOptions};
-use super::lock::{Completed, OutputLock, remove_if_present};
+use super::lock::{Completed, OutputLock, remove_if_present, sync_dir};
 use super::report::ParquetReport;
 use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
@@ -208,7 +208,7 @@ impl ParquetOut {
             crc32,
         })?;
         fs::rename(&partial, &self.path).map_err(io_err(&self.path))?;
-        parts::sync_dir(self.path.parent().unwrap_or(Path::new(".")));
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")));
         // Parts first: a checkpoint without its parts beside a finished output reads as
         // complete on --resume.
         self.parts.remove()?;

@@ -22,6 +22,7 @@ use parquet::file::writer::SerializedFileWriter;
 
 use super::super::checkpoint::PartFile;
 use super::super::error::{ExportError, io_err};
+use super::super::lock::{crc_of, remove_if_present, sync_dir};
 
 /// Where the parts of the export of `path` are kept until it is complete.
 pub(crate) fn parts_dir(path: &Path) -> PathBuf {
@@ -244,7 +245,7 @@ impl Parts {
     pub(crate) fn remove(self) -> Result<(), ExportError> {
         for i in 0..self.files.len() {
             let file = self.dir.join(part_name(i));
-            super::super::lock::remove_if_present(&file).map_err(io_err(&file))?;
+            remove_if_present(&file).map_err(io_err(&file))?;
         }
         fs::remove_dir(&self.dir).map_err(io_err(&self.dir))
     }
@@ -300,29 +301,6 @@ fn open_part(path: &Path) -> Result<(File, ParquetMetaData), ExportError> {
 
 /// A file's size and CRC-32.
 fn sums(path: &Path) -> io::Result<(u64, u32)> {
-    let mut crc = crc32fast::Hasher::new();
-    let mut file = File::open(path)?;
-    let mut buf = vec![0; 1 << 16];
-    let mut bytes = 0;
-    loop {
-        let n = io::Read::read(&mut file, &mut buf)?;
-        if n == 0 {
-            return Ok((bytes, crc.finalize()));
-        }
-        crc.update(&buf[..n]);
-        bytes += n as u64;
-    }
-}
-
-/// Makes the directory's entries durable, where the file system allows.
-pub(crate) fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    if let Ok(d) = File::open(dir) {
-        // Some file systems refuse to sync a directory; the entries stand either way.
-        let _ = d.sync_all();
-    }
+    let (crc, bytes) = crc_of(File::open(path)?, u64::MAX)?;
+    Ok((bytes, crc.finalize()))
 }
