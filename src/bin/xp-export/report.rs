@@ -194,8 +194,9 @@ pub fn summary_text(r: &Report, format: Format) -> String {
     }
     if let Some(p) = &r.parquet {
         out += &format!(
-            "  Parquet: {} row groups, {} bytes, {} compression\n",
+            "  Parquet: {} row group{}, {} bytes, {} compression\n",
             thousands(p.row_groups),
+            if p.row_groups == 1 { "" } else { "s" },
             thousands(p.bytes),
             p.compression
         );
