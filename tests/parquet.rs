@@ -193,6 +193,13 @@ fn cmd_for(server: &MockServer) -> Command {
     c
 }
 
+/// Runs `xp-export ARGS -o OUT` against `server`.
+fn export_to(server: &MockServer, args: &[&str], out: &Path) -> Output {
+    let mut c = cmd_for(server);
+    c.args(args).arg("-o").arg(out);
+    run(c)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn parquet_reads_back_as_the_ndjson_export_of_the_same_rows() {
     let server = serve_rows(odd_rows()).await;
@@ -200,28 +207,26 @@ async fn parquet_reads_back_as_the_ndjson_export_of_the_same_rows() {
     let ndjson = dir.path().join("rows.ndjson");
     let parquet = dir.path().join("rows.parquet");
     let summary = dir.path().join("summary.json");
-    ok(&run({
-        let mut c = cmd_for(&server);
-        c.args(["-q", "export", "--page-size", "300", "-o"])
-            .arg(&ndjson);
-        c
-    }));
-    ok(&run({
-        let mut c = cmd_for(&server);
-        c.args([
+    ok(&export_to(
+        &server,
+        &["-q", "export", "--page-size", "300"],
+        &ndjson,
+    ));
+    let summary_arg = summary.to_str().unwrap();
+    ok(&export_to(
+        &server,
+        &[
             "-q",
             "export",
             "--page-size",
             "300",
             "--row-group-rows",
             "1000",
-        ])
-        .arg("-o")
-        .arg(&parquet)
-        .arg("--summary-json")
-        .arg(&summary);
-        c
-    }));
+            "--summary-json",
+            summary_arg,
+        ],
+        &parquet,
+    ));
     let back = read_parquet(&parquet);
     let expected = ndjson_rows(&ndjson);
     assert_eq!(back.rows.len(), 2500);
@@ -265,20 +270,18 @@ async fn select_picks_and_orders_the_columns() {
     let server = serve_rows(odd_rows()).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("sel.parquet");
-    ok(&run({
-        let mut c = cmd_for(&server);
-        c.args([
+    ok(&export_to(
+        &server,
+        &[
             "-q",
             "export",
             "--select",
-            "error_message,action_id",
+            "error_message, action_id",
             "--format",
             "parquet",
-        ])
-        .arg("-o")
-        .arg(&parquet);
-        c
-    }));
+        ],
+        &parquet,
+    ));
     let back = read_parquet(&parquet);
     let names: Vec<&str> = back.columns.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["error_message", "action_id", "extra"]);
@@ -293,11 +296,7 @@ async fn an_empty_result_is_a_valid_file_with_the_schema() {
     let server = serve_rows(Vec::new()).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("empty.parquet");
-    let out = run({
-        let mut c = cmd_for(&server);
-        c.args(["export", "-o"]).arg(&parquet);
-        c
-    });
+    let out = export_to(&server, &["export"], &parquet);
     ok(&out);
     let back = read_parquet(&parquet);
     assert_eq!(back.rows.len(), 0);
@@ -315,19 +314,11 @@ async fn a_value_that_does_not_fit_its_column_fails_naming_field_and_offset() {
     let server = serve_rows(rows).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("bad.parquet");
-    let out = run({
-        let mut c = cmd_for(&server);
-        c.args([
-            "export",
-            "--page-size",
-            "100",
-            "--row-group-rows",
-            "500",
-            "-o",
-        ])
-        .arg(&parquet);
-        c
-    });
+    let out = export_to(
+        &server,
+        &["export", "--page-size", "100", "--row-group-rows", "500"],
+        &parquet,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("campaign_id") && err.contains("1234"), "{err}");
@@ -522,12 +513,11 @@ async fn another_model_gets_columns_inferred_and_widened_within_a_row_group() {
     let ndjson = dir.path().join("stats.ndjson");
     let parquet = dir.path().join("stats.parquet");
     for out in [&ndjson, &parquet] {
-        ok(&run({
-            let mut c = cmd_for(&server);
-            c.args(["-q", "export", "campaign-stats", "--page-size", "300", "-o"])
-                .arg(out);
-            c
-        }));
+        ok(&export_to(
+            &server,
+            &["-q", "export", "campaign-stats", "--page-size", "300"],
+            out,
+        ));
     }
     let back = read_parquet(&parquet);
     let types: Vec<(&str, &DataType)> = back.columns.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -567,9 +557,9 @@ async fn a_later_row_group_that_needs_a_wider_type_fails_by_field_and_offset() {
     let server = serve_model("campaign-stats", Rows(rows)).await;
     let dir = tempfile::tempdir().unwrap();
     let parquet = dir.path().join("stats.parquet");
-    let out = run({
-        let mut c = cmd_for(&server);
-        c.args([
+    let out = export_to(
+        &server,
+        &[
             "export",
             "campaign-stats",
             "--page-size",
@@ -577,11 +567,9 @@ async fn a_later_row_group_that_needs_a_wider_type_fails_by_field_and_offset() {
             "--no-seam-check",
             "--row-group-rows",
             "500",
-            "-o",
-        ])
-        .arg(&parquet);
-        c
-    });
+        ],
+        &parquet,
+    );
     refused(
         &out,
         1,
@@ -600,15 +588,11 @@ async fn another_model_with_no_rows_is_a_valid_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     for (name, select) in [("none.parquet", None), ("sel.parquet", Some("id,name"))] {
         let parquet = dir.path().join(name);
-        let mut c = cmd_for(&server);
-        c.args(["-q", "export", "campaign-stats"]);
+        let mut args = vec!["-q", "export", "campaign-stats"];
         if let Some(s) = select {
-            c.args(["--select", s]);
+            args.extend(["--select", s]);
         }
-        ok(&run({
-            c.arg("-o").arg(&parquet);
-            c
-        }));
+        ok(&export_to(&server, &args, &parquet));
         let back = read_parquet(&parquet);
         assert_eq!(back.rows.len(), 0, "{name}");
         let names: Vec<&str> = back.columns.iter().map(|(n, _)| n.as_str()).collect();
@@ -688,11 +672,7 @@ async fn an_api_failure_keeps_every_row_fetched_as_a_smaller_part() {
         "--row-group-rows",
         "1000",
     ];
-    let out = run({
-        let mut c = cmd_for(&server);
-        c.args(args).arg("-o").arg(&parquet);
-        c
-    });
+    let out = export_to(&server, &args, &parquet);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--resume"), "says how to continue: {err}");
@@ -713,11 +693,11 @@ async fn an_api_failure_keeps_every_row_fetched_as_a_smaller_part() {
         .respond_with(Rows(odd_rows()))
         .mount(&server)
         .await;
-    ok(&run({
-        let mut c = cmd_for(&server);
-        c.args(args).arg("--resume").arg("-o").arg(&parquet);
-        c
-    }));
+    ok(&export_to(
+        &server,
+        &[&args[..], &["--resume"]].concat(),
+        &parquet,
+    ));
     let first_offset = server.received_requests().await.unwrap()[0].body.clone();
     let first: Value = serde_json::from_slice(&first_offset).unwrap();
     assert_eq!(
