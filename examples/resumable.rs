@@ -1,103 +1,62 @@
-//! A consumer that can be stopped and started again without losing or repeating a row: it
-//! checkpoints from the rows it has handled (the summary counts rows handed out, so it is safe
-//! between any two rows), shows a progress line from the stream's events, and on start
-//! continues from its checkpoint. Written only with what the rustdoc shows.
+//! An export that can be stopped and started again without losing or repeating a row: the
+//! library's [`Export`] writes the file through a partial file and a sealed checkpoint, and a
+//! resumed run cuts the partial file back to the last checkpoint and continues from there. It
+//! shows a progress line from the stream's events. Written only with what the rustdoc shows.
 //!
-//! `cargo run --example resumable` — it stops itself half-way once, then resumes.
+//! `cargo run --example resumable` — it stops itself after about 4,000 rows once, then resumes.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::TryStreamExt;
+use tokio::sync::Notify;
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, Event, PushAction};
+use xp_export::export::{Export, ExportErrorKind, Format, Report, Target, partial_path};
+use xp_export::{Client, Event};
 
-/// Where a run got to: the offset after the last row handled and that row's key.
-#[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
-struct Checkpoint {
-    next_offset: u64,
-    next_key: Option<u64>,
-    handled: u64,
-}
-
-fn load(path: &Path) -> Checkpoint {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
-fn save(path: &Path, cp: &Checkpoint) -> std::io::Result<()> {
-    // Write beside it, then rename: a crash leaves the old checkpoint or the new one.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(cp)?)?;
-    std::fs::rename(tmp, path)
-}
-
-/// Handles rows from the checkpoint on; stops after `stop_after` rows if given.
+/// Exports every push action to `out`, resuming what an earlier run left; stops on its own
+/// once `stop_after` rows are in the file, if given.
 async fn run(
     client: &Client,
-    path: &Path,
+    out: &Path,
     stop_after: Option<u64>,
-    out: &mut Vec<u64>,
-) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut cp = load(path);
+) -> Result<Option<Report>, Box<dyn std::error::Error>> {
     let retries = Arc::new(AtomicU64::new(0));
     let seen = retries.clone();
-    let mut query = client
-        .push_actions()
-        .page_size(1000)
-        .start_offset(cp.next_offset)
-        .on_event(move |e| {
-            if let Event::Retry {
-                offset, kind, wait, ..
-            } = e
-            {
-                seen.fetch_add(1, Ordering::Relaxed);
-                eprintln!("  retrying offset {offset} after {kind}, in {wait:?}");
-            }
-        });
-    if let Some(key) = cp.next_key {
-        query = query.start_after(key);
-    }
-    let mut rows = query.stream();
-    let progress = rows.progress();
-    let before = cp.handled;
-    let mut handled = 0u64;
-    while let Some(action) = rows.try_next().await? {
-        let action: PushAction = action;
-        out.extend(action.action_id); // handle the row: here, keep its key
-        handled += 1;
-        let stop = Some(handled) == stop_after;
-        if handled.is_multiple_of(2_500) || stop {
-            let s = progress.summary();
-            cp = Checkpoint {
-                next_offset: s.next_offset,
-                next_key: s.next_key,
-                handled: before + handled,
-            };
-            save(path, &cp)?;
+    let query = client.push_actions().page_size(1000).on_event(move |e| {
+        if let Event::Retry {
+            offset, kind, wait, ..
+        } = e
+        {
+            seen.fetch_add(1, Ordering::Relaxed);
+            eprintln!("  retrying offset {offset} after {kind}, in {wait:?}");
+        }
+    });
+    let stop = Notify::new();
+    let job = Export::new(query, Format::Ndjson, Target::File(out.into()))
+        .resume(true)
+        .run(stop.notified(), |summary, rows| {
             eprintln!(
-                "  {} rows handled, next offset {}, {} requests, {} retries",
-                cp.handled,
-                s.next_offset,
-                s.requests,
+                "  {rows} rows in the file, {} requests, {} retries",
+                summary.requests,
                 retries.load(Ordering::Relaxed)
             );
-            if stop {
-                return Ok(cp.handled);
+            if stop_after.is_some_and(|n| rows >= n) {
+                stop.notify_one(); // as Ctrl-C would: the checkpoint is saved first
             }
+        });
+    match job.await {
+        Ok(report) => Ok(Some(report)),
+        Err(e) if e.kind() == ExportErrorKind::Interrupted => {
+            println!(
+                "stopped with {} rows saved in {}",
+                e.rows().unwrap_or_default(),
+                e.partial().unwrap_or(out).display()
+            );
+            Ok(None)
         }
+        Err(e) => Err(e.into()),
     }
-    let s = progress.summary();
-    cp = Checkpoint {
-        next_offset: s.next_offset,
-        next_key: s.next_key,
-        handled: before + handled,
-    };
-    save(path, &cp)?;
-    Ok(cp.handled)
 }
 
 #[tokio::main]
@@ -110,17 +69,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let dir = std::env::temp_dir().join(format!("xp-export-resumable-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("checkpoint.json");
+    let out = dir.join("push-actions.ndjson");
 
-    println!("first run, stopped after 4,321 rows:");
-    let mut ids = Vec::new();
-    let first = run(&client, &path, Some(4_321), &mut ids).await?;
+    println!("first run, stopped after about 4,000 rows:");
+    if run(&client, &out, Some(4_000)).await?.is_some() {
+        return Err("the first run was meant to stop half-way".into());
+    }
+    if out.exists() || !partial_path(&out).exists() {
+        return Err("a stopped export leaves its partial file, not the output".into());
+    }
     println!("second run, from the checkpoint:");
-    let total = run(&client, &path, None, &mut ids).await?;
+    let report = run(&client, &out, None)
+        .await?
+        .ok_or("the second run stopped")?;
+    let text = std::fs::read_to_string(&out)?;
     std::fs::remove_dir_all(&dir)?;
+    let ids: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["action_id"].as_u64())
+        .collect();
     let mut expected: Vec<u64> = emulator.records().iter().map(|r| r.action_id).collect();
     expected.reverse(); // newest first, as the API pages
-    println!("handled {first} rows, then the rest: {total} in all");
+    println!(
+        "resumed at offset {:?}: {} rows in this run, {} in the file",
+        report.resumed_at, report.summary.rows, report.rows_in_output
+    );
     if ids != expected {
         return Err("the two runs together are not the data set, row for row".into());
     }

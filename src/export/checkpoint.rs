@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::format::Format;
+use super::sealed;
 
 /// What identifies an export: two runs with equal identities write the same bytes.
 /// It holds no secret (the apptoken is not part of it).
@@ -128,28 +128,12 @@ pub struct PartFile {
 /// The current checkpoint format (2: sealed with a checksum, with the committed bytes' CRC-32).
 pub const VERSION: u32 = 2;
 
-/// Where the partial output of `path` is written until it is complete.
-pub fn partial_path(path: &Path) -> PathBuf {
-    sibling(path, ".partial")
-}
-
-/// Where the checkpoint of `path` is kept.
-pub fn checkpoint_path(path: &Path) -> PathBuf {
-    sibling(path, ".checkpoint.json")
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
 impl Checkpoint {
     /// Reads the checkpoint at `path`, `None` when there is none. A checkpoint whose checksum
     /// does not match its contents (edited or damaged) is an error of kind `InvalidData`.
     pub fn load(path: &Path) -> io::Result<Option<Checkpoint>> {
         match fs::read(path) {
-            Ok(bytes) => unseal(&bytes)
+            Ok(bytes) => sealed::unseal(&bytes)
                 .map(Some)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -160,47 +144,14 @@ impl Checkpoint {
     /// Writes the checkpoint atomically and durably: a reader sees the old one or the new one,
     /// never half, and the new one is on disk before it replaces the old.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let tmp = sibling(path, ".tmp");
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&seal(self)?)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
+        sealed::replace(path, self)
     }
-}
-
-/// What ends the sealed JSON's body and starts its checksum. JSON strings cannot hold a raw
-/// line break, so its last occurrence is the checksum's.
-const SEAL: &[u8] = b",\n  \"checksum\": \"crc32:";
-
-/// `value` as pretty JSON whose last field, `checksum`, is the CRC-32 of every byte before it.
-pub(crate) fn seal<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
-    let mut body = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    let Some(len) = body.len().checked_sub(2).filter(|_| body.ends_with(b"\n}")) else {
-        return Err(io::Error::other("not a JSON object with fields"));
-    };
-    body.truncate(len);
-    let crc = crc32fast::hash(&body);
-    body.extend_from_slice(SEAL);
-    body.extend_from_slice(format!("{crc:08x}\"\n}}\n").as_bytes());
-    Ok(body)
-}
-
-/// The value of JSON written by [`seal`], or what is wrong with it.
-pub(crate) fn unseal<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let at = bytes
-        .windows(SEAL.len())
-        .rposition(|w| w == SEAL)
-        .ok_or("it has no checksum")?;
-    let expected = format!("{:08x}\"\n}}\n", crc32fast::hash(&bytes[..at]));
-    if &bytes[at + SEAL.len()..] != expected.as_bytes() {
-        return Err("its checksum does not match its contents: it was edited or damaged".into());
-    }
-    serde_json::from_slice(bytes).map_err(|e| format!("it cannot be read: {e}"))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::export::files::{checkpoint_path, partial_path};
 
     /// A CSV export of campaign 1's push actions.
     pub(crate) fn identity() -> Identity {

@@ -6,14 +6,16 @@
 //! and across resumes. The lock dies with the process: a `kill -9` leaves no stale lock, only
 //! the (unlocked) file.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, Identity};
+use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
+use super::files::{crc_of, lock_path};
+use super::sealed;
 
 /// What a finished export leaves in `PATH.lock`: what it exported and the bytes it wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,13 +36,6 @@ pub(crate) struct OutputLock {
     path: PathBuf,
 }
 
-/// Where the lock of `path` is kept.
-pub(crate) fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
-    path.with_file_name(name)
-}
-
 impl OutputLock {
     /// Takes the lock of the output `path`, or fails at once when another export holds it.
     pub(crate) fn acquire(path: &Path) -> Result<OutputLock, ExportError> {
@@ -54,7 +49,7 @@ impl OutputLock {
             .map_err(|e| cannot_create(path, &lock, e))?;
         match file.try_lock() {
             Ok(()) => Ok(OutputLock { file, path: lock }),
-            Err(TryLockError::WouldBlock) => Err(ExportError::Busy(format!(
+            Err(TryLockError::WouldBlock) => Err(ExportError::busy(format!(
                 "another export is writing {} (it holds {}): wait for it to finish, or stop it \
                  and run this command again",
                 path.display(),
@@ -72,12 +67,12 @@ impl OutputLock {
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(io_err(&self.path))?;
-        Ok(checkpoint::unseal(&bytes).ok())
+        Ok(sealed::unseal(&bytes).ok())
     }
 
     /// Records that the export finished with `done`, durably.
     pub(crate) fn record(&self, done: &Completed) -> Result<(), ExportError> {
-        let sealed = checkpoint::seal(done).map_err(io_err(&self.path))?;
+        let sealed = sealed::seal(done).map_err(io_err(&self.path))?;
         let mut file = &self.file;
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
@@ -99,7 +94,7 @@ fn cannot_create(path: &Path, lock: &Path, e: io::Error) -> ExportError {
         }
         _ => return io_err(lock)(e),
     };
-    ExportError::Output(format!("cannot write {}: {why}", path.display()))
+    ExportError::output(format!("cannot write {}: {why}", path.display()))
 }
 
 /// Whether the file at `path` is the one `done` records: same length, same CRC-32.
@@ -116,51 +111,12 @@ pub(crate) fn matches(path: &Path, done: &Completed) -> Result<bool, ExportError
     Ok(crc.finalize() == done.crc32)
 }
 
-/// CRC-32 of the first `len` bytes of `file` (fewer if it is shorter), and how many it read.
-pub(crate) fn crc_of(file: impl Read, len: u64) -> io::Result<(crc32fast::Hasher, u64)> {
-    let mut crc = crc32fast::Hasher::new();
-    let mut reader = file.take(len);
-    let mut buf = vec![0; 1 << 16];
-    let mut read = 0;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok((crc, read)),
-            Ok(n) => {
-                crc.update(&buf[..n]);
-                read += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Makes a directory's entries durable (a rename or a new file in it), where the file system
-/// allows; `""` is the current directory.
-pub(crate) fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    if let Ok(d) = fs::File::open(dir) {
-        // Some file systems refuse to sync a directory; the entries stand either way.
-        let _ = d.sync_all();
-    }
-}
-
-/// Removes `path` if it is there.
-pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::checkpoint::tests::identity;
+    use crate::export::ExportErrorKind;
+    use crate::export::checkpoint::{self, tests::identity};
+    use std::fs;
 
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
@@ -168,7 +124,8 @@ mod tests {
         let path = dir.path().join("out.csv");
         let first = OutputLock::acquire(&path).unwrap();
         match OutputLock::acquire(&path) {
-            Err(ExportError::Busy(message)) => {
+            Err(e) if e.kind() == ExportErrorKind::Busy => {
+                let message = e.to_string();
                 assert!(message.contains("another export is writing"), "{message}")
             }
             _ => panic!("a second lock was granted"),
@@ -205,7 +162,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing").join("out.csv");
         match OutputLock::acquire(&path) {
-            Err(ExportError::Output(message)) => {
+            Err(e) if e.kind() == ExportErrorKind::Output => {
+                let message = e.to_string();
                 assert!(message.contains("does not exist"), "{message}")
             }
             _ => panic!("expected an output error"),

@@ -19,31 +19,37 @@
 //! reads as one stream; that is what lets a resume append to it.
 
 // The job's outline is here; each step's details live in a module of its own:
-// - place: what -o names (a file, a symlink's target, a stream), before anything is written;
+// - incremental: runs that export what is new since the last one, and their state file;
+// - destination: what -o names (a file, a symlink's target, a stream), before anything is written;
 // - sink: where pages go: text formats into an output, Parquet into parquet's part files;
 // - output: stdout, a stream or PATH.partial, gzip members, commit, rename into place;
 // - resume: how a file export starts: leftovers, checkpoint checks, cutting the partial file;
 // - parquet: typed columns, row groups as part files, joined into one file at the end;
-// - behind: the partial file synced in the background as it grows;
+// - write_behind: the partial file synced in the background as it grows;
 // - lock: PATH.lock, held for the export's life, then the record of a finished export;
-// - checkpoint: the checkpoint file, its seal, and the identity of an export;
+// - checkpoint: the checkpoint file and the identity of an export;
+// - sealed: the seal of the checkpoint, the lock's record and the state, and their atomic writes;
+// - files: the names of the files beside an output, and the file operations they share;
 // - encode: rows to the bytes of each format;
 // - report: Report, what a finished export did;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
-mod behind;
 mod checkpoint;
+mod destination;
 mod encode;
 mod error;
+mod files;
 mod format;
+mod incremental;
 mod lock;
 mod output;
 #[cfg(feature = "parquet")]
 mod parquet;
-mod place;
 mod report;
 mod resume;
+mod sealed;
 mod sink;
+mod write_behind;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -51,12 +57,14 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-pub use checkpoint::{Checkpoint, Identity, checkpoint_path, partial_path};
+pub use checkpoint::{Checkpoint, Identity};
 pub use encode::{PUSH_ACTION_FIELDS, neutralise};
-pub use error::ExportError;
+pub use error::{ExportError, ExportErrorKind};
+pub use files::{checkpoint_path, lock_path, partial_path, parts_path, temp_path};
 pub use format::{
     DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Format, ParquetCompression, ParquetOptions,
 };
+pub use incremental::{Finished, Incremental, Newest};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
 use report::rows_after;
 pub use report::{ParquetReport, Report};
@@ -65,10 +73,10 @@ use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::Query;
+use destination::Destination;
 use encode::Encoder;
 use lock::OutputLock;
 use output::Output;
-use place::Place;
 use resume::{Asked, Resume};
 use sink::{At, Sink};
 
@@ -92,7 +100,7 @@ pub enum Target {
 /// let report = Export::new(query, Format::Csv, Target::File("failed.csv".into()))
 ///     .run(std::future::pending(), |_summary, _rows| {})
 ///     .await?;
-/// eprintln!("{} rows", report.rows);
+/// eprintln!("{} rows", report.rows_in_output);
 /// # Ok(()) }
 /// ```
 ///
@@ -237,7 +245,7 @@ impl Export {
         let (path, parquet) = sink.finish(start)?;
         Ok(Report {
             summary: pages.summary(),
-            rows,
+            rows_in_output: rows,
             resumed_at,
             path: path.or(target),
             left_out_fields,
@@ -257,23 +265,23 @@ impl Export {
             let encoder = self.encoder(None);
             return Ok(Some((Sink::text(encoder, Output::stdout()), None)));
         };
-        let path = match place::place(path)? {
-            Place::File(path) => path,
-            Place::Stream { path, kind } if self.asked.resume => {
-                return Err(ExportError::Resume(format!(
+        let path = match destination::destination(path)? {
+            Destination::File(path) => path,
+            Destination::Stream { path, kind } if self.asked.resume => {
+                return Err(ExportError::resume(format!(
                     "cannot resume {}: it is {kind}, written straight through with no \
                      checkpoint; run without --resume (--offset or --after continue from a row)",
                     path.display()
                 )));
             }
-            Place::Stream { path, kind } if self.format == Format::Parquet => {
-                return Err(ExportError::Output(format!(
+            Destination::Stream { path, kind } if self.format == Format::Parquet => {
+                return Err(ExportError::output(format!(
                     "cannot write Parquet to {}: it is {kind}, and a Parquet file must be a \
                      regular file (its footer is written last); give -o FILE.parquet",
                     path.display()
                 )));
             }
-            Place::Stream { path, .. } => {
+            Destination::Stream { path, .. } => {
                 let out = Output::stream(&path, self.gzip)?;
                 return Ok(Some((Sink::text(self.encoder(None), out), None)));
             }
@@ -341,12 +349,12 @@ fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
     if let Err(e) = out.save_checkpoint() {
         return e;
     }
-    ExportError::Interrupted {
-        next_offset: summary.next_offset,
-        next_key: summary.next_key,
+    ExportError::interrupted(
+        summary.next_offset,
+        summary.next_key,
         rows,
-        partial: out.partial().map(Path::to_path_buf),
-    }
+        out.partial().map(Path::to_path_buf),
+    )
 }
 
 /// The API failed: the bytes written reach the output and the checkpoint is saved for the last
@@ -355,12 +363,12 @@ fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> Ex
     if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
         return e;
     }
-    ExportError::Api {
+    ExportError::api(
         source,
         rows,
         next_key,
-        partial: out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-    }
+        out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
+    )
 }
 
 #[cfg(test)]

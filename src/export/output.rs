@@ -7,11 +7,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::behind::{DEFAULT_SYNC_EVERY, WriteBehind};
-use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
+use super::checkpoint::{self, Checkpoint, Identity};
 use super::error::{ExportError, io_err};
-use super::lock::{Completed, OutputLock, remove_if_present, sync_dir};
+use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
+use super::lock::{Completed, OutputLock};
 use super::resume;
+use super::write_behind::{DEFAULT_SYNC_EVERY, WriteBehind};
 
 /// How often a file export saves its checkpoint by default: at most once a second.
 pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);

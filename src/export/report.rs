@@ -13,8 +13,9 @@ use crate::paginate::{Page, Summary};
 pub struct Report {
     /// What the stream did in this run.
     pub summary: Summary,
-    /// Rows in the output, rows written by an earlier interrupted run included.
-    pub rows: u64,
+    /// Rows in the output, rows written by an earlier interrupted run included (this run's
+    /// alone are [`Summary::rows`]).
+    pub rows_in_output: u64,
     /// Where this run resumed an earlier one, if it did.
     pub resumed_at: Option<u64>,
     /// The file written, for a file export.
@@ -50,7 +51,7 @@ impl Report {
     pub(super) fn already_complete(target: &Target, started: Instant) -> Report {
         Report {
             summary: Summary::default(),
-            rows: 0,
+            rows_in_output: 0,
             resumed_at: None,
             path: match target {
                 Target::File(path) => Some(path.clone()),

@@ -7,11 +7,12 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
+use super::checkpoint::{self, Checkpoint, Identity};
 use super::error::{ExportError, io_err};
+use super::files::{checkpoint_path, crc_of, partial_path, remove_if_present};
 #[cfg(feature = "parquet")]
 use super::format::Format;
-use super::lock::{self, OutputLock, remove_if_present};
+use super::lock::{self, OutputLock};
 
 /// Where a file export starts.
 #[derive(Debug)]
@@ -52,7 +53,7 @@ pub(crate) fn check(
     }
     if !asked.resume {
         if exists(&cp_path) || exists(&partial) {
-            return Err(ExportError::Resume(format!(
+            return Err(ExportError::resume(format!(
                 "{} holds an interrupted export ({} is there): add --resume to continue it, \
                  or --restart to discard it and start over",
                 path.display(),
@@ -78,7 +79,7 @@ pub(crate) fn check(
 fn staging(path: &Path, identity: &Identity) -> PathBuf {
     #[cfg(feature = "parquet")]
     if identity.format == Format::Parquet {
-        return super::parquet::parts_dir(path);
+        return super::files::parts_path(path);
     }
     let _ = identity;
     partial_path(path)
@@ -102,7 +103,7 @@ fn exists(path: &Path) -> bool {
 /// The checkpoint at `cp_path`; one that was edited or damaged is refused.
 fn load(cp_path: &Path) -> Result<Option<Checkpoint>, ExportError> {
     Checkpoint::load(cp_path).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData => ExportError::Resume(format!(
+        io::ErrorKind::InvalidData => ExportError::resume(format!(
             "cannot resume from {}: {e}; add --restart to start over",
             cp_path.display()
         )),
@@ -119,7 +120,7 @@ fn from_checkpoint(
 ) -> Result<Resume, ExportError> {
     let cp_path = checkpoint_path(path);
     if cp.version != checkpoint::VERSION {
-        return Err(ExportError::Resume(format!(
+        return Err(ExportError::resume(format!(
             "{} has version {}, this program writes version {}: add --restart to start over",
             cp_path.display(),
             cp.version,
@@ -127,7 +128,7 @@ fn from_checkpoint(
         )));
     }
     if let Some(diff) = cp.identity.difference(identity) {
-        return Err(ExportError::Resume(format!(
+        return Err(ExportError::resume(format!(
             "cannot resume {}: it was started with a different export ({diff}); \
              run the original command with --resume, or add --restart to start over",
             path.display()
@@ -142,7 +143,7 @@ fn from_checkpoint(
         remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
         return Ok(Resume::AlreadyComplete);
     }
-    Err(ExportError::Resume(format!(
+    Err(ExportError::resume(format!(
         "cannot resume {}: {} is there but the partial file {} is gone; \
          add --restart to start over",
         path.display(),
@@ -155,7 +156,7 @@ fn from_checkpoint(
 /// this export and it has not changed since.
 fn completed(path: &Path, identity: &Identity, lock: &OutputLock) -> Result<Resume, ExportError> {
     let refuse = |why: String| {
-        Err(ExportError::Resume(format!(
+        Err(ExportError::resume(format!(
             "nothing to resume: {} {why}; run without --resume to export again and replace it",
             path.display()
         )))
@@ -189,7 +190,7 @@ pub(crate) fn cut_partial(
         .open(&partial)
         .map_err(io_err(&partial))?;
     let damaged = |why: String| {
-        ExportError::Resume(format!(
+        ExportError::resume(format!(
             "cannot resume {}: {why}; the partial file was changed or damaged: \
              add --restart to start over",
             path.display()
@@ -203,7 +204,7 @@ pub(crate) fn cut_partial(
             cp.bytes
         )));
     }
-    let (crc, _) = lock::crc_of(&file, cp.bytes).map_err(io_err(&partial))?;
+    let (crc, _) = crc_of(&file, cp.bytes).map_err(io_err(&partial))?;
     if crc.clone().finalize() != cp.committed_crc32 {
         return Err(damaged(format!(
             "the first {} bytes of {} are not the ones the checkpoint vouches for",
@@ -220,6 +221,7 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::export::ExportErrorKind;
     use crate::export::checkpoint::tests::identity;
     use crate::export::lock::Completed;
 
@@ -244,7 +246,7 @@ mod tests {
 
     fn resume_error(result: Result<impl std::fmt::Debug, ExportError>) -> String {
         match result {
-            Err(ExportError::Resume(message)) => message,
+            Err(e) if e.kind() == ExportErrorKind::Resume => e.to_string(),
             other => panic!("expected a resume error, got {other:?}"),
         }
     }

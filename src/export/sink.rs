@@ -136,24 +136,21 @@ pub(crate) fn check_parquet(
         return Ok(());
     }
     if !cfg!(feature = "parquet") {
-        return Err(ExportError::Output(
+        return Err(ExportError::output(
             "this build of xp-export has no Parquet support (it was built without the \
-             parquet feature)"
-                .into(),
+             parquet feature)",
         ));
     }
     if *target == Target::Stdout {
-        return Err(ExportError::Output(
+        return Err(ExportError::output(
             "Parquet cannot be written to standard output: a Parquet file ends in a footer \
-             that points back into it, so it must be a regular file; give -o FILE.parquet"
-                .into(),
+             that points back into it, so it must be a regular file; give -o FILE.parquet",
         ));
     }
     if gzip {
-        return Err(ExportError::Output(
+        return Err(ExportError::output(
             "a Parquet file compresses its own columns (zstd by default): drop the .gz \
-             from the output's name"
-                .into(),
+             from the output's name",
         ));
     }
     Ok(())

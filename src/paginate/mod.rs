@@ -85,7 +85,10 @@ use summary::{Shared, lock};
 
 pub use progress::Progress;
 pub use rows::Rows;
-pub use summary::{EndReason, Summary};
+pub use summary::{EndReason, Summary, thousands};
+
+#[cfg(feature = "export")]
+pub(crate) use plan::key_direction;
 
 /// One page of rows and where it stands in the result.
 #[derive(Debug, Clone, PartialEq)]

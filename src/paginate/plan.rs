@@ -205,7 +205,7 @@ fn default_order<T>(q: &Query<T>) -> Option<&'static str> {
 
 /// Whether an order is on the unique key alone: `None` for no order, `Some(Ok(descending))`
 /// for `action_id [ASC|DESC]`, `Some(Err(()))` for anything else.
-fn key_direction(order: &[String]) -> Option<Result<bool, ()>> {
+pub(crate) fn key_direction(order: &[String]) -> Option<Result<bool, ()>> {
     let terms: Vec<String> = order
         .iter()
         .map(|t| {

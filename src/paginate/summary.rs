@@ -320,8 +320,13 @@ impl fmt::Display for Summary {
     }
 }
 
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
+/// `1234567` as `1,234,567`: how counts read in summaries and messages.
+///
+/// ```
+/// assert_eq!(xp_export::paginate::thousands(1_234_567), "1,234,567");
+/// assert_eq!(xp_export::paginate::thousands(999), "999");
+/// ```
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
@@ -367,5 +372,18 @@ mod tests {
             }
         }
         assert!(summary.warnings()[1].contains("on a server error"));
+    }
+
+    #[test]
+    fn thousands_groups_by_three() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(thousands(n), text);
+        }
     }
 }

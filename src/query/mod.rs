@@ -24,7 +24,7 @@ use crate::event::{Event, Hook};
 use crate::model::{PushAction, push_devices};
 
 pub use condition::{Condition, Op, Value};
-pub use shard::{MAX_SHARDS, Shard, ShardKeys, ShardPlan};
+pub use shard::{MAX_SHARDS, NotShardable, Shard, ShardKeys, ShardPlan};
 
 impl Client {
     /// A query over `list/push-devices`, the push actions of campaigns.

@@ -92,6 +92,13 @@ impl fmt::Display for Shard {
     }
 }
 
+/// The time now, in Unix seconds.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl std::str::FromStr for Shard {
     type Err = String;
 
@@ -198,17 +205,43 @@ impl<T> Query<T> {
     /// [`ErrorKind::Config`]), rows added while the parts start would move the largest key and
     /// the parts would split differently.
     pub fn fixed_end(&self) -> Result<&Condition> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        fixed_end(&self.body.condition, now).map_err(|e| Error::new(ErrorKind::Config, e))
+        fixed_end(&self.body.condition, now()).map_err(Error::from)
+    }
+
+    /// Whether this query can be split into shards that are disjoint and together exactly
+    /// its rows: it starts at no offset and after no key, has no row limit, and has a fixed
+    /// upper end ([`Query::fixed_end`]). Sends nothing.
+    ///
+    /// ```
+    /// # let client = xp_export::Client::builder().apptoken("t").build().unwrap();
+    /// use xp_export::Op;
+    /// use xp_export::query::NotShardable;
+    /// let bounded = client.push_actions().filter("action_id", Op::Le, 1_000);
+    /// assert!(bounded.check_shardable().is_ok());
+    /// let limited = bounded.max_rows(10);
+    /// assert_eq!(limited.check_shardable(), Err(NotShardable::MaxRows(10)));
+    /// ```
+    pub fn check_shardable(&self) -> std::result::Result<(), NotShardable> {
+        if self.start_offset != 0 {
+            return Err(NotShardable::StartOffset(self.start_offset));
+        }
+        if let Some(key) = self.start_after {
+            return Err(NotShardable::StartAfter(key));
+        }
+        if let Some(n) = self.max_rows {
+            return Err(NotShardable::MaxRows(n));
+        }
+        fixed_end(&self.body.condition, now()).map(|_| ())
     }
 
     /// Part `shard` of this query: probes the key range ([`Query::key_range`], two requests of
     /// one row) and adds the part's `action_id` conditions (see the module's docs). Every part
     /// of the same query over the same rows finds the same range, so the parts are disjoint
     /// and together exactly the query's rows; a query with no rows gives parts with none.
-    /// The query needs a fixed upper end ([`Query::fixed_end`]).
+    /// The query must be one that shards can tile ([`Query::check_shardable`]): with a start
+    /// offset, a start key, a row limit, or no fixed upper end, it is an error of kind
+    /// [`ErrorKind::Config`] whose `source()` is the [`NotShardable`] reason, and nothing is
+    /// sent.
     ///
     /// ```no_run
     /// # async fn run(client: xp_export::Client) -> Result<(), xp_export::Error> {
@@ -219,7 +252,7 @@ impl<T> Query<T> {
     /// # let _ = part; Ok(()) }
     /// ```
     pub async fn shard(self, shard: Shard) -> Result<(Query<T>, ShardPlan)> {
-        self.fixed_end()?;
+        self.check_shardable()?;
         let range = self.key_range().await?;
         let keys = match range {
             Some((first, last)) => shard.keys(first, last),
@@ -231,9 +264,91 @@ impl<T> Query<T> {
     }
 }
 
+/// Why a query cannot be split into shards that tile it, from [`Query::check_shardable`] (and
+/// the source of the error [`Query::shard`] returns then).
+///
+/// A start or a row limit would apply within each part, and the parts would no longer add up
+/// to the whole query; an end that is missing or still to come would let rows added while the
+/// parts start move the split.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum NotShardable {
+    /// The query starts at this offset ([`Query::start_offset`]).
+    StartOffset(u64),
+    /// The query starts after this key ([`Query::start_after`]).
+    StartAfter(u64),
+    /// The query stops after this many rows ([`Query::max_rows`]).
+    MaxRows(u64),
+    /// No condition fixes the query's upper end (see [`Query::fixed_end`]).
+    NoFixedEnd,
+    /// The query's upper end, this `create_time` condition, is not over yet at `now` (Unix
+    /// seconds): rows may still arrive below it.
+    EndNotOver {
+        /// The condition.
+        condition: Condition,
+        /// The time it was checked at.
+        now: u64,
+    },
+}
+
+impl NotShardable {
+    /// Whether the query's end is what is wrong ([`NotShardable::NoFixedEnd`],
+    /// [`NotShardable::EndNotOver`]), not its start or row limit.
+    pub fn is_end(&self) -> bool {
+        matches!(
+            self,
+            NotShardable::NoFixedEnd | NotShardable::EndNotOver { .. }
+        )
+    }
+}
+
+impl fmt::Display for NotShardable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let within = "it would apply within each part, and the parts would no longer add up to \
+                      the whole query";
+        let why = "shards agree on their split only if no row can be added at its end while \
+                   they start";
+        match self {
+            NotShardable::StartOffset(n) => {
+                write!(
+                    f,
+                    "a sharded query cannot start at an offset ({n}): {within}"
+                )
+            }
+            NotShardable::StartAfter(k) => write!(
+                f,
+                "a sharded query cannot start after a key ({KEYSET_KEY} {k}): {within}"
+            ),
+            NotShardable::MaxRows(n) => {
+                write!(f, "a sharded query cannot stop after {n} rows: {within}")
+            }
+            NotShardable::NoFixedEnd => write!(
+                f,
+                "a sharded query needs a fixed upper end: a condition {TIME_FIELD} < T (or <=, \
+                 =) with T in the past, or {KEYSET_KEY} < N (or <=, =, in), because {why}"
+            ),
+            NotShardable::EndNotOver { condition, now } => write!(
+                f,
+                "the query's end, {TIME_FIELD} {} {}, is not over yet (it is {now} now): rows \
+                 may still arrive below it, and {why}",
+                condition.op(),
+                condition.value().as_json()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NotShardable {}
+
+impl From<NotShardable> for Error {
+    fn from(reason: NotShardable) -> Self {
+        Error::new(ErrorKind::Config, reason.to_string()).with_source(reason)
+    }
+}
+
 /// The first of `conditions` that fixes the upper end of the rows (see [`Query::fixed_end`]),
 /// with `now` in Unix seconds; or why none does.
-fn fixed_end(conditions: &[Condition], now: u64) -> std::result::Result<&Condition, String> {
+fn fixed_end(conditions: &[Condition], now: u64) -> std::result::Result<&Condition, NotShardable> {
     let mut future = None;
     for c in conditions {
         let value = c.value().as_json();
@@ -263,19 +378,12 @@ fn fixed_end(conditions: &[Condition], now: u64) -> std::result::Result<&Conditi
             future = Some(c);
         }
     }
-    let why = "shards agree on their split only if no row can be added at its end while they \
-               start";
     Err(match future {
-        Some(c) => format!(
-            "the query's end, {TIME_FIELD} {} {}, is not over yet (it is {now} now): rows may \
-             still arrive below it, and {why}",
-            c.op(),
-            c.value().as_json()
-        ),
-        None => format!(
-            "a sharded query needs a fixed upper end: a condition {TIME_FIELD} < T (or <=, =) \
-             with T in the past, or {KEYSET_KEY} < N (or <=, =, in), because {why}"
-        ),
+        Some(c) => NotShardable::EndNotOver {
+            condition: c.clone(),
+            now,
+        },
+        None => NotShardable::NoFixedEnd,
     })
 }
 

@@ -24,9 +24,6 @@ use crate::logging::LogFormat;
 /// a long export on a flaky network, not enough to hammer a server that is down.
 const DEFAULT_RETRY_BUDGET: u64 = 10_000;
 
-/// The port `xp-export emulate` listens on unless told otherwise.
-pub const DEFAULT_EMULATOR_PORT: u16 = 8080;
-
 /// RetryPolicy's default `max_retries`.
 fn default_max_retries() -> u32 {
     RetryPolicy::default().get_max_retries()

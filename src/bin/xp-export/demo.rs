@@ -13,11 +13,12 @@ use xp_export::{Client, DEFAULT_PAGE_SIZE, RawRow, RetryPolicy};
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
 
-use crate::args::{Cli, DEFAULT_EMULATOR_PORT};
-use crate::export::run_job;
+use xp_export::paginate::thousands;
+
+use crate::emulate::DEFAULT_EMULATOR_PORT;
 use crate::failure::{Continuation, Failure};
+use crate::job::{Ui, run_job};
 use crate::limits::MAX_DEMO_RECORDS;
-use crate::report::thousands;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
 const FAULT_RATE: f64 = 0.15;
@@ -34,18 +35,14 @@ const FIELDS: [&str; 5] = [
 
 /// Starts the faulty emulator, exports one campaign's failed messages from it and checks the
 /// file against the emulator's data set.
-pub async fn run(
-    args: &DemoArgs,
-    cli: &Cli,
-    progress: Option<&ProgressBar>,
-) -> Result<(), Failure> {
+pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Result<(), Failure> {
     let emu = start_emulator(args.records).await?;
     let campaign = emu
         .records()
         .first()
         .map(|r| r.campaign_id)
         .unwrap_or(xp_export::emulator::DEFAULT_CAMPAIGNS[0]);
-    if !cli.quiet {
+    if !ui.quiet {
         eprintln!(
             "xp-export demo: a built-in API with {} push actions, 15% of requests failing \
              (500, 502, 503, resets, cut-off bodies) and a silent cap of {MAX_LIMIT} rows per page.\n\
@@ -71,7 +68,7 @@ pub async fn run(
     let report = run_job(
         job,
         format,
-        cli,
+        ui,
         progress,
         None,
         Continuation::default(),
@@ -84,12 +81,12 @@ pub async fn run(
         .filter(|r| r.fault.is_some())
         .count();
     check(&emu, campaign, &args.output, format)?;
-    if !cli.quiet {
+    if !ui.quiet {
         eprintln!(
             "Checked against the emulator's data set: all {} failed messages of the campaign are \
              in {}, newest first, each exactly once, through {faults} injected faults.\n\
              Next: `xp-export emulate` serves the same API on 127.0.0.1:{DEFAULT_EMULATOR_PORT} for your own exports.",
-            thousands(report.rows),
+            thousands(report.rows_in_output),
             args.output.display(),
         );
     }

@@ -9,10 +9,13 @@ use xp_export::emulator::{self, Fault};
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
 
-use crate::args::DEFAULT_EMULATOR_PORT;
+use xp_export::paginate::thousands;
+
 use crate::failure::Failure;
 use crate::limits::{MAX_LATENCY_MS, MAX_RECORDS};
-use crate::report::thousands;
+
+/// The port `xp-export emulate` listens on unless told otherwise.
+pub const DEFAULT_EMULATOR_PORT: u16 = 8080;
 
 /// `--faults`: the fault kinds, each as `Fault` parses it.
 fn parse_faults(kinds: &[String]) -> Result<Vec<Fault>, Failure> {

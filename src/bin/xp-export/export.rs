@@ -1,182 +1,299 @@
-//! `xp-export export`: validate the flags, build the client and the query, run the job, report.
+//! `xp-export export` in two phases, as ripgrep turns its low-level arguments into high-level
+//! ones before any work starts: [`ExportPlan::from_args`] turns the flags into the library's
+//! values and finds every usage error, synchronously, before a request is sent or a file
+//! written; [`ExportPlan::run`] is the export's outline.
 
-use std::cell::Cell;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use xp_export::export::{Export, Format, Report, Target};
-use xp_export::query::ShardPlan;
+use indicatif::ProgressBar;
+use jiff::Timestamp;
+use xp_export::export::{Export, Format, ParquetOptions, Target};
+use xp_export::query::Shard;
+use xp_export::{Query, RawRow};
 
-use crate::args::{Cli, ExportArgs};
+use crate::args::ExportArgs;
 use crate::failure::{Continuation, Failure};
-use crate::logging;
+use crate::incremental;
+use crate::job::{Ui, run_job};
 use crate::paths;
-use crate::report::{
-    failure_json_value, progress_event, progress_fields, progress_line, summary_event,
-    summary_json_value, summary_text,
-};
 use crate::shard;
-use crate::signal::{self, Signals};
 
-/// Runs an export as the flags say. The flags are checked in the order a user reads them, so
-/// the first mistake is the one reported.
+/// Runs an export as the flags say.
 pub async fn run(
     args: &ExportArgs,
-    cli: &Cli,
+    ui: &Ui,
     progress: Option<&ProgressBar>,
 ) -> Result<(), Failure> {
-    let (target, format) = args.target()?;
-    let output = match &target {
-        Target::File(path) => Some(path.as_path()),
-        _ => None,
-    };
-    paths::check_apart(
-        output,
-        args.summary_json.as_deref(),
-        args.auth.secret_file(),
-    )?;
-    if let Some(state) = &args.incremental.state {
-        let summary = args.summary_json.as_deref();
-        paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
-    }
-    let conditions = args.conditions()?;
-    let part = args.sharding.shard()?;
-    if let Some(shard) = part {
-        shard::check_tiling(shard, args.offset, args.after, args.max_rows)?;
-    }
-    let timeout = args.timeout()?;
-    let client = args.client(timeout)?;
-    let query = args.query(&client, conditions)?;
-    let (query, incremental) = args
-        .incremental
-        .apply(query, args.mode, &args.order)
-        .await?;
-    // A part probes the query's key range before it starts, and keeps to its share of it.
-    let (query, plan) = match part {
-        Some(shard) => shard::split(query, shard)
-            .await
-            .map(|(q, p)| (q, Some(p)))?,
-        None => (query, None),
-    };
-    let mut job = Export::new(query, format, target)
-        .resume(args.resume)
-        .restart(args.restart)
-        .checkpoint_every(args.checkpoint_every())
-        .parquet(args.parquet.options());
-    if let Some(inc) = &incremental {
-        job = inc.count(job);
-    }
-    let how = args.continuation();
-    let summary_json = args.summary_json.as_deref();
-    let report = run_job(job, format, cli, progress, summary_json, how, plan.as_ref()).await?;
-    match incremental {
-        // Only now, with the output complete: a run that failed leaves the state as it was.
-        Some(inc) => inc.finish(&report).await,
-        None => Ok(()),
-    }
+    ExportPlan::from_args(args, Timestamp::now())?
+        .run(ui, progress)
+        .await
 }
 
-/// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary
-/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue; `part`,
-/// a shard's, is said in the summary.
-pub async fn run_job(
-    job: Export,
+/// An export the flags ask for, checked: every value the library needs, nothing sent yet.
+#[derive(Debug)]
+pub struct ExportPlan {
+    /// The query, with its window; an incremental run starts it where its state says.
+    query: Query<RawRow>,
     format: Format,
-    cli: &Cli,
-    progress: Option<&ProgressBar>,
-    summary_json: Option<&Path>,
+    target: Target,
+    resume: bool,
+    restart: bool,
+    checkpoint_every: Duration,
+    parquet: ParquetOptions,
+    /// `--shard`: the part to export, of a query checked to tile.
+    shard: Option<Shard>,
+    /// `--state`: the incremental run, its state read and checked.
+    incremental: Option<incremental::Run>,
+    summary_json: Option<PathBuf>,
+    /// What the hint to continue an export builds on.
     how: Continuation,
-    part: Option<&ShardPlan>,
-) -> Result<Report, Failure> {
-    if let Some(p) = progress {
-        p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
-        p.enable_steady_tick(Duration::from_millis(120));
-        p.set_message("starting");
-    }
-    let started = Instant::now();
-    let caught = Cell::new(None);
-    let signals = Signals::listen();
-    let stop = async {
-        caught.set(Some(signals.first().await));
-        signal::exit_on_second();
-    };
-    let json = logging::is_json() && !cli.quiet;
-    let every = Duration::from_secs_f64(cli.progress_interval);
-    let mut last_line: Option<Instant> = None;
-    let mut done = serde_json::Map::new();
-    let extra = part.map(shard::summary_fields).unwrap_or_default();
-    let result = job
-        .run(stop, |summary, rows| {
-            if let Some(p) = progress {
-                p.set_message(progress_line(summary, rows, started.elapsed()));
+}
+
+impl ExportPlan {
+    /// The plan of `args`, times such as `--since 7d` counted back from `now`. The flags are
+    /// checked in the order a user reads them, so the first mistake is the one reported. It
+    /// reads the credential and the state file, and writes nothing.
+    pub fn from_args(args: &ExportArgs, now: Timestamp) -> Result<Self, Failure> {
+        let (target, format) = args.target()?;
+        let output = match &target {
+            Target::File(path) => Some(path.as_path()),
+            Target::Stdout => None,
+        };
+        let summary = args.summary_json.as_deref();
+        paths::check_apart(output, summary, args.auth.secret_file())?;
+        if let Some(state) = &args.incremental.state {
+            paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
+        }
+        let conditions = args.conditions()?;
+        let shard = args.sharding.shard()?;
+        let window = args.incremental.window(now)?;
+        let client = args.client(args.timeout()?)?;
+        let mut query = args.query(&client, conditions)?;
+        let incremental = args.incremental.open(&query, window, args.mode)?;
+        if incremental.is_none() {
+            if let Some(s) = window.since {
+                query = query.since(s);
             }
-            if json {
-                done = progress_fields(summary, rows, started.elapsed());
-                if last_line.is_none_or(|at| at.elapsed() >= every) {
-                    last_line = Some(Instant::now());
-                    progress_event(done.clone());
-                }
+            if let Some(u) = window.until {
+                query = query.until(u);
             }
+        }
+        if let Some(part) = shard {
+            shard::check(&query, part, window)?;
+        }
+        Ok(ExportPlan {
+            query,
+            format,
+            target,
+            resume: args.resume,
+            restart: args.restart,
+            checkpoint_every: args.checkpoint_every(),
+            parquet: args.parquet.options(),
+            shard,
+            incremental,
+            summary_json: args.summary_json.clone(),
+            how: args.continuation(),
         })
-        .await;
-    if let Some(p) = progress {
-        p.finish_and_clear();
     }
-    let outcome = match result {
-        Ok(report) => {
-            match (cli.quiet, json) {
-                (true, _) => {}
-                (false, false) => {
-                    let line = part.map(shard::summary_line).unwrap_or_default();
-                    eprint!("{}{line}", summary_text(&report, format));
-                }
-                (false, true) => summary_event(&report, format, &extra),
-            }
-            Ok(report)
+
+    /// Runs the export: where it starts, which part, the job, and only once the output is
+    /// complete, the incremental state.
+    pub async fn run(self, ui: &Ui, progress: Option<&ProgressBar>) -> Result<(), Failure> {
+        // An incremental run starts after the state's newest row (or a lookback before it).
+        let query = match &self.incremental {
+            Some(run) => run.start().await?,
+            None => self.query,
+        };
+        // A part probes the query's key range before it starts, and keeps to its share of it.
+        let (query, part) = match self.shard {
+            Some(shard) => shard::split(query, shard)
+                .await
+                .map(|(q, p)| (q, Some(p)))?,
+            None => (query, None),
+        };
+        let mut job = Export::new(query, self.format, self.target)
+            .resume(self.resume)
+            .restart(self.restart)
+            .checkpoint_every(self.checkpoint_every)
+            .parquet(self.parquet);
+        if let Some(run) = &self.incremental {
+            job = run.count(job);
         }
-        Err(e) => {
-            let mut f = signal::stopped_by(Failure::from_export(e, cli.verbose, how), caught.get());
-            f.details = done;
-            f.details.extend(extra.clone());
-            Err(f)
+        let summary_json = self.summary_json.as_deref();
+        let report = run_job(
+            job,
+            self.format,
+            ui,
+            progress,
+            summary_json,
+            self.how,
+            part.as_ref(),
+        )
+        .await?;
+        match self.incremental {
+            // Only now, with the output complete: a run that failed leaves the state as it was.
+            Some(run) => run.finish(&report).await,
+            None => Ok(()),
         }
-    };
-    match summary_json {
-        Some(path) => with_summary_json(path, outcome, format, &extra),
-        None => outcome,
     }
 }
 
-/// Writes the `--summary-json` report. A summary that cannot be written fails the command
-/// (exit 1) even when the export succeeded, whose output stays where it is; after a failed
-/// export, the export's failure is the one reported, with this one as a note.
-fn with_summary_json(
-    path: &Path,
-    outcome: Result<Report, Failure>,
-    format: Format,
-    extra: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Report, Failure> {
-    let json = match &outcome {
-        Ok(report) => summary_json_value(report, format, extra),
-        Err(f) => failure_json_value(f, extra),
-    };
-    let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
-    let Err(e) = std::fs::write(path, text) else {
-        return outcome;
-    };
-    let problem = format!("cannot write the summary to {}: {e}", path.display());
-    match outcome {
-        Ok(report) => {
-            let kept = match &report.path {
-                Some(p) => format!("the export itself is complete in {}", p.display()),
-                None => "the export itself is complete".to_string(),
-            };
-            Err(Failure::failed(format!("{problem} ({kept})")))
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser;
+    use xp_export::Mode;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    /// 2026-11-29T00:00:00Z.
+    const NOW: i64 = 1_795_910_400;
+
+    /// The plan of `xp-export export ARGS --apptoken-file DIR/token`.
+    fn plan(dir: &Path, args: &[&str]) -> Result<ExportPlan, Failure> {
+        let token = dir.join("token");
+        std::fs::write(&token, "an-apptoken\n").unwrap();
+        let token = token.display().to_string();
+        let mut argv = vec!["xp-export", "export", "--apptoken-file", &token];
+        argv.extend(args);
+        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        let Command::Export(export) = &cli.command else {
+            panic!("not an export")
+        };
+        ExportPlan::from_args(export, Timestamp::from_second(NOW).unwrap())
+    }
+
+    /// The usage error of `args`, after checking that nothing was written beside the token.
+    fn refused(args: &[&str]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let out = plan(dir.path(), args);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["token"], "{args:?}: a file was written");
+        match out {
+            Ok(p) => panic!("{args:?}: planned {p:?}"),
+            Err(f) => {
+                assert_eq!(f.code, 2, "{args:?}: {}", f.message);
+                f.message
+            }
         }
-        Err(mut f) => {
-            f.notes.push(problem);
-            Err(f)
+    }
+
+    #[test]
+    fn flags_become_the_librarys_query_window_and_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.csv.gz");
+        let p = plan(
+            dir.path(),
+            &[
+                "--campaign",
+                "7",
+                "--where",
+                "error = 1",
+                "--since",
+                "2026-11-01",
+                "--until",
+                "1d",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        )
+        .unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(
+            p.query.identity(),
+            serde_json::json!({"condition": [
+                ["campaign_id", "=", 7],
+                ["error", "=", 1],
+                ["create_time", ">=", 1_793_491_200],
+                ["create_time", "<", NOW - 86_400]
+            ]})
+        );
+        assert_eq!(p.format, Format::Csv);
+        assert_eq!(p.target, Target::File(out));
+        assert!(p.shard.is_none() && p.incremental.is_none());
+    }
+
+    #[test]
+    fn a_state_plans_a_keyset_run_and_reads_nothing_it_does_not_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let p = plan(
+            dir.path(),
+            &["--state", state.to_str().unwrap(), "--since", "7d"],
+        )
+        .unwrap_or_else(|f| panic!("{}", f.message));
+        let run = p.incremental.expect("an incremental run");
+        assert!(format!("{run:?}").contains("Keyset"), "{run:?}");
+        // The window of a first run is the state's start, not part of the query it records.
+        assert_eq!(p.query.identity(), serde_json::json!({}));
+        assert_eq!(p.query.mode(Mode::Keyset).identity(), serde_json::json!({}));
+        assert!(!state.exists(), "planning writes no state");
+    }
+
+    #[test]
+    fn every_usage_error_is_found_before_any_request_or_file() {
+        let bounded = ["--where", "action_id <= 100"];
+        let cases: &[(&[&str], &str)] = &[
+            (&["--resume"], "--resume needs -o PATH"),
+            (&["--where", "campaign_id ~ 7"], "bad --where"),
+            (&["--select", "a,,b"], "empty field name"),
+            (&["--after", "5"], "--after in offset mode"),
+            (
+                &["--since", "2026-11-02", "--until", "2026-11-01"],
+                "is empty",
+            ),
+            (&["--since", "last week"], "is not a time"),
+            (
+                &["--state", "s.json", "--until", "2026-11-01"],
+                "--until does not go with --state",
+            ),
+            (&["--state", "s.json", "--mode", "offset"], "keyset mode"),
+            (
+                &["--state", "s.json", "--order", "action_id DESC"],
+                "ascending action_id",
+            ),
+            (
+                &["--state", "s.json", "--lookback", "soon"],
+                "is not a duration",
+            ),
+            (&["--shard", "0/2"], "needs a fixed upper end"),
+            (&["--shard", "0/2", "--until", "7d"], "not a duration ago"),
+            (
+                &["--shard", "0/2", "--since", "2026-11-01", "--until", "7d"],
+                "not a duration ago",
+            ),
+        ];
+        for (args, says) in cases {
+            let message = refused(args);
+            assert!(message.contains(says), "{args:?}: {message}");
         }
+        let tiled: &[(&[&str], &str)] = &[
+            (&["--offset", "10"], "--offset cannot be used with --shard"),
+            (
+                &["--mode", "keyset", "--after", "5"],
+                "--after cannot be used with --shard",
+            ),
+            (
+                &["--max-rows", "3"],
+                "--max-rows cannot be used with --shard",
+            ),
+        ];
+        for (args, says) in tiled {
+            let mut all = vec!["--shard", "0/2"];
+            all.extend(bounded);
+            all.extend(*args);
+            let message = refused(&all);
+            assert!(message.contains(says), "{all:?}: {message}");
+            assert!(message.contains("no longer add up"), "{message}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fixed = plan(dir.path(), &["--shard", "1/2", "--until", "2026-11-01"])
+            .unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(fixed.shard, Some(Shard::new(1, 2).unwrap()));
     }
 }

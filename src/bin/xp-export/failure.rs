@@ -8,9 +8,90 @@
 use std::path::Path;
 
 use xp_export::ErrorKind;
-use xp_export::export::ExportError;
+use xp_export::export::{ExportError, ExportErrorKind};
+use xp_export::paginate::thousands;
 
-use crate::report::thousands;
+/// What an exit code means: the one map from the library's errors to the codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success, and a closed pipe (`| head`).
+    Success,
+    /// 1: the command could not do its work (retries exhausted, I/O).
+    Failed,
+    /// 2: a bad flag, value or configuration, an output that cannot be written as asked, a
+    /// resume or state that does not fit, an output another export is writing.
+    Usage,
+    /// 3: the API refused the request (or redirected it).
+    Refused,
+    /// 130: interrupted (Ctrl-C), the checkpoint saved.
+    Interrupted,
+    /// 143: stopped (SIGTERM), the checkpoint saved.
+    Terminated,
+}
+
+impl Exit {
+    /// The process's exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Refused => 3,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+        }
+    }
+
+    /// What a code means, for the JSON summary's `stop_reason` and its level.
+    pub fn of_code(code: u8) -> Exit {
+        match code {
+            0 => Exit::Success,
+            2 => Exit::Usage,
+            3 => Exit::Refused,
+            130 => Exit::Interrupted,
+            143 => Exit::Terminated,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// The exit for a failed request of this kind: a refusal or redirect 3, a configuration
+    /// error 2, anything else (worth retrying later) 1.
+    pub fn of_api(kind: ErrorKind) -> Exit {
+        match kind {
+            ErrorKind::Refused | ErrorKind::Redirected => Exit::Refused,
+            ErrorKind::Config => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// The exit for an export's error (a closed pipe aside: see [`Failure::from_export`]).
+    pub fn of_export(e: &ExportError) -> Exit {
+        match e.kind() {
+            ExportErrorKind::Api => e
+                .api_error()
+                .map_or(Exit::Failed, |a| Exit::of_api(a.kind())),
+            ExportErrorKind::Interrupted => Exit::Interrupted,
+            ExportErrorKind::Resume
+            | ExportErrorKind::Busy
+            | ExportErrorKind::Output
+            | ExportErrorKind::State
+            | ExportErrorKind::Query => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    }
+
+    /// The JSON summary's `stop_reason` and the level of its line.
+    pub fn stop_reason(self) -> (&'static str, &'static str) {
+        match self {
+            Exit::Success => ("INFO", "closed_pipe"),
+            Exit::Usage => ("ERROR", "usage"),
+            Exit::Refused => ("ERROR", "refused"),
+            Exit::Interrupted => ("WARN", "interrupted"),
+            Exit::Terminated => ("WARN", "terminated"),
+            Exit::Failed => ("ERROR", "failed"),
+        }
+    }
+}
 
 /// What the hint to continue an export that has no partial file (standard output, a device)
 /// needs besides where it stopped: the flags that decide where a run starts and ends.
@@ -41,7 +122,7 @@ impl Failure {
     /// Exit code 2: a bad flag, value or configuration.
     pub fn usage(message: impl Into<String>) -> Self {
         Failure {
-            code: 2,
+            code: Exit::Usage.code(),
             message: message.into(),
             notes: Vec::new(),
             ..Default::default()
@@ -51,7 +132,7 @@ impl Failure {
     /// Exit code 1: the command could not do its work.
     pub fn failed(message: impl Into<String>) -> Self {
         Failure {
-            code: 1,
+            code: Exit::Failed.code(),
             message: message.into(),
             notes: Vec::new(),
             ..Default::default()
@@ -62,7 +143,7 @@ impl Failure {
     /// wanted.
     fn closed_pipe() -> Self {
         Failure {
-            code: 0,
+            code: Exit::Success.code(),
             message: String::new(),
             notes: Vec::new(),
             ..Default::default()
@@ -73,67 +154,48 @@ impl Failure {
     /// `source()` chain on one line, each cause once, at every verbosity (so `--summary-json`
     /// has the same `error` whatever the flags); -v adds log lines, not notes.
     pub fn from_export(e: ExportError, _verbose: u8, how: Continuation) -> Self {
-        let message = xp_export::error::chain(&e);
-        match e {
-            ExportError::Io { ref source, .. }
-                if source.kind() == std::io::ErrorKind::BrokenPipe =>
-            {
-                Failure::closed_pipe()
-            }
-            ExportError::Api {
-                source,
+        let broken_pipe = e
+            .io_error()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            return Failure::closed_pipe();
+        }
+        let exit = Exit::of_export(&e);
+        let rows = e.rows().unwrap_or_default();
+        let notes = match (e.kind(), exit) {
+            (ExportErrorKind::Api, Exit::Failed) => vec![resume_note(
                 rows,
-                next_key,
-                partial,
-            } => {
-                let code = match source.kind() {
-                    ErrorKind::Refused | ErrorKind::Redirected => 3,
-                    ErrorKind::Config => 2,
-                    _ => 1,
-                };
-                let mut notes = Vec::new();
-                if code == 1 {
-                    notes.push(resume_note(
-                        rows,
-                        partial.as_deref(),
-                        source.offset(),
-                        next_key,
-                        how,
-                    ));
-                }
-                Failure {
-                    code,
-                    message,
-                    notes,
-                    ..Default::default()
-                }
+                e.partial(),
+                e.api_error().and_then(xp_export::Error::offset),
+                e.next_key(),
+                how,
+            )],
+            (ExportErrorKind::Interrupted, _) => {
+                vec![resume_note(
+                    rows,
+                    e.partial(),
+                    e.next_offset(),
+                    e.next_key(),
+                    how,
+                )]
             }
-            ExportError::Interrupted {
-                next_offset,
-                next_key,
-                rows,
-                ref partial,
-            } => {
-                let note = resume_note(rows, partial.as_deref(), Some(next_offset), next_key, how);
-                Failure {
-                    code: 130,
-                    message,
-                    notes: vec![note],
-                    ..Default::default()
-                }
-            }
-            ExportError::Resume(_) | ExportError::Busy(_) | ExportError::Output(_) => Failure {
-                code: 2,
-                message,
-                notes: Vec::new(),
-                ..Default::default()
-            },
-            _ => Failure {
-                code: 1,
-                message,
-                notes: Vec::new(),
-                ..Default::default()
-            },
+            _ => Vec::new(),
+        };
+        Failure {
+            code: exit.code(),
+            message: xp_export::error::chain(&e),
+            notes,
+            ..Default::default()
+        }
+    }
+
+    /// A request of the command's own (a shard's key range, an incremental run's probe) that
+    /// failed while `doing` something, with the exit code an export's failure would have.
+    pub fn from_api(doing: &str, e: &xp_export::Error) -> Self {
+        Failure {
+            code: Exit::of_api(e.kind()).code(),
+            message: format!("{doing}: {}", xp_export::error::chain(e)),
+            ..Default::default()
         }
     }
 }

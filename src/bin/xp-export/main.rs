@@ -7,10 +7,12 @@
 //!
 //! # Layout
 //! - `args`: the command line, and turning it into the library's client and query.
-//! - `export`: the export command; `emulate`, `demo`: the other two.
+//! - `export`: the export command: flags into a checked plan, then the plan run.
+//! - `job`: running an export job with its progress, summary and signals (export and demo).
+//! - `emulate`, `demo`: the other two commands.
 //! - `report`: the progress line, the summary and `--summary-json`.
-//! - `failure`: errors as messages and exit codes; `signal`: Ctrl-C and SIGTERM.
-//! - `incremental`: --since/--until windows and --state runs; `state`: the state file; `time`: TIME and DURATION values.
+//! - `failure`: errors as messages and exit codes (`Exit`, the one map); `signal`: Ctrl-C and SIGTERM.
+//! - `incremental`: --since/--until windows and --state runs; `time`: TIME and DURATION values.
 //! - `shard`: `--shard I/N` and `--shards N`, one of N disjoint parts of an export.
 //! - `limits`: the ranges of the numeric flags; `paths`: files an export keeps apart.
 //! - `credentials`: region, API URL and the one credential; `token`: reading secrets; `logging`: log lines on stderr.
@@ -22,6 +24,7 @@ mod emulate;
 mod export;
 mod failure;
 mod incremental;
+mod job;
 mod limits;
 mod logging;
 mod parquet;
@@ -29,7 +32,6 @@ mod paths;
 mod report;
 mod shard;
 mod signal;
-mod state;
 mod time;
 mod token;
 
@@ -40,7 +42,8 @@ use clap::Parser;
 use indicatif::ProgressBar;
 
 use crate::args::{Cli, Command};
-use crate::failure::Failure;
+use crate::failure::{Exit, Failure};
+use crate::job::Ui;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -61,11 +64,16 @@ fn main() -> ExitCode {
     let progress =
         (text && !cli.quiet && std::io::stderr().is_terminal()).then(ProgressBar::new_spinner);
     logging::init(cli.log_format, cli.quiet, cli.verbose, progress.clone());
+    let ui = Ui {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        progress_interval: cli.progress_interval,
+    };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Export(args) => export::run(args, &cli, progress.as_ref()).await,
+            Command::Export(args) => export::run(args, &ui, progress.as_ref()).await,
             Command::Emulate(args) => emulate::run(args, cli.quiet).await,
-            Command::Demo(args) => demo::run(args, &cli, progress.as_ref()).await,
+            Command::Demo(args) => demo::run(args, &ui, progress.as_ref()).await,
         }
     });
     if let Some(p) = &progress {
@@ -93,7 +101,7 @@ fn bad_command_line(e: clap::Error) -> ExitCode {
         .trim_start_matches("error: ");
     logging::init(logging::LogFormat::Json, false, 0, None);
     report::failure_event(&Failure::usage(message));
-    ExitCode::from(2)
+    ExitCode::from(Exit::Usage.code())
 }
 
 /// Prints a failure's message and notes once (in JSON, as the summary line), and gives its

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xp_export::export::{checkpoint_path, partial_path};
+use xp_export::export::{checkpoint_path, lock_path, partial_path, temp_path};
 
 use crate::failure::Failure;
 
@@ -64,9 +64,11 @@ pub fn check_state_apart(
         for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
             others.push((partial_path(&base), "the output's partial file"));
             others.push((checkpoint_path(&base), "the output's checkpoint"));
-            let mut lock = base.clone().into_os_string();
-            lock.push(".lock");
-            others.push((lock.into(), "the output's lock file"));
+            others.push((lock_path(&base), "the output's lock file"));
+            others.push((
+                temp_path(&checkpoint_path(&base)),
+                "the output's checkpoint's temporary file",
+            ));
             others.push((base, "the output"));
         }
     }

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use xp_export::export::{Format, Report};
+use xp_export::paginate::thousands;
 use xp_export::{EndReason, Summary};
 
-use crate::failure::Failure;
+use crate::failure::{Exit, Failure};
 use crate::logging;
 
 /// The completeness report as JSON, for `--summary-json`: the stream's [`Summary`] as the
@@ -34,7 +35,7 @@ pub fn summary_json_value(
         "guaranteed": guaranteed,
         "output": r.path.as_ref().map(|p| p.display().to_string()),
         "format": format.to_string(),
-        "rows": r.rows,
+        "rows": r.rows_in_output,
         "rows_this_run": s.rows,
         "resumed_at": r.resumed_at,
         "end": s.end.as_ref().map(|e| e.to_string()),
@@ -100,14 +101,7 @@ pub fn summary_event(
 /// The JSON summary line of a command that failed: the `stop_reason` its exit code means, the
 /// message and notes, and what the run had done.
 pub fn failure_event(f: &Failure) {
-    let (level, reason) = match f.code {
-        0 => ("INFO", "closed_pipe"),
-        2 => ("ERROR", "usage"),
-        3 => ("ERROR", "refused"),
-        130 => ("WARN", "interrupted"),
-        143 => ("WARN", "terminated"),
-        _ => ("ERROR", "failed"),
-    };
+    let (level, reason) = Exit::of_code(f.code).stop_reason();
     let mut fields = serde_json::Map::new();
     fields.insert("event".into(), "summary".into());
     fields.insert("stop_reason".into(), reason.into());
@@ -176,7 +170,7 @@ pub fn summary_text(r: &Report, format: Format) -> String {
     let secs = r.elapsed.as_secs_f64();
     let mut out = format!(
         "xp-export: exported {} rows ({format}) to {where_to} in {secs:.2} s · {} rows/s\n",
-        thousands(r.rows),
+        thousands(r.rows_in_output),
         thousands((s.rows as f64 / secs.max(1e-3)) as u64)
     );
     if let Some(at) = r.resumed_at {
@@ -211,35 +205,4 @@ pub fn summary_text(r: &Report, format: Format) -> String {
         );
     }
     out
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_groups_by_three() {
-        for (n, text) in [
-            (0, "0"),
-            (999, "999"),
-            (1_000, "1,000"),
-            (123_456, "123,456"),
-            (1_234_567, "1,234,567"),
-        ] {
-            assert_eq!(thousands(n), text);
-        }
-    }
 }

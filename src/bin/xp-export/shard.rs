@@ -3,18 +3,21 @@
 //! parallel tasks, a Kubernetes Indexed Job's pods — export it side by side without talking to
 //! each other. Each part is an ordinary export: its own output, checkpoint, resume and summary.
 //!
-//! What is refused (exit 2), and why:
+//! What is refused (exit 2), and why — the library's rule ([`Query::check_shardable`]), said
+//! in flags:
 //! - no fixed upper end in the query (`--until`, or `--where "action_id <= N"`), or an end in
 //!   the future: rows added while the parts start would move the split;
+//! - `--since` or `--until` as a duration ago: each part would compute its own;
 //! - `--shards N` without `JOB_COMPLETION_INDEX`, or with one that is not a part of N;
 //! - `--offset`, `--after` and `--max-rows`: they would apply within one part, and the parts
 //!   would no longer add up to the whole export. A part continues with `-o PATH --resume`.
 
 use clap::Args;
-use xp_export::query::{MAX_SHARDS, Shard, ShardPlan};
-use xp_export::{ErrorKind, Query, RawRow};
+use xp_export::query::{MAX_SHARDS, NotShardable, Shard, ShardPlan};
+use xp_export::{Query, RawRow};
 
 use crate::failure::Failure;
+use crate::incremental::Window;
 
 /// The environment variable `--shards N` takes the part from: Kubernetes sets it in each pod of
 /// an Indexed Job, from 0 to `completions - 1`.
@@ -75,52 +78,48 @@ fn from_env(count: u64, var: Result<String, std::env::VarError>) -> Result<Shard
     })
 }
 
-/// Refuses the flags with which the parts would not add up to the whole export.
-pub fn check_tiling(
-    shard: Shard,
-    offset: u64,
-    after: Option<u64>,
-    max_rows: Option<u64>,
-) -> Result<(), Failure> {
-    let clash = [
-        (offset != 0, "--offset"),
-        (after.is_some(), "--after"),
-        (max_rows.is_some(), "--max-rows"),
-    ];
-    match clash.iter().find(|(given, _)| *given) {
-        Some((_, flag)) => Err(Failure::usage(format!(
-            "{flag} cannot be used with --shard or --shards: it would apply within part \
-             {shard}, and the parts would no longer add up to the whole export; a part \
-             continues with -o PATH --resume"
-        ))),
-        None => Ok(()),
-    }
+/// Refuses a query the parts of `shard` would not tile (the library's
+/// [`Query::check_shardable`]), naming the flag to change; sends nothing. `window` is
+/// `--since`/`--until`: a duration ago would mean another time in every part.
+pub fn check(query: &Query<RawRow>, shard: Shard, window: Window) -> Result<(), Failure> {
+    let flag = match query.check_shardable() {
+        Ok(()) if window.moving => {
+            return Err(Failure::usage(format!(
+                "--shard {shard}: --since and --until must be fixed times (RFC 3339 or Unix \
+                 seconds), not a duration ago: each part would compute its own, and the parts \
+                 would no longer add up to the whole export"
+            )));
+        }
+        Ok(()) => return Ok(()),
+        Err(NotShardable::StartOffset(_)) => "--offset",
+        Err(NotShardable::StartAfter(_)) => "--after",
+        Err(NotShardable::MaxRows(_)) => "--max-rows",
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "--shard {shard}: {e}; give --until TIME with a TIME in the past, or \
+                 --where \"action_id <= N\""
+            )));
+        }
+    };
+    Err(Failure::usage(format!(
+        "{flag} cannot be used with --shard or --shards: it would apply within part {shard}, \
+         and the parts would no longer add up to the whole export; a part continues with \
+         -o PATH --resume"
+    )))
 }
 
-/// The query kept to part `shard`: checks its fixed end, probes its key range and adds the
-/// part's `action_id` conditions. A query with no end is a usage error (exit 2); a probe the
-/// API refuses exits 3, one that fails otherwise 1 (worth retrying).
+/// The query kept to part `shard` ([`check`]ed): probes its key range and adds the part's
+/// `action_id` conditions. A probe the API refuses exits 3, one that fails otherwise 1 (worth
+/// retrying).
 pub async fn split(
     query: Query<RawRow>,
     shard: Shard,
 ) -> Result<(Query<RawRow>, ShardPlan), Failure> {
-    if let Err(e) = query.fixed_end() {
-        return Err(Failure::usage(format!(
-            "--shard {shard}: {e}; give --until TIME with a TIME in the past, or \
-             --where \"action_id <= N\""
-        )));
-    }
     query.shard(shard).await.map_err(|e| {
-        let mut f = Failure::failed(format!(
-            "--shard {shard}: could not find the query's key range to split it: {}",
-            xp_export::error::chain(&e)
-        ));
-        f.code = match e.kind() {
-            ErrorKind::Refused | ErrorKind::Redirected => 3,
-            ErrorKind::Config => 2,
-            _ => 1,
-        };
-        f
+        Failure::from_api(
+            &format!("--shard {shard}: could not find the query's key range to split it"),
+            &e,
+        )
     })
 }
 

@@ -59,6 +59,13 @@ pub fn parse_time(flag: &str, text: &str, now: Timestamp) -> Result<i64, Failure
     }
 }
 
+/// Whether a TIME is a duration ago ("7d"), so that it means another time on every run:
+/// what the parts of a sharded export cannot agree on.
+pub fn is_ago(text: &str) -> bool {
+    let t = text.trim();
+    !t.bytes().all(|b| b.is_ascii_digit()) && Pieces::parse(t).is_err() && seconds(t).is_some()
+}
+
 /// A DURATION ("14h", "7d") in seconds, not negative.
 pub fn parse_duration(flag: &str, text: &str) -> Result<i64, Failure> {
     seconds(text.trim()).ok_or_else(|| {
@@ -118,6 +125,22 @@ mod tests {
             Ok(1_793_491_200 + 11 * 3600 + 1800)
         );
         assert_eq!(at("2026-11-01 06:00:00Z"), Ok(1_793_491_200 + 6 * 3600));
+    }
+
+    #[test]
+    fn only_a_duration_ago_is_a_time_that_moves() {
+        for ago in ["7d", " 36h ", "1d12h"] {
+            assert!(is_ago(ago), "{ago}");
+        }
+        for fixed in [
+            "2026-11-01",
+            "2026-11-01T06:00:00Z",
+            "1793491200",
+            "0",
+            "soon",
+        ] {
+            assert!(!is_ago(fixed), "{fixed}");
+        }
     }
 
     #[test]

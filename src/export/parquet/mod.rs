@@ -20,16 +20,17 @@ use std::path::{Path, PathBuf};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use super::checkpoint::{self, Checkpoint, Identity, checkpoint_path, partial_path};
+use super::checkpoint::{self, Checkpoint, Identity};
 use super::error::{ExportError, encode_err, io_err};
+use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
 use super::format::{ParquetCompression, ParquetOptions};
-use super::lock::{Completed, OutputLock, remove_if_present, sync_dir};
+use super::lock::{Completed, OutputLock};
 use super::report::ParquetReport;
 use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
 
-pub(crate) use parts::{discard, parts_dir};
+pub(crate) use parts::discard;
 
 /// A Parquet export's output: the row group being gathered, the parts, the checkpoint.
 pub(crate) struct ParquetOut {
@@ -73,7 +74,7 @@ impl ParquetOut {
             Some(saved) => {
                 let schema: Option<SavedSchema> = serde_json::from_value(saved.schema.clone())
                     .map_err(|e| {
-                        ExportError::Resume(format!(
+                        ExportError::resume(format!(
                             "cannot resume {}: its checkpoint's schema: {e}; add --restart to \
                              start over",
                             path.display()
@@ -142,16 +143,16 @@ impl ParquetOut {
         };
         if self.columns.buffered_rows() > 0 {
             let offset = self.group_offset.take().unwrap_or(p.next_offset);
-            let batch = self.columns.take_batch().map_err(|e| ExportError::Encode {
-                offset,
-                message: format!("the row group starting there cannot be written: {e}"),
+            let batch = self.columns.take_batch().map_err(|e| {
+                ExportError::encode(
+                    offset,
+                    format!("the row group starting there cannot be written: {e}"),
+                )
             })?;
             self.row_groups += self.parts.write(&batch, &self.props)?;
         }
-        let schema = serde_json::to_value(self.columns.fixed()).map_err(|e| ExportError::Io {
-            path: self.path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
+        let schema = serde_json::to_value(self.columns.fixed())
+            .map_err(|e| ExportError::io(&self.path, "", std::io::Error::other(e)))?;
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             identity: self.identity.clone(),
@@ -228,7 +229,7 @@ fn properties(options: &ParquetOptions) -> Result<WriterProperties, ExportError>
     let compression = match options.compression {
         ParquetCompression::Zstd { level } => {
             let level =
-                ZstdLevel::try_new(level).map_err(|e| ExportError::Output(e.to_string()))?;
+                ZstdLevel::try_new(level).map_err(|e| ExportError::output(e.to_string()))?;
             Compression::ZSTD(level)
         }
         ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,

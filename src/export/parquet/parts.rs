@@ -22,14 +22,7 @@ use parquet::file::writer::SerializedFileWriter;
 
 use super::super::checkpoint::PartFile;
 use super::super::error::{ExportError, io_err};
-use super::super::lock::{crc_of, remove_if_present, sync_dir};
-
-/// Where the parts of the export of `path` are kept until it is complete.
-pub(crate) fn parts_dir(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".parts");
-    path.with_file_name(name)
-}
+use super::super::files::{crc_of, parts_path, remove_if_present, sync_dir};
 
 /// The name of part `index`.
 fn part_name(index: usize) -> String {
@@ -86,7 +79,7 @@ pub(crate) struct Parts {
 impl Parts {
     /// A new, empty directory of parts (an earlier run's leftovers were cleared before).
     pub(crate) fn create(path: &Path) -> Result<Self, ExportError> {
-        let dir = parts_dir(path);
+        let dir = parts_path(path);
         fs::create_dir(&dir).map_err(io_err(&dir))?;
         sync_dir(&dir);
         Ok(Parts {
@@ -98,9 +91,9 @@ impl Parts {
     /// The parts a checkpoint names, each checked against its size and CRC-32; part files
     /// written after the checkpoint are deleted. Anything else in the directory is refused.
     pub(crate) fn resume(path: &Path, recorded: &[PartFile]) -> Result<Self, ExportError> {
-        let dir = parts_dir(path);
+        let dir = parts_path(path);
         let refuse = |why: String| {
-            Err(ExportError::Resume(format!(
+            Err(ExportError::resume(format!(
                 "cannot resume {}: {why}; add --restart to start over",
                 path.display()
             )))
@@ -160,10 +153,8 @@ impl Parts {
             .create_new(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        let failed = |e: parquet::errors::ParquetError| ExportError::Io {
-            path: path.display().to_string(),
-            source: io::Error::other(e),
-        };
+        let failed =
+            |e: parquet::errors::ParquetError| ExportError::io(&path, "", io::Error::other(e));
         let mut writer =
             ArrowWriter::try_new(Tracked::new(file), batch.schema(), Some(props.clone()))
                 .map_err(failed)?;
@@ -191,9 +182,8 @@ impl Parts {
         props: &WriterProperties,
     ) -> Result<u64, ExportError> {
         let name = self.dir.display().to_string();
-        let failed = |e: parquet::errors::ParquetError| ExportError::Io {
-            path: name.clone(),
-            source: io::Error::other(e),
+        let failed = |e: parquet::errors::ParquetError| {
+            ExportError::io(Path::new(&name), "", io::Error::other(e))
         };
         if self.files.is_empty() {
             // No rows: a file with the schema and no row group.
@@ -254,12 +244,12 @@ impl Parts {
 /// Removes what an earlier run left in the parts directory of `path`: only part files; a
 /// directory holding anything else is refused, never emptied.
 pub(crate) fn discard(path: &Path) -> Result<(), ExportError> {
-    let dir = parts_dir(path);
+    let dir = parts_path(path);
     let Ok(meta) = fs::symlink_metadata(&dir) else {
         return Ok(());
     };
     if !meta.is_dir() {
-        return Err(ExportError::Output(format!(
+        return Err(ExportError::output(format!(
             "{} is in the way: it is not a directory of parts this program wrote",
             dir.display()
         )));
@@ -267,7 +257,7 @@ pub(crate) fn discard(path: &Path) -> Result<(), ExportError> {
     for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
         let entry = entry.map_err(io_err(&dir))?;
         if part_index(&entry.file_name().to_string_lossy()).is_none() {
-            return Err(ExportError::Output(format!(
+            return Err(ExportError::output(format!(
                 "{} is in the way: {} is not a part this program wrote",
                 dir.display(),
                 entry.path().display()
@@ -292,10 +282,7 @@ fn open_part(path: &Path) -> Result<(File, ParquetMetaData), ExportError> {
     let meta = ParquetMetaDataReader::new()
         .with_page_index_policy(PageIndexPolicy::Skip)
         .parse_and_finish(&file)
-        .map_err(|e| ExportError::Io {
-            path: path.display().to_string(),
-            source: io::Error::other(e),
-        })?;
+        .map_err(|e| ExportError::io(path, "", io::Error::other(e)))?;
     Ok((file, meta))
 }
 

@@ -191,7 +191,53 @@ fn only_a_query_with_a_fixed_end_in_the_past_can_be_split() {
         ),
     ];
     for (conditions, message) in refused {
-        let e = fixed_end(&conditions, now).unwrap_err();
+        let e = fixed_end(&conditions, now).unwrap_err().to_string();
         assert!(e.contains(message), "{conditions:?}: {e}");
+    }
+}
+
+#[test]
+fn a_start_a_row_limit_or_a_missing_end_is_refused_before_any_request() {
+    let bounded = crate::Client::for_tests()
+        .push_actions()
+        .filter(KEYSET_KEY, Op::Le, 1_000u64);
+    assert_eq!(bounded.check_shardable(), Ok(()));
+    let cases = [
+        (
+            bounded.clone().start_offset(10),
+            NotShardable::StartOffset(10),
+            "cannot start at an offset (10)",
+        ),
+        (
+            bounded.clone().mode(crate::Mode::Keyset).start_after(5),
+            NotShardable::StartAfter(5),
+            "cannot start after a key (action_id 5)",
+        ),
+        (
+            bounded.clone().max_rows(3),
+            NotShardable::MaxRows(3),
+            "cannot stop after 3 rows",
+        ),
+        (
+            crate::Client::for_tests().push_actions(),
+            NotShardable::NoFixedEnd,
+            "needs a fixed upper end",
+        ),
+    ];
+    for (query, reason, message) in cases {
+        let got = query.check_shardable().unwrap_err();
+        assert_eq!(got, reason);
+        assert_eq!(got.is_end(), reason == NotShardable::NoFixedEnd);
+        let text = got.to_string();
+        assert!(text.contains(message), "{text}");
+        if !got.is_end() {
+            assert!(
+                text.contains("no longer add up to the whole query"),
+                "{text}"
+            );
+        }
+        let e = Error::from(got);
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(crate::error::chain(&e), text, "said once");
     }
 }

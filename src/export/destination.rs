@@ -9,19 +9,11 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ExportError;
-
-/// Names this program keeps for the files beside an output; an output of such a name would
-/// overwrite another export's.
-const RESERVED: [&str; 4] = [
-    ".partial",
-    ".checkpoint.json",
-    ".checkpoint.json.tmp",
-    ".lock",
-];
+use super::files::RESERVED;
 
 /// Where an export to a path writes.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Place {
+pub(crate) enum Destination {
     /// A regular file, existing or not, symlinks resolved.
     File(PathBuf),
     /// Written straight through: no partial file, no checkpoint, no resume.
@@ -34,19 +26,19 @@ pub(crate) enum Place {
 }
 
 /// What `path` is, or why it cannot be written.
-pub(crate) fn place(path: &Path) -> Result<Place, ExportError> {
+pub(crate) fn destination(path: &Path) -> Result<Destination, ExportError> {
     if path.file_name().is_none() {
         return Err(unusable(path, "it names no file"));
     }
     if let Some(kind) = stream_kind(path)? {
-        return Ok(Place::Stream {
+        return Ok(Destination::Stream {
             path: path.to_path_buf(),
             kind,
         });
     }
     let target = resolve(path).map_err(|e| unusable(path, &e.to_string()))?;
     if target.starts_with("/proc") {
-        return Ok(Place::Stream {
+        return Ok(Destination::Stream {
             path: path.to_path_buf(),
             kind: "an open file descriptor",
         });
@@ -62,7 +54,7 @@ pub(crate) fn place(path: &Path) -> Result<Place, ExportError> {
             &format!("names ending in {suffix} are kept for the files beside an export"),
         ));
     }
-    Ok(Place::File(target))
+    Ok(Destination::File(target))
 }
 
 /// The kind of stream `path` is, `None` for a regular file or nothing; a block device or a
@@ -137,18 +129,20 @@ fn resolve(path: &Path) -> io::Result<PathBuf> {
 }
 
 fn unusable(path: &Path, why: &str) -> ExportError {
-    ExportError::Output(format!("cannot write to {}: {why}", path.display()))
+    ExportError::output(format!("cannot write to {}: {why}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
 
+    use crate::export::ExportErrorKind;
+
     use super::*;
 
     fn refused(path: &Path) -> String {
-        match place(path) {
-            Err(ExportError::Output(message)) => message,
+        match destination(path) {
+            Err(e) if e.kind() == ExportErrorKind::Output => e.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -157,18 +151,24 @@ mod tests {
     fn files_symlinks_and_streams_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out.csv");
-        assert_eq!(place(&file).unwrap(), Place::File(file.clone()));
+        assert_eq!(destination(&file).unwrap(), Destination::File(file.clone()));
         let sub = dir.path().join("sub");
         fs::create_dir(&sub).unwrap();
         let link = dir.path().join("link.csv");
         symlink("sub/real.csv", &link).unwrap();
-        assert_eq!(place(&link).unwrap(), Place::File(sub.join("real.csv")));
+        assert_eq!(
+            destination(&link).unwrap(),
+            Destination::File(sub.join("real.csv"))
+        );
         let chain = dir.path().join("chain.csv");
         symlink(&link, &chain).unwrap();
-        assert_eq!(place(&chain).unwrap(), Place::File(sub.join("real.csv")));
+        assert_eq!(
+            destination(&chain).unwrap(),
+            Destination::File(sub.join("real.csv"))
+        );
         assert!(matches!(
-            place(Path::new("/dev/null")),
-            Ok(Place::Stream {
+            destination(Path::new("/dev/null")),
+            Ok(Destination::Stream {
                 kind: "a character device",
                 ..
             })

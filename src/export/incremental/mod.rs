@@ -1,0 +1,295 @@
+//! Incremental runs: each run exports what is new since the last complete one, as a daily job
+//! does.
+//!
+//! [`Incremental::open`] reads the state file (no request) and checks it belongs to the query;
+//! [`Incremental::query`] gives the query to run, in keyset order (ascending `action_id`) after
+//! the newest `action_id` the state records, or with [`Incremental::lookback`] after the first
+//! row created within that long before that row; [`Incremental::finish`] replaces the state
+//! atomically once the run's output is complete. A run that fails, or is killed, leaves the
+//! state as it was, so the next run repeats its window: progress moves only with delivered
+//! data. `action_id` is the merge key: every row a run reads at or below the last newest key is
+//! counted as read again ([`Report::rows_reread`]).
+//!
+//! The state holds the query's identity (conditions, select and order: never a secret), the
+//! newest row's key and `create_time`, and when it was written, sealed with a CRC-32 as a
+//! checkpoint is. A state written for another query, edited, damaged or of another version is
+//! refused, with an error of kind [`ExportErrorKind::State`](super::ExportErrorKind::State).
+
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde_json::Value;
+
+use super::error::ExportError;
+use super::format::Format;
+use super::report::Report;
+use super::{Export, Target};
+use crate::model::RawRow;
+use crate::paginate::key_direction;
+use crate::query::{KEYSET_KEY, Mode, Op, Query};
+
+/// The newest row of the runs so far: its `action_id`, and its `create_time` when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Newest {
+    /// The largest `action_id` exported so far.
+    pub action_id: u64,
+    /// That row's `create_time` (Unix seconds), which a lookback counts back from.
+    pub create_time: Option<i64>,
+}
+
+/// What [`Incremental::finish`] did with the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finished {
+    /// The state was replaced: it records this newest row (`None`: no run has had a row yet).
+    /// It never goes back to an older row.
+    Saved(Option<Newest>),
+    /// The state was left as it was: the export found its output already complete (a resume
+    /// with nothing to do), so which rows it holds is not this run's to say; the next run
+    /// repeats this window.
+    Unchanged,
+}
+
+/// An incremental run: the state it continues from, and what it needs to write the next one.
+///
+/// # Examples
+/// ```no_run
+/// # async fn run(client: xp_export::Client) -> Result<(), xp_export::export::ExportError> {
+/// use std::time::Duration;
+/// use xp_export::export::{Format, Incremental, Target};
+///
+/// let daily = client.push_actions().campaign(245624);
+/// let run = Incremental::open("push-actions.state.json", &daily)?
+///     .lookback(Duration::from_secs(14 * 3600));
+/// let query = run.query().await?;
+/// let report = run
+///     .export(query, Format::Ndjson, Target::File("today.ndjson".into()))
+///     .run(std::future::pending(), |_, _| {})
+///     .await?;
+/// run.finish(&report).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Incremental {
+    path: PathBuf,
+    /// The query in keyset mode, without its start: its identity, and what each run starts from.
+    base: Query<RawRow>,
+    /// The newest row of the runs before.
+    previous: Option<Newest>,
+    /// Where the first run starts (`create_time >= since`).
+    since: Option<i64>,
+    /// How far before the last newest row a run reads again.
+    lookback: Option<Duration>,
+}
+
+impl Incremental {
+    /// The incremental run of `query` whose state is kept at `state` (created by the first
+    /// run). Reads and checks the state, sending nothing: a state of another query, or one
+    /// edited, damaged, of another version or not a regular file is an error of kind
+    /// [`State`](super::ExportErrorKind::State); a query ordered other than by ascending
+    /// `action_id` (the order a state can continue) one of kind
+    /// [`Query`](super::ExportErrorKind::Query). The query runs in [`Mode::Keyset`].
+    pub fn open<T>(state: impl Into<PathBuf>, query: &Query<T>) -> Result<Self, ExportError> {
+        let path = state.into();
+        let base = query.with_rows::<RawRow>().mode(Mode::Keyset);
+        let order = base.body.order.as_deref().unwrap_or_default();
+        if !matches!(key_direction(order), None | Some(Ok(false))) {
+            return Err(ExportError::query(format!(
+                "an incremental run walks in ascending {KEYSET_KEY}, the order a state can \
+                 continue, not by {:?}",
+                order.join(", ")
+            )));
+        }
+        let previous = match state::read(&path)? {
+            Some(st) => {
+                st.check_same_query(&path, base.model(), &base.identity())?;
+                st.newest()
+            }
+            None => None,
+        };
+        Ok(Incremental {
+            path,
+            base,
+            previous,
+            since: None,
+            lookback: None,
+        })
+    }
+
+    /// Where the first run starts: the rows created at or after `unix_secs`
+    /// ([`Query::since`]). A run that continues a state starts where the state says.
+    #[must_use]
+    pub fn since(mut self, unix_secs: i64) -> Self {
+        self.since = Some(unix_secs);
+        self
+    }
+
+    /// Also reads again the rows created within `window` before the last run's newest row
+    /// (their delivery, open and click change after the send). Without the newest row's
+    /// `create_time` in the state, nothing is read again.
+    #[must_use]
+    pub fn lookback(mut self, window: Duration) -> Self {
+        self.lookback = Some(window);
+        self
+    }
+
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The newest row of the runs before, as the state records it; `None` on a first run (or
+    /// while no run has had a row).
+    pub fn previous(&self) -> Option<Newest> {
+        self.previous
+    }
+
+    /// Whether this run continues a state (so [`since`](Self::since) does not apply).
+    pub fn continues(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// The query this run exports: in keyset order after the last newest key, or with a
+    /// lookback after the row before the first one created within it (whichever is earlier);
+    /// on a first run from the first row, or from [`since`](Self::since). A lookback asks
+    /// the API for its window's first key (two requests of one row); its failure is an error
+    /// of kind [`Api`](super::ExportErrorKind::Api).
+    pub async fn query(&self) -> Result<Query<RawRow>, ExportError> {
+        let Some(last) = self.previous else {
+            return Ok(match self.since {
+                Some(s) => self.base.clone().since(s),
+                None => self.base.clone(),
+            });
+        };
+        Ok(match self.start_key(last).await? {
+            Some(key) => self.base.clone().start_after(key),
+            None => self.base.clone(),
+        })
+    }
+
+    /// The export of `query` (from [`query`](Self::query)) in `format` to `target`, counting
+    /// its rows above the last newest key as new ([`Report::rows_new`]) and the others as read
+    /// again.
+    pub fn export(&self, query: Query<RawRow>, format: Format, target: Target) -> Export {
+        self.count(Export::new(query, format, target))
+    }
+
+    /// `job`, counting its rows above the last newest key as new and the others as read again.
+    pub fn count(&self, job: Export) -> Export {
+        job.count_new_after(self.previous.map_or(0, |n| n.action_id))
+    }
+
+    /// After the export of this run's query ended well: the state with the newest row (never
+    /// an older one than before) replaces the old one atomically and durably. Call it only with
+    /// the report of a complete output; a failed run must leave the state, so that the next run
+    /// repeats the window. Learning the newest row's `create_time` takes one request of one
+    /// row; a state that cannot be written is an error of kind
+    /// [`Io`](super::ExportErrorKind::Io), and the next run repeats this window.
+    pub async fn finish(self, report: &Report) -> Result<Finished, ExportError> {
+        if report.already_complete {
+            return Ok(Finished::Unchanged);
+        }
+        let newest = match (self.previous, report.summary.next_key) {
+            (Some(old), Some(key)) if key <= old.action_id => Some(old),
+            (Some(old), None) => Some(old),
+            (_, Some(key)) => Some(Newest {
+                action_id: key,
+                create_time: self.create_time(key).await?,
+            }),
+            (None, None) => None,
+        };
+        let state = state::State::new(self.base.model(), self.base.identity(), newest);
+        state::write(&self.path, &state)?;
+        Ok(Finished::Saved(newest))
+    }
+
+    /// Where the walk starts: after the last newest key, or with a lookback, before the first
+    /// row created within it (whichever is earlier); `None`: from the first row.
+    async fn start_key(&self, last: Newest) -> Result<Option<u64>, ExportError> {
+        let (Some(back), Some(time)) = (self.lookback, last.create_time) else {
+            return Ok(Some(last.action_id));
+        };
+        let back = i64::try_from(back.as_secs()).unwrap_or(i64::MAX);
+        let window = self.base.clone().since(time.saturating_sub(back));
+        let range = window
+            .key_range()
+            .await
+            .map_err(|e| ExportError::request("finding the first row of the lookback", e))?;
+        Ok(match range {
+            Some((first, _)) if first <= last.action_id => first.checked_sub(1),
+            _ => Some(last.action_id),
+        })
+    }
+
+    /// The `create_time` of the row `key`, by a one-row request; `None` when it has none.
+    async fn create_time(&self, key: u64) -> Result<Option<i64>, ExportError> {
+        let probe = self
+            .base
+            .clone()
+            .filter(KEYSET_KEY, Op::Eq, key)
+            .select([KEYSET_KEY, "create_time"])
+            .mode(Mode::Offset)
+            .seam_check(false)
+            .start_offset(0)
+            .page_size(1)
+            .max_rows(1)
+            .concurrency(1);
+        let row = probe
+            .raw_stream()
+            .try_next()
+            .await
+            .map_err(|e| ExportError::request("finding the newest row's create_time", e))?;
+        Ok(row
+            .and_then(|r| serde_json::from_slice::<Value>(r.as_bytes()).ok())
+            .and_then(|v| v["create_time"].as_i64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExportErrorKind;
+
+    #[test]
+    fn a_query_a_state_cannot_continue_is_refused_before_any_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let query = crate::Client::for_tests().push_actions();
+        for order in ["action_id DESC", "create_time", "action_id, create_time"] {
+            let err = Incremental::open(&path, &query.clone().order(order)).unwrap_err();
+            assert_eq!(err.kind(), ExportErrorKind::Query, "{order}");
+            assert!(err.to_string().contains("ascending action_id"), "{err}");
+        }
+        for order in ["action_id", "action_id ASC", " Action_ID   asc "] {
+            let run = Incremental::open(&path, &query.clone().order(order)).unwrap();
+            assert!(!run.continues(), "{order}");
+        }
+        assert!(!path.exists(), "opening writes nothing");
+    }
+
+    #[test]
+    fn a_state_of_another_query_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let ours = crate::Client::for_tests().push_actions().campaign(7);
+        let newest = Newest {
+            action_id: 9,
+            create_time: None,
+        };
+        let st = state::State::new(ours.model(), ours.identity(), Some(newest));
+        state::write(&path, &st).unwrap();
+        let run = Incremental::open(&path, &ours).unwrap();
+        assert_eq!(run.previous(), Some(newest));
+        let theirs = crate::Client::for_tests().push_actions().campaign(8);
+        let err = Incremental::open(&path, &theirs).unwrap_err();
+        assert_eq!(err.kind(), ExportErrorKind::State);
+        let m = err.to_string();
+        assert!(
+            m.contains("another query") && m.contains('7') && m.contains('8'),
+            "{m}"
+        );
+    }
+}

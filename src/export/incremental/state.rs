@@ -1,0 +1,195 @@
+//! The state file of incremental runs: which query it belongs to, the newest `action_id`
+//! exported so far and that row's `create_time`, and when it was written, sealed as a
+//! checkpoint is (see `sealed`). Read and checked before a run; replaced atomically and
+//! durably only after the run's output is complete, so a failed or killed run leaves the old
+//! state and the next run repeats its window. It never holds a secret: the query's identity
+//! has none.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::super::error::ExportError;
+use super::super::sealed;
+use super::Newest;
+
+/// The state file's format; another version is refused rather than guessed at.
+pub(crate) const VERSION: u32 = 1;
+
+/// The largest state file read: a real one is well under a kilobyte or two.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// What one incremental run leaves for the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub(crate) version: u32,
+    /// The list model, e.g. `push-devices`.
+    pub(crate) model: String,
+    /// Conditions, select and order (`Query::identity`), without the first run's `since` or
+    /// the start.
+    pub(crate) query: Value,
+    /// The largest `action_id` exported so far; `None` while there has been no row.
+    pub(crate) newest_action_id: Option<u64>,
+    /// The `create_time` of that row, when known (for a lookback).
+    pub(crate) newest_create_time: Option<i64>,
+    /// When this state was written (RFC 3339, UTC).
+    pub(crate) written_at: String,
+}
+
+impl State {
+    /// The state of `model` and `query` after a run whose newest row is `newest`, written now.
+    pub(crate) fn new(model: &str, query: Value, newest: Option<Newest>) -> State {
+        let now = jiff::Timestamp::now().as_second();
+        let written_at = jiff::Timestamp::from_second(now)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_string();
+        State {
+            version: VERSION,
+            model: model.to_string(),
+            query,
+            newest_action_id: newest.map(|n| n.action_id),
+            newest_create_time: newest.and_then(|n| n.create_time),
+            written_at,
+        }
+    }
+
+    /// The newest row it records.
+    pub(crate) fn newest(&self) -> Option<Newest> {
+        self.newest_action_id.map(|action_id| Newest {
+            action_id,
+            create_time: self.newest_create_time,
+        })
+    }
+
+    /// Refuses a state written for another query, naming both.
+    pub(crate) fn check_same_query(
+        &self,
+        path: &Path,
+        model: &str,
+        query: &Value,
+    ) -> Result<(), ExportError> {
+        if self.model == model && &self.query == query {
+            return Ok(());
+        }
+        Err(ExportError::state(format!(
+            "the state {} was written for another query: {} {}; this run's is {model} {query}. \
+             Give each query its own state file (or delete this one to start over with a full \
+             export)",
+            path.display(),
+            self.model,
+            self.query,
+        )))
+    }
+}
+
+/// The state at `path`; `None` when there is none yet (a first run).
+pub(crate) fn read(path: &Path) -> Result<Option<State>, ExportError> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ExportError::state(format!(
+                "cannot read the state {shown}: {e}"
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(ExportError::state(format!(
+            "the state {shown} is not a regular file: name a file (it is created by the first \
+             run)"
+        )));
+    }
+    let damaged = |why: String| {
+        ExportError::state(format!(
+            "the state {shown} is damaged ({why}), so where the last run stopped is unknown: \
+             restore it, or delete it to start over with a full export"
+        ))
+    };
+    if meta.len() > MAX_BYTES {
+        return Err(damaged(format!("{} bytes, far too long", meta.len())));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| ExportError::state(format!("cannot read the state {shown}: {e}")))?;
+    // The version first: a newer program's state is not damage, whatever its seal.
+    let version = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["version"].as_u64());
+    if let Some(v) = version.filter(|v| *v != u64::from(VERSION)) {
+        return Err(other_version(path, v));
+    }
+    let state: State = sealed::unseal(&bytes).map_err(damaged)?;
+    if state.version != VERSION {
+        return Err(other_version(path, u64::from(state.version)));
+    }
+    Ok(Some(state))
+}
+
+fn other_version(path: &Path, version: u64) -> ExportError {
+    ExportError::state(format!(
+        "the state {} has version {version}; this program reads version {VERSION}: use the \
+         program that wrote it, or delete it to start over with a full export",
+        path.display()
+    ))
+}
+
+/// Replaces the state at `path` atomically and durably.
+pub(crate) fn write(path: &Path, state: &State) -> Result<(), ExportError> {
+    sealed::replace(path, state).map_err(|e| ExportError::io(path, "cannot write the state", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExportErrorKind;
+    use serde_json::json;
+
+    fn message(result: Result<Option<State>, ExportError>) -> String {
+        match result {
+            Err(e) => {
+                assert_eq!(e.kind(), ExportErrorKind::State, "{e}");
+                e.to_string()
+            }
+            Ok(s) => panic!("read {s:?}"),
+        }
+    }
+
+    #[test]
+    fn a_state_reads_back_and_any_edit_breaks_its_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        assert!(matches!(read(&path), Ok(None)));
+        let query = json!({"condition": [["campaign_id", "=", 7]]});
+        let newest = Newest {
+            action_id: 42,
+            create_time: Some(1_480_000_000),
+        };
+        let state = State::new("push-devices", query.clone(), Some(newest));
+        write(&path, &state).unwrap();
+        let back = read(&path).unwrap().unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.newest(), Some(newest));
+        assert!(
+            state
+                .check_same_query(&path, "push-devices", &query)
+                .is_ok()
+        );
+        let other = state
+            .check_same_query(&path, "push-devices", &json!({}))
+            .unwrap_err();
+        assert!(other.to_string().contains("another query"), "{other}");
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"version\": 1"), "{text}");
+        assert!(text.contains("\"checksum\": \"crc32:"), "{text}");
+        std::fs::write(&path, text.replace("42", "43")).unwrap();
+        let m = message(read(&path));
+        assert!(m.contains("damaged") && m.contains("delete it"), "{m}");
+        std::fs::write(&path, text.replace("\"version\": 1", "\"version\": 2")).unwrap();
+        let m = message(read(&path));
+        assert!(m.contains("has version 2"), "{m}");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+}
