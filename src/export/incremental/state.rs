@@ -40,10 +40,10 @@ pub(crate) struct State {
 impl State {
     /// The state of `model` and `query` after a run whose newest row is `newest`, written now.
     pub(crate) fn new(model: &str, query: Value, newest: Option<Newest>) -> State {
-        let now = jiff::Timestamp::now().as_second();
-        let written_at = jiff::Timestamp::from_second(now)
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-            .to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let written_at = rfc3339(now);
         State {
             version: VERSION,
             model: model.to_string(),
@@ -81,6 +81,27 @@ impl State {
             self.query,
         )))
     }
+}
+
+/// Unix seconds as an RFC 3339 date-time in UTC (`2026-11-29T00:00:00Z`), by the proleptic
+/// Gregorian calendar (days to a civil date as in Howard Hinnant's `civil_from_days`).
+fn rfc3339(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }
 
 /// The state at `path`; `None` when there is none yet (a first run).
@@ -152,6 +173,19 @@ mod tests {
                 e.to_string()
             }
             Ok(s) => panic!("read {s:?}"),
+        }
+    }
+
+    #[test]
+    fn written_at_is_rfc3339_in_utc() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_910_400, "2026-11-29T00:00:00Z"),
+            (1_795_910_400 + 86_399, "2026-11-29T23:59:59Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(secs), text);
         }
     }
 
