@@ -153,18 +153,12 @@ pub mod emulator;
 #[cfg(feature = "export")]
 pub mod export;
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_API_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_TIMEOUT, JwtAlgorithm, MAX_RETRY_AFTER, Region,
-};
+pub use client::{Client, ClientBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use event::Event;
 pub use model::{PushAction, RawRow};
-pub use paginate::{EndReason, Page, Pages, Progress, Rows, Summary};
-pub use query::{
-    Condition, DEFAULT_CONCURRENCY, DEFAULT_PAGE_SIZE, DEFAULT_REORDER_WINDOW, KEYSET_KEY,
-    MAX_CONCURRENCY, Mode, Op, Query, Value,
-};
+pub use paginate::{Pages, Progress, Rows, Summary};
+pub use query::{Condition, Op, Query};
 pub use retry::RetryPolicy;
 
 /// Every Rust snippet of README.md, compiled (and run, unless `no_run`) by `cargo test`.

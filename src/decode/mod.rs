@@ -23,6 +23,7 @@ use envelope::{open_rows, open_typed};
 /// let rows: Vec<PushAction> = xp_export::decode::decode_page(200, body, 0).unwrap();
 /// assert_eq!(rows[0].action_id, Some(7));
 /// ```
+#[doc(hidden)] // for the benches, the fuzz target and the tests that decode without a server
 pub fn decode_page<T: DeserializeOwned>(
     status: u16,
     body: &[u8],
@@ -36,6 +37,7 @@ pub fn decode_page<T: DeserializeOwned>(
 
 /// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
 /// does: each [`RawRow`] is a shared slice of `body`, not a copy.
+#[doc(hidden)] // for the benches, the fuzz target and the tests that decode without a server
 pub fn decode_page_raw(status: u16, body: &bytes::Bytes) -> Result<Vec<RawRow>, Error> {
     decode_raw(Input {
         status,

@@ -4,8 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
+mod parse;
 mod shown;
 
+pub use parse::{ParseError, ParseErrorKind};
 pub(crate) use shown::{Scrub, shown};
 
 /// A `Result` whose error is [`Error`].

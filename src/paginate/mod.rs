@@ -16,7 +16,7 @@
 //!   page of `limit` rows brings `limit − 1` new ones. If it
 //!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
-//!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
+//!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::query::Mode::Keyset`]) needs none.
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
 //!   are on the wire at once, and pages are delivered in offset order. A page waiting out its
 //!   backoff before a retry holds no request slot: the pages after it go on being fetched, and

@@ -13,7 +13,9 @@ use futures::TryStreamExt;
 use jiff::Timestamp;
 use serde_json::Value;
 use xp_export::export::{Export, Report};
-use xp_export::{ErrorKind, Mode, Op, Query, RawRow};
+use xp_export::model::push_devices;
+use xp_export::query::Mode;
+use xp_export::{ErrorKind, Op, Query, RawRow};
 
 use crate::failure::Failure;
 use crate::state::{self, State};
@@ -176,8 +178,8 @@ impl Incremental {
         let probe = self
             .base
             .clone()
-            .filter(xp_export::KEYSET_KEY, Op::Eq, key)
-            .select([xp_export::KEYSET_KEY, "create_time"])
+            .filter(push_devices::KEY, Op::Eq, key)
+            .select([push_devices::KEY, "create_time"])
             .mode(Mode::Offset)
             .seam_check(false)
             .start_offset(0)

@@ -5,7 +5,7 @@ use super::*;
 
 /// Whether `key` meets an `action_id` condition as the API evaluates it.
 fn meets(c: &Condition, key: u64) -> bool {
-    assert_eq!(c.field(), KEYSET_KEY);
+    assert_eq!(c.field(), KEY);
     let v = c.value().as_json().as_u64().expect("a whole number");
     match c.op() {
         Op::Ge => key >= v,
@@ -144,7 +144,7 @@ fn shards_parse_from_i_slash_n_and_refuse_what_does_not_exist() {
         ("0/99999999999999999999", "the count"),
     ];
     for (text, message) in errors {
-        let e = text.parse::<Shard>().unwrap_err();
+        let e = text.parse::<Shard>().unwrap_err().to_string();
         assert!(e.contains(message), "{text}: {e}");
     }
 }
