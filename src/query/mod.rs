@@ -2,7 +2,7 @@
 //!
 //! - `condition`: [`Condition`], [`Op`] and [`ConditionValue`], and the `--where` parser.
 //! - `range`: [`Query::key_range`], the span of the query's keys.
-//! - `window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
+//! - `time_window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
 //! - `shard`: [`Shard`], one of N disjoint parts of a query by key, and [`Query::shard`].
 //!
 //! What a query means for paging (the order pages are asked in, the seam check, keyset
@@ -11,7 +11,7 @@
 mod condition;
 mod range;
 mod shard;
-mod window;
+mod time_window;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -238,7 +238,7 @@ impl<T> Query<T> {
     }
 
     /// How many rows to ask for per request (the `limit`), default 1000. A server that caps it
-    /// lower is detected and followed; see [`Pages`].
+    /// lower is detected and followed; see [`Pages`](crate::Pages).
     #[must_use]
     pub fn page_size(mut self, n: u64) -> Self {
         self.page_size = n;
