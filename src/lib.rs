@@ -143,6 +143,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 mod governor;
+pub mod guide;
 pub mod model;
 pub mod paginate;
 pub mod query;
