@@ -1,9 +1,9 @@
-//! Helpers shared by the integration tests: a scripted API on wiremock, quick clients, the
-//! emulator, sequential queries, collecting `action_id`s, and running the binary.
+//! Helpers shared by the integration tests of the library and of the command line: a scripted
+//! API on wiremock, quick clients, the emulator, sequential queries, collecting `action_id`s,
+//! capturing logs. The command line's own helpers (running the binary) are in
+//! `cli/tests/common/mod.rs`, which re-exports these.
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -17,9 +17,6 @@ use xp_export::{Client, PushAction, Query, RetryPolicy, Rows, Summary};
 pub const TOKEN: &str = "tok-SECRET-4c1d-should-never-show";
 
 pub const PATH: &str = "/api/external/list/push-devices";
-
-/// The `xp-export` binary.
-pub const BIN: &str = env!("CARGO_BIN_EXE_xp-export");
 
 /// A retry policy with millisecond waits, seeded so the waits repeat.
 pub fn quick_retry() -> RetryPolicy {
@@ -228,28 +225,6 @@ pub fn ndjson_ids(bytes: &[u8]) -> Vec<u64> {
                 .unwrap()
         })
         .collect()
-}
-
-/// The `xp-export` binary pointed at `emu`: a clean environment but for `PATH`, the API URL
-/// and the apptoken; no standard input.
-pub fn cmd(emu: &Emulator) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("XTREMEPUSH_API_URL", emu.base_url())
-        .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
-        .stdin(Stdio::null());
-    c
-}
-
-/// How many rows the checkpoint of an export to `output` holds; 0 before there is one.
-pub fn checkpointed_rows(output: &Path) -> u64 {
-    let checkpoint = format!("{}.checkpoint.json", output.display());
-    std::fs::read_to_string(checkpoint)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|cp| cp["rows"].as_u64())
-        .unwrap_or(0)
 }
 
 /// A log writer for a `tracing` subscriber that keeps every byte written, to read back.

@@ -1,0 +1,114 @@
+//! What `xp-export` reports: the summary on stderr and `--summary-json` come from the library's
+//! `Summary` (its `Display` and `Serialize`) and keep the keys scripts read; a failure shows its
+//! cause once.
+
+use crate::common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+use xp_export::emulator::Fault;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_json_keeps_every_key_and_adds_the_summarys_own() {
+    let emu = emulator(1_234).await;
+    emu.inject([Fault::InternalError, Fault::InternalError]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.csv");
+    let report = dir.path().join("summary.json");
+    let mut c = cmd(&emu);
+    c.args(["export", "--page-size", "500", "--retry-base-ms", "1", "-o"])
+        .arg(&output)
+        .arg("--summary-json")
+        .arg(&report);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+
+    // The keys `--summary-json` always had, with the same meaning.
+    assert_eq!(s["complete"], true);
+    assert_eq!(s["guaranteed"], true);
+    assert_eq!(s["output"], output.display().to_string());
+    assert_eq!(s["format"], "csv");
+    assert_eq!(s["mode"], "offset");
+    assert_eq!(s["rows"], 1234);
+    assert_eq!(s["rows_this_run"], 1234);
+    assert_eq!(s["resumed_at"], Value::Null);
+    assert_eq!(s["pages"], 3);
+    assert!(s["requests"].as_u64().unwrap() >= 5, "{s}");
+    assert_eq!(s["retries"], serde_json::json!({"server": 2}));
+    assert_eq!(s["retries_total"], 2);
+    assert!(s["retry_wait_seconds"].is_f64(), "{s}");
+    assert_eq!(s["learned_cap"], Value::Null);
+    assert_eq!(s["shifts_detected"], 0);
+    assert_eq!(s["shifts_repaired"], 0);
+    assert_eq!(s["end"], "short page of 235 rows at offset 999");
+    assert_eq!(s["next_offset"], 1234);
+    // The seam check's key: the last row delivered.
+    assert!(s["next_key"].is_u64(), "{s}");
+    assert!(s["elapsed_seconds"].is_f64(), "{s}");
+    assert_eq!(s["warnings"], serde_json::json!([]));
+    assert_eq!(s["fields_not_in_csv"], serde_json::json!(["platform"]));
+    // And the summary's own, beside them.
+    assert_eq!(
+        s["end_reason"],
+        serde_json::json!({"reason": "short_page", "offset": 999, "rows": 235})
+    );
+    assert!(s["peak_in_flight"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["order_warning"], Value::Null);
+
+    // The text on stderr is the summary's Display under the export's own line.
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("xp-export: exported 1,234 rows (csv) to "),
+        "{err}"
+    );
+    for line in [
+        "\n  rows 1,234 · pages 3 · requests ",
+        "\n  retries: 2 (server 2), ",
+        "\n  stopped on: short page of 235 rows at offset 999\n",
+        "\n  mode: offset; rows shifted between pages: 0 seam(s), 0 repaired\n",
+        "\n  fields not in the CSV columns: platform ",
+    ] {
+        assert!(err.contains(line), "{line:?} not in {err}");
+    }
+}
+
+#[test]
+fn a_refused_connection_names_its_cause_once() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("summary.json");
+    let out = Command::new(BIN)
+        .env_clear()
+        .env(
+            "XTREMEPUSH_API_URL",
+            format!("http://127.0.0.1:{port}/api/external"),
+        )
+        .env("XTREMEPUSH_APPTOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .args(["export", "--max-retries", "0", "--summary-json"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("xp-export: list/push-devices at offset 0: could not connect: "),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_lowercase().matches("connection refused").count(),
+        1,
+        "{err}"
+    );
+    let s: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let error = s["error"].as_str().unwrap().to_lowercase();
+    assert_eq!(error.matches("connection refused").count(), 1, "{error}");
+}
