@@ -37,6 +37,8 @@
 //! ```
 //!
 //! # Layout
+//! - [`guide`]: the user's guide, a chapter per topic (queries, paging, modes, retries, auth,
+//!   resume, daily runs, backfills, formats, logs, exit codes, the emulator).
 //! - [`client`]: [`Client`], [`ClientBuilder`], [`client::Region`] and the client's defaults;
 //!   the only place a request is built and a credential (apptoken, OAuth 2.0 client secret or
 //!   private key, access token) is held.
@@ -64,6 +66,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 mod governor;
+pub mod guide;
 pub mod model;
 pub mod paginate;
 pub mod query;
