@@ -113,9 +113,10 @@ impl RawRow {
     /// not a copy.
     ///
     /// ```
-    /// use bytes::Bytes;
-    /// let body = Bytes::from_static(br#"{"success":true,"data":[{"action_id":7}]}"#);
-    /// let row = xp_export::decode::decode_page_raw(200, &body).unwrap().remove(0);
+    /// # use bytes::Bytes;
+    /// # let body = Bytes::from_static(br#"{"success":true,"data":[{"action_id":7}]}"#);
+    /// # let row = xp_export::decode::decode_page_raw(200, &body).unwrap().remove(0);
+    /// // `row` came in a response whose body is `body`:
     /// let bytes: Bytes = row.into_bytes();
     /// assert_eq!(bytes, &br#"{"action_id":7}"#[..]);
     /// assert!(body.as_ptr_range().contains(&bytes.as_ptr())); // inside the body: no copy

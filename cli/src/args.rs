@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use xp_export::client::DEFAULT_MAX_PAGE_BYTES;
 use xp_export::export::{Format, Target};
-use xp_export::{
-    Client, Condition, DEFAULT_MAX_PAGE_BYTES, DEFAULT_PAGE_SIZE, Mode, Query, RawRow, RetryPolicy,
-};
+use xp_export::query::{DEFAULT_PAGE_SIZE, Mode};
+use xp_export::{Client, Condition, Query, RawRow, RetryPolicy};
 
 use crate::credentials::AuthArgs;
 use crate::failure::{Continuation, Failure};
@@ -26,12 +26,12 @@ const DEFAULT_RETRY_BUDGET: u64 = 10_000;
 
 /// RetryPolicy's default `max_retries`.
 fn default_max_retries() -> u32 {
-    RetryPolicy::default().get_max_retries()
+    RetryPolicy::default().max_retries()
 }
 
 /// RetryPolicy's default `max_delay`, in milliseconds.
 fn default_retry_max_ms() -> u64 {
-    u64::try_from(RetryPolicy::default().get_max_delay().as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(RetryPolicy::default().max_delay().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Parser)]
@@ -143,7 +143,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "N", value_parser = crate::limits::at_least_one)]
     pub max_rows: Option<u64>,
     /// Seconds one request may take.
-    #[arg(long, default_value_t = xp_export::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::timeout_secs)]
+    #[arg(long, default_value_t = xp_export::client::DEFAULT_TIMEOUT.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::timeout_secs)]
     timeout: f64,
     /// How many times a failed page is tried again.
     #[arg(long, default_value_t = default_max_retries(), value_name = "N", value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RETRIES)))]
@@ -156,7 +156,7 @@ pub struct ExportArgs {
     #[arg(long, default_value_t = DEFAULT_RETRY_BUDGET, value_name = "N")]
     retry_budget: u64,
     /// The wait before the first retry, doubled for each next one (full jitter).
-    #[arg(long, default_value_t = RetryPolicy::default().get_base_delay().as_millis() as u64, value_name = "MS", value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
+    #[arg(long, default_value_t = RetryPolicy::default().base_delay().as_millis() as u64, value_name = "MS", value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     retry_base_ms: u64,
     /// The longest wait between two tries, also the clamp for Retry-After.
     #[arg(long, default_value_t = default_retry_max_ms(), value_name = "MS", value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
@@ -166,7 +166,7 @@ pub struct ExportArgs {
     max_page_bytes: u64,
     /// Bytes of pages that came back early (while a page before them waits out its backoff)
     /// that may wait to be written in order; once full, no new page is asked for.
-    #[arg(long, default_value_t = xp_export::DEFAULT_REORDER_WINDOW, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(..=MAX_REORDER_WINDOW))]
+    #[arg(long, default_value_t = xp_export::query::DEFAULT_REORDER_WINDOW, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(..=MAX_REORDER_WINDOW))]
     reorder_window: u64,
     /// One of N disjoint parts of the export: --shard I/N, or --shards N.
     #[command(flatten)]
@@ -254,9 +254,9 @@ impl ExportArgs {
             .max_page_bytes(self.max_page_bytes)
             .retry(
                 RetryPolicy::default()
-                    .max_retries(self.max_retries)
-                    .base_delay(Duration::from_millis(self.retry_base_ms))
-                    .max_delay(Duration::from_millis(self.retry_max_ms)),
+                    .with_max_retries(self.max_retries)
+                    .with_base_delay(Duration::from_millis(self.retry_base_ms))
+                    .with_max_delay(Duration::from_millis(self.retry_max_ms)),
             )
             .build()
             .map_err(|e| Failure::usage(e.to_string()))

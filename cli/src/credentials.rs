@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use xp_export::{Client, ClientBuilder, JwtAlgorithm, Region};
+use xp_export::client::{JwtAlgorithm, Region};
+use xp_export::{Client, ClientBuilder};
 
 use crate::failure::Failure;
 use crate::token::{self, APPTOKEN, CLIENT_SECRET};
@@ -213,7 +214,7 @@ mod tests {
     #[test]
     fn the_default_region_is_the_eu_host_and_an_api_url_wins_over_the_region() {
         let client = built(&auth(Region::Eu, None), Credential::AppToken("t".into()));
-        assert_eq!(client.api_url(), xp_export::DEFAULT_API_URL);
+        assert_eq!(client.api_url(), xp_export::client::DEFAULT_API_URL);
         let client = built(
             &auth(Region::Us, Some("http://127.0.0.1:9/api/external")),
             Credential::ClientSecret("s".into()),

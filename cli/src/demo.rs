@@ -8,7 +8,8 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
 use xp_export::export::{Export, Format, Target};
-use xp_export::{Client, DEFAULT_PAGE_SIZE, RawRow, RetryPolicy};
+use xp_export::query::DEFAULT_PAGE_SIZE;
+use xp_export::{Client, RawRow, RetryPolicy};
 
 use clap::Args;
 use clap::builder::RangedU64ValueParser;
@@ -54,7 +55,7 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
     let client = Client::builder()
         .api_url(emu.base_url())
         .apptoken(emu.apptoken())
-        .retry(RetryPolicy::default().base_delay(Duration::from_millis(20)))
+        .retry(RetryPolicy::default().with_base_delay(Duration::from_millis(20)))
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
     let query = client

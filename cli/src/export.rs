@@ -144,7 +144,7 @@ mod tests {
     use std::path::Path;
 
     use clap::Parser;
-    use xp_export::Mode;
+    use xp_export::query::Mode;
 
     use super::*;
     use crate::args::{Cli, Command};

@@ -12,7 +12,8 @@ use std::time::Duration;
 use clap::Args;
 use jiff::Timestamp;
 use xp_export::export::{Export, ExportError, ExportErrorKind, Finished, Incremental, Report};
-use xp_export::{Mode, Query, RawRow};
+use xp_export::query::Mode;
+use xp_export::{Query, RawRow};
 
 use crate::failure::{Exit, Failure};
 use crate::time::{is_ago, parse_duration, parse_time, rfc3339};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use xp_export::Summary;
 use xp_export::export::{Format, Report};
-use xp_export::paginate::thousands;
-use xp_export::{EndReason, Summary};
+use xp_export::paginate::{EndReason, thousands};
 
 use crate::failure::{Exit, Failure};
 use crate::logging;

@@ -214,12 +214,12 @@ async fn an_absurd_retry_after_is_clamped_not_a_panic() {
     let client = Client::builder()
         .api_url(base(&server))
         .apptoken(TOKEN)
-        .retry(RetryPolicy::none().max_delay(Duration::MAX))
+        .retry(RetryPolicy::none().with_max_delay(Duration::MAX))
         .build()
         .unwrap();
     let err = first_error(&client).await;
     assert_eq!(err.kind(), ErrorKind::RateLimited);
-    assert_eq!(err.retry_after(), Some(xp_export::MAX_RETRY_AFTER));
+    assert_eq!(err.retry_after(), Some(xp_export::client::MAX_RETRY_AFTER));
 }
 
 #[tokio::test]

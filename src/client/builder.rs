@@ -100,7 +100,8 @@ impl ClientBuilder {
     /// # Examples
     /// ```no_run
     /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use xp_export::{Client, Region};
+    /// use xp_export::Client;
+    /// use xp_export::client::Region;
     ///
     /// let client = Client::builder()
     ///     .region(Region::Us)

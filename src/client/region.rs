@@ -1,5 +1,7 @@
 //! [`Region`]: which Xtremepush data centre a project lives in, and its hosts.
 
+use crate::error::{ParseError, ParseErrorKind};
+
 /// The data centre of an Xtremepush project: its API host and token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -35,14 +37,17 @@ impl Region {
 pub(crate) const TOKEN_PATH: &str = "/api/oauth/token";
 
 impl std::str::FromStr for Region {
-    type Err = String;
+    type Err = ParseError;
 
     /// `eu` or `us`, in any case.
-    fn from_str(s: &str) -> Result<Region, String> {
+    fn from_str(s: &str) -> Result<Region, ParseError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "eu" => Ok(Region::Eu),
             "us" => Ok(Region::Us),
-            other => Err(format!("unknown region {other:?}: use eu or us")),
+            other => Err(ParseError::new(
+                ParseErrorKind::Region,
+                format!("unknown region {other:?}: use eu or us"),
+            )),
         }
     }
 }

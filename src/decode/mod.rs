@@ -1,17 +1,21 @@
 //! How a response body becomes rows: the envelope decides failure (`envelope`), then `data` is
-//! decoded into typed rows (`typed`) or split into [`RawRow`] slices, with the keys paging needs.
+//! decoded into typed rows (`typed`) or split into [`RawRow`] slices, with the keys paging needs
+//! (`keys`).
+
 mod envelope;
+mod keys;
 mod typed;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
-use crate::model::{RawRow, push_devices};
+use crate::model::RawRow;
 
 pub(crate) use envelope::refuses_credentials;
 use envelope::{open_rows, open_typed};
+pub(crate) use keys::KeyIndex;
+use keys::edge_keys;
 
 /// Decodes a response body the way the stream does: the envelope decides failure (`success`,
 /// `code`, then the HTTP `status`), and `data` is decoded into rows of `T`. `offset` is where
@@ -23,6 +27,7 @@ use envelope::{open_rows, open_typed};
 /// let rows: Vec<PushAction> = xp_export::decode::decode_page(200, body, 0).unwrap();
 /// assert_eq!(rows[0].action_id, Some(7));
 /// ```
+#[doc(hidden)] // for the benches, the fuzz target and the tests that decode without a server
 pub fn decode_page<T: DeserializeOwned>(
     status: u16,
     body: &[u8],
@@ -36,6 +41,7 @@ pub fn decode_page<T: DeserializeOwned>(
 
 /// Splits a response body into its rows exactly as sent, the way [`crate::Query::raw_stream`]
 /// does: each [`RawRow`] is a shared slice of `body`, not a copy.
+#[doc(hidden)] // for the benches, the fuzz target and the tests that decode without a server
 pub fn decode_page_raw(status: u16, body: &bytes::Bytes) -> Result<Vec<RawRow>, Error> {
     decode_raw(Input {
         status,
@@ -69,37 +75,6 @@ pub(crate) struct Decoded<T> {
     pub(crate) key_index: Option<KeyIndex>,
 }
 
-/// Where each row of a page sits in the response body, to read a row's key only when needed
-/// (at a seam where rows shifted), without decoding every row for it.
-#[derive(Debug, PartialEq)]
-pub(crate) struct KeyIndex {
-    body: bytes::Bytes,
-    spans: Vec<(usize, usize)>,
-}
-
-impl KeyIndex {
-    fn new(body: &bytes::Bytes, rows: &[&RawValue]) -> Self {
-        let base = body.as_ptr() as usize;
-        let spans = rows
-            .iter()
-            .map(|r| {
-                let start = r.get().as_ptr() as usize - base;
-                (start, start + r.get().len())
-            })
-            .collect();
-        KeyIndex {
-            body: body.clone(),
-            spans,
-        }
-    }
-
-    /// Row `i`'s key, if it has an integer one.
-    pub(crate) fn key(&self, i: usize) -> Option<u64> {
-        let (start, end) = *self.spans.get(i)?;
-        row_key(&self.body[start..end], i, 0).ok()
-    }
-}
-
 /// One response to decode, and what the decoder is asked for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Input<'a> {
@@ -130,36 +105,6 @@ impl<'a> Input<'a> {
 
 /// How one response body becomes rows.
 pub(crate) type Decoder<T> = fn(Input<'_>) -> Result<Decoded<T>, Error>;
-
-/// The keyset key of one row, which must be an integer.
-fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
-    #[derive(Deserialize)]
-    struct Key {
-        action_id: Option<u64>,
-    }
-    match serde_json::from_slice::<Key>(row) {
-        Ok(Key { action_id: Some(k) }) => Ok(k),
-        _ => Err(Error::new(
-            ErrorKind::Decode,
-            format!(
-                "row {index} (offset {}) has no integer `{}` to seek or check seams on",
-                offset + index as u64,
-                push_devices::KEY
-            ),
-        )),
-    }
-}
-
-/// The keys of the first and last of `rows` (`None` for no rows).
-fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, u64), Error>> {
-    let (first, last) = (rows.first()?, rows.last()?);
-    Some((|| {
-        Ok((
-            row_key(first.get().as_bytes(), 0, offset)?,
-            row_key(last.get().as_bytes(), rows.len() - 1, offset)?,
-        ))
-    })())
-}
 
 /// Typed rows: decoded with the envelope in one pass; or, when their keys are wanted too, split
 /// into their slices of the body in the pass that reads the envelope, then each decoded.

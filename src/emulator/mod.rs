@@ -19,6 +19,41 @@
 //! # let _ = url; Ok(())
 //! # }
 //! ```
+//!
+//! # Testing against the emulator
+//! The `emulator` feature is a stand-in for the API on `127.0.0.1`, in-process, with faults on
+//! demand. A crate whose own build needs neither the emulator nor the CLI can take it for its
+//! tests alone:
+//! ```toml
+//! [dependencies]
+//! xp-export = { version = "0.1", default-features = false }
+//!
+//! [dev-dependencies]
+//! xp-export = { version = "0.1", default-features = false, features = ["emulator"] }
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! ```
+//! ```
+//! use futures::TryStreamExt;
+//! use xp_export::Client;
+//! use xp_export::emulator::{Config, Emulator, Fault};
+//!
+//! // In a `#[tokio::test] async fn` returning `Result<(), Box<dyn std::error::Error>>`:
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::default()
+//!     .records(1_000)
+//!     .fault_rate(0.2) // one request in five fails, and is retried
+//!     .fault_kinds([Fault::Reset, Fault::InternalError]);
+//! let emulator = Emulator::start(config).await?; // on 127.0.0.1, a free port
+//! let client = Client::builder()
+//!     .api_url(emulator.base_url())
+//!     .apptoken(emulator.apptoken())
+//!     .build()?;
+//! let rows: Vec<_> = client.push_actions().page_size(100).stream().try_collect().await?;
+//! assert_eq!(rows.len(), 1_000);
+//! # Ok(()) }
+//! ```
+//!
 
 mod config;
 mod data;

@@ -4,9 +4,11 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-mod shown;
+mod parse;
+mod sanitize;
 
-pub(crate) use shown::{Scrub, shown};
+pub use parse::{ParseError, ParseErrorKind};
+pub(crate) use sanitize::{Scrub, shown};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -221,14 +223,14 @@ impl Error {
     /// (control characters escaped, long text cut) and passed through `scrub`, which removes
     /// the client's secrets: for every error that holds text from the server.
     pub(crate) fn scrubbed(mut self, scrub: Scrub<'_>) -> Self {
-        if let Some(detail) = shown::fit(&self.inner.detail, scrub) {
+        if let Some(detail) = sanitize::fit(&self.inner.detail, scrub) {
             self.inner.detail = detail;
         }
         let chain = self
             .inner
             .source
             .as_deref()
-            .and_then(|s| shown::scrub_chain(s, scrub));
+            .and_then(|s| sanitize::scrub_chain(s, scrub));
         if let Some(chain) = chain {
             self.inner.source = Some(Box::new(chain));
         }

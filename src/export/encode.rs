@@ -8,9 +8,6 @@ use crate::model::RawRow;
 
 use super::format::Format;
 
-/// The fields of a push action, the CSV columns when there is no `select`.
-pub const PUSH_ACTION_FIELDS: [&str; 10] = crate::model::push_devices::FIELDS;
-
 /// Encodes rows of one format; carries what it must remember between pages.
 #[derive(Debug)]
 pub(crate) struct Encoder {

@@ -58,7 +58,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 pub use checkpoint::{Checkpoint, Identity};
-pub use encode::{PUSH_ACTION_FIELDS, neutralise};
+#[doc(hidden)] // for the tests that check a CSV cell
+pub use encode::neutralise;
 pub use error::{ExportError, ExportErrorKind};
 pub use files::{checkpoint_path, lock_path, partial_path, parts_path, temp_path};
 pub use format::{
@@ -316,9 +317,12 @@ impl Export {
     fn encoder(&self, checkpoint: Option<&Checkpoint>) -> Encoder {
         let columns = match (&self.query.body.select, self.format) {
             (Some(select), Format::Csv) => Some(select.clone()),
-            (None, Format::Csv) if self.query.model() == crate::model::push_devices::NAME => {
-                Some(PUSH_ACTION_FIELDS.iter().map(|s| s.to_string()).collect())
-            }
+            (None, Format::Csv) if self.query.model() == crate::model::push_devices::NAME => Some(
+                crate::model::push_devices::FIELDS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
             _ => None,
         };
         match checkpoint {

@@ -93,7 +93,7 @@ impl<T> Fetcher<T> {
         let plan = &self.plan;
         let model: &str = &plan.model;
         let offset = request.position;
-        let cap = plan.client.retry_policy().get_max_delay();
+        let cap = plan.client.retry_policy().max_delay();
         self.governor.acquire().await;
         lock(&self.summary).requests += 1;
         // Every error from here on may hold the server's words: the client scrubs its

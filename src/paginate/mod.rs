@@ -9,14 +9,14 @@
 //!   is confirmed by one more request at the next offset. If that request brings rows, the server
 //!   caps `limit`: the cap becomes the page size (reported in [`Summary::learned_cap`]) and paging
 //!   goes on. A full page, of the asked or the learned size, makes the size trusted.
-//! - A page identical to the previous one is an error ([`ErrorKind::Stalled`]), not a loop.
+//! - A page identical to the previous one is an error ([`ErrorKind::Stalled`](crate::ErrorKind::Stalled)), not a loop.
 //! - A page that still fails after its retries ends the stream: one `Err`, then `None`.
 //! - The seam check (offset mode, pages ordered by `action_id`, on by default): every page
 //!   after the first starts one row early, and that row must be the last one delivered, so a
 //!   page of `limit` rows brings `limit − 1` new ones. If it
 //!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
-//!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::Mode::Keyset`]) needs none.
+//!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::query::Mode::Keyset`]) needs none.
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
 //!   are on the wire at once, and pages are delivered in offset order. A page waiting out its
 //!   backoff before a retry holds no request slot: the pages after it go on being fetched, and
@@ -31,15 +31,69 @@
 //!   ahead waits once it holds its share of pages (no spill to disk): memory holds at most
 //!   `2k × 4` pages. Descending keyset mode stays sequential.
 //!
+//! # Reading a stream
+//! To count or sum while streaming, fold, or read the rows in a loop with
+//! `while let Some(row) = rows.try_next().await?`. A closure returning
+//! `async move { count += 1; .. }` counts into a copy and leaves `count` at 0 (the compiler
+//! only warns: "value captured by `count` is never read").
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let emulator = xp_export::emulator::Emulator::start(
+//! #     xp_export::emulator::Config::default().records(1_000).campaigns([245624]),
+//! # )
+//! # .await?;
+//! # let client = xp_export::Client::builder()
+//! #     .api_url(emulator.base_url())
+//! #     .apptoken(emulator.apptoken())
+//! #     .build()?;
+//! use futures::TryStreamExt;
+//! let failed = client
+//!     .push_actions()
+//!     .campaign(245624)
+//!     .failed()
+//!     .stream()
+//!     .try_fold(0u64, |n, _action| async move { Ok(n + 1) })
+//!     .await?;
+//! assert!(failed > 0);
+//! # Ok(()) }
+//! ```
+//!
+//! # Runtime
+//! The streams need a [tokio](https://docs.rs/tokio) runtime with its I/O and time drivers
+//! (`#[tokio::main]`, `#[tokio::test]`, current-thread or multi-thread alike): each page request
+//! runs as a task of its own, and the HTTP client is tokio's. Under any other executor, such as
+//! `futures::executor::block_on`, the first poll panics with "there is no reactor running, must
+//! be called from the context of a Tokio 1.x runtime".
+//!
+//! # What a stream holds and sends
+//! - [`Rows`] and [`Pages`] are `Send + 'static`, so they can be moved into `tokio::spawn`; they
+//!   are not `Sync`: one task polls a stream at a time.
+//! - Nothing is sent before the first poll. Dropping a stream, or a future that owns it
+//!   (`rows.try_for_each(..)` cut short by a timeout), cancels its requests in flight and their
+//!   retries: nothing more is sent. A timeout around `rows.try_next()` drops only that call;
+//!   the requests go on.
+//! - Memory holds the page being read, one page per request in flight ([`Query::concurrency`]),
+//!   and the pages that came back early while one before them waits out a retry, up to the
+//!   reorder window's bytes (64 MiB by default; and, while a seam is repaired, the rows
+//!   fetched for it). A [`RawRow`] keeps its page's body alive for as long as it is kept.
+//! - With the seam check (offset mode, on by default), each page after the first asks for
+//!   `limit` rows from one row before its offset: the first is the row delivered last, so the
+//!   page brings `limit − 1` new rows. [`Query::seam_check`]`(false)` makes it `limit`.
+//! - `client.list::<serde_json::Value>(..)` sorts each row's fields by name, as a
+//!   `serde_json::Map` does unless serde_json's `preserve_order` feature is on somewhere in the
+//!   build. [`Query::raw_stream`] keeps the server's field order, and its bytes.
+//!
 //! # Layout
 //! - `plan`: what a query means for paging, checked once (order, seam check, keyset seeks).
-//! - `cursor`: where paging stands, and the synchronous `accept` that decides what each page
-//!   means; unit-tested without a server.
+//! - `cursor`: where paging stands and the requests it asks for; the synchronous `accept` that
+//!   decides what each page means (`cursor/accept`), and the seam check of each page with the
+//!   repair of a gap (`cursor/repair`); unit-tested without a server.
 //! - `size`: what is known about the page size (probing, one short page unconfirmed, trusted).
-//! - `seam`: the seam check and the gaps it repairs.
+//! - `seam`: what the seam check finds, and the gap it leaves to repair.
 //! - `step`: what the cursor and the shell tell each other (requests, results, next steps).
 //! - `fetch`: one page sent, decoded and retried.
-//! - `window`: the reorder window, bounded in bytes, kept apart from the request slots: a
+//! - `reorder`: the reorder window, bounded in bytes, kept apart from the request slots: a
 //!   page waiting to be retried holds no slot; pages that came back early wait in the window
 //!   (no I/O).
 //! - `shell`: the async side that sends what the cursor asks for, each page a task that holds
@@ -56,13 +110,13 @@ mod parallel;
 mod plan;
 mod progress;
 mod ranges;
+mod reorder;
 mod rows;
 mod seam;
 mod shell;
 mod size;
 mod step;
 mod summary;
-mod window;
 
 use std::fmt;
 use std::pin::Pin;

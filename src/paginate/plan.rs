@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::event::Hook;
-use crate::model::push_devices;
-use crate::query::{Condition, KEYSET_KEY, MAX_CONCURRENCY, Mode, Op, Query, QueryBody};
+use crate::model::push_devices::{self, KEY};
+use crate::query::{Condition, MAX_CONCURRENCY, Mode, Op, Query, QueryBody};
 
 /// Which way keys run in the order pages come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,18 +180,17 @@ fn keyset_body(
         Direction::Ascending => (Op::Gt, Op::Lt),
     };
     if let Some(key) = after {
-        body.condition.push(Condition::new(KEYSET_KEY, past, key));
+        body.condition.push(Condition::new(KEY, past, key));
     }
     if let Some(key) = before {
-        body.condition
-            .push(Condition::new(KEYSET_KEY, short_of, key));
+        body.condition.push(Condition::new(KEY, short_of, key));
     }
     let way = if direction.is_descending() {
         "DESC"
     } else {
         "ASC"
     };
-    body.order = Some(vec![format!("{KEYSET_KEY} {way}")]);
+    body.order = Some(vec![format!("{KEY} {way}")]);
     body
 }
 
@@ -217,8 +216,8 @@ pub(crate) fn key_direction(order: &[String]) -> Option<Result<bool, ()>> {
         .collect();
     match terms.as_slice() {
         [] => None,
-        [t] if t == KEYSET_KEY || *t == format!("{KEYSET_KEY} asc") => Some(Ok(false)),
-        [t] if *t == format!("{KEYSET_KEY} desc") => Some(Ok(true)),
+        [t] if t == KEY || *t == format!("{KEY} asc") => Some(Ok(false)),
+        [t] if *t == format!("{KEY} desc") => Some(Ok(true)),
         _ => Some(Err(())),
     }
 }
@@ -227,7 +226,7 @@ pub(crate) fn key_direction(order: &[String]) -> Option<Result<bool, ()>> {
 fn key_selected(body: &QueryBody) -> bool {
     body.select
         .as_ref()
-        .is_none_or(|select| select.iter().any(|f| f == KEYSET_KEY))
+        .is_none_or(|select| select.iter().any(|f| f == KEY))
 }
 
 /// Offset mode: whether pages are ordered on the unique key, and which way, so that each page's
@@ -265,9 +264,9 @@ pub(crate) fn order_warning<T>(q: &Query<T>) -> Option<String> {
         None => "in the server's default order".to_string(),
     };
     Some(format!(
-        "pages are ordered {order}, not by the unique `{KEYSET_KEY}` (or it is not selected): \
+        "pages are ordered {order}, not by the unique `{KEY}` (or it is not selected): \
          rows added, removed or tied during the export can come out twice or not at all, \
-         unnoticed; order by {KEYSET_KEY} or use keyset mode"
+         unnoticed; order by {KEY} or use keyset mode"
     ))
 }
 
@@ -276,15 +275,15 @@ pub(crate) fn order_warning<T>(q: &Query<T>) -> Option<String> {
 fn keyset_direction<T>(q: &Query<T>) -> Result<Direction, String> {
     if !key_selected(&q.body) {
         return Err(format!(
-            "keyset mode needs `{KEYSET_KEY}` among the selected fields"
+            "keyset mode needs `{KEY}` among the selected fields"
         ));
     }
     match key_direction(q.body.order.as_deref().unwrap_or_default()) {
         None => Ok(Direction::Ascending),
         Some(Ok(descending)) => Ok(Direction::descending(descending)),
         Some(Err(())) => Err(format!(
-            "keyset mode orders by `{KEYSET_KEY}`: leave the order out, or use \"{KEYSET_KEY} ASC\" \
-             or \"{KEYSET_KEY} DESC\""
+            "keyset mode orders by `{KEY}`: leave the order out, or use \"{KEY} ASC\" \
+             or \"{KEY} DESC\""
         )),
     }
 }

@@ -11,12 +11,12 @@ use super::progress::Handed;
 use super::{Pages, Progress, Summary};
 use crate::error::Result;
 
-/// The stream of rows of a query. Made by [`Query::stream`].
+/// The stream of rows of a query. Made by [`Query::stream`](crate::Query::stream).
 ///
 /// Pages are fetched as the rows are consumed: memory holds the page being read, one page per
-/// request in flight ([`Query::concurrency`]) and the pages that came back early, up to the
-/// reorder window's bytes (while a seam is repaired, the rows fetched for it besides), whatever the size of the
-/// result; in keyset mode with key ranges in parallel, `2 × concurrency × 4` pages. See the
+/// request in flight ([`Query::concurrency`](crate::Query::concurrency)) and the pages that
+/// came back early, up to the reorder window's bytes (while a seam is repaired, the rows
+/// fetched for it besides), whatever the size of the result; in keyset mode with key ranges in parallel, `2 × concurrency × 4` pages. See the
 /// [module rules](crate::paginate) for how it pages and ends.
 ///
 /// # Runtime, threads and cancellation
@@ -36,7 +36,8 @@ use crate::error::Result;
 /// that does not decode) the stream yields one `Err` naming the model, the offset and the cause,
 /// then ends. Every row before that offset was yielded. With `try_for_each` the error is
 /// returned as soon as it arrives; the rows already handled stay handled, and
-/// [`Error::offset`] says where to start again ([`Query::start_offset`]).
+/// [`Error::offset`](crate::Error::offset) says where to start again
+/// ([`Query::start_offset`](crate::Query::start_offset)).
 ///
 /// # Examples
 /// ```no_run

@@ -1,5 +1,5 @@
 //! The async side of offset and sequential keyset paging: sends what the cursor asks for, each
-//! page as a task of its own that holds a request slot only while on the wire (see `window`),
+//! page as a task of its own that holds a request slot only while on the wire (see `reorder`),
 //! and hands the cursor the pages in the order it asked for them.
 
 use std::future::{Future, poll_fn};
@@ -15,9 +15,9 @@ use tokio_util::task::AbortOnDropHandle;
 use super::EndReason;
 use super::cursor::Cursor;
 use super::fetch::Fetcher;
+use super::reorder::Window;
 use super::step::{Fetched, Request, Step};
 use super::summary::lock;
-use super::window::Window;
 use crate::client::PageRequest;
 use crate::decode::Decoded;
 use crate::error::{Error, ErrorKind, Result};

@@ -86,8 +86,9 @@ fn failure(kind: ErrorKind) -> &'static str {
 
 /// What a stream did so far: requests, rows, retries, and how it ended.
 ///
-/// Read it from [`Rows::summary`] or [`Pages::summary`] while the stream runs (for progress) or
-/// after it ended (for a report).
+/// Read it from [`Rows::summary`](crate::Rows::summary) or
+/// [`Pages::summary`](crate::Pages::summary) while the stream runs (for progress) or after it
+/// ended (for a report).
 ///
 /// # Display and JSON
 /// `Display` is the report `xp-export` prints after an export, a few lines without a trailing

@@ -8,6 +8,8 @@ use std::fmt;
 use serde::ser::SerializeTuple;
 use serde::{Serialize, Serializer};
 
+use crate::error::{ParseError, ParseErrorKind};
+
 /// A comparison operator of a [`Condition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -52,12 +54,13 @@ impl fmt::Display for Op {
 }
 
 impl std::str::FromStr for Op {
-    type Err = String;
+    type Err = ParseError;
 
     /// Parses `=`, `!=`, `<`, `<=`, `>`, `>=`, `in` and `not in` (any case, any spacing).
     /// Other languages' spellings (`==`, `<>`, `=>`, `=<`) are refused with the one to use, so
     /// a condition means one thing however it reached the API.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let refused = |message: String| Err(ParseError::new(ParseErrorKind::Op, message));
         let norm = s
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -71,7 +74,7 @@ impl std::str::FromStr for Op {
             _ => None,
         };
         if let Some(op) = instead {
-            return Err(format!("unknown operator {s:?}: use {op}"));
+            return refused(format!("unknown operator {s:?}: use {op}"));
         }
         Ok(match norm.as_str() {
             "=" => Op::Eq,
@@ -83,7 +86,7 @@ impl std::str::FromStr for Op {
             "in" => Op::In,
             "not in" => Op::NotIn,
             _ => {
-                return Err(format!(
+                return refused(format!(
                     "unknown operator {s:?}: expected one of = != < <= > >= in, not in"
                 ));
             }
@@ -94,9 +97,9 @@ impl std::str::FromStr for Op {
 /// The value side of a [`Condition`]: a number, a string, or an array of them for `IN`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct Value(serde_json::Value);
+pub struct ConditionValue(serde_json::Value);
 
-impl Value {
+impl ConditionValue {
     /// The value as JSON.
     pub fn as_json(&self) -> &serde_json::Value {
         &self.0
@@ -105,26 +108,26 @@ impl Value {
 
 macro_rules! value_from {
     ($($t:ty),*) => {$(
-        impl From<$t> for Value {
+        impl From<$t> for ConditionValue {
             fn from(v: $t) -> Self {
-                Value(serde_json::Value::from(v))
+                ConditionValue(serde_json::Value::from(v))
             }
         }
     )*};
 }
 value_from!(i32, i64, u32, u64, f64, String, &str);
 
-impl<T: Into<Value>> From<Vec<T>> for Value {
+impl<T: Into<ConditionValue>> From<Vec<T>> for ConditionValue {
     fn from(v: Vec<T>) -> Self {
-        Value(serde_json::Value::Array(
+        ConditionValue(serde_json::Value::Array(
             v.into_iter().map(|x| x.into().0).collect(),
         ))
     }
 }
 
-impl<T: Into<Value>, const N: usize> From<[T; N]> for Value {
+impl<T: Into<ConditionValue>, const N: usize> From<[T; N]> for ConditionValue {
     fn from(v: [T; N]) -> Self {
-        Value::from(Vec::from(v))
+        ConditionValue::from(Vec::from(v))
     }
 }
 
@@ -133,7 +136,7 @@ impl<T: Into<Value>, const N: usize> From<[T; N]> for Value {
 pub struct Condition {
     field: String,
     op: Op,
-    value: Value,
+    value: ConditionValue,
 }
 
 impl Condition {
@@ -144,7 +147,7 @@ impl Condition {
     /// let c = Condition::new("create_time", Op::Gt, 1480000000);
     /// assert_eq!(serde_json::to_string(&c).unwrap(), r#"["create_time",">",1480000000]"#);
     /// ```
-    pub fn new(field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+    pub fn new(field: impl Into<String>, op: Op, value: impl Into<ConditionValue>) -> Self {
         Condition {
             field: field.into(),
             op,
@@ -163,7 +166,7 @@ impl Condition {
     }
 
     /// The value compared with.
-    pub fn value(&self) -> &Value {
+    pub fn value(&self) -> &ConditionValue {
         &self.value
     }
 }
@@ -179,7 +182,7 @@ impl Serialize for Condition {
 }
 
 impl std::str::FromStr for Condition {
-    type Err = String;
+    type Err = ParseError;
 
     /// Parses `FIELD OP VALUE`, as on the command line: `campaign_id = 245624`,
     /// `error_message != "Not personalized"`, `device_id in 1,2,3`, `create_time>1480000000`.
@@ -188,19 +191,22 @@ impl std::str::FromStr for Condition {
     /// (an integer past 64 bits, more digits than a 64-bit float keeps) is refused. `in` and
     /// `not in` take a comma-separated list, where a comma inside quotes is part of its item.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let refused = |message: String| ParseError::new(ParseErrorKind::Condition, message);
         let text = s.trim();
         let field_end = text
             .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
             .unwrap_or(text.len());
         let field = &text[..field_end];
         if field.is_empty() {
-            return Err(format!("{s:?} has no field: expected FIELD OP VALUE"));
+            return Err(refused(format!(
+                "{s:?} has no field: expected FIELD OP VALUE"
+            )));
         }
         if !field
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
-            return Err(format!("{field:?} is not a field name"));
+            return Err(refused(format!("{field:?} is not a field name")));
         }
         let rest = text[field_end..].trim_start();
         let lower = rest.to_ascii_lowercase();
@@ -212,32 +218,38 @@ impl std::str::FromStr for Condition {
             if after.starts_with("in") && after[2..].starts_with(|c: char| c.is_whitespace()) {
                 (Op::NotIn, rest.len() - after.len() + 2)
             } else {
-                return Err(format!("{s:?}: expected `not in` after the field"));
+                return Err(refused(format!("{s:?}: expected `not in` after the field")));
             }
         } else if word("in") {
             (Op::In, 2)
         } else {
             let sym: String = rest.chars().take_while(|c| "=!<>".contains(*c)).collect();
             if sym.is_empty() {
-                return Err(format!(
+                return Err(refused(format!(
                     "{s:?} has no operator: expected one of = != < <= > >= in, not in"
-                ));
+                )));
             }
-            (sym.parse::<Op>()?, sym.len())
+            let op = sym
+                .parse::<Op>()
+                .map_err(|e| e.within(ParseErrorKind::Condition))?;
+            (op, sym.len())
         };
         let value = rest[len..].trim();
         if value.is_empty() {
-            return Err(format!("{s:?} has no value after {:?}", op.as_str()));
+            return Err(refused(format!(
+                "{s:?} has no value after {:?}",
+                op.as_str()
+            )));
         }
         let value = match op {
             Op::In | Op::NotIn => text::list(value).map(serde_json::Value::Array),
             _ => text::scalar(value),
         }
-        .map_err(|e| format!("{s:?}: {e}"))?;
+        .map_err(|e| refused(format!("{s:?}: {e}")))?;
         Ok(Condition {
             field: field.to_string(),
             op,
-            value: Value(value),
+            value: ConditionValue(value),
         })
     }
 }
@@ -320,7 +332,7 @@ mod tests {
             ("error_message in \"a, b", "no closing"),
         ];
         for (text, message) in errors {
-            let e = text.parse::<Condition>().unwrap_err();
+            let e = text.parse::<Condition>().unwrap_err().to_string();
             assert!(e.contains(message), "{text}: {e}");
         }
     }
@@ -342,10 +354,10 @@ mod tests {
         for (text, op) in cases {
             assert_eq!(text.parse::<Op>(), Ok(op), "{text}");
         }
-        let err = "like".parse::<Op>().unwrap_err();
+        let err = "like".parse::<Op>().unwrap_err().to_string();
         assert!(err.contains("unknown operator \"like\""), "{err}");
         for (text, instead) in [("==", "="), ("<>", "!="), ("=>", ">="), ("=<", "<=")] {
-            let err = text.parse::<Op>().unwrap_err();
+            let err = text.parse::<Op>().unwrap_err().to_string();
             assert!(err.ends_with(&format!("use {instead}")), "{text}: {err}");
         }
     }

@@ -1,8 +1,8 @@
 //! The list query: conditions, select, order and page size. The builder is the request body.
 //!
-//! - `condition`: [`Condition`], [`Op`] and [`Value`], and the `--where` parser.
+//! - `condition`: [`Condition`], [`Op`] and [`ConditionValue`], and the `--where` parser.
 //! - `range`: [`Query::key_range`], the span of the query's keys.
-//! - `window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
+//! - `time_window`: [`Query::since`] and [`Query::until`], a time window on `create_time`.
 //! - `shard`: [`Shard`], one of N disjoint parts of a query by key, and [`Query::shard`].
 //!
 //! What a query means for paging (the order pages are asked in, the seam check, keyset
@@ -11,7 +11,7 @@
 mod condition;
 mod range;
 mod shard;
-mod window;
+mod time_window;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -20,10 +20,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, Hook};
 use crate::model::{PushAction, push_devices};
 
-pub use condition::{Condition, Op, Value};
+pub use condition::{Condition, ConditionValue, Op};
 pub use shard::{MAX_SHARDS, NotShardable, Shard, ShardKeys, ShardPlan};
 
 impl Client {
@@ -72,12 +73,15 @@ pub enum Mode {
 }
 
 impl std::str::FromStr for Mode {
-    type Err = String;
+    type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "offset" => Ok(Mode::Offset),
             "keyset" => Ok(Mode::Keyset),
-            _ => Err(format!("unknown mode {s:?}: expected offset or keyset")),
+            _ => Err(ParseError::new(
+                ParseErrorKind::Mode,
+                format!("unknown mode {s:?}: expected offset or keyset"),
+            )),
         }
     }
 }
@@ -90,9 +94,6 @@ impl fmt::Display for Mode {
         })
     }
 }
-
-/// The unique key keyset mode seeks on.
-pub const KEYSET_KEY: &str = crate::model::push_devices::KEY;
 
 /// The default number of rows asked for per request.
 pub const DEFAULT_PAGE_SIZE: u64 = 1000;
@@ -194,7 +195,12 @@ impl<T> Query<T> {
 
     /// Adds `field op value`: shorthand for [`Query::condition`].
     #[must_use]
-    pub fn filter(self, field: impl Into<String>, op: Op, value: impl Into<Value>) -> Self {
+    pub fn filter(
+        self,
+        field: impl Into<String>,
+        op: Op,
+        value: impl Into<ConditionValue>,
+    ) -> Self {
         self.condition(Condition::new(field, op, value))
     }
 
@@ -232,7 +238,7 @@ impl<T> Query<T> {
     }
 
     /// How many rows to ask for per request (the `limit`), default 1000. A server that caps it
-    /// lower is detected and followed; see [`Pages`].
+    /// lower is detected and followed; see [`Pages`](crate::Pages).
     #[must_use]
     pub fn page_size(mut self, n: u64) -> Self {
         self.page_size = n;

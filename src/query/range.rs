@@ -4,9 +4,10 @@
 
 use futures::TryStreamExt;
 
-use super::{KEYSET_KEY, Mode, Query};
+use super::{Mode, Query};
 use crate::error::{Error, Result};
 use crate::model::PushAction;
+use crate::model::push_devices::KEY;
 
 impl<T> Query<T> {
     /// The smallest and largest `action_id` among this query's rows (its conditions; not its
@@ -28,8 +29,8 @@ impl<T> Query<T> {
             Some(last) => Err(Error::new(
                 crate::ErrorKind::NotEnvelope,
                 format!(
-                    "the API's largest {KEYSET_KEY} ({last}) is below its smallest ({first}): \
-                     it does not order by {KEYSET_KEY} as asked"
+                    "the API's largest {KEY} ({last}) is below its smallest ({first}): \
+                     it does not order by {KEY} as asked"
                 ),
             )
             .at(&self.model, 0)),
@@ -41,9 +42,9 @@ impl<T> Query<T> {
     /// The first `action_id` in ascending (or descending) order among the query's rows.
     async fn edge_key(&self, descending: bool) -> Result<Option<u64>> {
         let mut probe = self.with_rows::<PushAction>();
-        probe.body.select = Some(vec![KEYSET_KEY.to_string()]);
+        probe.body.select = Some(vec![KEY.to_string()]);
         let direction = if descending { "DESC" } else { "ASC" };
-        probe.body.order = Some(vec![format!("{KEYSET_KEY} {direction}")]);
+        probe.body.order = Some(vec![format!("{KEY} {direction}")]);
         probe.page_size = 1;
         probe.max_rows = Some(1);
         probe.concurrency = 1;
@@ -61,7 +62,7 @@ impl<T> Query<T> {
             }) => Ok(Some(key)),
             Some(_) => Err(Error::new(
                 crate::ErrorKind::Decode,
-                format!("a row without `{KEYSET_KEY}`, which a key range needs"),
+                format!("a row without `{KEY}`, which a key range needs"),
             )
             .at(&self.model, 0)),
         }

@@ -16,8 +16,9 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Condition, KEYSET_KEY, Op, Query};
-use crate::error::{Error, ErrorKind, Result};
+use super::{Condition, Op, Query};
+use crate::error::{Error, ErrorKind, ParseError, ParseErrorKind, Result};
+use crate::model::push_devices::KEY;
 
 /// The most parts a query may be split into (the most completions of a Kubernetes Indexed Job).
 pub const MAX_SHARDS: u64 = 100_000;
@@ -41,15 +42,17 @@ pub struct Shard {
 
 impl Shard {
     /// Part `index` of `count`: `count` from 1 to [`MAX_SHARDS`], `index` below `count`.
-    pub fn new(index: u64, count: u64) -> std::result::Result<Shard, String> {
+    /// The error is the one `"index/count"` would give.
+    pub fn new(index: u64, count: u64) -> std::result::Result<Shard, ParseError> {
+        let refused = |message: String| Err(ParseError::new(ParseErrorKind::Shard, message));
         if count == 0 {
-            return Err("the number of shards must be at least 1".into());
+            return refused("the number of shards must be at least 1".into());
         }
         if count > MAX_SHARDS {
-            return Err(format!("at most {MAX_SHARDS} shards, not {count}"));
+            return refused(format!("at most {MAX_SHARDS} shards, not {count}"));
         }
         if index >= count {
-            return Err(format!(
+            return refused(format!(
                 "shard {index} of {count} does not exist: shards count from 0, so the last is {}",
                 count - 1
             ));
@@ -100,22 +103,23 @@ fn now() -> u64 {
 }
 
 impl std::str::FromStr for Shard {
-    type Err = String;
+    type Err = ParseError;
 
     /// Parses `I/N`: part `I` (from 0) of `N`.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let refused = |message: String| ParseError::new(ParseErrorKind::Shard, message);
         let number = |text: &str, what: &str| {
             text.trim().parse::<u64>().map_err(|_| {
-                format!(
+                refused(format!(
                     "{s:?} is not I/N: {what} {:?} is not a whole number",
                     text.trim()
-                )
+                ))
             })
         };
         let Some((index, count)) = s.split_once('/') else {
-            return Err(format!(
+            return Err(refused(format!(
                 "{s:?} is not I/N: give the part, a slash and the number of parts (\"0/4\")"
-            ));
+            )));
         };
         Shard::new(number(index, "the part")?, number(count, "the count")?)
     }
@@ -173,14 +177,14 @@ impl ShardKeys {
     /// keys gets conditions no row meets.
     pub fn conditions(self) -> [Condition; 2] {
         let Some(last) = self.last() else {
-            let nothing = Condition::new(KEYSET_KEY, Op::Lt, 0u64);
+            let nothing = Condition::new(KEY, Op::Lt, 0u64);
             return [nothing.clone(), nothing];
         };
-        let from = Condition::new(KEYSET_KEY, Op::Ge, self.start as u64);
+        let from = Condition::new(KEY, Op::Ge, self.start as u64);
         let to = if self.last_part {
-            Condition::new(KEYSET_KEY, Op::Le, last)
+            Condition::new(KEY, Op::Le, last)
         } else {
-            Condition::new(KEYSET_KEY, Op::Lt, self.end as u64)
+            Condition::new(KEY, Op::Lt, self.end as u64)
         };
         [from, to]
     }
@@ -317,7 +321,7 @@ impl fmt::Display for NotShardable {
             }
             NotShardable::StartAfter(k) => write!(
                 f,
-                "a sharded query cannot start after a key ({KEYSET_KEY} {k}): {within}"
+                "a sharded query cannot start after a key ({KEY} {k}): {within}"
             ),
             NotShardable::MaxRows(n) => {
                 write!(f, "a sharded query cannot stop after {n} rows: {within}")
@@ -325,7 +329,7 @@ impl fmt::Display for NotShardable {
             NotShardable::NoFixedEnd => write!(
                 f,
                 "a sharded query needs a fixed upper end: a condition {TIME_FIELD} < T (or <=, \
-                 =) with T in the past, or {KEYSET_KEY} < N (or <=, =, in), because {why}"
+                 =) with T in the past, or {KEY} < N (or <=, =, in), because {why}"
             ),
             NotShardable::EndNotOver { condition, now } => write!(
                 f,
@@ -353,7 +357,7 @@ fn fixed_end(conditions: &[Condition], now: u64) -> std::result::Result<&Conditi
     for c in conditions {
         let value = c.value().as_json();
         let upper = matches!(c.op(), Op::Lt | Op::Le | Op::Eq);
-        if c.field() == KEYSET_KEY {
+        if c.field() == KEY {
             let fixed = match (c.op(), value) {
                 (Op::In, serde_json::Value::Array(items)) => {
                     !items.is_empty() && items.iter().all(|v| v.is_number())

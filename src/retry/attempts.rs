@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn waits_double_and_run_out_after_max_retries() {
         let policy = RetryPolicy::default()
-            .base_delay(Duration::from_millis(100))
-            .max_retries(3)
+            .with_base_delay(Duration::from_millis(100))
+            .with_max_retries(3)
             .without_jitter();
         let budget = RetryBudget::new(None);
         let mut a = Attempts::new(&policy);

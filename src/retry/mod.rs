@@ -38,7 +38,7 @@ pub(crate) use run::retry;
 /// - `base_delay`: 200 ms
 /// - `max_delay`: 30 s
 /// - `max_retries`: 8 (so a page is tried at most 9 times)
-/// - jitter: full, from a random seed; [`RetryPolicy::jitter_seed`] makes the waits repeatable.
+/// - jitter: full, from a random seed; [`RetryPolicy::with_jitter_seed`] makes the waits repeatable.
 ///
 /// # Examples
 /// ```
@@ -46,10 +46,10 @@ pub(crate) use run::retry;
 /// use xp_export::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .base_delay(Duration::from_millis(100))
-///     .max_delay(Duration::from_secs(10))
-///     .max_retries(5);
-/// assert_eq!(policy.get_max_retries(), 5);
+///     .with_base_delay(Duration::from_millis(100))
+///     .with_max_delay(Duration::from_secs(10))
+///     .with_max_retries(5);
+/// assert_eq!(policy.max_retries(), 5);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -75,33 +75,33 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// A policy that never retries: the first failure ends the stream.
     pub fn none() -> Self {
-        RetryPolicy::default().max_retries(0)
+        RetryPolicy::default().with_max_retries(0)
     }
 
     /// The wait before the first retry, doubled before each next one.
     #[must_use]
-    pub fn base_delay(mut self, d: Duration) -> Self {
+    pub fn with_base_delay(mut self, d: Duration) -> Self {
         self.base_delay = d;
         self
     }
 
     /// The longest wait between two tries, also the clamp for `Retry-After`.
     #[must_use]
-    pub fn max_delay(mut self, d: Duration) -> Self {
+    pub fn with_max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
     }
 
     /// How many times a failed page is tried again before its error is returned.
     #[must_use]
-    pub fn max_retries(mut self, n: u32) -> Self {
+    pub fn with_max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
 
     /// Seeds the jitter, so the sequence of waits is the same on every run (for tests).
     #[must_use]
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
@@ -114,17 +114,17 @@ impl RetryPolicy {
     }
 
     /// How many times a failed page is tried again.
-    pub fn get_max_retries(&self) -> u32 {
+    pub fn max_retries(&self) -> u32 {
         self.max_retries
     }
 
     /// The wait before the first retry, before jitter.
-    pub fn get_base_delay(&self) -> Duration {
+    pub fn base_delay(&self) -> Duration {
         self.base_delay
     }
 
     /// The clamp for every wait.
-    pub fn get_max_delay(&self) -> Duration {
+    pub fn max_delay(&self) -> Duration {
         self.max_delay
     }
 
@@ -222,8 +222,8 @@ mod tests {
             "8 retries, doubling from 200 ms"
         );
         let capped = RetryPolicy::default()
-            .max_delay(Duration::from_secs(1))
-            .max_retries(4)
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_retries(4)
             .without_jitter();
         let ms: Vec<u128> = capped.backoff().map(|d| d.as_millis()).collect();
         assert_eq!(ms, [200, 400, 800, 1000]);
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn full_jitter_stays_within_the_delay_and_is_repeatable_with_a_seed() {
-        let p = RetryPolicy::default().jitter_seed(7);
+        let p = RetryPolicy::default().with_jitter_seed(7);
         let err = Error::from_status(503, "x");
         let run = || {
             let mut rng = p.rng();
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn retry_after_replaces_the_wait_and_is_clamped() {
-        let p = RetryPolicy::default().max_delay(Duration::from_secs(5));
+        let p = RetryPolicy::default().with_max_delay(Duration::from_secs(5));
         let mut rng = p.rng();
         let d = Duration::from_millis(200);
         let limited =

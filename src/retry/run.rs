@@ -63,7 +63,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_transient_failures_and_reports_each() {
-        let policy = RetryPolicy::default().jitter_seed(1);
+        let policy = RetryPolicy::default().with_jitter_seed(1);
         let seen = Mutex::new(Vec::new());
         let out = retry(
             &policy,
@@ -97,7 +97,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_run_out_and_the_error_counts_attempts() {
         let e = retry(
-            &RetryPolicy::default().max_retries(2),
+            &RetryPolicy::default().with_max_retries(2),
             &RetryBudget::new(None),
             failing(vec![ErrorKind::Server; 5]),
             |_, _| {},

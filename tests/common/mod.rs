@@ -21,9 +21,9 @@ pub const PATH: &str = "/api/external/list/push-devices";
 /// A retry policy with millisecond waits, seeded so the waits repeat.
 pub fn quick_retry() -> RetryPolicy {
     RetryPolicy::default()
-        .base_delay(Duration::from_millis(1))
-        .max_delay(Duration::from_millis(20))
-        .jitter_seed(42)
+        .with_base_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(20))
+        .with_jitter_seed(42)
 }
 
 /// A client for the in-process emulator: short timeout (a stall is a quick retry), many
@@ -33,7 +33,7 @@ pub fn emulator_client(emu: &xp_export::emulator::Emulator) -> Client {
         .api_url(emu.base_url())
         .apptoken(emu.apptoken())
         .timeout(Duration::from_millis(500))
-        .retry(quick_retry().max_retries(20))
+        .retry(quick_retry().with_max_retries(20))
         .build()
         .expect("client")
 }

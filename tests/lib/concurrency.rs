@@ -11,7 +11,8 @@ use futures::StreamExt;
 use serde_json::json;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, EndReason, ErrorKind, Summary};
+use xp_export::paginate::EndReason;
+use xp_export::{Client, ErrorKind, Summary};
 
 const KS: [usize; 4] = [2, 4, 8, 16];
 
@@ -142,7 +143,7 @@ async fn a_failing_page_ends_the_stream_after_every_row_before_it() {
         let client = Client::builder()
             .api_url(format!("{}/api/external", server.uri()))
             .apptoken("t")
-            .retry(quick_retry().max_retries(2))
+            .retry(quick_retry().with_max_retries(2))
             .build()
             .unwrap();
         let mut rows = client

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use common::emulator;
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault, Record, RetryAfter};
-use xp_export::{Client, EndReason, ErrorKind, PushAction, Summary};
+use xp_export::paginate::EndReason;
+use xp_export::{Client, ErrorKind, PushAction, Summary};
 
 fn client(emu: &Emulator) -> Client {
     common::emulator_client(emu)

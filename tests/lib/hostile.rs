@@ -133,7 +133,7 @@ async fn malformed_pages_are_errors_naming_the_offset() {
         let client = Client::builder()
             .api_url(base(&server))
             .apptoken(TOKEN)
-            .retry(quick_retry().max_retries(1))
+            .retry(quick_retry().with_max_retries(1))
             .build()
             .unwrap();
         for raw in [false, true] {

@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use common::{emulator, ids, quick_retry};
 use futures::TryStreamExt;
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, EndReason, ErrorKind, Mode};
+use xp_export::paginate::EndReason;
+use xp_export::query::Mode;
+use xp_export::{Client, ErrorKind};
 
 fn client(emu: &Emulator) -> Client {
     common::emulator_client(emu)

@@ -7,8 +7,9 @@ use crate::common::*;
 use futures::TryStreamExt;
 use xp_export::emulator::Record;
 use xp_export::export::{Export, ExportErrorKind, Finished, Format, Incremental, Report, Target};
+use xp_export::query::Mode;
 use xp_export::query::{NotShardable, Shard};
-use xp_export::{ErrorKind, Mode, Op, PushAction, Query};
+use xp_export::{ErrorKind, Op, PushAction, Query};
 
 /// One incremental run of `query` with the state at `dir/state.json`, into `dir/name`: its
 /// rows' `action_id`s, its report and what it did with the state.

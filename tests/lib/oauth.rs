@@ -11,8 +11,9 @@ use futures::TryStreamExt;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+use xp_export::client::{JwtAlgorithm, Region};
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Client, ClientBuilder, ErrorKind, JwtAlgorithm, PushAction, Region};
+use xp_export::{Client, ClientBuilder, ErrorKind, PushAction};
 
 const RSA_KEY: &str = include_str!("../fixtures/oauth_rsa.pem");
 const RSA_PUB: &str = include_str!("../fixtures/oauth_rsa.pub.pem");
@@ -27,7 +28,7 @@ fn builder(emu: &Emulator) -> ClientBuilder {
     Client::builder()
         .api_url(emu.base_url())
         .timeout(Duration::from_secs(5))
-        .retry(quick_retry().max_retries(5))
+        .retry(quick_retry().with_max_retries(5))
 }
 
 fn secret_client(emu: &Emulator) -> Client {

@@ -5,7 +5,8 @@ use crate::common;
 
 use common::*;
 use futures::{StreamExt, TryStreamExt};
-use xp_export::{EndReason, ErrorKind};
+use xp_export::ErrorKind;
+use xp_export::paginate::EndReason;
 
 #[tokio::test]
 async fn nothing_is_sent_before_the_first_poll() {

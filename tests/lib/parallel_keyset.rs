@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::{emulator, emulator_client, ids};
 use futures::{StreamExt, TryStreamExt};
 use xp_export::emulator::{Config, Emulator, Fault};
-use xp_export::{Event, Mode, PushAction, Query};
+use xp_export::query::Mode;
+use xp_export::{Event, PushAction, Query};
 
 /// The push actions in keyset mode, one request at a time.
 fn keyset(emu: &Emulator, page_size: u64) -> Query<PushAction> {
@@ -246,7 +247,7 @@ async fn until_error(keys: Keys) -> (Vec<u64>, xp_export::Error, xp_export::Summ
     let client = xp_export::Client::builder()
         .api_url(format!("{}/api/external", server.uri()))
         .apptoken(common::TOKEN)
-        .retry(common::quick_retry().max_retries(0))
+        .retry(common::quick_retry().with_max_retries(0))
         .build()
         .unwrap();
     let mut rows = client
@@ -305,7 +306,7 @@ async fn a_range_that_fails_names_the_offset_where_the_rows_delivered_end() {
     assert_eq!(err.offset(), Some(got.len() as u64), "{err}");
     assert_eq!(s.next_key, got.last().copied());
     assert!(
-        matches!(s.end, Some(xp_export::EndReason::Failed { offset, .. }) if offset == got.len() as u64),
+        matches!(s.end, Some(xp_export::paginate::EndReason::Failed { offset, .. }) if offset == got.len() as u64),
         "{s:?}"
     );
 }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use common::{emulator, emulator_client};
 use futures::TryStreamExt;
 use xp_export::emulator::Fault;
-use xp_export::{ErrorKind, Event, Mode, PushAction};
+use xp_export::query::Mode;
+use xp_export::{ErrorKind, Event, PushAction};
 
 /// Reads `first` rows, checkpoints from the summary, drops the stream, and continues from the
 /// checkpoint: together the two runs must be the whole export, each row once.

@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator, Fault};
+use xp_export::paginate::EndReason;
 use xp_export::query::Mode;
-use xp_export::{Client, EndReason, ErrorKind, RetryPolicy};
+use xp_export::{Client, ErrorKind, RetryPolicy};
 
 const ROWS: u64 = 3_000;
 const PAGE: u64 = 100;
@@ -94,7 +95,7 @@ fn client(server: &MockServer, retry: RetryPolicy) -> Client {
 
 /// Millisecond waits, seeded, and retries enough for any head this file fails.
 fn patient() -> RetryPolicy {
-    common::quick_retry().max_retries(1_000)
+    common::quick_retry().with_max_retries(1_000)
 }
 
 /// The size of a page of [`PAGE`] rows as the server sends it: what the window counts, at
@@ -229,7 +230,7 @@ async fn the_window_bounds_how_far_pages_go_past_a_failing_head() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_out_of_retries_ends_the_stream_where_it_stands() {
     let (server, _) = failing_head(Until::Never).await;
-    let query = client(&server, common::quick_retry().max_retries(3))
+    let query = client(&server, common::quick_retry().with_max_retries(3))
         .push_actions()
         .seam_check(false)
         .page_size(PAGE)

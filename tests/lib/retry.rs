@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use common::*;
 use futures::{StreamExt, TryStreamExt};
 use wiremock::ResponseTemplate;
-use xp_export::{Client, EndReason, ErrorKind, RetryPolicy};
+use xp_export::paginate::EndReason;
+use xp_export::{Client, ErrorKind, RetryPolicy};
 
 #[tokio::test]
 async fn transient_statuses_are_retried_and_every_row_arrives_once() {
@@ -129,7 +130,7 @@ async fn retries_run_out_with_an_error_naming_offset_and_attempts() {
     let client = Client::builder()
         .api_url(base(&server))
         .apptoken(TOKEN)
-        .retry(quick_retry().max_retries(3))
+        .retry(quick_retry().with_max_retries(3))
         .build()
         .unwrap();
     let mut rows = sequential(&client).page_size(100).stream();
@@ -174,7 +175,7 @@ async fn retry_after_seconds_sets_the_wait() {
     let client = Client::builder()
         .api_url(base(&server))
         .apptoken(TOKEN)
-        .retry(quick_retry().max_delay(Duration::from_secs(30)))
+        .retry(quick_retry().with_max_delay(Duration::from_secs(30)))
         .build()
         .unwrap();
     let started = Instant::now();
@@ -206,7 +207,7 @@ async fn retry_after_as_a_date_is_honoured_and_clamped_to_the_cap() {
     let client = Client::builder()
         .api_url(base(&server))
         .apptoken(TOKEN)
-        .retry(quick_retry().max_delay(cap))
+        .retry(quick_retry().with_max_delay(cap))
         .build()
         .unwrap();
     let mut rows = sequential(&client).stream();
@@ -250,7 +251,7 @@ async fn connection_refused_is_retried_then_reported() {
     let client = Client::builder()
         .api_url(format!("http://127.0.0.1:{port}/api/external"))
         .apptoken(TOKEN)
-        .retry(quick_retry().max_retries(2))
+        .retry(quick_retry().with_max_retries(2))
         .build()
         .unwrap();
     let err = sequential_ids(&client, 10).await.unwrap_err();
@@ -283,5 +284,5 @@ async fn connection_refused_is_retried_then_reported() {
 /// Collects everything the library logs, at every level.
 #[test]
 fn no_retry_policy_fails_on_the_first_error() {
-    assert_eq!(RetryPolicy::none().get_max_retries(), 0);
+    assert_eq!(RetryPolicy::none().max_retries(), 0);
 }

@@ -81,9 +81,9 @@ async fn dropping_the_stream_cancels_the_requests_in_flight() {
         .apptoken(emu.apptoken())
         .retry(
             RetryPolicy::default()
-                .base_delay(Duration::from_millis(10))
-                .max_delay(Duration::from_millis(10))
-                .max_retries(1000)
+                .with_base_delay(Duration::from_millis(10))
+                .with_max_delay(Duration::from_millis(10))
+                .with_max_retries(1000)
                 .without_jitter(),
         )
         .build()

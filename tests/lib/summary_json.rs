@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use serde_json::json;
+use xp_export::paginate::EndReason;
 use xp_export::query::Mode;
-use xp_export::{EndReason, ErrorKind, Summary};
+use xp_export::{ErrorKind, Summary};
 
 /// A summary of an export that failed at offset 12000 after a few retries.
 fn failed() -> Summary {

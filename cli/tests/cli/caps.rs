@@ -6,8 +6,9 @@ use crate::common;
 
 use futures::TryStreamExt;
 use proptest::prelude::*;
+use xp_export::RawRow;
 use xp_export::emulator::{Config, Emulator};
-use xp_export::{Mode, RawRow};
+use xp_export::query::Mode;
 
 #[derive(Debug, Clone)]
 struct Case {

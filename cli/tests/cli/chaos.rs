@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{checkpointed_rows, cmd, emulator, try_ids};
 use xp_export::emulator::{Config, Emulator, Fault, RetryAfter};
-use xp_export::{Client, ErrorKind, Mode};
+use xp_export::query::Mode;
+use xp_export::{Client, ErrorKind};
 
 fn every_fault() -> Vec<Fault> {
     vec![

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::client::secrets::{Secret, Secrets, percent_encode};
-use crate::error::{Error, Result};
+use crate::error::{Error, ParseError, ParseErrorKind, Result};
 
 /// How long a signed assertion is valid for (RFC 7523 asks for a short one).
 pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -79,13 +79,18 @@ impl std::fmt::Display for JwtAlgorithm {
 }
 
 impl std::str::FromStr for JwtAlgorithm {
-    type Err = String;
+    type Err = ParseError;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         JwtAlgorithm::ALL
             .into_iter()
             .find(|a| a.to_string().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                format!("unknown JWT algorithm {s:?}: expected RS256, RS384, RS512, ES256 or ES384")
+                ParseError::new(
+                    ParseErrorKind::JwtAlgorithm,
+                    format!(
+                        "unknown JWT algorithm {s:?}: expected RS256, RS384, RS512, ES256 or ES384"
+                    ),
+                )
             })
     }
 }
@@ -232,7 +237,7 @@ mod tests {
         assert!(e.contains("signs ES256, not ES384"), "{e}");
         let e = signed(EC, "RS256").unwrap_err();
         assert!(e.contains("not RS256"), "{e}");
-        let e = "HS256".parse::<JwtAlgorithm>().unwrap_err();
+        let e = "HS256".parse::<JwtAlgorithm>().unwrap_err().to_string();
         assert!(e.contains("RS256, RS384, RS512, ES256 or ES384"), "{e}");
     }
 }

@@ -3,7 +3,6 @@
 //! function and the JSON writer have files of their own.
 
 mod field;
-mod json;
 mod record;
 mod row;
 mod synth;
@@ -14,8 +13,9 @@ use synth::Synth;
 
 pub(crate) use field::{Field, Value};
 pub use record::Record;
+pub use row::ERROR_MESSAGES;
 pub(crate) use row::Row;
-pub use synth::{DEFAULT_CAMPAIGNS, ERROR_MESSAGES};
+pub use synth::DEFAULT_CAMPAIGNS;
 
 /// The most rows a data set holds: sizes and insertions beyond it are clamped. Far beyond
 /// what a test or a benchmark reads, and low enough that every `action_id` and

@@ -1,25 +1,8 @@
 //! The synthetic data set as a pure function of the row index: record `i` is computed from
 //! `(seed, campaigns, i)` alone, so the emulator holds no rows and any row costs the same to
-//! produce. Also the facts the rows draw from (error messages, default campaigns).
+//! produce. Also the campaigns the rows are spread over by default.
 
-use crate::emulator::data::row::Row;
-
-/// Failure reasons, drawn for `error = 1` rows. The first ones come from the API docs; the
-/// rest are there to trip up CSV writers and naive parsers.
-pub const ERROR_MESSAGES: &[&str] = &[
-    "Not personalized",
-    "DEVICE_UNREGISTERED",
-    "Application is Uninstalled",
-    "Payload rejected: \"title\" is too long, max 64",
-    "Delivery failed\nAPNs said: BadDeviceToken",
-    "Échec d'envoi à l'appareil — 送信に失敗しました 📵",
-    "=HYPERLINK(\"http://example.invalid\",\"click\")",
-    "-1 retries left",
-    "@quota exceeded for sender",
-    "InvalidRegistration",
-    "MismatchSenderId",
-    "Tab\there and a back\\slash",
-];
+use crate::emulator::data::row::{ERROR_MESSAGES, Row};
 
 /// The campaigns the emulator's data set spreads its rows over unless told otherwise.
 pub const DEFAULT_CAMPAIGNS: [u64; 4] = [245624, 245625, 245626, 245627];

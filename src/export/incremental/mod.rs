@@ -28,8 +28,9 @@ use super::format::Format;
 use super::report::Report;
 use super::{Export, Target};
 use crate::model::RawRow;
+use crate::model::push_devices::KEY;
 use crate::paginate::key_direction;
-use crate::query::{KEYSET_KEY, Mode, Op, Query};
+use crate::query::{Mode, Op, Query};
 
 /// The newest row of the runs so far: its `action_id`, and its `create_time` when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +99,7 @@ impl Incremental {
         let order = base.body.order.as_deref().unwrap_or_default();
         if !matches!(key_direction(order), None | Some(Ok(false))) {
             return Err(ExportError::query(format!(
-                "an incremental run walks in ascending {KEYSET_KEY}, the order a state can \
+                "an incremental run walks in ascending {KEY}, the order a state can \
                  continue, not by {:?}",
                 order.join(", ")
             )));
@@ -229,8 +230,8 @@ impl Incremental {
         let probe = self
             .base
             .clone()
-            .filter(KEYSET_KEY, Op::Eq, key)
-            .select([KEYSET_KEY, "create_time"])
+            .filter(KEY, Op::Eq, key)
+            .select([KEY, "create_time"])
             .mode(Mode::Offset)
             .seam_check(false)
             .start_offset(0)

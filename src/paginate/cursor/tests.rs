@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use super::*;
 use crate::Client;
 use crate::decode::{Input, decode_raw};
+use crate::error::ErrorKind;
 use crate::model::RawRow;
+use crate::paginate::step::Fetched;
 use crate::query::{Mode, Query};
 
 /// A list of push actions served the way the API serves them, in memory.

@@ -5,7 +5,7 @@ use super::*;
 
 /// Whether `key` meets an `action_id` condition as the API evaluates it.
 fn meets(c: &Condition, key: u64) -> bool {
-    assert_eq!(c.field(), KEYSET_KEY);
+    assert_eq!(c.field(), KEY);
     let v = c.value().as_json().as_u64().expect("a whole number");
     match c.op() {
         Op::Ge => key >= v,
@@ -144,7 +144,7 @@ fn shards_parse_from_i_slash_n_and_refuse_what_does_not_exist() {
         ("0/99999999999999999999", "the count"),
     ];
     for (text, message) in errors {
-        let e = text.parse::<Shard>().unwrap_err();
+        let e = text.parse::<Shard>().unwrap_err().to_string();
         assert!(e.contains(message), "{text}: {e}");
     }
 }
@@ -200,7 +200,7 @@ fn only_a_query_with_a_fixed_end_in_the_past_can_be_split() {
 fn a_start_a_row_limit_or_a_missing_end_is_refused_before_any_request() {
     let bounded = crate::Client::for_tests()
         .push_actions()
-        .filter(KEYSET_KEY, Op::Le, 1_000u64);
+        .filter(KEY, Op::Le, 1_000u64);
     assert_eq!(bounded.check_shardable(), Ok(()));
     let cases = [
         (
@@ -209,7 +209,10 @@ fn a_start_a_row_limit_or_a_missing_end_is_refused_before_any_request() {
             "cannot start at an offset (10)",
         ),
         (
-            bounded.clone().mode(crate::Mode::Keyset).start_after(5),
+            bounded
+                .clone()
+                .mode(crate::query::Mode::Keyset)
+                .start_after(5),
             NotShardable::StartAfter(5),
             "cannot start after a key (action_id 5)",
         ),

@@ -4,9 +4,8 @@
 
 use std::sync::OnceLock;
 
+use super::{ERROR_MESSAGES, Row};
 use crate::emulator::data::field::{Field, Value};
-use crate::emulator::data::row::Row;
-use crate::emulator::data::synth::ERROR_MESSAGES;
 
 /// The JSON string literal of each of [`ERROR_MESSAGES`], escaped once.
 fn message_json(m: u8) -> Option<&'static [u8]> {

@@ -1,9 +1,28 @@
 //! [`Row`]: one computed push action, without allocations (its strings are static or
-//! inline), as queries filter, order and render it; and its conversion to [`Record`].
+//! inline), as queries filter, order and render it; the failure reasons it draws from; its
+//! conversion to [`Record`]; and its JSON bytes (`json`).
+
+mod json;
 
 use crate::emulator::data::field::{Field, Value};
 use crate::emulator::data::record::Record;
-use crate::emulator::data::synth::ERROR_MESSAGES;
+
+/// Failure reasons, drawn for `error = 1` rows. The first ones come from the API docs; the
+/// rest are there to trip up CSV writers and naive parsers.
+pub const ERROR_MESSAGES: &[&str] = &[
+    "Not personalized",
+    "DEVICE_UNREGISTERED",
+    "Application is Uninstalled",
+    "Payload rejected: \"title\" is too long, max 64",
+    "Delivery failed\nAPNs said: BadDeviceToken",
+    "Échec d'envoi à l'appareil — 送信に失敗しました 📵",
+    "=HYPERLINK(\"http://example.invalid\",\"click\")",
+    "-1 retries left",
+    "@quota exceeded for sender",
+    "InvalidRegistration",
+    "MismatchSenderId",
+    "Tab\there and a back\\slash",
+];
 
 /// One push action as the emulator computes it from its index (see
 /// [`Synth`](crate::emulator::data::synth::Synth)); the same data as a [`Record`], cheap to

@@ -1,0 +1,164 @@
+//! What a page that came back means: the cursor's synchronous `accept`, and the checks that a
+//! page moves on (not the previous page again; in keyset mode, past the last key).
+
+use super::{Cursor, Position};
+use crate::decode::Decoded;
+use crate::error::{Error, ErrorKind, Result};
+use crate::paginate::seam::Gap;
+use crate::paginate::step::{Fetched, Request, Step};
+use crate::paginate::{EndReason, Page, PageKeys, Summary};
+
+impl<T> Cursor<T> {
+    /// Decides what a page that came back means. Pages must be handed over in the order their
+    /// requests were made.
+    pub(crate) fn accept(&mut self, fetched: Fetched<T>, summary: &mut Summary) -> Step<T> {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        let Fetched { request, result } = fetched;
+        let Request {
+            position: offset,
+            ask,
+            overlap,
+            ..
+        } = request;
+        debug_assert_eq!(offset, self.offset);
+        let Decoded {
+            mut rows,
+            print,
+            keys,
+            key_index,
+        } = match result {
+            Ok(page) => page,
+            Err(e) => return self.fail(e, summary),
+        };
+        self.keep_asked(&mut rows, offset, ask);
+        // `received` decides the end and the page size; `n` is the new rows it brings.
+        let received = rows.len() as u64;
+        let n = received.saturating_sub(u64::from(overlap));
+        if n == 0 {
+            return self.nothing_new(offset, overlap, received, keys, summary);
+        }
+        let keys = match self.check_page(offset, print, keys, summary) {
+            Ok(keys) => keys,
+            Err(e) => return self.fail(e, summary),
+        };
+        let (skip, gap) = self.check_seam(
+            offset,
+            overlap,
+            keys,
+            key_index.as_ref(),
+            rows.len(),
+            summary,
+        );
+        let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
+        if skip > usize::from(overlap) || gap.is_some() {
+            summary.shifts_repaired += 1;
+        }
+
+        let ends = self
+            .size
+            .observe(&self.model, offset, received, ask, summary);
+        self.fit_seam_to_size(summary);
+        self.offset = self.offset.saturating_add(n);
+        if self.outstanding == 0 {
+            self.scheduled = self.offset;
+        }
+        let first = offset - u64::from(overlap) + skip as u64;
+        let page = Page {
+            offset: first.min(self.offset),
+            requested: ask,
+            keys: PageKeys::read(keys, key_index, skip, new_rows.len()),
+            rows: new_rows,
+            repair: false,
+        };
+        let end = ends.then_some(EndReason::ShortPage { offset, rows: n });
+        if let Some((direction, after, before)) = gap {
+            self.gap = Some(Gap {
+                direction,
+                at: page.offset,
+                after,
+                before: Some(before),
+                held: Some(page),
+                end,
+            });
+            return Step::Continue;
+        }
+        self.deliver(page, end, summary)
+    }
+
+    /// Keeps the first `ask` rows: the rows past them belong to the next page, already asked for.
+    fn keep_asked(&self, rows: &mut Vec<T>, offset: u64, ask: u64) {
+        if rows.len() as u64 > ask {
+            tracing::warn!(
+                model = %self.model,
+                offset,
+                asked = ask,
+                got = rows.len(),
+                "the server sent more rows than asked for; keeping the first {ask}"
+            );
+            rows.truncate(ask as usize);
+        }
+    }
+
+    /// Checks that a page moves on: it is not the previous page again, and (keyset mode) it
+    /// lies past the last key. Returns the keys of its first and last rows, where known.
+    fn check_page(
+        &mut self,
+        offset: u64,
+        print: u64,
+        keys: Option<Result<(u64, u64)>>,
+        summary: &mut Summary,
+    ) -> Result<Option<(u64, u64)>> {
+        if self.previous == Some(print) {
+            return Err(Error::new(
+                ErrorKind::Stalled,
+                format!(
+                    "the page repeats the previous one row for row: the server may be ignoring \
+                     `offset`, or rows shifted by exactly one page ({} rows)",
+                    self.size.limit()
+                ),
+            )
+            .at(&self.model, offset));
+        }
+        self.previous = Some(print);
+        let keys = match keys {
+            None => None,
+            Some(Ok(keys)) => Some(keys),
+            Some(Err(e)) => match &mut self.position {
+                Position::Keyset { .. } => return Err(e.at(&self.model, offset)),
+                Position::Offset { seam, .. } => {
+                    // Offset mode only checks seams with the key: without it, say so and go on.
+                    *seam = None;
+                    summary.order_warning = Some(format!(
+                        "seams between pages could not be checked from offset {offset} on: {}",
+                        e.detail()
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Position::Keyset { direction, after }, Some((first, last))) =
+            (&mut self.position, keys)
+        {
+            // Keyset mode: the page must lie past the last key, in the key's order.
+            let d = *direction;
+            let in_order =
+                after.is_none_or(|a| d.past(first, a)) && (first == last || d.past(last, first));
+            if !in_order {
+                let asked = match after {
+                    Some(a) => format!("for rows after action_id {a}"),
+                    None => "from the first key".to_string(),
+                };
+                return Err(Error::new(
+                    ErrorKind::Stalled,
+                    format!(
+                        "the server did not honour the keyset seek: asked {asked}, it sent a \
+                         page from action_id {first} to {last}"
+                    ),
+                )
+                .at(&self.model, offset));
+            }
+            *after = Some(last);
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,223 @@
+//! The seam check of each page, and repairing a gap: its pages come before the page held after
+//! it (see `paginate::seam` for what a seam and a gap are).
+
+use super::{Cursor, Position};
+use crate::decode::{Decoded, KeyIndex};
+use crate::error::{Error, ErrorKind, Result};
+use crate::paginate::plan::Direction;
+use crate::paginate::seam::{Gap, Shift, check};
+use crate::paginate::size::PageSize;
+use crate::paginate::step::{Fetched, Request, Seek, Step};
+use crate::paginate::{EndReason, Page, PageKeys, Summary};
+
+impl<T> Cursor<T> {
+    /// A page of one row leaves no room for the seam check's overlap row: turn the check off,
+    /// and say so.
+    pub(super) fn fit_seam_to_size(&mut self, summary: &mut Summary) {
+        if let Position::Offset { seam, .. } = &mut self.position
+            && seam.is_some()
+            && self.size.limit() < 2
+        {
+            *seam = None;
+            summary.order_warning = Some(
+                "the server caps pages at 1 row, which leaves no room for the seam check's \
+                 overlap row: seams between pages were not checked, so rows added or removed \
+                 during the export can come out twice or not at all; keyset mode rules this out"
+                    .to_string(),
+            );
+        }
+    }
+
+    /// A page that brought no new row: the end, unless the seam row is gone, which means rows
+    /// past the last one delivered may have moved out of reach.
+    pub(super) fn nothing_new(
+        &mut self,
+        offset: u64,
+        overlap: bool,
+        received: u64,
+        keys: Option<Result<(u64, u64)>>,
+        summary: &mut Summary,
+    ) -> Step<T> {
+        if let (
+            true,
+            Position::Offset {
+                seam: Some(direction),
+                last_key: Some(last),
+            },
+        ) = (overlap, self.position)
+        {
+            let seam_row = match keys {
+                Some(Ok((first, _))) => Some(first),
+                _ => None,
+            };
+            if received == 0 || seam_row.is_some_and(|k| k != last) {
+                summary.shifts_detected += 1;
+                summary.shifts_repaired += 1;
+                self.gap = Some(Gap {
+                    direction,
+                    at: self.offset,
+                    after: last,
+                    before: None,
+                    held: None,
+                    end: Some(EndReason::EmptyPage { offset }),
+                });
+                return Step::Continue;
+            }
+        }
+        if let (true, PageSize::Unconfirmed { rows: 1, .. }) = (overlap, self.size)
+            && received == 1
+            && self.outstanding == 0
+        {
+            // One row, then only that row again as the seam: the end, or a server that caps
+            // pages at one row, which leaves no room for the overlap. Ask once without it.
+            self.plain_next = true;
+            self.scheduled = self.offset;
+            return Step::Continue;
+        }
+        let reason = match self.size {
+            PageSize::Unconfirmed { offset, rows, .. } => EndReason::ShortPage { offset, rows },
+            _ => EndReason::EmptyPage { offset },
+        };
+        self.end(reason, summary)
+    }
+
+    /// The seam check: rows before the first one past the last row delivered were delivered
+    /// already; a first new row that is not the one right after it means rows moved up past
+    /// the seam, out of this page. Returns how many of the page's `rows` to skip, and the gap
+    /// to fetch by key before the page, if there is one.
+    pub(super) fn check_seam(
+        &mut self,
+        offset: u64,
+        overlap: bool,
+        keys: Option<(u64, u64)>,
+        index: Option<&KeyIndex>,
+        rows: usize,
+        summary: &mut Summary,
+    ) -> (usize, Option<(Direction, u64, u64)>) {
+        let mut skip = usize::from(overlap);
+        let mut gap = None;
+        let (
+            Position::Offset {
+                seam: Some(d),
+                last_key,
+            },
+            Some((first, last)),
+            Some(index),
+        ) = (&mut self.position, keys, index)
+        else {
+            return (skip, gap);
+        };
+        if let (true, Some(prev)) = (overlap, *last_key) {
+            let shift = check(*d, prev, first, index, rows);
+            if shift != Shift::None {
+                summary.shifts_detected += 1;
+                tracing::warn!(
+                    model = %self.model,
+                    offset,
+                    first,
+                    previous = prev,
+                    "rows shifted between pages during the export; repairing the seam"
+                );
+            }
+            match shift {
+                Shift::None => {}
+                Shift::Added { skip: s } => skip = s,
+                Shift::Removed { after, before } => {
+                    skip = 0;
+                    gap = Some((*d, after, before));
+                }
+            }
+        }
+        if skip < rows {
+            *last_key = Some(last);
+        }
+        (skip, gap)
+    }
+
+    /// The request that fetches the next rows of the gap being repaired, if one is.
+    pub(crate) fn repair_request(&self) -> Option<Request> {
+        let gap = self.gap.as_ref()?;
+        Some(Request {
+            seek: Seek::Keys {
+                after: Some(gap.after),
+                before: gap.before,
+                direction: gap.direction,
+            },
+            position: gap.at,
+            ask: self.size.limit(),
+            overlap: false,
+            want_keys: true,
+        })
+    }
+
+    /// Decides what a page of the gap being repaired means: its rows come before the held
+    /// page; once the gap is empty, the held page comes.
+    pub(crate) fn accept_repair(&mut self, fetched: Fetched<T>, summary: &mut Summary) -> Step<T> {
+        let Some(gap) = self.gap.as_mut() else {
+            return Step::Fail(Error::new(ErrorKind::Stalled, "no seam is being repaired"));
+        };
+        let Decoded {
+            rows,
+            keys,
+            key_index,
+            ..
+        } = match fetched.result {
+            Ok(page) => page,
+            Err(e) => return self.fail(e, summary),
+        };
+        match keys {
+            Some(Ok((first, last))) => {
+                if !(gap.contains(first) && gap.contains(last)) {
+                    let e = Error::new(
+                        ErrorKind::Stalled,
+                        format!(
+                            "the server did not honour the key range while repairing a seam: \
+                             asked for the rows after action_id {}{}, the page runs from \
+                             {first} to {last}",
+                            gap.after,
+                            gap.before
+                                .map(|b| format!(" and before {b}"))
+                                .unwrap_or_default()
+                        ),
+                    )
+                    .at(&self.model, self.offset);
+                    return self.fail(e, summary);
+                }
+                gap.after = last;
+                let page = Page {
+                    offset: gap.at,
+                    requested: self.size.limit(),
+                    keys: key_index
+                        .filter(|_| !rows.is_empty())
+                        .map(|index| PageKeys {
+                            index: std::sync::Arc::new(index),
+                            skip: 0,
+                            last,
+                        }),
+                    rows,
+                    repair: true,
+                };
+                self.deliver(page, None, summary)
+            }
+            Some(Err(e)) => {
+                let e = e.at(&self.model, self.offset);
+                self.fail(e, summary)
+            }
+            None => {
+                // The gap is empty: now the page that came after it.
+                let Some(gap) = self.gap.take() else {
+                    return Step::End;
+                };
+                match gap.held {
+                    Some(page) => self.deliver(page, gap.end, summary),
+                    None => {
+                        let reason = gap.end.unwrap_or(EndReason::EmptyPage {
+                            offset: self.offset,
+                        });
+                        self.end(reason, summary)
+                    }
+                }
+            }
+        }
+    }
+}
