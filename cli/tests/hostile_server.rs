@@ -77,7 +77,7 @@ async fn answering(response: ResponseTemplate) -> MockServer {
 
 /// A server that answers every request, any method, with an empty page.
 async fn empty_page_server() -> MockServer {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     Mock::given(any())
         .respond_with(
             ResponseTemplate::new(200)
@@ -270,7 +270,7 @@ impl Respond for PageThenEcho {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_shows_the_token_nowhere_at_trace_level() {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     Mock::given(any())
         .respond_with(PageThenEcho(Mutex::new(0)))
         .mount(&server)

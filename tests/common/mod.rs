@@ -48,6 +48,13 @@ pub fn client_for(base: &str) -> Client {
         .expect("client")
 }
 
+/// A scripted server of this test's own. Not one from wiremock's pool (`MockServer::start`):
+/// a pooled server passes to the next test while the last test's requests, sent before its
+/// stream was dropped, are still arriving, and that test would count them as its own.
+pub async fn mock_server() -> MockServer {
+    MockServer::builder().start().await
+}
+
 /// A data set of `n` rows served by offset/limit, newest first, optionally capping `limit`.
 pub struct Dataset {
     pub n: u64,
@@ -112,7 +119,7 @@ impl Respond for Dataset {
 
 /// A server that answers every list request from `data`.
 pub async fn serve(data: Dataset) -> MockServer {
-    let server = MockServer::start().await;
+    let server = mock_server().await;
     Mock::given(method("POST"))
         .and(path(PATH))
         .respond_with(data)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{emulator, quick_retry};
 use futures::StreamExt;
 use serde_json::json;
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, Request, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator, Fault};
 use xp_export::paginate::EndReason;
 use xp_export::{Client, ErrorKind, Summary};
@@ -135,7 +135,7 @@ fn failing_at(n: u64, bad_offset: u64) -> impl Fn(&Request) -> ResponseTemplate 
 #[tokio::test]
 async fn a_failing_page_ends_the_stream_after_every_row_before_it() {
     for k in [1, 4, 16] {
-        let server = MockServer::start().await;
+        let server = common::mock_server().await;
         Mock::given(wiremock::matchers::method("POST"))
             .respond_with(failing_at(5_000, 1_500))
             .mount(&server)

@@ -7,7 +7,7 @@ use common::*;
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 use xp_export::decode::{decode_page, decode_page_raw};
 use xp_export::{Client, ErrorKind, PushAction};
 
@@ -23,7 +23,7 @@ fn client_with_limit(base: &str, limit: u64) -> Client {
 
 #[tokio::test]
 async fn a_body_over_the_page_limit_fails_at_once() {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     let big: Vec<serde_json::Value> = (0..100)
         .map(|i| serde_json::json!({"action_id": i, "error_message": "x".repeat(100)}))
         .collect();
@@ -125,7 +125,7 @@ async fn malformed_pages_are_errors_naming_the_offset() {
         ("\u{feff}garbage".into(), NotEnvelope, NotEnvelope),
     ];
     for (body, typed_kind, raw_kind) in bodies {
-        let server = MockServer::start().await;
+        let server = common::mock_server().await;
         Mock::given(wiremock::matchers::path(PATH))
             .respond_with(ResponseTemplate::new(200).set_body_string(body.clone()))
             .mount(&server)

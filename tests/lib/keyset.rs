@@ -261,7 +261,7 @@ impl wiremock::Respond for Shrinking {
 }
 
 async fn shrinking(n: u64, removed: usize) -> wiremock::MockServer {
-    let server = wiremock::MockServer::start().await;
+    let server = common::mock_server().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .respond_with(Shrinking {
             keys: std::sync::Mutex::new((1..=n).rev().collect()),

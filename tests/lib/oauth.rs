@@ -440,7 +440,7 @@ fn debug_shows_no_secret_or_key() {
 
 /// A token endpoint and an API that echo every secret they were sent.
 async fn echoing_servers(token_status: u16) -> MockServer {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     let token = if token_status == 200 {
         ResponseTemplate::new(200).set_body_json(
             json!({"access_token": ACCESS, "token_type": "bearer", "expires_in": 3600}),
@@ -528,7 +528,7 @@ async fn the_token_request_is_a_form_and_pages_carry_a_bearer_and_no_apptoken() 
 #[tokio::test]
 async fn a_401_inside_http_200_renews_the_token_once() {
     use wiremock::matchers::{body_partial_json, header};
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     for (priority, token) in [(1, "tok-one"), (2, "tok-two")] {
         Mock::given(method("POST"))
             .and(path("/api/oauth/token"))

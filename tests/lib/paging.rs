@@ -215,7 +215,7 @@ async fn pages_carry_their_offsets() {
 
 #[tokio::test]
 async fn any_list_model_streams_as_json_values() {
-    let server = wiremock::MockServer::start().await;
+    let server = common::mock_server().await;
     wiremock::Mock::given(wiremock::matchers::path("/api/external/list/campaign"))
         .respond_with(|req: &wiremock::Request| {
             let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();

@@ -239,7 +239,7 @@ impl wiremock::Respond for Keys {
 
 /// Streams 100-row pages from `server` in 4 key ranges at once, to the first error.
 async fn until_error(keys: Keys) -> (Vec<u64>, xp_export::Error, xp_export::Summary) {
-    let server = wiremock::MockServer::start().await;
+    let server = common::mock_server().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .respond_with(keys)
         .mount(&server)

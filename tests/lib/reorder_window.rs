@@ -68,7 +68,7 @@ impl Respond for FailingHead {
 
 /// A server of [`ROWS`] rows whose page at [`HEAD`] fails until `until`, and its request log.
 async fn failing_head(until: Until) -> (MockServer, Arc<Mutex<Vec<(u64, bool)>>>) {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let respond = FailingHead {
         data: Dataset::new(ROWS),

@@ -217,7 +217,7 @@ async fn retry_after_as_a_date_is_honoured_and_clamped_to_the_cap() {
 
 #[tokio::test]
 async fn a_row_that_does_not_decode_fails_without_retry() {
-    let server = wiremock::MockServer::start().await;
+    let server = common::mock_server().await;
     wiremock::Mock::given(wiremock::matchers::path(PATH))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "code": 200, "success": true,

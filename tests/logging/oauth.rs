@@ -10,7 +10,7 @@ use common::{Captured, quick_retry};
 use futures::TryStreamExt;
 use serde_json::json;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 use xp_export::emulator::{Config, Emulator};
 use xp_export::{Client, PushAction};
 
@@ -63,7 +63,7 @@ async fn no_oauth_secret_is_logged_at_trace() {
     }
 
     // Servers that echo the secret, the key and the access token.
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     Mock::given(method("POST"))
         .and(path("/api/oauth/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(

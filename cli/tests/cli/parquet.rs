@@ -170,7 +170,7 @@ async fn serve_rows(rows: Vec<Value>) -> MockServer {
 
 /// A server answering `list/MODEL` with `responder`.
 async fn serve_model(model: &str, responder: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     Mock::given(method("POST"))
         .and(path(format!("/api/external/list/{model}")))
         .respond_with(responder)

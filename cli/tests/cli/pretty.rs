@@ -4,11 +4,11 @@ use crate::common;
 
 use serde_json::json;
 use wiremock::matchers::body_partial_json;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pretty_printed_rows_become_one_line_each() {
-    let server = MockServer::start().await;
+    let server = common::mock_server().await;
     let rows = json!({"code": 200, "success": true, "data": [
         {"action_id": 2, "error_message": "two\nlines, \"quoted\"", "n": 2.50},
         {"action_id": 1, "error_message": "plain"}
