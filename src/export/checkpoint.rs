@@ -199,7 +199,7 @@ pub(crate) mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"rows\": 3000"), "{text}");
         assert!(text.ends_with("\"\n}\n"), "{text}");
-        assert!(!path.with_extension("json.tmp").exists());
+        assert!(!crate::export::temp_path(&path).exists());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - `PATH.parts/`: a Parquet export's part files until they are joined.
 //!
 //! A sealed file (a checkpoint, an incremental state) is replaced through [`temp_path`]
-//! `FILE.tmp` beside it. An output may not be named like any of these: it would overwrite
+//! `.FILE.tmp` beside it, hidden as every file a run keeps only while it works. An output may not be named like any of these: it would overwrite
 //! another export's.
 
 use std::fs;
@@ -52,9 +52,13 @@ pub fn parts_path(path: &Path) -> PathBuf {
 }
 
 /// The temporary file a sealed file (a checkpoint, an incremental state) at `path` is written
-/// to before it is renamed over it: `FILE.tmp`.
+/// to before it is renamed over it: `.FILE.tmp`, hidden, so that a reader globbing the folder
+/// never takes a half-written one for the real file.
 pub fn temp_path(path: &Path) -> PathBuf {
-    sibling(path, TEMP)
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(TEMP);
+    path.with_file_name(name)
 }
 
 /// `path` with `suffix` added to its file name.
@@ -118,7 +122,7 @@ mod tests {
             (lock_path(p), "/data/out/failed.csv.lock"),
             (
                 temp_path(&checkpoint_path(p)),
-                "/data/out/failed.csv.checkpoint.json.tmp",
+                "/data/out/.failed.csv.checkpoint.json.tmp",
             ),
         ];
         assert_eq!(parts_path(p), Path::new("/data/out/failed.csv.parts"));
