@@ -140,11 +140,44 @@ pub(crate) fn read(path: &Path) -> Result<Option<State>, ExportError> {
     if let Some(v) = version.filter(|v| *v != u64::from(VERSION)) {
         return Err(other_version(path, v));
     }
-    let state: State = sealed::unseal(&bytes).map_err(damaged)?;
+    let state: State = match sealed::unseal(&bytes) {
+        Ok(state) => state,
+        Err(why) => earlier_seal(&bytes).ok_or(why).map_err(damaged)?,
+    };
     if state.version != VERSION {
         return Err(other_version(path, u64::from(state.version)));
     }
     Ok(Some(state))
+}
+
+/// A state as earlier builds sealed it: the same fields, and last `seal`, the CRC-32 of the
+/// compact JSON of the state with an empty seal, as 8 hex digits. Read, so that a daily job
+/// keeps going across an upgrade; the next run writes it sealed as a checkpoint is.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EarlierSeal {
+    version: u32,
+    model: String,
+    query: Value,
+    newest_action_id: Option<u64>,
+    newest_create_time: Option<i64>,
+    written_at: String,
+    seal: String,
+}
+
+/// The state in `bytes` if they hold one sealed as earlier builds did, and its seal holds.
+fn earlier_seal(bytes: &[u8]) -> Option<State> {
+    let mut earlier: EarlierSeal = serde_json::from_slice(bytes).ok()?;
+    let seal = std::mem::take(&mut earlier.seal);
+    let unsealed = serde_json::to_vec(&earlier).ok()?;
+    (seal == format!("{:08x}", crc32fast::hash(&unsealed))).then_some(State {
+        version: earlier.version,
+        model: earlier.model,
+        query: earlier.query,
+        newest_action_id: earlier.newest_action_id,
+        newest_create_time: earlier.newest_create_time,
+        written_at: earlier.written_at,
+    })
 }
 
 fn other_version(path: &Path, version: u64) -> ExportError {
@@ -174,6 +207,38 @@ mod tests {
             }
             Ok(s) => panic!("read {s:?}"),
         }
+    }
+
+    /// A state an earlier build wrote (field `seal`, a CRC-32 of the compact JSON) reads as
+    /// the same state, and an edit to it is still refused as damage.
+    #[test]
+    fn a_state_sealed_by_an_earlier_build_reads_and_an_edit_breaks_it() {
+        let text = include_str!("fixtures/state-seal-v1.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(&path, text).unwrap();
+        let state = read(&path).unwrap().expect("a state");
+        assert_eq!(state.version, VERSION);
+        assert_eq!(state.model, "push-devices");
+        assert_eq!(
+            state.newest(),
+            Some(Newest {
+                action_id: 1_007_766,
+                create_time: Some(1_480_046_247),
+            })
+        );
+        assert!(
+            state
+                .check_same_query(
+                    &path,
+                    "push-devices",
+                    &json!({"condition": [["campaign_id", "=", 245624]]})
+                )
+                .is_ok()
+        );
+        std::fs::write(&path, text.replace("1007766", "1007767")).unwrap();
+        let m = message(read(&path));
+        assert!(m.contains("damaged"), "{m}");
     }
 
     #[test]
