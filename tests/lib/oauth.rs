@@ -405,7 +405,7 @@ fn exactly_one_credential_kind() {
         ),
         (
             Client::builder().oauth_jwt_bearer("id", "not a key"),
-            "not a PEM RSA key",
+            "the private key is not PEM",
         ),
         (
             Client::builder()

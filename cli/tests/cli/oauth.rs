@@ -226,6 +226,44 @@ async fn a_private_key_file_exports_by_jwt_bearer_and_a_readable_one_is_warned_o
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_certificate_or_encrypted_key_as_the_private_key_says_what_it_is() {
+    let emu = oauth_emulator(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let cases = [
+        (
+            include_str!("../../../tests/fixtures/oauth_rsa.pub.pem").to_string(),
+            "holds a PUBLIC KEY, not a private key",
+        ),
+        (
+            include_str!("../../../tests/fixtures/oauth_rsa.cert.pem").to_string(),
+            "holds a CERTIFICATE, not a private key",
+        ),
+        (
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0w\n\
+             -----END ENCRYPTED PRIVATE KEY-----\n"
+                .to_string(),
+            "openssl pkcs8 -in KEY.pem -out plain.pem",
+        ),
+    ];
+    for (pem, says) in cases {
+        std::fs::write(&key, &pem).unwrap();
+        let out = xp(&emu)
+            .args(["export", "--client-id", CLIENT_ID, "--private-key-file"])
+            .arg(&key)
+            .args(["--token-url", &emu.token_url()])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{says:?} not in {err}");
+        assert!(!err.contains("signature"), "{err}");
+        assert!(!err.contains(pem.lines().nth(1).unwrap()), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
 /// Kills the emulator it holds when dropped, also when an assertion fails first.
 struct Killed(std::process::Child);
 

@@ -97,27 +97,40 @@ impl std::str::FromStr for JwtAlgorithm {
 
 impl Grant {
     /// Reads a PEM private key: RSA (signs RS256, or RS384/RS512 if asked) or EC P-256/P-384
-    /// (ES256/ES384, as the curve fixes). The error says which kinds are accepted, or why the key
-    /// cannot sign the algorithm asked for, and never shows the key.
+    /// (ES256/ES384, as the curve fixes), PKCS#8 or (RSA) PKCS#1, alone or beside its
+    /// certificate. The key signs once here, so a key that cannot sign fails now and not at
+    /// the first request. The error names what the file holds (the PEM labels, see
+    /// [`pem`](super::pem)) and what to give, or why the key cannot sign the algorithm asked
+    /// for, and never shows the key.
     pub(crate) fn private_key(pem: &str, asked: Option<JwtAlgorithm>) -> Result<Grant> {
-        let pem = pem.as_bytes();
-        if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
-            return match asked.unwrap_or(JwtAlgorithm::Rs256) {
-                a if a.is_rsa() => Ok(Grant::PrivateKey {
-                    key,
-                    algorithm: a.jwt(),
-                }),
-                a => Err(Error::config(format!(
+        let block = super::pem::private_key(pem).map_err(Error::config)?;
+        let signs = |key: &EncodingKey, a: JwtAlgorithm| {
+            jsonwebtoken::encode(&Header::new(a.jwt()), &(), key).is_ok()
+        };
+        if let Ok(key) = EncodingKey::from_rsa_pem(block.as_bytes()) {
+            let a = asked.unwrap_or(JwtAlgorithm::Rs256);
+            if !a.is_rsa() {
+                return Err(Error::config(format!(
                     "the private key is an RSA key: it signs RS256, RS384 or RS512, not {a}"
-                ))),
-            };
+                )));
+            }
+            if !signs(&key, a) {
+                return Err(Error::config(format!(
+                    "the private key is an RSA key that cannot sign {a}: it must be a \
+                     private key of 2048 to 8192 bits"
+                )));
+            }
+            return Ok(Grant::PrivateKey {
+                key,
+                algorithm: a.jwt(),
+            });
         }
-        if let Ok(key) = EncodingKey::from_ec_pem(pem) {
-            for a in [JwtAlgorithm::Es256, JwtAlgorithm::Es384] {
-                // The curve decides the algorithm: only the matching one signs.
-                if jsonwebtoken::encode(&Header::new(a.jwt()), &(), &key).is_err() {
-                    continue;
-                }
+        if let Ok(key) = EncodingKey::from_ec_pem(block.as_bytes()) {
+            // The curve decides the algorithm: only the matching one signs.
+            if let Some(a) = [JwtAlgorithm::Es256, JwtAlgorithm::Es384]
+                .into_iter()
+                .find(|&a| signs(&key, a))
+            {
                 return match asked {
                     Some(other) if other != a => Err(Error::config(format!(
                         "the private key is an EC key whose curve signs {a}, not {other}"
@@ -128,12 +141,15 @@ impl Grant {
                     }),
                 };
             }
+            return Err(Error::config(
+                "the private key is an EC key on a curve other than P-256 or P-384, which sign \
+                 ES256 and ES384",
+            ));
         }
-        Err(Error::config(
-            "the private key is not a PEM RSA key or EC P-256/P-384 key (\"BEGIN PRIVATE KEY\" \
-             or \"BEGIN RSA PRIVATE KEY\"); an \"EC PRIVATE KEY\" converts with `openssl pkcs8 \
-             -topk8 -nocrypt -in KEY.pem`",
-        ))
+        Err(Error::config(format!(
+            "the private key is neither an RSA key nor an EC key that can be read: {}",
+            super::pem::WANTED
+        )))
     }
 }
 
@@ -205,6 +221,69 @@ mod tests {
 
     const RSA: &str = include_str!("../../../tests/fixtures/oauth_rsa.pem");
     const EC: &str = include_str!("../../../tests/fixtures/oauth_ec.pem");
+    const RSA_PKCS1: &str = include_str!("../../../tests/fixtures/oauth_rsa.pkcs1.pem");
+    const RSA_PUB: &str = include_str!("../../../tests/fixtures/oauth_rsa.pub.pem");
+    const RSA_CERT: &str = include_str!("../../../tests/fixtures/oauth_rsa.cert.pem");
+    const EC_PUB: &str = include_str!("../../../tests/fixtures/oauth_ec.pub.pem");
+
+    /// The assertion `pem` signs, checked against `public` as the token endpoint checks it.
+    fn verifies(pem: &str, asked: Option<&str>, public: &str) -> std::result::Result<(), String> {
+        let grant = Grant::private_key(pem, asked.map(|a| a.parse().unwrap()))
+            .map_err(|e| e.to_string())?;
+        let Grant::PrivateKey { key, algorithm } = &grant else {
+            return Err("not a key".into());
+        };
+        let jwt = assertion("id", "https://t.example/token", key, *algorithm)
+            .map_err(|e| e.to_string())?;
+        let public = match algorithm {
+            Algorithm::ES256 | Algorithm::ES384 => {
+                jsonwebtoken::DecodingKey::from_ec_pem(public.as_bytes())
+            }
+            _ => jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()),
+        }
+        .map_err(|e| e.to_string())?;
+        let mut check = jsonwebtoken::Validation::new(*algorithm);
+        check.set_audience(&["https://t.example/token"]);
+        jsonwebtoken::decode::<serde_json::Value>(&jwt, &public, &check)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn pkcs8_pkcs1_and_ec_keys_sign_what_their_public_keys_verify() {
+        for a in [None, Some("RS384"), Some("RS512")] {
+            assert_eq!(verifies(RSA, a, RSA_PUB), Ok(()), "PKCS#8 {a:?}");
+            assert_eq!(verifies(RSA_PKCS1, a, RSA_PUB), Ok(()), "PKCS#1 {a:?}");
+        }
+        assert_eq!(verifies(EC, None, EC_PUB), Ok(()));
+        assert_eq!(verifies(EC, Some("ES256"), EC_PUB), Ok(()));
+    }
+
+    #[test]
+    fn a_certificate_and_its_key_in_one_file_sign_with_the_key() {
+        assert_eq!(verifies(&format!("{RSA_CERT}{RSA}"), None, RSA_PUB), Ok(()));
+        assert_eq!(verifies(&format!("{RSA}{RSA_CERT}"), None, RSA_PUB), Ok(()));
+    }
+
+    #[test]
+    fn a_public_key_or_a_certificate_is_named_not_a_signature_error() {
+        for (pem, found) in [
+            (RSA_PUB, "a PUBLIC KEY"),
+            (EC_PUB, "a PUBLIC KEY"),
+            (RSA_CERT, "a CERTIFICATE"),
+        ] {
+            let e = Grant::private_key(pem, None).map(|_| ()).unwrap_err();
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("holds {found}, not a private key")),
+                "{e}"
+            );
+            assert!(e.contains("-----BEGIN PRIVATE KEY-----"), "{e}");
+            assert!(!e.to_lowercase().contains("signature"), "{e}");
+            let body = pem.lines().nth(1).unwrap();
+            assert!(!e.contains(body), "{e}");
+        }
+    }
 
     #[test]
     fn the_key_decides_the_algorithm() {

@@ -13,6 +13,7 @@
 //! ([`OAuth::refresh`], which renews only if no other page has renewed it since).
 
 mod grant;
+mod pem;
 
 use std::fmt;
 use std::time::{Duration, Instant};
