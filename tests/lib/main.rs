@@ -21,3 +21,4 @@ mod reorder_window;
 mod retry;
 mod stream_contract;
 mod summary_json;
+mod token_answers;

@@ -12,6 +12,7 @@
 //! before it expires (at `expires_in` less a margin) and when the API answers 401 to it
 //! ([`OAuth::refresh`], which renews only if no other page has renewed it since).
 
+mod answer;
 mod grant;
 mod pem;
 
@@ -19,7 +20,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
-use serde::Deserialize;
 
 pub(crate) use grant::Grant;
 pub use grant::JwtAlgorithm;
@@ -29,12 +29,6 @@ use crate::error::{Error, ErrorKind, Result, shown};
 
 /// The longest a token is renewed before it expires: a fifth of its lifetime, at most a minute.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-
-/// The lifetime assumed when the token endpoint gives no `expires_in`: an hour.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
-
-/// The longest lifetime taken from `expires_in`: a day (a larger one is taken as this).
-const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: u64 = 64 << 10;
@@ -73,22 +67,6 @@ struct Cache {
 pub(crate) struct Bearer {
     pub(crate) value: Secret,
     generation: u64,
-}
-
-/// What the token endpoint answers on success (RFC 6749 §5.1).
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: Option<String>,
-    expires_in: Option<u64>,
-}
-
-/// What it answers on failure (RFC 6749 §5.2), or the API's own envelope.
-#[derive(Deserialize, Default)]
-struct TokenError {
-    error: Option<String>,
-    error_description: Option<String>,
-    message: Option<String>,
 }
 
 impl OAuth {
@@ -193,31 +171,9 @@ impl OAuth {
         let mut resp = resp;
         let bytes = super::read_limited(&mut resp, MAX_TOKEN_RESPONSE).await?;
         if !status.is_success() {
-            return Err(refusal(status.as_u16(), &bytes));
+            return Err(answer::refusal(status.as_u16(), &bytes));
         }
-        let Ok(token) = serde_json::from_slice::<TokenResponse>(&bytes) else {
-            // An error in a 200 (the API's own envelope does that) is still a refusal.
-            return Err(match serde_json::from_slice::<TokenError>(&bytes) {
-                Ok(TokenError {
-                    error: None,
-                    message: None,
-                    ..
-                })
-                | Err(_) => Error::new(
-                    ErrorKind::NotEnvelope,
-                    "the token endpoint's answer holds no access_token",
-                ),
-                Ok(_) => refusal(status.as_u16(), &bytes),
-            });
-        };
-        if let Some(kind) = token.token_type.as_deref()
-            && !kind.eq_ignore_ascii_case("bearer")
-        {
-            return Err(Error::new(
-                ErrorKind::Refused,
-                format!("the token endpoint issued a {kind:?} token, not a bearer token"),
-            ));
-        }
+        let token = answer::issued(status.as_u16(), &bytes)?;
         let value = Secret::new(token.access_token);
         if value.expose().trim().is_empty() {
             return Err(Error::new(
@@ -226,28 +182,8 @@ impl OAuth {
             ));
         }
         secrets.add(&value);
-        let lifetime = token
-            .expires_in
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
-            .min(MAX_TOKEN_LIFETIME);
-        Ok((value, lifetime))
+        Ok((value, token.lifetime))
     }
-}
-
-/// The error for a token endpoint that said no: 400/401/403 (`invalid_client`,
-/// `invalid_grant`, …) are refusals, failed at once; 429 and 5xx are retried like a page.
-fn refusal(status: u16, body: &[u8]) -> Error {
-    let said: TokenError = serde_json::from_slice(body).unwrap_or_default();
-    let message = match (said.error, said.error_description, said.message) {
-        (Some(e), Some(d), _) => format!("{e}: {d}"),
-        (Some(e), None, _) => e,
-        (None, _, Some(m)) => m,
-        (None, Some(d), None) => d,
-        (None, None, None) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-    };
-    // A refusal in an HTTP 200 is a refusal all the same.
-    let status = if status < 300 { 400 } else { status };
-    Error::from_status(status, &message).with_note("the token endpoint refused the request")
 }
 
 /// How a client proves itself: exactly one of the three credential kinds.
@@ -265,52 +201,6 @@ impl Auth {
         match self {
             Auth::AppToken(t) => Some(t.expose()),
             Auth::OAuth(_) => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_quote_the_server() {
-        let cases: [(u16, &str, ErrorKind, &str); 5] = [
-            (
-                401,
-                r#"{"error":"invalid_client","error_description":"no"}"#,
-                ErrorKind::Refused,
-                "invalid_client: no",
-            ),
-            (
-                400,
-                r#"{"error":"invalid_grant"}"#,
-                ErrorKind::Refused,
-                "HTTP 400 invalid_grant",
-            ),
-            (
-                200,
-                r#"{"code":401,"message":"Authentication failed"}"#,
-                ErrorKind::Refused,
-                "Authentication failed",
-            ),
-            (
-                503,
-                "<html>down</html>",
-                ErrorKind::Server,
-                "<html>down</html>",
-            ),
-            (
-                429,
-                r#"{"message":"slow down"}"#,
-                ErrorKind::RateLimited,
-                "slow down",
-            ),
-        ];
-        for (status, body, kind, says) in cases {
-            let e = refusal(status, body.as_bytes());
-            assert_eq!(e.kind(), kind, "{e}");
-            assert!(e.to_string().contains(says), "{e}");
         }
     }
 }
