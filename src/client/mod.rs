@@ -210,7 +210,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let bytes = read_limited(&mut resp, self.inner.max_page_bytes).await?;
+        let bytes = read_limited(&mut resp, self.inner.max_page_bytes, Answer::Page).await?;
         Ok(PageBody {
             status,
             content_type,
@@ -295,27 +295,54 @@ impl PageRequest {
     }
 }
 
-/// Reads a body to its end without holding more than `limit` bytes of it: a larger (or
-/// endless) body is an error as soon as it passes the limit.
-async fn read_limited(resp: &mut reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
-    let too_large = |what: String| {
-        Error::new(
-            ErrorKind::TooLarge,
-            format!(
-                "the response {what} the page limit of {limit} bytes: ask for fewer rows per page, \
-                 or raise the limit"
+/// Which answer a body is: what the error says when it outgrows its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// A page of rows, limited by [`ClientBuilder::max_page_bytes`].
+    Page,
+    /// The token endpoint's answer, a few hundred bytes, limited to a fixed size.
+    Token,
+}
+
+impl Answer {
+    /// The error for a body of this answer that is (or announces it is, `announced`) larger
+    /// than `limit` bytes.
+    fn too_large(self, limit: u64, announced: Option<u64>) -> Error {
+        let size = match announced {
+            Some(len) => format!("announces {len} bytes, over"),
+            None => "grew past".to_string(),
+        };
+        let detail = match self {
+            Answer::Page => format!(
+                "the response {size} the page limit of {limit} bytes: ask for fewer rows per \
+                 page, or raise the limit"
             ),
-        )
-    };
+            Answer::Token => format!(
+                "the token endpoint's answer is larger than {} KB (it {size} the limit): an \
+                 access token's answer takes a few hundred bytes; check the token URL",
+                limit >> 10
+            ),
+        };
+        Error::new(ErrorKind::TooLarge, detail)
+    }
+}
+
+/// Reads a body to its end without holding more than `limit` bytes of it: a larger (or
+/// endless) body is an error, worded for the `answer` it is, as soon as it passes the limit.
+async fn read_limited(
+    resp: &mut reqwest::Response,
+    limit: u64,
+    answer: Answer,
+) -> Result<bytes::Bytes> {
     if let Some(len) = resp.content_length().filter(|&len| len > limit) {
-        return Err(too_large(format!("announces {len} bytes, over")));
+        return Err(answer.too_large(limit, Some(len)));
     }
     let mut chunks: Vec<bytes::Bytes> = Vec::new();
     let mut total = 0u64;
     while let Some(chunk) = resp.chunk().await.map_err(Error::from_reqwest)? {
         total += chunk.len() as u64;
         if total > limit {
-            return Err(too_large("grew past".to_string()));
+            return Err(answer.too_large(limit, None));
         }
         chunks.push(chunk);
     }

@@ -53,29 +53,58 @@ pub(super) fn error(
 /// The `Location` resolved against the request's URL, without credentials, and the API base
 /// it implies (the `Location` less the method's path, `/list/{model}`, when it ends so).
 fn resolve(location: &str, request_url: &str, api_url: &str) -> (String, String) {
-    let Some(mut url) = Url::parse(request_url)
-        .ok()
-        .and_then(|base| base.join(location.trim()).ok())
-    else {
+    let Some((url, had_credentials)) = resolved(location, request_url) else {
         let raw = shown(location).into_owned();
         return (raw.clone(), raw);
     };
-    let had_credentials = !url.username().is_empty() || url.password().is_some();
-    // Both only fail for URLs that cannot hold credentials.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
     let target = url.to_string();
     let method_path = request_url.strip_prefix(api_url).unwrap_or("");
     let base = match target.strip_suffix(method_path) {
         Some(base) if !method_path.is_empty() && url.query().is_none() => base.to_string(),
         _ => target.clone(),
     };
-    let target = if had_credentials {
+    (
+        shown(&noted(target, had_credentials)).into_owned(),
+        shown(&base).into_owned(),
+    )
+}
+
+/// Where a redirect answered to the request for `request_url` points, for an error: the
+/// `Location` resolved, without any user name or password (a note says they were there), fit
+/// to show. A `Location` that is no URL is shown as sent, but for what looks like credentials.
+pub(super) fn target(location: &str, request_url: &str) -> String {
+    match resolved(location, request_url) {
+        Some((url, had_credentials)) => {
+            shown(&noted(url.to_string(), had_credentials)).into_owned()
+        }
+        None => match location.rsplit_once('@') {
+            Some((_, host)) => {
+                shown(&format!("…@{host} (its user name and password not shown)")).into_owned()
+            }
+            None => shown(location).into_owned(),
+        },
+    }
+}
+
+/// `location` resolved against `request_url` with its user name and password taken out, and
+/// whether it had any.
+fn resolved(location: &str, request_url: &str) -> Option<(Url, bool)> {
+    let mut url = Url::parse(request_url)
+        .ok()
+        .and_then(|base| base.join(location.trim()).ok())?;
+    let had_credentials = !url.username().is_empty() || url.password().is_some();
+    // Both only fail for URLs that cannot hold credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some((url, had_credentials))
+}
+
+fn noted(target: String, had_credentials: bool) -> String {
+    if had_credentials {
         format!("{target} (its user name and password not shown)")
     } else {
         target
-    };
-    (shown(&target).into_owned(), shown(&base).into_owned())
+    }
 }
 
 #[cfg(test)]

@@ -133,3 +133,45 @@ async fn an_expires_in_that_is_no_number_is_named() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_token_answer_too_large_says_so_and_not_to_ask_for_fewer_rows() {
+    let huge = "x".repeat(200 << 10);
+    let token =
+        ResponseTemplate::new(200).set_body_json(json!({"access_token": ACCESS, "padding": huge}));
+    let server = servers(token, 5).await;
+    let e = export(&server).await.0.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    let said = e.to_string();
+    assert!(
+        said.contains("the token endpoint's answer is larger than 64 KB"),
+        "{said}"
+    );
+    assert!(!said.contains("rows per page"), "{said}");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_redirect_shows_no_user_name_or_password() {
+    for (location, shown) in [
+        (
+            "https://deploy:hunter2-pass@evil.example/oauth/token",
+            "to https://evil.example/oauth/token (its user name and password not shown)",
+        ),
+        ("/v2/oauth/token", "/v2/oauth/token"),
+        (
+            "//deploy:hunter2-pass@",
+            "(its user name and password not shown)",
+        ),
+    ] {
+        let token = ResponseTemplate::new(307).insert_header("location", location);
+        let server = servers(token, 5).await;
+        let e = export(&server).await.0.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Redirected, "{e}");
+        let said = format!("{e} {e:?}");
+        assert!(said.contains(shown), "{shown:?} not in {said}");
+        assert!(
+            !said.contains("hunter2") && !said.contains("deploy"),
+            "{said}"
+        );
+    }
+}

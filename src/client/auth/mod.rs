@@ -25,7 +25,7 @@ pub(crate) use grant::Grant;
 pub use grant::JwtAlgorithm;
 
 use super::secrets::{Secret, Secrets};
-use crate::error::{Error, ErrorKind, Result, shown};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The longest a token is renewed before it expires: a fifth of its lifetime, at most a minute.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -156,20 +156,24 @@ impl OAuth {
             .map_err(|e| Error::from_reqwest(e).with_note("fetching an access token"))?;
         let status = resp.status();
         if status.is_redirection() {
-            let to = resp.headers().get(LOCATION).and_then(|l| l.to_str().ok());
+            let to = match resp.headers().get(LOCATION).map(|l| l.to_str()) {
+                None => "nowhere".to_string(),
+                Some(Err(_)) => "a Location that is not text".to_string(),
+                Some(Ok(to)) => super::redirect::target(to, &self.token_url),
+            };
             return Err(Error::new(
                 ErrorKind::Redirected,
                 format!(
-                    "the token endpoint answered HTTP {} (to {}), a redirect that is not followed: \
-                     it would resend the credentials there; check the token URL",
+                    "the token endpoint answered HTTP {} (to {to}), a redirect that is not \
+                     followed: it would resend the credentials there; check the token URL",
                     status.as_u16(),
-                    shown(to.unwrap_or("nowhere"))
                 ),
             )
             .with_status(status.as_u16()));
         }
         let mut resp = resp;
-        let bytes = super::read_limited(&mut resp, MAX_TOKEN_RESPONSE).await?;
+        let bytes =
+            super::read_limited(&mut resp, MAX_TOKEN_RESPONSE, super::Answer::Token).await?;
         if !status.is_success() {
             return Err(answer::refusal(status.as_u16(), &bytes));
         }
