@@ -162,22 +162,24 @@ impl Failure {
         }
         let exit = Exit::of_export(&e);
         let rows = e.rows().unwrap_or_default();
+        let saved = Saved {
+            rows,
+            partial: e.partial(),
+            resumable: e.is_resumable(),
+        };
         let notes = match (e.kind(), exit) {
             (ExportErrorKind::Api, Exit::Failed) => vec![resume_note(
-                rows,
-                e.partial(),
+                saved,
                 e.api_error().and_then(xp_export::Error::offset),
                 e.next_key(),
                 how,
             )],
             (ExportErrorKind::Interrupted, _) => {
-                vec![resume_note(
-                    rows,
-                    e.partial(),
-                    e.next_offset(),
-                    e.next_key(),
-                    how,
-                )]
+                vec![resume_note(saved, e.next_offset(), e.next_key(), how)]
+            }
+            // A write that failed (a full disk): the checkpoint's rows stay for a resume.
+            (ExportErrorKind::Io, _) if saved.partial.is_some() => {
+                vec![resume_note(saved, e.offset(), None, how)]
             }
             _ => Vec::new(),
         };
@@ -200,22 +202,37 @@ impl Failure {
     }
 }
 
-/// How to continue after `rows` rows: `--resume` into the partial file; else the flags that
-/// start the same command where this run stopped (`--mode keyset --after KEY`, or `--offset N`
-/// with `--after KEY` for the seam check), and what is left of `--max-rows`.
-fn resume_note(
+/// What a stopped export kept: its rows, the partial file holding them, and whether it was a
+/// file export (which `--resume` continues even when it saved nothing).
+#[derive(Debug, Clone, Copy)]
+struct Saved<'a> {
     rows: u64,
-    partial: Option<&Path>,
+    partial: Option<&'a Path>,
+    resumable: bool,
+}
+
+/// How to continue after `saved.rows` rows: `--resume` for a file export (into its partial
+/// file, or from the start when it saved nothing); else the flags that start the same command
+/// where this run stopped (`--mode keyset --after KEY`, or `--offset N` with `--after KEY` for
+/// the seam check), and what is left of `--max-rows`.
+fn resume_note(
+    saved: Saved<'_>,
     offset: Option<u64>,
     key: Option<u64>,
     how: Continuation,
 ) -> String {
-    if let Some(p) = partial {
+    let rows = saved.rows;
+    if let Some(p) = saved.partial {
         return format!(
             "{} rows are saved in {}; run the same command with --resume to continue",
             thousands(rows),
             p.display()
         );
+    }
+    if saved.resumable {
+        return "no rows were saved; run the same command with --resume to continue (it starts \
+                from the beginning)"
+            .to_string();
     }
     let written = format!("{} rows were written", thousands(rows));
     if how.sharded {
@@ -251,16 +268,35 @@ fn resume_note(
 mod tests {
     use super::*;
 
+    fn written(rows: u64) -> Saved<'static> {
+        Saved {
+            rows,
+            partial: None,
+            resumable: false,
+        }
+    }
+
+    #[test]
+    fn a_file_export_that_saved_nothing_is_told_to_resume_not_to_start_at_offset_0() {
+        let file = Saved {
+            resumable: true,
+            ..written(0)
+        };
+        let note = resume_note(file, Some(0), None, Continuation::default());
+        assert!(note.contains("with --resume"), "{note}");
+        assert!(!note.contains("--offset"), "{note}");
+    }
+
     #[test]
     fn a_shard_to_standard_output_is_never_told_to_continue_from_an_offset() {
         let plain = Continuation::default();
-        let note = resume_note(1_200, None, Some(1_200), Some(77), plain);
+        let note = resume_note(written(1_200), Some(1_200), Some(77), plain);
         assert!(note.contains("--offset 1200 --after 77"), "{note}");
         let shard = Continuation {
             sharded: true,
             ..plain
         };
-        let note = resume_note(1_200, None, Some(1_200), Some(77), shard);
+        let note = resume_note(written(1_200), Some(1_200), Some(77), shard);
         assert!(
             !note.contains("--offset") && !note.contains("--after"),
             "{note}"
@@ -269,7 +305,11 @@ mod tests {
             note.contains("run it again, or write it to a file"),
             "{note}"
         );
-        let saved = resume_note(1_200, Some(Path::new("p.partial")), None, None, shard);
+        let saved = Saved {
+            partial: Some(Path::new("p.partial")),
+            ..written(1_200)
+        };
+        let saved = resume_note(saved, None, None, shard);
         assert!(saved.contains("with --resume to continue"), "{saved}");
     }
 }

@@ -81,7 +81,8 @@ struct Inner {
     message: String,
     /// The file that failed (`Io`).
     path: Option<PathBuf>,
-    /// The offset of the page whose row could not be written (`Encode`).
+    /// The offset of the page whose row could not be written (`Encode`), or whose bytes could
+    /// not (`Io`).
     offset: Option<u64>,
     /// Rows safely in the output (`Api`, `Interrupted`).
     rows: Option<u64>,
@@ -89,8 +90,12 @@ struct Inner {
     next_offset: Option<u64>,
     /// Keyset mode: the `action_id` of the last row in the output (`Api`, `Interrupted`).
     next_key: Option<u64>,
-    /// The partial file holding the rows, for a file export (`Api`, `Interrupted`).
+    /// The partial file holding the rows, for a file export (`Api`, `Interrupted`, `Io` while
+    /// writing a page).
     partial: Option<PathBuf>,
+    /// A file export, which `--resume` continues (from its checkpoint, or from the start
+    /// when nothing was saved).
+    resumable: bool,
     source: Option<BoxError>,
 }
 
@@ -106,22 +111,25 @@ impl ExportError {
                 next_offset: None,
                 next_key: None,
                 partial: None,
+                resumable: false,
                 source: None,
             }),
         }
     }
 
-    /// The stream failed after `rows` rows reached the output.
+    /// The stream failed after `rows` rows reached the output; a file export's partial file
+    /// holds them, if any.
     pub(crate) fn api(
         source: Error,
         rows: u64,
         next_key: Option<u64>,
-        partial: Option<PathBuf>,
+        file: Option<Option<PathBuf>>,
     ) -> Self {
         let mut e = ExportError::new(ExportErrorKind::Api, "");
         e.inner.rows = Some(rows);
         e.inner.next_key = next_key;
-        e.inner.partial = partial;
+        e.inner.resumable = file.is_some();
+        e.inner.partial = file.flatten();
         e.inner.source = Some(Box::new(source));
         e
     }
@@ -139,6 +147,29 @@ impl ExportError {
         e.inner.path = Some(path.to_path_buf());
         e.inner.source = Some(Box::new(source));
         e
+    }
+
+    /// A write of the page at `offset` failed: an I/O error says where, and, for a file
+    /// export, which partial file holds the `saved` rows of its last checkpoint.
+    pub(crate) fn writing_page(
+        mut self,
+        offset: u64,
+        saved: Option<u64>,
+        partial: Option<&Path>,
+    ) -> Self {
+        if self.inner.kind != ExportErrorKind::Io || self.inner.offset.is_some() {
+            return self;
+        }
+        let i = &mut self.inner;
+        i.message = match i.message.as_str() {
+            "" => format!("writing the page at offset {offset}"),
+            doing => format!("writing the page at offset {offset} ({doing})"),
+        };
+        i.offset = Some(offset);
+        i.rows = saved;
+        i.resumable = partial.is_some();
+        i.partial = partial.map(Path::to_path_buf);
+        self
     }
 
     /// A checkpoint or leftover that does not allow this start.
@@ -209,12 +240,14 @@ impl ExportError {
     }
 
     /// The offset of the page holding the row that could not be written
-    /// ([`ExportErrorKind::Encode`]).
+    /// ([`ExportErrorKind::Encode`]), or of the page whose bytes could not be written
+    /// ([`ExportErrorKind::Io`], a full disk say).
     pub fn offset(&self) -> Option<u64> {
         self.inner.offset
     }
 
-    /// Rows safely in the output when the export stopped (an API failure, an interruption).
+    /// Rows safely in the output when the export stopped (an API failure, an interruption; for
+    /// a write that failed, the rows of the last checkpoint, which a resume keeps).
     pub fn rows(&self) -> Option<u64> {
         self.inner.rows
     }
@@ -234,6 +267,14 @@ impl ExportError {
     /// a resume can continue.
     pub fn partial(&self) -> Option<&Path> {
         self.inner.partial.as_deref()
+    }
+
+    /// Whether this was a file export, which the same export with `--resume`
+    /// ([`Export::resume`](super::Export::resume)) continues: from its checkpoint, or from the
+    /// start when nothing was saved. `false` for standard output and streams (a device, a
+    /// FIFO), which only an offset or a key continues.
+    pub fn is_resumable(&self) -> bool {
+        self.inner.resumable
     }
 }
 

@@ -367,12 +367,10 @@ fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> Ex
     if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
         return e;
     }
-    ExportError::api(
-        source,
-        rows,
-        next_key,
-        out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-    )
+    let file = out
+        .partial()
+        .map(|p| Some(p.to_path_buf()).filter(|p| p.exists()));
+    ExportError::api(source, rows, next_key, file)
 }
 
 #[cfg(test)]

@@ -152,6 +152,19 @@ impl Output {
         self.file.as_ref().map(|f| f.partial.as_path())
     }
 
+    /// Rows in the output as of the last checkpoint saved (or resumed from): what a resume
+    /// keeps. `None` for stdout and streams.
+    pub(crate) fn saved_rows(&self) -> Option<u64> {
+        let f = self.file.as_ref()?;
+        Some(f.checkpoint.as_ref().map_or(0, |c| c.rows))
+    }
+
+    /// Sends the bytes to `writer` from now on (tests: a disk that fills up).
+    #[cfg(test)]
+    pub(crate) fn write_to(&mut self, writer: Box<dyn Write + Send>) {
+        self.writer = writer;
+    }
+
     fn error_path(&self) -> PathBuf {
         self.name.clone()
     }

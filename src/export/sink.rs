@@ -52,8 +52,15 @@ impl Sink {
         }
     }
 
-    /// Writes a page's rows and commits them.
+    /// Writes a page's rows and commits them. A write that fails (a full disk, say) names the
+    /// page's offset and, for a file export, the partial file and the rows its last checkpoint
+    /// keeps for a resume.
     pub(crate) fn page(&mut self, rows: &[RawRow], at: At) -> Result<(), ExportError> {
+        self.write_page(rows, at)
+            .map_err(|e| e.writing_page(at.offset, self.saved_rows(), self.partial()))
+    }
+
+    fn write_page(&mut self, rows: &[RawRow], at: At) -> Result<(), ExportError> {
         match self {
             Sink::Text { encoder, out, buf } => {
                 buf.clear();
@@ -81,6 +88,15 @@ impl Sink {
             Sink::Text { out, .. } => out.abandon(rows),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.abandon(rows),
+        }
+    }
+
+    /// Rows in the output as of the last checkpoint, for a file export: what a resume keeps.
+    pub(crate) fn saved_rows(&self) -> Option<u64> {
+        match self {
+            Sink::Text { out, .. } => out.saved_rows(),
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => Some(p.saved_rows()),
         }
     }
 
@@ -154,4 +170,77 @@ pub(crate) fn check_parquet(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::export::checkpoint::tests::identity;
+    use crate::export::lock::OutputLock;
+
+    /// A disk that is full: every write fails with ENOSPC.
+    struct Full;
+
+    impl io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn page(first: u64) -> Vec<RawRow> {
+        (first..first + 3)
+            .map(|id| RawRow::new(&format!(r#"{{"action_id":{id}}}"#)))
+            .collect()
+    }
+
+    fn at(offset: u64) -> At {
+        At {
+            offset,
+            next_offset: offset + 3,
+            next_key: None,
+            rows: offset + 3,
+        }
+    }
+
+    #[test]
+    fn a_full_disk_names_the_offset_the_partial_file_and_the_rows_a_resume_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let lock = OutputLock::acquire(&path).unwrap();
+        let out = Output::file(&path, false, None, identity(), lock)
+            .unwrap()
+            .checkpoint_every(Duration::ZERO);
+        let mut sink = Sink::text(Encoder::new(Format::Ndjson, None), out);
+        sink.page(&page(0), at(0)).unwrap();
+        sink.page(&page(3), at(3)).unwrap();
+        let Sink::Text { out, .. } = &mut sink else {
+            unreachable!()
+        };
+        out.write_to(Box::new(Full));
+        let e = sink.page(&page(6), at(6)).unwrap_err();
+        assert_eq!(e.kind(), super::super::ExportErrorKind::Io, "{e}");
+        assert_eq!(
+            e.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::StorageFull)
+        );
+        assert_eq!(e.offset(), Some(6));
+        assert_eq!(e.rows(), Some(6), "the rows of the last checkpoint");
+        let partial = dir.path().join("out.ndjson.partial");
+        assert_eq!(e.partial(), Some(partial.as_path()));
+        assert!(e.is_resumable());
+        let said = crate::error::chain(&e);
+        assert!(
+            said.starts_with(&format!(
+                "writing the page at offset 6: {}: ",
+                partial.display()
+            )),
+            "{said}"
+        );
+    }
 }

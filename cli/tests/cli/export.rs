@@ -197,6 +197,9 @@ async fn exit_codes_tell_the_error_classes_apart() {
     let err = stderr(&out);
     assert!(err.contains("at offset 0"), "{err}");
     assert!(err.contains("gave up after 2 attempts"), "{err}");
+    // A file export is continued with --resume, even when it saved nothing yet.
+    assert!(err.contains("run the same command with --resume"), "{err}");
+    assert!(!err.contains("--offset 0"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

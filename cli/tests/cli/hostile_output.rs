@@ -314,3 +314,44 @@ async fn a_checkpoint_or_partial_file_changed_by_hand_is_refused() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ndjson_ids(&fs::read(&path).unwrap()).len(), 2_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_names_the_offset_and_resume_finishes_the_file() {
+    let emu = emulator(3_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.ndjson");
+    let args = ["--checkpoint-every", "0", "-o"];
+    // A file size limit makes the partial file's writes fail part-way, as a full disk does
+    // (EFBIG where a disk says ENOSPC); with SIGXFSZ ignored the write returns the error.
+    let mut full = Command::new("sh");
+    full.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XTREMEPUSH_API_URL", emu.base_url())
+        .env("XTREMEPUSH_APPTOKEN", emu.apptoken())
+        .args(["-c", "trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\"", BIN])
+        .args(SLOW)
+        .args(args)
+        .arg(&path);
+    let out = run(full);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let at: u64 = err
+        .split("writing the page at offset ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {err}"));
+    assert!(at > 0 && at < 3_000, "{err}");
+    assert!(err.contains("out.ndjson.partial"), "{err}");
+    assert!(
+        err.contains("rows are saved in") && err.contains("run the same command with --resume"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = export(&emu, &SLOW, &["--resume"], &path);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = ndjson_ids(&fs::read(&path).unwrap());
+    let want: Vec<u64> = emu.records().iter().rev().map(|r| r.action_id).collect();
+    assert_eq!(ids, want, "every row once, in order");
+}

@@ -47,6 +47,8 @@ pub(crate) struct ParquetOut {
     group_offset: Option<u64>,
     /// Whether a checkpoint has been saved (or resumed from).
     checkpointed: bool,
+    /// Rows in the output as of the last checkpoint saved (or resumed from).
+    saved_rows: u64,
     row_groups: u64,
 }
 
@@ -103,6 +105,7 @@ impl ParquetOut {
             pending: None,
             group_offset: None,
             checkpointed: checkpoint.is_some(),
+            saved_rows: checkpoint.map_or(0, |c| c.rows),
             row_groups,
         })
     }
@@ -170,7 +173,13 @@ impl ParquetOut {
         let cp_path = checkpoint_path(&self.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         self.checkpointed = true;
+        self.saved_rows = p.rows;
         Ok(())
+    }
+
+    /// Rows in the output as of the last checkpoint: what a resume keeps.
+    pub(crate) fn saved_rows(&self) -> u64 {
+        self.saved_rows
     }
 
     /// After a failure: an export that wrote nothing leaves nothing behind.
