@@ -1,6 +1,7 @@
 //! `xp-export demo`: export a campaign's failed messages from a built-in, faulty emulator, and
 //! check the file against the emulator's data set.
 
+use crate::console::say;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,7 +45,7 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         .map(|r| r.campaign_id)
         .unwrap_or(xp_export::emulator::DEFAULT_CAMPAIGNS[0]);
     if !ui.quiet {
-        eprintln!(
+        say!(
             "xp-export demo: a built-in API with {} push actions, 15% of requests failing \
              (500, 502, 503, resets, cut-off bodies) and a silent cap of {MAX_LIMIT} rows per page.\n\
              Exporting the failed messages of campaign {campaign} with --page-size {DEFAULT_PAGE_SIZE} to {} …",
@@ -83,7 +84,7 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         .count();
     check(&emu, campaign, &args.output, format)?;
     if !ui.quiet {
-        eprintln!(
+        say!(
             "Checked against the emulator's data set: all {} failed messages of the campaign are \
              in {}, newest first, each exactly once, through {faults} injected faults.\n\
              Next: `xp-export emulate` serves the same API on 127.0.0.1:{DEFAULT_EMULATOR_PORT} for your own exports.",

@@ -1,6 +1,7 @@
 //! `xp-export emulate`: the API emulator in the foreground, for trying the CLI or another
 //! client.
 
+use crate::console::{say, say_out};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -57,16 +58,16 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
     if !quiet {
-        eprintln!(
+        say!(
             "xp-export: emulator with {} push actions listening; Ctrl-C stops it",
             thousands(args.records as u64)
         );
     }
     // The URL and the token on stdout, for scripts.
-    println!("XTREMEPUSH_API_URL=http://{local}/api/external");
-    println!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
-    println!("XTREMEPUSH_CLIENT_ID={}", emulator::DEFAULT_CLIENT_ID);
-    println!(
+    say_out!("XTREMEPUSH_API_URL=http://{local}/api/external");
+    say_out!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
+    say_out!("XTREMEPUSH_CLIENT_ID={}", emulator::DEFAULT_CLIENT_ID);
+    say_out!(
         "XTREMEPUSH_CLIENT_SECRET={}",
         emulator::DEFAULT_CLIENT_SECRET
     );

@@ -81,7 +81,7 @@ pub async fn run_job(
                 (true, _) => {}
                 (false, false) => {
                     let line = part.map(shard::summary_line).unwrap_or_default();
-                    eprint!("{}{line}", summary_text(&report, format));
+                    crate::console::err(&format!("{}{line}", summary_text(&report, format)));
                 }
                 (false, true) => summary_event(&report, format, &extra),
             }

@@ -3,6 +3,7 @@
 //! said; the exit code tells them apart (130, 143). A second signal exits at once: the
 //! checkpoint of the last saved page stands, as after `kill -9`.
 
+use crate::console::say;
 use crate::failure::Failure;
 
 /// The signal that stopped a command.
@@ -94,7 +95,7 @@ pub fn exit_on_second() {
         if crate::logging::is_json() {
             crate::logging::warning(&text);
         } else {
-            eprintln!("xp-export: {text}");
+            say!("xp-export: {text}");
         }
         std::process::exit(i32::from(s.exit_code()));
     });

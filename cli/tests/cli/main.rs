@@ -10,6 +10,7 @@ mod common;
 
 mod caps;
 mod chaos;
+mod closed_streams;
 mod export;
 mod help;
 mod hostile_cli;
