@@ -19,7 +19,7 @@ use xp_export::paginate::thousands;
 
 use crate::emulate::DEFAULT_EMULATOR_PORT;
 use crate::failure::{Continuation, Failure};
-use crate::job::{Ui, run_job};
+use crate::job::{Job, Ui, run_job};
 use crate::limits::MAX_DEMO_RECORDS;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
@@ -38,6 +38,7 @@ const FIELDS: [&str; 5] = [
 /// Starts the faulty emulator, exports one campaign's failed messages from it and checks the
 /// file against the emulator's data set.
 pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Result<(), Failure> {
+    let stop = crate::signal::Stop::listen();
     let emu = start_emulator(args.records).await?;
     let campaign = emu
         .records()
@@ -67,16 +68,16 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     // The demo's file is its own: what a killed demo left is discarded.
     let job = Export::new(query, format, Target::File(args.output.clone())).restart(true);
-    let report = run_job(
-        job,
+    let how = Job {
         format,
         ui,
         progress,
-        None,
-        Continuation::default(),
-        None,
-    )
-    .await?;
+        summary_json: None,
+        how: Continuation::default(),
+        part: None,
+        stop: &stop,
+    };
+    let report = run_job(job, &how).await?;
     let faults = emu
         .request_log()
         .iter()

@@ -49,7 +49,7 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     }
     // Listening before the URL is printed: a script that reads it and stops the emulator at
     // once gets a clean stop.
-    let signals = crate::signal::Signals::listen();
+    let mut signals = crate::signal::Signals::listen();
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -72,7 +72,7 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
         emulator::DEFAULT_CLIENT_SECRET
     );
     let shutdown = async {
-        signals.first().await;
+        signals.next().await;
     };
     emulator::run(listener, config, shutdown)
         .await

@@ -1,7 +1,6 @@
 //! Running an export job and saying what it did: the progress line while it runs, Ctrl-C and
 //! SIGTERM, the summary after, and the `--summary-json` file. Shared by `export` and `demo`.
 
-use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use crate::report::{
     summary_json_value, summary_text,
 };
 use crate::shard;
-use crate::signal::{self, Signals};
+use crate::signal::{self, Stop};
 
 /// What the global flags ask of every command's output.
 #[derive(Debug, Clone, Copy)]
@@ -29,48 +28,65 @@ pub struct Ui {
     pub progress_interval: f64,
 }
 
-/// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary
-/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue; `part`,
-/// a shard's, is said in the summary.
-pub async fn run_job(
-    job: Export,
-    format: Format,
-    ui: &Ui,
-    progress: Option<&ProgressBar>,
-    summary_json: Option<&Path>,
-    how: Continuation,
-    part: Option<&ShardPlan>,
-) -> Result<Report, Failure> {
+/// How an export job runs and says what it did: what the global flags ask of the output, the
+/// export's `--summary-json`, the hint to continue, its shard and the signal that stops it.
+pub struct Job<'a> {
+    /// The output's format, for the summary.
+    pub format: Format,
+    pub ui: &'a Ui,
+    /// The progress line, on a terminal.
+    pub progress: Option<&'a ProgressBar>,
+    /// `--summary-json`.
+    pub summary_json: Option<&'a Path>,
+    /// What the hint to continue builds on.
+    pub how: Continuation,
+    /// A shard's part, said in the summary.
+    pub part: Option<&'a ShardPlan>,
+    /// Ctrl-C, SIGTERM, SIGHUP.
+    pub stop: &'a Stop,
+}
+
+/// Runs `job` until it ends or a signal stops it: the progress line while it runs, the
+/// summary (unless -q) and the `--summary-json` file after.
+pub async fn run_job(job: Export, how: &Job<'_>) -> Result<Report, Failure> {
+    let Job {
+        format,
+        ui,
+        progress,
+        summary_json,
+        how,
+        part,
+        stop,
+    } = *how;
     if let Some(p) = progress {
         p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
         p.enable_steady_tick(Duration::from_millis(120));
         p.set_message("starting");
     }
     let started = Instant::now();
-    let caught = Cell::new(None);
-    let signals = Signals::listen();
-    let stop = async {
-        caught.set(Some(signals.first().await));
-        signal::exit_on_second();
-    };
     let json = logging::is_json() && !ui.quiet;
     let every = Duration::from_secs_f64(ui.progress_interval);
     let mut last_line: Option<Instant> = None;
     let mut done = serde_json::Map::new();
     let extra = part.map(shard::summary_fields).unwrap_or_default();
     let result = job
-        .run(stop, |summary, rows| {
-            if let Some(p) = progress {
-                p.set_message(progress_line(summary, rows, started.elapsed()));
-            }
-            if json {
-                done = progress_fields(summary, rows, started.elapsed());
-                if last_line.is_none_or(|at| at.elapsed() >= every) {
-                    last_line = Some(Instant::now());
-                    progress_event(done.clone());
+        .run(
+            async {
+                stop.signalled().await;
+            },
+            |summary, rows| {
+                if let Some(p) = progress {
+                    p.set_message(progress_line(summary, rows, started.elapsed()));
                 }
-            }
-        })
+                if json {
+                    done = progress_fields(summary, rows, started.elapsed());
+                    if last_line.is_none_or(|at| at.elapsed() >= every) {
+                        last_line = Some(Instant::now());
+                        progress_event(done.clone());
+                    }
+                }
+            },
+        )
         .await;
     if let Some(p) = progress {
         p.finish_and_clear();
@@ -88,7 +104,7 @@ pub async fn run_job(
             Ok(report)
         }
         Err(e) => {
-            let mut f = signal::stopped_by(Failure::from_export(e, ui.verbose, how), caught.get());
+            let mut f = signal::stopped_by(Failure::from_export(e, ui.verbose, how), stop.caught());
             f.details = done;
             f.details.extend(extra.clone());
             Err(f)

@@ -2,8 +2,8 @@
 //!
 //! This file parses arguments, dispatches and maps the outcome to an exit code (see
 //! [`failure`]): 0 success, 1 failure (retries exhausted, I/O), 2 usage or configuration, 3 the
-//! API refused the request, 130 interrupted (Ctrl-C) and 143 stopped (SIGTERM) with the
-//! checkpoint saved.
+//! API refused the request, 129 stopped (SIGHUP), 130 interrupted (Ctrl-C) and 143 stopped
+//! (SIGTERM) with the checkpoint saved.
 //!
 //! # Layout
 //! Each file and what it holds is listed once, in the repository's `ARCHITECTURE.md` (a test
