@@ -1,14 +1,13 @@
 //! `xp-export demo`: export a campaign's failed messages from a built-in, faulty emulator, and
 //! check the file against the emulator's data set.
 
-use crate::console::say;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
-use xp_export::export::{Export, Format, Target};
+use xp_export::export::{Export, Format, Report, Target};
 use xp_export::query::DEFAULT_PAGE_SIZE;
 use xp_export::{Client, RawRow, RetryPolicy};
 
@@ -17,6 +16,7 @@ use clap::builder::RangedU64ValueParser;
 
 use xp_export::paginate::thousands;
 
+use crate::console::say;
 use crate::emulate::DEFAULT_EMULATOR_PORT;
 use crate::failure::{Continuation, Failure};
 use crate::job::{Job, Ui, run_job};
@@ -77,13 +77,14 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         part: None,
         stop: &stop,
     };
-    let report = run_job(job, &how).await?;
+    // The check is part of the run: a file that fails it is the demo's one summary.
+    let checked = async |_: &Report| check(&emu, campaign, &args.output, format);
+    let report = run_job(job, &how, checked).await?;
     let faults = emu
         .request_log()
         .iter()
         .filter(|r| r.fault.is_some())
         .count();
-    check(&emu, campaign, &args.output, format)?;
     if !ui.quiet {
         say!(
             "Checked against the emulator's data set: all {} failed messages of the campaign are \

@@ -1,7 +1,6 @@
 //! `xp-export emulate`: the API emulator in the foreground, for trying the CLI or another
 //! client.
 
-use crate::console::{say, say_out};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use clap::builder::RangedU64ValueParser;
 
 use xp_export::paginate::thousands;
 
+use crate::console::{say, say_out};
 use crate::failure::Failure;
 use crate::limits::{MAX_LATENCY_MS, MAX_RECORDS};
 

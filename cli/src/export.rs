@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use jiff::Timestamp;
-use xp_export::export::{Export, Format, ParquetOptions, Target};
+use xp_export::export::{Export, Format, ParquetOptions, Report, Target};
 use xp_export::query::Shard;
 use xp_export::{Query, RawRow};
 
@@ -146,16 +146,16 @@ impl ExportPlan {
             part: part.as_ref(),
             stop,
         };
-        let report = run_job(job, &how).await?;
-        match self.incremental {
-            // Only now, with the output complete: a run that failed leaves the state as it was.
+        // Only with the output complete: a run that failed leaves the state as it was.
+        let record = async |report: &Report| match self.incremental {
             Some(run) => {
-                let kept = run.kept(&report);
+                let kept = run.kept(report);
                 let doing = "recording the --state run";
-                stop.or_stopped(doing, &kept, run.finish(&report)).await
+                stop.or_stopped(doing, &kept, run.finish(report)).await
             }
             None => Ok(()),
-        }
+        };
+        run_job(job, &how, record).await.map(drop)
     }
 }
 

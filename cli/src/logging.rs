@@ -6,7 +6,6 @@
 //! carries the run's `stop_reason` and `exit_code`. The library's log lines (retries, learned
 //! page caps) keep their `message` and fields.
 
-use crate::console::say;
 use std::io::IsTerminal;
 use std::sync::{Mutex, OnceLock};
 
@@ -14,6 +13,8 @@ use indicatif::ProgressBar;
 use serde_json::{Map, Value};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+
+use crate::console::say;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -150,8 +150,7 @@ async fn a_signal_during_a_state_probe_leaves_the_state_as_it_was() {
     let (out, probe) = signal_while_stalled(&emu, export("1.ndjson", &[]), "TERM");
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     assert_eq!(probe.limit, Some(1), "the probe of one row was in flight");
-    let err = stderr(&out);
-    let line = err.lines().last().unwrap_or_default();
+    let line = only_line(&out);
     assert!(line.contains("stopped by SIGTERM"), "{line}");
     assert!(line.contains("left as it was"), "{line}");
     assert!(!state.exists(), "no state: the next run repeats the window");
@@ -175,4 +174,61 @@ async fn a_signal_during_a_state_probe_leaves_the_state_as_it_was() {
     );
     let third: Vec<_> = names(d).into_iter().filter(|n| n.contains("3.")).collect();
     assert_eq!(third, Vec::<String>::new(), "nothing of the third run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_signal_the_summary_times_the_whole_run() {
+    let emu = Emulator::start(
+        Config::default()
+            .records(100_000)
+            .latency(Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.ndjson");
+    let summary = dir.path().join("summary.json");
+    let started = Instant::now();
+    let mut child = cmd(&emu)
+        .args(["--log-format", "json", "export", "--page-size", "100"])
+        .args(["--concurrency", "1", "--checkpoint-every", "0", "-o"])
+        .arg(&output)
+        .arg("--summary-json")
+        .arg(&summary)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A second and a half into the run, with pages saved: the last page lies some way back.
+    while checkpointed_rows(&output) < 300 || started.elapsed() < Duration::from_millis(1_500) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before the signal"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let signalled_after = started.elapsed().as_secs_f64();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let last: serde_json::Value =
+        serde_json::from_str(stderr(&out).lines().last().unwrap()).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    for (what, s) in [("the summary line", &last), ("--summary-json", &file)] {
+        let elapsed = s["elapsed_seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}: {s}"));
+        assert!(
+            elapsed >= 0.8 * signalled_after,
+            "{what}: {elapsed} s of a run signalled after {signalled_after} s"
+        );
+        let rows = s["rows_this_run"].as_u64().unwrap();
+        assert!(rows >= 300, "{what}: {s}");
+        let rate = s["rows_per_second"].as_f64().unwrap();
+        assert_eq!(rate, (rows as f64 / elapsed).round(), "{what}: {s}");
+    }
 }
