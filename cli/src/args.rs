@@ -64,7 +64,7 @@ pub enum Command {
     ///
     /// A flag given twice takes its last value, so the hint to continue an export ("add
     /// `--offset N` to the same command") works on a command that already has one.
-    #[command(args_override_self = true)]
+    #[command(args_override_self = true, after_long_help = crate::failure::EXIT_CODES)]
     Export(Box<ExportArgs>),
     /// Run the API emulator in the foreground (for trying the CLI or another client).
     Emulate(crate::emulate::EmulateArgs),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use xp_export::emulator::{self, Emulator, Fault, RetryAfter};
-use xp_export::export::{Export, Format, Target};
+use xp_export::export::{Export, Format, Report, Target};
 use xp_export::query::DEFAULT_PAGE_SIZE;
 use xp_export::{Client, RawRow, RetryPolicy};
 
@@ -16,9 +16,10 @@ use clap::builder::RangedU64ValueParser;
 
 use xp_export::paginate::thousands;
 
+use crate::console::say;
 use crate::emulate::DEFAULT_EMULATOR_PORT;
 use crate::failure::{Continuation, Failure};
-use crate::job::{Ui, run_job};
+use crate::job::{Job, Ui, run_job};
 use crate::limits::MAX_DEMO_RECORDS;
 
 /// The demo's faults: 15% of requests fail in every way a flaky API does.
@@ -37,6 +38,7 @@ const FIELDS: [&str; 5] = [
 /// Starts the faulty emulator, exports one campaign's failed messages from it and checks the
 /// file against the emulator's data set.
 pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Result<(), Failure> {
+    let stop = crate::signal::Stop::listen();
     let emu = start_emulator(args.records).await?;
     let campaign = emu
         .records()
@@ -44,7 +46,7 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         .map(|r| r.campaign_id)
         .unwrap_or(xp_export::emulator::DEFAULT_CAMPAIGNS[0]);
     if !ui.quiet {
-        eprintln!(
+        say!(
             "xp-export demo: a built-in API with {} push actions, 15% of requests failing \
              (500, 502, 503, resets, cut-off bodies) and a silent cap of {MAX_LIMIT} rows per page.\n\
              Exporting the failed messages of campaign {campaign} with --page-size {DEFAULT_PAGE_SIZE} to {} …",
@@ -66,24 +68,25 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
     let format = Format::from_path(&args.output).0.unwrap_or(Format::Csv);
     // The demo's file is its own: what a killed demo left is discarded.
     let job = Export::new(query, format, Target::File(args.output.clone())).restart(true);
-    let report = run_job(
-        job,
+    let how = Job {
         format,
         ui,
         progress,
-        None,
-        Continuation::default(),
-        None,
-    )
-    .await?;
+        summary_json: None,
+        how: Continuation::default(),
+        part: None,
+        stop: &stop,
+    };
+    // The check is part of the run: a file that fails it is the demo's one summary.
+    let checked = async |_: &Report| check(&emu, campaign, &args.output, format);
+    let report = run_job(job, &how, checked).await?;
     let faults = emu
         .request_log()
         .iter()
         .filter(|r| r.fault.is_some())
         .count();
-    check(&emu, campaign, &args.output, format)?;
     if !ui.quiet {
-        eprintln!(
+        say!(
             "Checked against the emulator's data set: all {} failed messages of the campaign are \
              in {}, newest first, each exactly once, through {faults} injected faults.\n\
              Next: `xp-export emulate` serves the same API on 127.0.0.1:{DEFAULT_EMULATOR_PORT} for your own exports.",

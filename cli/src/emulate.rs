@@ -11,6 +11,7 @@ use clap::builder::RangedU64ValueParser;
 
 use xp_export::paginate::thousands;
 
+use crate::console::{say, say_out};
 use crate::failure::Failure;
 use crate::limits::{MAX_LATENCY_MS, MAX_RECORDS};
 
@@ -48,7 +49,7 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
     }
     // Listening before the URL is printed: a script that reads it and stops the emulator at
     // once gets a clean stop.
-    let signals = crate::signal::Signals::listen();
+    let mut signals = crate::signal::Signals::listen();
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -57,21 +58,21 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
     if !quiet {
-        eprintln!(
+        say!(
             "xp-export: emulator with {} push actions listening; Ctrl-C stops it",
             thousands(args.records as u64)
         );
     }
     // The URL and the token on stdout, for scripts.
-    println!("XTREMEPUSH_API_URL=http://{local}/api/external");
-    println!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
-    println!("XTREMEPUSH_CLIENT_ID={}", emulator::DEFAULT_CLIENT_ID);
-    println!(
+    say_out!("XTREMEPUSH_API_URL=http://{local}/api/external");
+    say_out!("XTREMEPUSH_APPTOKEN={}", args.apptoken);
+    say_out!("XTREMEPUSH_CLIENT_ID={}", emulator::DEFAULT_CLIENT_ID);
+    say_out!(
         "XTREMEPUSH_CLIENT_SECRET={}",
         emulator::DEFAULT_CLIENT_SECRET
     );
     let shutdown = async {
-        signals.first().await;
+        signals.next().await;
     };
     emulator::run(listener, config, shutdown)
         .await

@@ -8,16 +8,17 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use jiff::Timestamp;
-use xp_export::export::{Export, Format, ParquetOptions, Target};
+use xp_export::export::{Export, Format, ParquetOptions, Report, Target};
 use xp_export::query::Shard;
 use xp_export::{Query, RawRow};
 
 use crate::args::ExportArgs;
 use crate::failure::{Continuation, Failure};
 use crate::incremental;
-use crate::job::{Ui, run_job};
+use crate::job::{Job, Ui, run_job};
 use crate::paths;
 use crate::shard;
+use crate::signal::Stop;
 
 /// Runs an export as the flags say.
 pub async fn run(
@@ -25,9 +26,12 @@ pub async fn run(
     ui: &Ui,
     progress: Option<&ProgressBar>,
 ) -> Result<(), Failure> {
-    ExportPlan::from_args(args, Timestamp::now())?
-        .run(ui, progress)
-        .await
+    let plan = ExportPlan::from_args(args, Timestamp::now())?;
+    // Listening from before the first request (a probe, an OAuth token): a signal during a
+    // probe stops the command there, as one during the export does. Not earlier: reading the
+    // apptoken from standard input may wait, and Ctrl-C must end that wait.
+    let stop = Stop::listen();
+    plan.run(ui, progress, &stop).await
 }
 
 /// An export the flags ask for, checked: every value the library needs, nothing sent yet.
@@ -98,18 +102,30 @@ impl ExportPlan {
     }
 
     /// Runs the export: where it starts, which part, the job, and only once the output is
-    /// complete, the incremental state.
-    pub async fn run(self, ui: &Ui, progress: Option<&ProgressBar>) -> Result<(), Failure> {
+    /// complete, the incremental state. A signal (`stop`) cuts short any of them.
+    pub async fn run(
+        self,
+        ui: &Ui,
+        progress: Option<&ProgressBar>,
+        stop: &Stop,
+    ) -> Result<(), Failure> {
+        const NOTHING: &str = "nothing was written";
         // An incremental run starts after the state's newest row (or a lookback before it).
         let query = match &self.incremental {
-            Some(run) => run.start().await?,
+            Some(run) => {
+                let doing = "finding where the --state run starts";
+                stop.or_stopped(doing, NOTHING, run.start()).await?
+            }
             None => self.query,
         };
         // A part probes the query's key range before it starts, and keeps to its share of it.
         let (query, part) = match self.shard {
-            Some(shard) => shard::split(query, shard)
-                .await
-                .map(|(q, p)| (q, Some(p)))?,
+            Some(shard) => {
+                let doing = format!("finding the query's key range for --shard {shard}");
+                stop.or_stopped(&doing, NOTHING, shard::split(query, shard))
+                    .await
+                    .map(|(q, p)| (q, Some(p)))?
+            }
             None => (query, None),
         };
         let mut job = Export::new(query, self.format, self.target)
@@ -121,21 +137,25 @@ impl ExportPlan {
             job = run.count(job);
         }
         let summary_json = self.summary_json.as_deref();
-        let report = run_job(
-            job,
-            self.format,
+        let how = Job {
+            format: self.format,
             ui,
             progress,
             summary_json,
-            self.how,
-            part.as_ref(),
-        )
-        .await?;
-        match self.incremental {
-            // Only now, with the output complete: a run that failed leaves the state as it was.
-            Some(run) => run.finish(&report).await,
+            how: self.how,
+            part: part.as_ref(),
+            stop,
+        };
+        // Only with the output complete: a run that failed leaves the state as it was.
+        let record = async |report: &Report| match self.incremental {
+            Some(run) => {
+                let kept = run.kept(report);
+                let doing = "recording the --state run";
+                stop.or_stopped(doing, &kept, run.finish(report)).await
+            }
             None => Ok(()),
-        }
+        };
+        run_job(job, &how, record).await.map(drop)
     }
 }
 

@@ -2,14 +2,22 @@
 //!
 //! Exit codes: 0 success (and a closed pipe), 1 failure (retries exhausted, I/O), 2 usage or
 //! configuration (an output that cannot be written as asked, a resume that does not fit, an
-//! output another export is writing), 3 the API refused the request (or redirected it), 130
-//! interrupted (Ctrl-C) and 143 stopped (SIGTERM), with the checkpoint saved.
+//! output another export is writing), 3 the API refused the request (or redirected it), 129
+//! stopped (SIGHUP), 130 interrupted (Ctrl-C) and 143 stopped (SIGTERM), with the checkpoint
+//! saved.
 
 use std::path::Path;
 
 use xp_export::ErrorKind;
 use xp_export::export::{ExportError, ExportErrorKind};
 use xp_export::paginate::thousands;
+
+/// The exit codes, as `xp-export export --help` lists them.
+pub const EXIT_CODES: &str = "Exit codes: 0 success (also when a pipe's reader such as `head` \
+closed it early); 1 failure (retries exhausted, I/O, --state or --summary-json not written); 2 \
+usage or configuration; 3 the API refused the request; 129 stopped by SIGHUP, 130 by Ctrl-C, 143 \
+by SIGTERM (128 + the signal's number), at any moment of the run, its probes included: the \
+checkpoint is saved and the state left as it was.";
 
 /// What an exit code means: the one map from the library's errors to the codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +31,8 @@ pub enum Exit {
     Usage,
     /// 3: the API refused the request (or redirected it).
     Refused,
+    /// 129: stopped (SIGHUP), the checkpoint saved.
+    HungUp,
     /// 130: interrupted (Ctrl-C), the checkpoint saved.
     Interrupted,
     /// 143: stopped (SIGTERM), the checkpoint saved.
@@ -37,6 +47,7 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Usage => 2,
             Exit::Refused => 3,
+            Exit::HungUp => 129,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
         }
@@ -48,6 +59,7 @@ impl Exit {
             0 => Exit::Success,
             2 => Exit::Usage,
             3 => Exit::Refused,
+            129 => Exit::HungUp,
             130 => Exit::Interrupted,
             143 => Exit::Terminated,
             _ => Exit::Failed,
@@ -86,6 +98,7 @@ impl Exit {
             Exit::Success => ("INFO", "closed_pipe"),
             Exit::Usage => ("ERROR", "usage"),
             Exit::Refused => ("ERROR", "refused"),
+            Exit::HungUp => ("WARN", "hangup"),
             Exit::Interrupted => ("WARN", "interrupted"),
             Exit::Terminated => ("WARN", "terminated"),
             Exit::Failed => ("ERROR", "failed"),
@@ -267,6 +280,32 @@ fn resume_note(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::Signal;
+
+    #[test]
+    fn the_help_lists_every_exit_code_and_each_code_means_one_exit() {
+        let all = [
+            Exit::Success,
+            Exit::Failed,
+            Exit::Usage,
+            Exit::Refused,
+            Exit::HungUp,
+            Exit::Interrupted,
+            Exit::Terminated,
+        ];
+        for exit in all {
+            let code = exit.code();
+            assert_eq!(Exit::of_code(code), exit);
+            assert!(
+                EXIT_CODES.contains(&format!(" {code} ")),
+                "{code}: {EXIT_CODES}"
+            );
+        }
+        for s in [Signal::Hangup, Signal::Interrupt, Signal::Terminate] {
+            assert!(all.contains(&Exit::of_code(s.exit_code())), "{s:?}");
+            assert_ne!(Exit::of_code(s.exit_code()), Exit::Failed, "{s:?}");
+        }
+    }
 
     fn written(rows: u64) -> Saved<'static> {
         Saved {

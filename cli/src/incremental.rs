@@ -176,6 +176,19 @@ impl Run {
         self.run.count(job)
     }
 
+    /// What stays as it was when this run's state is not written after `report`'s complete
+    /// export.
+    pub fn kept(&self, report: &Report) -> String {
+        let output = match &report.path {
+            Some(p) => format!("the export itself is complete in {}", p.display()),
+            None => "the export itself is complete".to_string(),
+        };
+        format!(
+            "{output}; --state {} is left as it was, and the next run repeats this window",
+            self.run.path().display()
+        )
+    }
+
     /// After a complete export: the state replaced. Exit 1 when it cannot be written; the export
     /// stays where it is and the next run repeats this window.
     pub async fn finish(self, report: &Report) -> Result<(), Failure> {

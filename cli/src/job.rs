@@ -1,11 +1,12 @@
-//! Running an export job and saying what it did: the progress line while it runs, Ctrl-C and
-//! SIGTERM, the summary after, and the `--summary-json` file. Shared by `export` and `demo`.
+//! Running an export job and saying what it did: the progress line while it runs, Ctrl-C,
+//! SIGTERM and SIGHUP, the `--summary-json` file after, and last the one summary. Shared by
+//! `export` and `demo`.
 
-use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use xp_export::Summary;
 use xp_export::export::{Export, Format, Report};
 use xp_export::query::ShardPlan;
 
@@ -16,7 +17,7 @@ use crate::report::{
     summary_json_value, summary_text,
 };
 use crate::shard;
-use crate::signal::{self, Signals};
+use crate::signal::{self, Stop};
 
 /// What the global flags ask of every command's output.
 #[derive(Debug, Clone, Copy)]
@@ -29,80 +30,126 @@ pub struct Ui {
     pub progress_interval: f64,
 }
 
-/// Runs `job` until it ends, Ctrl-C or SIGTERM: the progress line while it runs, the summary
-/// (unless -q) and the `--summary-json` file after. `how` is for the hint to continue; `part`,
-/// a shard's, is said in the summary.
+/// How an export job runs and says what it did: what the global flags ask of the output, the
+/// export's `--summary-json`, the hint to continue, its shard and the signal that stops it.
+pub struct Job<'a> {
+    /// The output's format, for the summary.
+    pub format: Format,
+    pub ui: &'a Ui,
+    /// The progress line, on a terminal.
+    pub progress: Option<&'a ProgressBar>,
+    /// `--summary-json`.
+    pub summary_json: Option<&'a Path>,
+    /// What the hint to continue builds on.
+    pub how: Continuation,
+    /// A shard's part, said in the summary.
+    pub part: Option<&'a ShardPlan>,
+    /// Ctrl-C, SIGTERM, SIGHUP.
+    pub stop: &'a Stop,
+}
+
+/// Runs `job` until it ends or a signal stops it, with the progress line while it runs; then,
+/// after an export that ended well, `after` (the incremental state); then the `--summary-json`
+/// file; and last, once nothing is left that can fail, the summary of a command that ended well
+/// (unless -q). A command that failed at any of these steps returns its failure for `main` to
+/// print as the summary: one summary either way, saying how the command ended.
 pub async fn run_job(
     job: Export,
-    format: Format,
-    ui: &Ui,
-    progress: Option<&ProgressBar>,
-    summary_json: Option<&Path>,
-    how: Continuation,
-    part: Option<&ShardPlan>,
+    how: &Job<'_>,
+    after: impl AsyncFnOnce(&Report) -> Result<(), Failure>,
 ) -> Result<Report, Failure> {
+    let Job {
+        format,
+        ui,
+        progress,
+        summary_json,
+        how,
+        part,
+        stop,
+    } = *how;
     if let Some(p) = progress {
         p.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("static template"));
         p.enable_steady_tick(Duration::from_millis(120));
         p.set_message("starting");
     }
     let started = Instant::now();
-    let caught = Cell::new(None);
-    let signals = Signals::listen();
-    let stop = async {
-        caught.set(Some(signals.first().await));
-        signal::exit_on_second();
-    };
     let json = logging::is_json() && !ui.quiet;
     let every = Duration::from_secs_f64(ui.progress_interval);
     let mut last_line: Option<Instant> = None;
-    let mut done = serde_json::Map::new();
+    // The stream's summary at the last page written, for the summary of a run that stops.
+    let mut last = Summary::default();
     let extra = part.map(shard::summary_fields).unwrap_or_default();
     let result = job
-        .run(stop, |summary, rows| {
-            if let Some(p) = progress {
-                p.set_message(progress_line(summary, rows, started.elapsed()));
-            }
-            if json {
-                done = progress_fields(summary, rows, started.elapsed());
-                if last_line.is_none_or(|at| at.elapsed() >= every) {
-                    last_line = Some(Instant::now());
-                    progress_event(done.clone());
+        .run(
+            async {
+                stop.signalled().await;
+            },
+            |summary, rows| {
+                if let Some(p) = progress {
+                    p.set_message(progress_line(summary, rows, started.elapsed()));
                 }
-            }
-        })
+                if json && last_line.is_none_or(|at| at.elapsed() >= every) {
+                    last_line = Some(Instant::now());
+                    progress_event(progress_fields(summary, rows, started.elapsed()));
+                }
+                last.clone_from(summary);
+            },
+        )
         .await;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
     let outcome = match result {
-        Ok(report) => {
-            match (ui.quiet, json) {
-                (true, _) => {}
-                (false, false) => {
-                    let line = part.map(shard::summary_line).unwrap_or_default();
-                    eprint!("{}{line}", summary_text(&report, format));
-                }
-                (false, true) => summary_event(&report, format, &extra),
-            }
-            Ok(report)
-        }
+        Ok(report) => match after(&report).await {
+            Ok(()) => Ok(report),
+            Err(f) => Err(with_details(f, &report, &extra)),
+        },
         Err(e) => {
-            let mut f = signal::stopped_by(Failure::from_export(e, ui.verbose, how), caught.get());
-            f.details = done;
+            // How far it got, timed now: the whole run, not up to its last page.
+            let rows = e.rows().unwrap_or_default();
+            let mut f = signal::stopped_by(Failure::from_export(e, ui.verbose, how), stop.caught());
+            f.details = progress_fields(&last, rows, started.elapsed());
             f.details.extend(extra.clone());
             Err(f)
         }
     };
-    match summary_json {
+    let outcome = match summary_json {
         Some(path) => with_summary_json(path, outcome, format, &extra),
         None => outcome,
+    };
+    if let Ok(report) = &outcome {
+        match (ui.quiet, json) {
+            (true, _) => {}
+            (false, false) => {
+                let line = part.map(shard::summary_line).unwrap_or_default();
+                crate::console::err(&format!("{}{line}", summary_text(report, format)));
+            }
+            (false, true) => summary_event(report, format, &extra),
+        }
     }
+    outcome
 }
 
-/// Writes the `--summary-json` report. A summary that cannot be written fails the command
-/// (exit 1) even when the export succeeded, whose output stays where it is; after a failed
-/// export, the export's failure is the one reported, with this one as a note.
+/// A failure after a complete export (its state or summary not written), with what the export
+/// did: its rows, pages, retries and time, and `extra`.
+fn with_details(
+    mut f: Failure,
+    report: &Report,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Failure {
+    f.details = progress_fields(&report.summary, report.rows_in_output, report.elapsed);
+    f.details.insert(
+        "output".into(),
+        report.path.as_ref().map(|p| p.display().to_string()).into(),
+    );
+    f.details.extend(extra.clone());
+    f
+}
+
+/// Writes the `--summary-json` report of the command's outcome. A summary that cannot be
+/// written fails the command (exit 1) even when the export succeeded, whose output stays where
+/// it is; after a command that failed, its failure is the one reported, with this one as a
+/// note.
 fn with_summary_json(
     path: &Path,
     outcome: Result<Report, Failure>,
@@ -124,7 +171,8 @@ fn with_summary_json(
                 Some(p) => format!("the export itself is complete in {}", p.display()),
                 None => "the export itself is complete".to_string(),
             };
-            Err(Failure::failed(format!("{problem} ({kept})")))
+            let f = Failure::failed(format!("{problem} ({kept})"));
+            Err(with_details(f, &report, extra))
         }
         Err(mut f) => {
             f.notes.push(problem);

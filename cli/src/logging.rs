@@ -6,13 +6,15 @@
 //! carries the run's `stop_reason` and `exit_code`. The library's log lines (retries, learned
 //! page caps) keep their `message` and fields.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
 use serde_json::{Map, Value};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+
+use crate::console::say;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -98,7 +100,7 @@ pub fn json_line_last(level: &str, fields: Map<String, Value>) {
 /// Writes the line kept by [`json_line_last`], if any.
 pub fn finish() {
     if let Some(line) = LAST.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        crate::console::err(&line);
     }
 }
 
@@ -106,7 +108,7 @@ pub fn finish() {
 /// `warning` event in JSON.
 pub fn warning(text: &str) {
     match format() {
-        LogFormat::Text => eprintln!("xp-export: warning: {text}"),
+        LogFormat::Text => say!("xp-export: warning: {text}"),
         LogFormat::Json => {
             let mut fields = Map::new();
             fields.insert("event".into(), "warning".into());
@@ -120,7 +122,7 @@ pub fn warning(text: &str) {
 /// the `timestamp` and `level` every line has. It is one write, so lines never interleave.
 pub fn json_line(level: &str, fields: Map<String, Value>) {
     let text = json_text(level, fields);
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    crate::console::err(&text);
 }
 
 /// One JSON log line, its newline included.
@@ -164,7 +166,7 @@ impl Drop for LogWriter {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
         let write = || {
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), &buf);
+            let _ = std::io::Write::write_all(&mut crate::console::Stderr, &buf);
         };
         match &self.progress {
             Some(p) => p.suspend(write),

@@ -2,14 +2,17 @@
 //!
 //! This file parses arguments, dispatches and maps the outcome to an exit code (see
 //! [`failure`]): 0 success, 1 failure (retries exhausted, I/O), 2 usage or configuration, 3 the
-//! API refused the request, 130 interrupted (Ctrl-C) and 143 stopped (SIGTERM) with the
-//! checkpoint saved.
+//! API refused the request, 129 stopped (SIGHUP), 130 interrupted (Ctrl-C) and 143 stopped
+//! (SIGTERM) with the checkpoint saved.
 //!
 //! # Layout
 //! Each file and what it holds is listed once, in the repository's `ARCHITECTURE.md` (a test
 //! fails when a file is missing from it).
 
+#![deny(clippy::print_stderr, clippy::print_stdout)]
+
 mod args;
+mod console;
 mod credentials;
 mod demo;
 mod emulate;
@@ -34,6 +37,7 @@ use clap::Parser;
 use indicatif::ProgressBar;
 
 use crate::args::{Cli, Command};
+use crate::console::say;
 use crate::failure::{Exit, Failure};
 use crate::job::Ui;
 
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("xp-export: cannot start the async runtime: {e}");
+            say!("xp-export: cannot start the async runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -108,9 +112,9 @@ fn exit_code(result: Result<(), Failure>) -> ExitCode {
         // A closed pipe (`| head`): the reader has what it wanted.
         Err(f) if f.code == 0 => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("xp-export: {}", f.message);
+            say!("xp-export: {}", f.message);
             for note in &f.notes {
-                eprintln!("  {note}");
+                say!("  {note}");
             }
             ExitCode::from(f.code)
         }

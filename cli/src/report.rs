@@ -142,7 +142,8 @@ pub fn progress_event(done: serde_json::Map<String, serde_json::Value>) {
     logging::json_line("INFO", fields);
 }
 
-/// The `--summary-json` report of an export that failed, with `extra` (a shard's part).
+/// The `--summary-json` report of an export that failed: how, how far it got (rows, pages,
+/// retries, `elapsed_seconds`, `rows_per_second`), with `extra` (a shard's part).
 pub fn failure_json_value(
     f: &Failure,
     extra: &serde_json::Map<String, serde_json::Value>,
@@ -152,6 +153,7 @@ pub fn failure_json_value(
     json.insert("exit_code".into(), f.code.into());
     json.insert("error".into(), f.message.clone().into());
     json.insert("notes".into(), f.notes.clone().into());
+    json.extend(f.details.clone());
     json.extend(extra.clone());
     serde_json::Value::Object(json)
 }

@@ -10,6 +10,7 @@ mod common;
 
 mod caps;
 mod chaos;
+mod closed_streams;
 mod export;
 mod help;
 mod hostile_cli;
@@ -23,4 +24,5 @@ mod parquet;
 mod pretty;
 mod report;
 mod shards;
+mod signals;
 mod windows;

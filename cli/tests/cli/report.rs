@@ -112,3 +112,86 @@ fn a_refused_connection_names_its_cause_once() {
     let error = s["error"].as_str().unwrap().to_lowercase();
     assert_eq!(error.matches("connection refused").count(), 1, "{error}");
 }
+
+/// The JSON lines of a run's stderr.
+fn json_lines(err: &str) -> Vec<Value> {
+    err.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_or_state_not_written_is_the_one_summary_and_it_says_failed() {
+    let emu = emulator(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let taken = d.join("a-directory");
+    std::fs::create_dir(&taken).unwrap();
+    let summary = d.join("summary.json");
+    let state = d.join("missing").join("state.json");
+    // Each fails once the rows are written: the summary into a directory; the state in a
+    // directory that does not exist (with the summary, which must then say failed too).
+    let cases: [(&str, Vec<&std::ffi::OsStr>, &str); 2] = [
+        (
+            "summary",
+            vec!["--summary-json".as_ref(), taken.as_os_str()],
+            "cannot write the summary",
+        ),
+        (
+            "state",
+            vec![
+                "--state".as_ref(),
+                state.as_os_str(),
+                "--summary-json".as_ref(),
+                summary.as_os_str(),
+            ],
+            "cannot write --state",
+        ),
+    ];
+    for (what, args, says) in &cases {
+        for format in ["text", "json"] {
+            let output = d.join(format!("{what}-{format}.ndjson"));
+            let out = cmd(&emu)
+                .args(["--log-format", format, "export", "-o"])
+                .arg(&output)
+                .args(args)
+                .output()
+                .unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{what} {format}: {err}");
+            assert_eq!(ndjson_ids(&std::fs::read(&output).unwrap()).len(), 300);
+            if format == "text" {
+                assert!(!err.contains("exported 300 rows"), "{what}: {err}");
+                assert_eq!(err.matches("xp-export:").count(), 1, "{what}: {err}");
+                assert!(err.starts_with("xp-export: "), "{what}: {err}");
+                assert!(err.contains(says), "{what}: {err}");
+                continue;
+            }
+            let lines = json_lines(&err);
+            let summaries: Vec<_> = lines.iter().filter(|l| l["event"] == "summary").collect();
+            assert_eq!(summaries.len(), 1, "{what}: one summary: {err}");
+            let last = lines.last().unwrap();
+            assert_eq!(
+                last["event"], "summary",
+                "{what}: the summary is last: {err}"
+            );
+            assert_eq!(last["stop_reason"], "failed", "{what}: {err}");
+            assert_eq!(last["exit_code"], 1, "{what}: {err}");
+            assert_eq!(last["complete"], false, "{what}: {err}");
+            assert_eq!(last["rows"], 300, "{what}: how far it got: {err}");
+            assert!(last["error"].as_str().unwrap().contains(says), "{err}");
+        }
+    }
+    // The summary written beside a state that was not says the command's outcome.
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["complete"], false, "{s}");
+    assert_eq!(s["exit_code"], 1, "{s}");
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write --state"),
+        "{s}"
+    );
+    assert_eq!(s["rows"], 300, "{s}");
+}
