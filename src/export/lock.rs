@@ -70,6 +70,16 @@ impl OutputLock {
         Ok(sealed::unseal(&bytes).ok())
     }
 
+    /// Forgets the record of an earlier finished export, durably: called before a new export
+    /// of the output saves its first checkpoint, so that a record beside a checkpoint is
+    /// always that checkpoint's export's, written when it finished.
+    pub(crate) fn forget(&self) -> Result<(), ExportError> {
+        let file = &self.file;
+        file.set_len(0)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err(&self.path))
+    }
+
     /// Records that the export finished with `done`, durably.
     pub(crate) fn record(&self, done: &Completed) -> Result<(), ExportError> {
         let sealed = sealed::seal(done).map_err(io_err(&self.path))?;

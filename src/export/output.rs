@@ -250,6 +250,9 @@ impl Output {
             columns: p.columns,
             parts: None,
         };
+        if f.checkpoint.is_none() {
+            f.lock.forget()?;
+        }
         let cp_path = checkpoint_path(&f.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         f.checkpoint = Some(cp);

@@ -10,6 +10,7 @@ mod common;
 
 mod caps;
 mod chaos;
+mod crash_after_rename;
 mod export;
 mod help;
 mod hostile_cli;

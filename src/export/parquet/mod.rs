@@ -167,6 +167,9 @@ impl ParquetOut {
                 schema,
             }),
         };
+        if !self.checkpointed {
+            self.lock.forget()?;
+        }
         let cp_path = checkpoint_path(&self.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         self.checkpointed = true;
