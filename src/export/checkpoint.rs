@@ -171,10 +171,10 @@ pub(crate) mod tests {
     #[test]
     fn paths_sit_beside_the_output() {
         let p = Path::new("/data/out/failed.csv");
-        assert_eq!(partial_path(p), Path::new("/data/out/failed.csv.partial"));
+        assert_eq!(partial_path(p), Path::new("/data/out/.failed.csv.partial"));
         assert_eq!(
             checkpoint_path(p),
-            Path::new("/data/out/failed.csv.checkpoint.json")
+            Path::new("/data/out/.failed.csv.checkpoint.json")
         );
     }
 

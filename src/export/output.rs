@@ -1,4 +1,4 @@
-//! The output writer: stdout or a stream, or `PATH.partial` with its checkpoint (saved by
+//! The output writer: stdout or a stream, or the hidden `.NAME.partial` with its checkpoint (saved by
 //! time) and its bytes synced behind the writes; gzip members; the rename into place once
 //! complete.
 
@@ -87,7 +87,7 @@ impl Output {
         })
     }
 
-    /// Opens `PATH.partial` (the output's lock held): fresh, or checked and cut back to the
+    /// Opens the partial file `.NAME.partial` (the output's lock held): fresh, or checked and cut back to the
     /// checkpoint's bytes to resume.
     pub(crate) fn file(
         path: &Path,
@@ -271,7 +271,7 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the output: flushed and synced; recorded as finished in the lock file;
+    /// Completes the output: flushed and synced; recorded as finished (`.NAME.complete`);
     /// renamed into place; checkpoint removed. A compressed output that got no bytes still
     /// becomes a valid (empty) gzip stream.
     pub(crate) fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {

@@ -74,7 +74,7 @@ pub(crate) fn check(
     }
 }
 
-/// Where an unfinished export of `path` keeps its rows: `PATH.partial`, or for Parquet the
+/// Where an unfinished export of `path` keeps its rows: `.NAME.partial`, or for Parquet the
 /// directory of parts.
 fn staging(path: &Path, identity: &Identity) -> PathBuf {
     #[cfg(feature = "parquet")]

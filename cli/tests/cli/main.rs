@@ -24,4 +24,5 @@ mod parquet;
 mod pretty;
 mod report;
 mod shards;
+mod side_files;
 mod windows;

@@ -3,7 +3,7 @@
 //! Rows are gathered page by page into a row group; when it is full (rows or bytes), it is
 //! written as a part file, complete and synced, and only then does the checkpoint name it. On
 //! a stop or a failure the rows gathered so far become a (smaller) part too, so nothing
-//! fetched is lost. At the end the parts are joined into `PATH.partial`, which is synced and
+//! fetched is lost. At the end the parts are joined into `.NAME.partial`, which is synced and
 //! renamed to `PATH`.
 //!
 //! - columns: a page's rows into Arrow arrays: push-devices' typed schema, or one inferred
@@ -190,7 +190,7 @@ impl ParquetOut {
     }
 
     /// Completes the output: the last rows written as a part, the parts joined into
-    /// `PATH.partial` and synced, recorded as finished in the lock file, renamed into place;
+    /// `.NAME.partial` and synced, recorded as finished (`.NAME.complete`), renamed into place;
     /// parts and checkpoint removed.
     pub(crate) fn finish(mut self) -> Result<(PathBuf, ParquetReport), ExportError> {
         self.save_checkpoint()?;
