@@ -34,6 +34,7 @@
 // - sealed: the seal of the checkpoint, the lock's record and the state, and their atomic writes;
 // - files: the names of the files beside an output, and the file operations they share;
 // - encode: rows to the bytes of each format;
+// - surrogates: lone UTF-16 surrogates in a row's text, replaced by U+FFFD and counted;
 // - report: Report, what a finished export did;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
@@ -53,6 +54,7 @@ mod report;
 mod resume;
 mod sealed;
 mod sink;
+mod surrogates;
 mod write_behind;
 
 use std::future::Future;
@@ -72,7 +74,7 @@ pub use format::{
 pub use incremental::{Finished, Incremental, Newest};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
 use report::rows_after;
-pub use report::{ParquetReport, Report};
+pub use report::{ParquetReport, ReplacedValue, Report};
 
 use crate::error::Error;
 use crate::model::RawRow;
@@ -247,6 +249,7 @@ impl Export {
             on_page(&pages.summary(), rows);
         }
         let left_out_fields = sink.left_out();
+        let replaced = sink.replaced();
         let (path, parquet) = sink.finish(start)?;
         Ok(Report {
             summary: pages.summary(),
@@ -259,6 +262,8 @@ impl Export {
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
             parquet,
+            values_replaced: replaced.count(),
+            replaced_values: replaced.named().to_vec(),
         })
     }
 
@@ -331,7 +336,12 @@ impl Export {
             _ => None,
         };
         match checkpoint {
-            Some(cp) => Encoder::resumed(self.format, cp.columns.clone().or(columns), cp.rows),
+            Some(cp) => Encoder::resumed(
+                self.format,
+                cp.columns.clone().or(columns),
+                cp.rows,
+                cp.values_replaced,
+            ),
             None => Encoder::new(self.format, columns),
         }
     }

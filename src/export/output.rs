@@ -57,6 +57,7 @@ struct Pending {
     next_key: Option<u64>,
     rows: u64,
     columns: Option<Vec<String>>,
+    values_replaced: u64,
 }
 
 impl Output {
@@ -210,6 +211,7 @@ impl Output {
         next_key: Option<u64>,
         rows: u64,
         columns: Option<&[String]>,
+        values_replaced: u64,
     ) -> Result<(), ExportError> {
         let Some(f) = &mut self.file else {
             return self.flush();
@@ -219,6 +221,7 @@ impl Output {
             next_key,
             rows,
             columns: columns.map(<[String]>::to_vec),
+            values_replaced,
         });
         let due = f.saved_at.is_none_or(|at| at.elapsed() >= f.every);
         if due {
@@ -249,6 +252,7 @@ impl Output {
             committed_crc32: f.crc.clone().finalize(),
             columns: p.columns,
             parts: None,
+            values_replaced: p.values_replaced,
         };
         if f.checkpoint.is_none() {
             f.lock.forget()?;

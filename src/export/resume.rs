@@ -245,6 +245,7 @@ mod tests {
             committed_crc32: crc32fast::hash(committed),
             columns: None,
             parts: None,
+            values_replaced: 0,
         }
     }
 

@@ -18,6 +18,7 @@ mod hostile_output;
 mod incremental;
 mod incremental_careless;
 mod json_logs;
+mod lone_surrogates;
 mod oauth;
 mod parallel_keyset;
 mod parquet;

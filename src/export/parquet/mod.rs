@@ -26,6 +26,7 @@ use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
 use super::format::{ParquetCompression, ParquetOptions};
 use super::lock::{Completed, OutputLock};
 use super::report::ParquetReport;
+use super::surrogates::Replaced;
 use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
@@ -48,6 +49,8 @@ pub(crate) struct ParquetOut {
     /// Whether a checkpoint has been saved (or resumed from).
     checkpointed: bool,
     row_groups: u64,
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    replaced: Replaced,
 }
 
 /// Where the export stands after a page: what the next checkpoint will say.
@@ -104,6 +107,7 @@ impl ParquetOut {
             group_offset: None,
             checkpointed: checkpoint.is_some(),
             row_groups,
+            replaced: Replaced::resumed(checkpoint.map_or(0, |c| c.values_replaced)),
         })
     }
 
@@ -117,6 +121,8 @@ impl ParquetOut {
         next_key: Option<u64>,
         total_rows: u64,
     ) -> Result<(), ExportError> {
+        let repaired = self.replaced.repair_page(rows, offset);
+        let rows = repaired.as_deref().unwrap_or(rows);
         self.columns
             .push(rows, offset)
             .map_err(encode_err(offset))?;
@@ -166,6 +172,7 @@ impl ParquetOut {
                 files: self.parts.files().to_vec(),
                 schema,
             }),
+            values_replaced: self.replaced.count(),
         };
         if !self.checkpointed {
             self.lock.forget()?;
@@ -182,6 +189,11 @@ impl ParquetOut {
             discard(&self.path)?;
         }
         Ok(())
+    }
+
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    pub(crate) fn replaced(&self) -> &Replaced {
+        &self.replaced
     }
 
     /// The directory of parts, which a resume continues from.
