@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xp_export::export::{checkpoint_path, lock_path, partial_path, temp_path};
+use xp_export::export::{checkpoint_path, lock_path, partial_path, record_path, temp_path};
 
 use crate::failure::Failure;
 
@@ -22,6 +22,10 @@ pub fn check_apart(
         for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
             written.push((partial_path(&base), "the output's partial file"));
             written.push((checkpoint_path(&base), "the output's checkpoint"));
+            written.push((
+                record_path(&base),
+                "the output's record of a finished export",
+            ));
             written.push((base, "the output"));
         }
         if let Some((t, what)) = secret
@@ -65,6 +69,10 @@ pub fn check_state_apart(
             others.push((partial_path(&base), "the output's partial file"));
             others.push((checkpoint_path(&base), "the output's checkpoint"));
             others.push((lock_path(&base), "the output's lock file"));
+            others.push((
+                record_path(&base),
+                "the output's record of a finished export",
+            ));
             others.push((
                 temp_path(&checkpoint_path(&base)),
                 "the output's checkpoint's temporary file",
@@ -144,7 +152,7 @@ mod tests {
         assert!(same_file(&link, &out));
         let e = check_apart(Some(&out), Some(&link), None).unwrap_err();
         assert!(e.message.contains("is the output"), "{}", e.message);
-        let partial = dir.path().join("out.ndjson.partial");
+        let partial = dir.path().join(".out.ndjson.partial");
         let e = check_apart(Some(&out), Some(&partial), None).unwrap_err();
         assert!(e.message.contains("partial file"), "{}", e.message);
         assert!(check_apart(Some(&out), Some(&dir.path().join("s.json")), None).is_ok());

@@ -28,7 +28,8 @@ pub fn summary_json_value(
         _ => serde_json::Map::new(),
     };
     let complete = r.already_complete || s.is_complete();
-    let guaranteed = complete && s.warnings().is_empty();
+    // A value stored with U+FFFD is not the one the server sent.
+    let guaranteed = complete && s.warnings().is_empty() && r.values_replaced == 0;
     let end_reason = json.remove("end").unwrap_or_default();
     let export = serde_json::json!({
         "complete": complete,
@@ -42,6 +43,8 @@ pub fn summary_json_value(
         "end_reason": end_reason,
         "elapsed_seconds": r.elapsed.as_secs_f64(),
         "fields_not_in_csv": r.left_out_fields,
+        "values_replaced": r.values_replaced,
+        "replaced_values": r.replaced_values,
     });
     if let (Some(new), Some(reread)) = (r.rows_new, r.rows_reread) {
         json.insert("rows_new".into(), new.into());
@@ -199,6 +202,26 @@ pub fn summary_text(r: &Report, format: Format) -> String {
     }
     for line in s.to_string().lines() {
         out += &format!("  {line}\n");
+    }
+    if r.values_replaced > 0 {
+        let named: Vec<String> = r
+            .replaced_values
+            .iter()
+            .map(|v| format!("{} at offset {}", v.field, v.offset))
+            .collect();
+        let more = r.values_replaced.saturating_sub(named.len() as u64);
+        out += &format!(
+            "  warning: {} string value{} held a lone UTF-16 surrogate, which no output can \
+             hold: stored with U+FFFD in its place ({}{})\n",
+            thousands(r.values_replaced),
+            if r.values_replaced == 1 { "" } else { "s" },
+            named.join(", "),
+            if more > 0 {
+                format!(" and {} more", thousands(more))
+            } else {
+                String::new()
+            }
+        );
     }
     if !r.left_out_fields.is_empty() {
         out += &format!(

@@ -103,6 +103,14 @@ pub struct Checkpoint {
     /// `committed_crc32` are then 0: the rows are in the parts.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<Parts>,
+    /// String values stored with U+FFFD in place of a lone UTF-16 surrogate so far, so that the
+    /// finished export's report counts an earlier run's too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub values_replaced: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A Parquet export's parts, as its checkpoint records them.
@@ -171,10 +179,10 @@ pub(crate) mod tests {
     #[test]
     fn paths_sit_beside_the_output() {
         let p = Path::new("/data/out/failed.csv");
-        assert_eq!(partial_path(p), Path::new("/data/out/failed.csv.partial"));
+        assert_eq!(partial_path(p), Path::new("/data/out/.failed.csv.partial"));
         assert_eq!(
             checkpoint_path(p),
-            Path::new("/data/out/failed.csv.checkpoint.json")
+            Path::new("/data/out/.failed.csv.checkpoint.json")
         );
     }
 
@@ -193,6 +201,7 @@ pub(crate) mod tests {
             committed_crc32: 0xdead_beef,
             columns: Some(vec!["action_id".into()]),
             parts: None,
+            values_replaced: 0,
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
@@ -216,6 +225,7 @@ pub(crate) mod tests {
             committed_crc32: 1,
             columns: None,
             parts: None,
+            values_replaced: 0,
         };
         cp.save(&path).unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -1,5 +1,5 @@
 //! What `-o PATH` names, decided before anything is written: a regular file (written through
-//! `PATH.partial` beside it, a symlink's target for a symlink), or a stream (a character
+//! its hidden partial file beside it, a symlink's target for a symlink), or a stream (a character
 //! device, a FIFO, an open file descriptor) that is written straight through, since renaming
 //! over it or creating files beside it would destroy it or write where nobody reads.
 
@@ -9,7 +9,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ExportError;
-use super::files::RESERVED;
+use super::files::reserved;
 
 /// Where an export to a path writes.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub(crate) fn destination(path: &Path) -> Result<Destination, ExportError> {
         Ok(_) | Err(_) => {}
     }
     let name = target.file_name().unwrap_or_default().to_string_lossy();
-    if let Some(suffix) = RESERVED.iter().find(|s| name.ends_with(*s)) {
+    if let Some(suffix) = reserved(&name) {
         return Err(unusable(
             path,
             &format!("names ending in {suffix} are kept for the files beside an export"),
@@ -183,8 +183,17 @@ mod tests {
         symlink("b", &loop_a).unwrap();
         symlink("a", dir.path().join("b")).unwrap();
         assert!(refused(&loop_a).contains("symbolic links"));
-        let reserved = dir.path().join("out.csv.checkpoint.json");
-        assert!(refused(&reserved).contains("kept for the files beside an export"));
+        for reserved in [
+            "out.csv.checkpoint.json",
+            ".out.csv.parts",
+            ".out.csv.complete",
+        ] {
+            let message = refused(&dir.path().join(reserved));
+            assert!(
+                message.contains("kept for the files beside an export"),
+                "{message}"
+            );
+        }
         assert!(refused(Path::new("/")).contains("names no file"));
         assert!(refused(Path::new("/dev/fd/987654")).contains("not an open file descriptor"));
     }

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use crate::model::RawRow;
 
 use super::format::Format;
+use super::surrogates::Replaced;
 
 /// Encodes rows of one format; carries what it must remember between pages.
 #[derive(Debug)]
@@ -14,6 +15,8 @@ pub(crate) struct Encoder {
     records: Records,
     /// Whether the output starts with its header already (a resumed one does).
     header_done: bool,
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    replaced: Replaced,
 }
 
 impl Encoder {
@@ -22,11 +25,18 @@ impl Encoder {
         Encoder {
             records: Records::new(format, columns),
             header_done: false,
+            replaced: Replaced::default(),
         }
     }
 
-    /// An encoder continuing an output that already holds `rows` rows (and its header).
-    pub(crate) fn resumed(format: Format, columns: Option<Vec<String>>, rows: u64) -> Self {
+    /// An encoder continuing an output that already holds `rows` rows (and its header), in
+    /// which `replaced` values were stored with U+FFFD.
+    pub(crate) fn resumed(
+        format: Format,
+        columns: Option<Vec<String>>,
+        rows: u64,
+        replaced: u64,
+    ) -> Self {
         let records = match format {
             Format::Json => Records::Json { first: rows == 0 },
             _ => Records::new(format, columns),
@@ -34,12 +44,21 @@ impl Encoder {
         Encoder {
             records,
             header_done: true,
+            replaced: Replaced::resumed(replaced),
         }
     }
 
-    /// Appends one page of rows, after the header if the output has none yet (the first
-    /// page's rows may decide the CSV columns).
-    pub(crate) fn page(&mut self, rows: &[RawRow], out: &mut Vec<u8>) -> Result<(), String> {
+    /// Appends one page of rows (the first at `offset`), after the header if the output has
+    /// none yet (the first page's rows may decide the CSV columns). A string holding a lone
+    /// UTF-16 surrogate is written with U+FFFD in its place, in every format, and counted.
+    pub(crate) fn page(
+        &mut self,
+        rows: &[RawRow],
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let repaired = self.replaced.repair_page(rows, offset);
+        let rows = repaired.as_deref().unwrap_or(rows);
         if !self.header_done {
             self.records.header(rows, out)?;
             self.header_done = true;
@@ -68,6 +87,11 @@ impl Encoder {
     /// Fields that rows carried but the CSV has no column for.
     pub(crate) fn left_out(&self) -> Vec<String> {
         self.records.left_out()
+    }
+
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    pub(crate) fn replaced(&self) -> &Replaced {
+        &self.replaced
     }
 }
 
@@ -283,7 +307,7 @@ mod tests {
         let rows: Vec<RawRow> = rows.iter().map(|r| raw(r)).collect();
         let mut enc = Encoder::new(format, columns);
         let mut out = Vec::new();
-        enc.page(&rows, &mut out).unwrap();
+        enc.page(&rows, 0, &mut out).unwrap();
         enc.end(&mut out).unwrap();
         String::from_utf8(out).unwrap()
     }

@@ -1,69 +1,125 @@
 //! The files an export keeps beside its output, named in this one place, and the few file
 //! operations every writer of them shares.
 //!
-//! For an output `PATH`:
-//! - [`partial_path`] `PATH.partial`: the rows until the export is complete;
-//! - [`checkpoint_path`] `PATH.checkpoint.json`: how far the partial file is safely written;
-//! - [`lock_path`] `PATH.lock`: locked for the export's life, then the record of a finished one;
-//! - `PATH.parts/`: a Parquet export's part files until they are joined.
+//! Every one of them has a hidden name (a leading `.`), which Spark, pyarrow.dataset, Hive and
+//! shell globs skip: a reader globbing `out/*.parquet` or `out/**/*.csv` while an export runs
+//! sees only finished outputs, and once it has finished the directory holds the output and at
+//! most its hidden record. For an output `PATH` (`DIR/NAME`):
+//! - [`partial_path`] `DIR/.NAME.partial`: the rows until the export is complete;
+//! - [`checkpoint_path`] `DIR/.NAME.checkpoint.json`: how far the partial file is safely
+//!   written;
+//! - [`lock_path`] `DIR/.NAME.lock`: locked for the export's life, removed when it ends;
+//! - [`parts_path`] `DIR/.NAME.parts/`: a Parquet export's part files until they are joined;
+//! - [`record_path`] `DIR/.NAME.complete`: the record of a finished export, which lets
+//!   `--resume` call the output "already complete".
 //!
-//! A sealed file (a checkpoint, an incremental state) is replaced through [`temp_path`]
-//! `.FILE.tmp` beside it, hidden as every file a run keeps only while it works. An output may not be named like any of these: it would overwrite
-//! another export's.
+//! A sealed file (a checkpoint, a record, an incremental state) is replaced through
+//! [`temp_path`] `.FILE.tmp` beside it. An output may not be named like any of these: it would
+//! overwrite another export's. Builds before the hidden names kept `PATH.partial`,
+//! `PATH.checkpoint.json`, `PATH.parts/` and `PATH.lock` ([`Legacy`]); an export finds them and
+//! moves them to the hidden names (see `legacy`), and those endings stay reserved.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-/// The endings of the files beside an output (and of a checkpoint's temporary file); an
-/// output whose name ends in one of them is refused.
-pub(crate) const RESERVED: [&str; 4] = [PARTIAL, CHECKPOINT, ".checkpoint.json.tmp", LOCK];
 
 const PARTIAL: &str = ".partial";
 const CHECKPOINT: &str = ".checkpoint.json";
 const LOCK: &str = ".lock";
 const PARTS: &str = ".parts";
+const RECORD: &str = ".complete";
 const TEMP: &str = ".tmp";
 
-/// Where the partial output of `path` is written until it is complete: `PATH.partial`.
+/// The endings an output's name may not have: those of the side files of builds before the
+/// hidden names (any name), and, for a hidden name, those of today's side files.
+const RESERVED_ANY: [&str; 4] = [PARTIAL, CHECKPOINT, ".checkpoint.json.tmp", LOCK];
+const RESERVED_HIDDEN: [&str; 3] = [PARTS, RECORD, TEMP];
+
+/// The ending that keeps `name` for the files beside an export, if it has one.
+pub(crate) fn reserved(name: &str) -> Option<&'static str> {
+    let hidden = name.starts_with('.');
+    RESERVED_ANY
+        .iter()
+        .chain(RESERVED_HIDDEN.iter().filter(|_| hidden))
+        .find(|r| name.ends_with(*r))
+        .copied()
+}
+
+/// Where the partial output of `path` is written until it is complete: `.NAME.partial`.
 ///
 /// ```
 /// use std::path::Path;
 /// use xp_export::export::partial_path;
-/// assert_eq!(partial_path(Path::new("out/a.csv")), Path::new("out/a.csv.partial"));
+/// assert_eq!(partial_path(Path::new("out/a.csv")), Path::new("out/.a.csv.partial"));
 /// ```
 pub fn partial_path(path: &Path) -> PathBuf {
-    sibling(path, PARTIAL)
+    hidden(path, PARTIAL)
 }
 
-/// Where the checkpoint of the output `path` is kept: `PATH.checkpoint.json`.
+/// Where the checkpoint of the output `path` is kept: `.NAME.checkpoint.json`.
 pub fn checkpoint_path(path: &Path) -> PathBuf {
-    sibling(path, CHECKPOINT)
+    hidden(path, CHECKPOINT)
 }
 
-/// Where the lock of the output `path` is kept: `PATH.lock`, never renamed or removed.
+/// Where the lock of the output `path` is kept while an export writes it: `.NAME.lock`.
 pub fn lock_path(path: &Path) -> PathBuf {
-    sibling(path, LOCK)
+    hidden(path, LOCK)
 }
 
-/// Where a Parquet export of `path` keeps its part files until it is complete: `PATH.parts`.
+/// Where a Parquet export of `path` keeps its part files until it is complete: `.NAME.parts`.
 pub fn parts_path(path: &Path) -> PathBuf {
-    sibling(path, PARTS)
+    hidden(path, PARTS)
 }
 
-/// The temporary file a sealed file (a checkpoint, an incremental state) at `path` is written
-/// to before it is renamed over it: `.FILE.tmp`, hidden, so that a reader globbing the folder
-/// never takes a half-written one for the real file.
+/// Where the record of the export that finished `path` is kept: `.NAME.complete`.
+pub fn record_path(path: &Path) -> PathBuf {
+    hidden(path, RECORD)
+}
+
+/// The temporary file a sealed file (a checkpoint, a record, an incremental state) at `path`
+/// is written to before it is renamed over it: `.FILE.tmp`, hidden (a hidden file's keeps its
+/// one dot), so that a reader globbing the folder never takes a half-written one for the real
+/// file.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(path.file_name().unwrap_or_default());
-    name.push(TEMP);
-    path.with_file_name(name)
+    let name = path.file_name().unwrap_or_default();
+    if name.to_string_lossy().starts_with('.') {
+        let mut name = name.to_os_string();
+        name.push(TEMP);
+        return path.with_file_name(name);
+    }
+    hidden(path, TEMP)
 }
 
-/// `path` with `suffix` added to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
+/// The side files of `path` as builds before the hidden names kept them, beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Legacy {
+    pub partial: PathBuf,
+    pub checkpoint: PathBuf,
+    pub parts: PathBuf,
+    pub lock: PathBuf,
+}
+
+impl Legacy {
+    pub(crate) fn of(path: &Path) -> Legacy {
+        let sibling = |suffix: &str| {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            path.with_file_name(name)
+        };
+        Legacy {
+            partial: sibling(PARTIAL),
+            checkpoint: sibling(CHECKPOINT),
+            parts: sibling(PARTS),
+            lock: sibling(LOCK),
+        }
+    }
+}
+
+/// `path`'s name hidden, with `suffix`: `DIR/.NAME{suffix}`.
+fn hidden(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
     name.push(suffix);
     path.with_file_name(name)
 }
@@ -114,25 +170,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_side_file_sits_beside_the_output_and_its_ending_is_reserved() {
+    fn every_side_file_is_hidden_beside_the_output_and_its_name_is_reserved() {
         let p = Path::new("/data/out/failed.csv");
         let sides = [
-            (partial_path(p), "/data/out/failed.csv.partial"),
-            (checkpoint_path(p), "/data/out/failed.csv.checkpoint.json"),
-            (lock_path(p), "/data/out/failed.csv.lock"),
+            (partial_path(p), "/data/out/.failed.csv.partial"),
+            (checkpoint_path(p), "/data/out/.failed.csv.checkpoint.json"),
+            (lock_path(p), "/data/out/.failed.csv.lock"),
+            (parts_path(p), "/data/out/.failed.csv.parts"),
+            (record_path(p), "/data/out/.failed.csv.complete"),
             (
                 temp_path(&checkpoint_path(p)),
                 "/data/out/.failed.csv.checkpoint.json.tmp",
             ),
+            (temp_path(Path::new("/s/state.json")), "/s/.state.json.tmp"),
         ];
-        assert_eq!(parts_path(p), Path::new("/data/out/failed.csv.parts"));
         for (side, expected) in sides {
             assert_eq!(side, Path::new(expected));
             let name = side.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(
-                RESERVED.iter().any(|r| name.ends_with(r)),
-                "{name} is not reserved"
-            );
+            assert!(reserved(&name).is_some(), "{name} is not reserved");
+        }
+        let legacy = Legacy::of(p);
+        for old in [legacy.partial, legacy.checkpoint, legacy.lock] {
+            let name = old.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(reserved(&name).is_some(), "{name} is not reserved");
+        }
+        assert_eq!(legacy.parts, Path::new("/data/out/failed.csv.parts"));
+        for free in [
+            "failed.csv",
+            "x.parts",
+            "done.complete",
+            ".hidden.csv",
+            "a.tmp",
+        ] {
+            assert_eq!(reserved(free), None, "{free}");
         }
     }
 }

@@ -1,23 +1,32 @@
-//! `PATH.lock`: the lock an export holds on its output for its whole life, and, once the export
-//! is finished, the record that this program wrote the file at `PATH`.
+//! `.NAME.lock`: the lock an export holds on its output for its whole life, and
+//! `.NAME.complete`, the record, written while the lock is held, that this program finished the
+//! file at `PATH`.
 //!
-//! The lock is the operating system's advisory lock (`flock`) on `PATH.lock`, a file that is
-//! never renamed or removed, so it stays the same file through the rename of the partial file
-//! and across resumes. The lock dies with the process: a `kill -9` leaves no stale lock, only
-//! the (unlocked) file.
+//! The lock is the operating system's advisory lock (`flock`) on `.NAME.lock`. The lock dies
+//! with the process: a `kill -9` leaves no stale lock, only the (unlocked) file, which the next
+//! export takes. When the export ends, the file is removed while still locked, so nothing but
+//! the output (and its record) is left beside it. Removing a locked file races with a second
+//! export that opened it just before: that one would lock a file no longer at the path while a
+//! third creates and locks a new one. So a lock counts only once the file locked is still the
+//! one at the path (same device and inode); otherwise it is dropped and taken again.
+//!
+//! The record is a sealed file of its own, replaced atomically before the partial file is
+//! renamed into place, and forgotten before a new export of the output saves its first
+//! checkpoint: a record beside a checkpoint is always that checkpoint's export's, finished.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
-use super::files::{crc_of, lock_path};
+use super::files::{crc_of, lock_path, record_path, remove_if_present, sync_dir};
 use super::sealed;
 
-/// What a finished export leaves in `PATH.lock`: what it exported and the bytes it wrote.
+/// What a finished export leaves in `.NAME.complete`: what it exported and the bytes it wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Completed {
     /// The checkpoint format's version.
@@ -30,59 +39,101 @@ pub(crate) struct Completed {
     pub crc32: u32,
 }
 
-/// The lock on an output, held until dropped.
+/// The lock on an output, held until dropped; dropping it removes the lock file.
 pub(crate) struct OutputLock {
     file: File,
     path: PathBuf,
+    record: PathBuf,
 }
+
+/// How often a lock file that was removed while being locked is opened again before giving up:
+/// each time, another export took and ended its export of the output in between.
+const TRIES: usize = 64;
 
 impl OutputLock {
     /// Takes the lock of the output `path`, or fails at once when another export holds it.
     pub(crate) fn acquire(path: &Path) -> Result<OutputLock, ExportError> {
         let lock = lock_path(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock)
-            .map_err(|e| cannot_create(path, &lock, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(OutputLock { file, path: lock }),
-            Err(TryLockError::WouldBlock) => Err(ExportError::busy(format!(
-                "another export is writing {} (it holds {}): wait for it to finish, or stop it \
-                 and run this command again",
-                path.display(),
-                lock.display()
-            ))),
-            Err(TryLockError::Error(e)) => Err(io_err(&lock)(e)),
+        for _ in 0..TRIES {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock)
+                .map_err(|e| cannot_create(path, &lock, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Err(busy(path, &lock)),
+                Err(TryLockError::Error(e)) => return Err(io_err(&lock)(e)),
+            }
+            if same_file(&file, &lock).map_err(io_err(&lock))? {
+                return Ok(OutputLock {
+                    file,
+                    path: lock,
+                    record: record_path(path),
+                });
+            }
+            // Removed (and maybe made again) by the export that held it: take the new one.
         }
+        Err(busy(path, &lock))
     }
 
     /// The record of the finished export, if the last export of this output finished and the
     /// record is intact.
     pub(crate) fn completed(&self) -> Result<Option<Completed>, ExportError> {
-        let mut bytes = Vec::new();
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_end(&mut bytes))
-            .map_err(io_err(&self.path))?;
-        Ok(sealed::unseal(&bytes).ok())
+        match fs::read(&self.record) {
+            Ok(bytes) => Ok(sealed::unseal(&bytes).ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&self.record)(e)),
+        }
+    }
+
+    /// Forgets the record of an earlier finished export, durably: called before a new export
+    /// of the output saves its first checkpoint, so that a record beside a checkpoint is
+    /// always that checkpoint's export's, written when it finished.
+    pub(crate) fn forget(&self) -> Result<(), ExportError> {
+        remove_if_present(&self.record).map_err(io_err(&self.record))?;
+        sync_dir(self.record.parent().unwrap_or(Path::new("")));
+        Ok(())
     }
 
     /// Records that the export finished with `done`, durably.
     pub(crate) fn record(&self, done: &Completed) -> Result<(), ExportError> {
-        let sealed = sealed::seal(done).map_err(io_err(&self.path))?;
-        let mut file = &self.file;
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(&sealed))
-            .and_then(|()| file.sync_data())
-            .map_err(io_err(&self.path))
+        sealed::replace(&self.record, done).map_err(io_err(&self.record))
     }
 }
 
-/// `PATH.lock` could not be created: a missing or unwritable directory is the user's to fix.
+impl Drop for OutputLock {
+    /// Removes the lock file while it is still locked, if it is still the one at its path.
+    fn drop(&mut self) {
+        if let Ok(true) = same_file(&self.file, &self.path) {
+            // A lock file that cannot be removed is harmless: the next export takes it.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether `file` is the file at `path` (not removed or replaced since it was opened).
+fn same_file(file: &File, path: &Path) -> io::Result<bool> {
+    let open = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(at) => Ok((open.dev(), open.ino()) == (at.dev(), at.ino())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn busy(path: &Path, lock: &Path) -> ExportError {
+    ExportError::busy(format!(
+        "another export is writing {} (it holds {}): wait for it to finish, or stop it and run \
+         this command again",
+        path.display(),
+        lock.display()
+    ))
+}
+
+/// The lock file could not be created: a missing or unwritable directory is the user's to fix.
 fn cannot_create(path: &Path, lock: &Path, e: io::Error) -> ExportError {
     let dir = lock.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new(".")).display();
@@ -131,8 +182,30 @@ mod tests {
             _ => panic!("a second lock was granted"),
         }
         drop(first);
-        assert!(OutputLock::acquire(&path).is_ok());
-        assert!(lock_path(&path).exists());
+        assert!(!lock_path(&path).exists(), "removed when the export ends");
+        let second = OutputLock::acquire(&path).unwrap();
+        assert!(lock_path(&path).exists(), "there while held");
+        drop(second);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lock_file_removed_while_another_export_had_it_open_is_not_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let first = OutputLock::acquire(&path).unwrap();
+        // A second export opens the lock file just before the first one ends and removes it...
+        let late = File::open(lock_path(&path)).unwrap();
+        drop(first);
+        // ...then locks what it opened: a file no longer at the path, so not the lock.
+        late.try_lock().unwrap();
+        assert!(!same_file(&late, &lock_path(&path)).unwrap());
+        // A third export makes a new lock file and holds it; no one else gets it meanwhile.
+        let third = OutputLock::acquire(&path).unwrap();
+        assert!(same_file(&third.file, &lock_path(&path)).unwrap());
+        assert!(OutputLock::acquire(&path).is_err());
+        drop(late);
+        assert!(OutputLock::acquire(&path).is_err(), "still the third's");
     }
 
     #[test]

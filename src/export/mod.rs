@@ -2,18 +2,20 @@
 //! a file, with a checkpoint (at most once a second, and at every stop; for Parquet, at every
 //! row group) so an interrupted file export resumes where it stopped.
 //!
-//! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
-//! reader never sees half a file under the final name. Beside the partial file,
-//! `PATH.checkpoint.json` records the query (never the apptoken), the next offset, how many
-//! rows and bytes are safely written and their CRC-32, sealed with a checksum of its own. A
-//! resumed export checks both, cuts the partial file back to those bytes and continues from
-//! that offset: the finished file is byte-identical to one written in a single run.
+//! A file export is written to a hidden partial file beside `PATH` (`.NAME.partial`) and
+//! renamed to `PATH` only when complete, so a reader never sees half a file under the final
+//! name, nor any of the files kept beside it (all hidden, see [`partial_path`] and the others).
+//! Beside the partial file, `.NAME.checkpoint.json` records the query (never the apptoken), the
+//! next offset, how many rows and bytes are safely written and their CRC-32, sealed with a
+//! checksum of its own. A resumed export checks both, cuts the partial file back to those bytes
+//! and continues from that offset: the finished file is byte-identical to one written in a
+//! single run.
 //!
-//! `PATH.lock` is locked for the export's whole life, so a second export of the same output
-//! fails at once; once the export is finished it records what was exported, so that only an
-//! output this program finished is called complete. A symlink is followed and its target
-//! written; a character device, FIFO or open file descriptor is written straight through,
-//! with no partial file, checkpoint or lock.
+//! `.NAME.lock` is locked for the export's whole life, so a second export of the same output
+//! fails at once, and removed when it ends. A finished export leaves `.NAME.complete`, the
+//! record of what was exported, so that only an output this program finished is called
+//! complete. A symlink is followed and its target written; a character device, FIFO or open
+//! file descriptor is written straight through, with no partial file, checkpoint or lock.
 //!
 //! A gzip output (`.gz`) is written as one gzip member per page, which every gzip reader
 //! reads as one stream; that is what lets a resume append to it.
@@ -22,15 +24,17 @@
 // - incremental: runs that export what is new since the last one, and their state file;
 // - destination: what -o names (a file, a symlink's target, a stream), before anything is written;
 // - sink: where pages go: text formats into an output, Parquet into parquet's part files;
-// - output: stdout, a stream or PATH.partial, gzip members, commit, rename into place;
+// - output: stdout, a stream or .NAME.partial, gzip members, commit, rename into place;
 // - resume: how a file export starts: leftovers, checkpoint checks, cutting the partial file;
+// - legacy: the visible side files of earlier builds, moved to the hidden names;
 // - parquet: typed columns, row groups as part files, joined into one file at the end;
 // - write_behind: the partial file synced in the background as it grows;
-// - lock: PATH.lock, held for the export's life, then the record of a finished export;
+// - lock: .NAME.lock, held for the export's life, and .NAME.complete, the record of a finished one;
 // - checkpoint: the checkpoint file and the identity of an export;
 // - sealed: the seal of the checkpoint, the lock's record and the state, and their atomic writes;
 // - files: the names of the files beside an output, and the file operations they share;
 // - encode: rows to the bytes of each format;
+// - surrogates: lone UTF-16 surrogates in a row's text, replaced by U+FFFD and counted;
 // - report: Report, what a finished export did;
 // - error, format: ExportError and Format, which the others share.
 // Each uses only modules later in this list, so there is no cycle.
@@ -41,6 +45,7 @@ mod error;
 mod files;
 mod format;
 mod incremental;
+mod legacy;
 mod lock;
 mod output;
 #[cfg(feature = "parquet")]
@@ -49,6 +54,7 @@ mod report;
 mod resume;
 mod sealed;
 mod sink;
+mod surrogates;
 mod write_behind;
 
 use std::future::Future;
@@ -61,14 +67,14 @@ pub use checkpoint::{Checkpoint, Identity};
 #[doc(hidden)] // for the tests that check a CSV cell
 pub use encode::neutralise;
 pub use error::{ExportError, ExportErrorKind};
-pub use files::{checkpoint_path, lock_path, partial_path, parts_path, temp_path};
+pub use files::{checkpoint_path, lock_path, partial_path, parts_path, record_path, temp_path};
 pub use format::{
     DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Format, ParquetCompression, ParquetOptions,
 };
 pub use incremental::{Finished, Incremental, Newest};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
 use report::rows_after;
-pub use report::{ParquetReport, Report};
+pub use report::{ParquetReport, ReplacedValue, Report};
 
 use crate::error::Error;
 use crate::model::RawRow;
@@ -86,8 +92,8 @@ use sink::{At, Sink};
 pub enum Target {
     /// Standard output: no checkpoint, no resume.
     Stdout,
-    /// A file, written through `PATH.partial` and a checkpoint (a symlink's target for a
-    /// symlink); a character device, FIFO or open file descriptor is written straight through.
+    /// A file, written through a hidden partial file and checkpoint beside it (a symlink's
+    /// target for a symlink); a character device, FIFO or open file descriptor is written straight through.
     File(PathBuf),
 }
 
@@ -243,6 +249,7 @@ impl Export {
             on_page(&pages.summary(), rows);
         }
         let left_out_fields = sink.left_out();
+        let replaced = sink.replaced();
         let (path, parquet) = sink.finish(start)?;
         Ok(Report {
             summary: pages.summary(),
@@ -255,6 +262,8 @@ impl Export {
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
             parquet,
+            values_replaced: replaced.count(),
+            replaced_values: replaced.named().to_vec(),
         })
     }
 
@@ -288,6 +297,7 @@ impl Export {
             }
         };
         let lock = OutputLock::acquire(&path)?;
+        legacy::migrate(&path, &lock)?;
         let identity = self.identity();
         let checkpoint = match resume::check(&path, &identity, &lock, self.asked)? {
             Resume::AlreadyComplete => return Ok(None),
@@ -326,7 +336,12 @@ impl Export {
             _ => None,
         };
         match checkpoint {
-            Some(cp) => Encoder::resumed(self.format, cp.columns.clone().or(columns), cp.rows),
+            Some(cp) => Encoder::resumed(
+                self.format,
+                cp.columns.clone().or(columns),
+                cp.rows,
+                cp.values_replaced,
+            ),
             None => Encoder::new(self.format, columns),
         }
     }

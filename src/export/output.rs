@@ -1,4 +1,4 @@
-//! The output writer: stdout or a stream, or `PATH.partial` with its checkpoint (saved by
+//! The output writer: stdout or a stream, or the hidden `.NAME.partial` with its checkpoint (saved by
 //! time) and its bytes synced behind the writes; gzip members; the rename into place once
 //! complete.
 
@@ -57,6 +57,7 @@ struct Pending {
     next_key: Option<u64>,
     rows: u64,
     columns: Option<Vec<String>>,
+    values_replaced: u64,
 }
 
 impl Output {
@@ -87,7 +88,7 @@ impl Output {
         })
     }
 
-    /// Opens `PATH.partial` (the output's lock held): fresh, or checked and cut back to the
+    /// Opens the partial file `.NAME.partial` (the output's lock held): fresh, or checked and cut back to the
     /// checkpoint's bytes to resume.
     pub(crate) fn file(
         path: &Path,
@@ -223,6 +224,7 @@ impl Output {
         next_key: Option<u64>,
         rows: u64,
         columns: Option<&[String]>,
+        values_replaced: u64,
     ) -> Result<(), ExportError> {
         let Some(f) = &mut self.file else {
             return self.flush();
@@ -232,6 +234,7 @@ impl Output {
             next_key,
             rows,
             columns: columns.map(<[String]>::to_vec),
+            values_replaced,
         });
         let due = f.saved_at.is_none_or(|at| at.elapsed() >= f.every);
         if due {
@@ -262,7 +265,11 @@ impl Output {
             committed_crc32: f.crc.clone().finalize(),
             columns: p.columns,
             parts: None,
+            values_replaced: p.values_replaced,
         };
+        if f.checkpoint.is_none() {
+            f.lock.forget()?;
+        }
         let cp_path = checkpoint_path(&f.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         f.checkpoint = Some(cp);
@@ -281,7 +288,7 @@ impl Output {
         Ok(())
     }
 
-    /// Completes the output: flushed and synced; recorded as finished in the lock file;
+    /// Completes the output: flushed and synced; recorded as finished (`.NAME.complete`);
     /// renamed into place; checkpoint removed. A compressed output that got no bytes still
     /// becomes a valid (empty) gzip stream.
     pub(crate) fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {

@@ -32,6 +32,22 @@ pub struct Report {
     pub rows_reread: Option<u64>,
     /// A Parquet export: what the file holds.
     pub parquet: Option<ParquetReport>,
+    /// String values that held a lone UTF-16 surrogate, which no output can hold, stored with
+    /// U+FFFD in its place: how many, an earlier run's included. Not zero means the output
+    /// differs from what the server sent.
+    pub values_replaced: u64,
+    /// The first of them this run replaced (at most 10), by field and offset.
+    pub replaced_values: Vec<ReplacedValue>,
+}
+
+/// A string value stored with U+FFFD in place of a lone UTF-16 surrogate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ReplacedValue {
+    /// The row's field holding it (the top-level one, for a value nested in it).
+    pub field: String,
+    /// The row's offset in the export.
+    pub offset: u64,
 }
 
 /// What a finished Parquet file holds, besides its rows.
@@ -63,6 +79,8 @@ impl Report {
             rows_new: None,
             rows_reread: None,
             parquet: None,
+            values_replaced: 0,
+            replaced_values: Vec::new(),
         }
     }
 }

@@ -74,7 +74,7 @@ pub(crate) fn check(
     }
 }
 
-/// Where an unfinished export of `path` keeps its rows: `PATH.partial`, or for Parquet the
+/// Where an unfinished export of `path` keeps its rows: `.NAME.partial`, or for Parquet the
 /// directory of parts.
 fn staging(path: &Path, identity: &Identity) -> PathBuf {
     #[cfg(feature = "parquet")]
@@ -134,14 +134,18 @@ fn from_checkpoint(
             path.display()
         )));
     }
+    // Stopped between the rename into place and the clean-up (for Parquet, maybe with some
+    // parts deleted)? A record of a finished export beside a checkpoint is that checkpoint's
+    // export's (a new export forgets the old record before its first checkpoint), so an output
+    // that is the file it records is finished: what is left beside it goes, checkpoint last.
+    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock) {
+        remove_staging(path, identity)?;
+        remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
+        return Ok(Resume::AlreadyComplete);
+    }
     let partial = staging(path, identity);
     if exists(&partial) {
         return Ok(Resume::From(cp));
-    }
-    // Stopped between the rename into place and removing the checkpoint?
-    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock) {
-        remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
-        return Ok(Resume::AlreadyComplete);
     }
     Err(ExportError::resume(format!(
         "cannot resume {}: {} is there but the partial file {} is gone; \
@@ -241,6 +245,7 @@ mod tests {
             committed_crc32: crc32fast::hash(committed),
             columns: None,
             parts: None,
+            values_replaced: 0,
         }
     }
 

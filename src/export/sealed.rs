@@ -1,6 +1,6 @@
 //! Sealed files: JSON whose last field is a CRC-32 of every byte before it, replaced
 //! atomically and durably. The one scheme behind the checkpoint, the record of a finished export
-//! in `PATH.lock`, and the state of incremental runs: an edited or damaged file is told apart
+//! in `.NAME.complete`, and the state of incremental runs: an edited or damaged file is told apart
 //! from a good one, and a reader sees the old file or the new one, never half.
 
 use std::fs;

@@ -12,6 +12,7 @@ use super::output::Output;
 #[cfg(feature = "parquet")]
 use super::parquet::ParquetOut;
 use super::report::ParquetReport;
+use super::surrogates::Replaced;
 use crate::model::RawRow;
 
 /// An export's destination and what it must remember between pages.
@@ -64,9 +65,18 @@ impl Sink {
         match self {
             Sink::Text { encoder, out, buf } => {
                 buf.clear();
-                encoder.page(rows, buf).map_err(encode_err(at.offset))?;
+                encoder
+                    .page(rows, at.offset, buf)
+                    .map_err(encode_err(at.offset))?;
                 out.write(buf)?;
-                out.commit(at.next_offset, at.next_key, at.rows, encoder.columns())
+                let replaced = encoder.replaced().count();
+                out.commit(
+                    at.next_offset,
+                    at.next_key,
+                    at.rows,
+                    encoder.columns(),
+                    replaced,
+                )
             }
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.page(rows, at.offset, at.next_offset, at.next_key, at.rows),
@@ -115,6 +125,15 @@ impl Sink {
             Sink::Text { encoder, .. } => encoder.left_out(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(_) => Vec::new(),
+        }
+    }
+
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    pub(crate) fn replaced(&self) -> Replaced {
+        match self {
+            Sink::Text { encoder, .. } => encoder.replaced().clone(),
+            #[cfg(feature = "parquet")]
+            Sink::Parquet(p) => p.replaced().clone(),
         }
     }
 

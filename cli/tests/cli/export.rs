@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 use xp_export::emulator::{Config, Emulator, Fault, Record};
+use xp_export::export::{checkpoint_path, partial_path};
 
 fn run(mut c: Command) -> Output {
     c.output().expect("the binary runs")
@@ -56,8 +57,8 @@ async fn csv_file_round_trips_with_quoting_and_neutralised_formulas() {
     .arg(&path);
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!Path::new(&format!("{}.partial", path.display())).exists());
-    assert!(!Path::new(&format!("{}.checkpoint.json", path.display())).exists());
+    assert!(!partial_path(&path).exists());
+    assert!(!checkpoint_path(&path).exists());
 
     let mut reader = csv::Reader::from_path(&path).unwrap();
     assert_eq!(
@@ -314,7 +315,7 @@ async fn resume_after_a_kill_gives_a_byte_identical_file() {
             std::fs::read(&reference).unwrap(),
             "{name}: resumed file differs"
         );
-        assert!(!Path::new(&format!("{}.checkpoint.json", path.display())).exists());
+        assert!(!checkpoint_path(&path).exists());
 
         // Resuming a finished export does nothing and says so.
         let mut c = cmd(&emu);
@@ -451,7 +452,7 @@ async fn a_different_query_refuses_to_resume() {
     assert!(err.contains("different export"), "{err}");
     assert!(err.contains("query"), "{err}");
     assert!(
-        Path::new(&format!("{}.partial", path.display())).exists(),
+        partial_path(&path).exists(),
         "the partial export is left alone"
     );
 }

@@ -252,8 +252,13 @@ async fn a_summary_aimed_at_the_data_is_refused_before_anything_is_written() {
         ("data.ndjson", "data.ndjson", "is the output"),
         ("./data.ndjson", "data.ndjson", "is the output"),
         ("link.json", "data.ndjson", "is the output"),
-        ("data.ndjson.partial", "data.ndjson", "partial file"),
-        ("data.ndjson.checkpoint.json", "data.ndjson", "checkpoint"),
+        (".data.ndjson.partial", "data.ndjson", "partial file"),
+        (".data.ndjson.checkpoint.json", "data.ndjson", "checkpoint"),
+        (
+            ".data.ndjson.complete",
+            "data.ndjson",
+            "record of a finished export",
+        ),
         ("data.ndjson", "link.json", "is the output"),
     ];
     for (summary, output, message) in cases {

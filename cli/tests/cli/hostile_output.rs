@@ -21,8 +21,10 @@ fn run(mut c: Command) -> Output {
     c.output().expect("the binary runs")
 }
 
+/// A hidden file beside `path`: `DIR/.NAME{suffix}`, as the export names its side files.
 fn beside(path: &Path, suffix: &str) -> PathBuf {
-    PathBuf::from(format!("{}{suffix}", path.display()))
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}{suffix}"))
 }
 
 /// An export of `args` to `path`, running, once it has checkpointed at least 300 rows.
@@ -153,8 +155,12 @@ async fn a_symlink_is_followed_and_its_target_written() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
     assert_eq!(ndjson_ids(&fs::read(&target).unwrap()).len(), 1_500);
-    assert!(beside(&target, ".lock").exists(), "kept beside the target");
-    assert!(!beside(&link, ".lock").exists());
+    assert!(
+        beside(&target, ".complete").exists(),
+        "kept beside the target"
+    );
+    assert!(!beside(&target, ".lock").exists(), "removed once finished");
+    assert!(!beside(&link, ".complete").exists());
     assert!(!beside(&link, ".partial").exists());
 
     // A dangling symlink: its target is created.
@@ -181,6 +187,7 @@ async fn outputs_that_cannot_be_written_are_refused_before_any_request() {
             "kept for the files beside an export",
         ),
         (dir.path().join("out.csv.partial"), "kept for the files"),
+        (dir.path().join(".out.csv.parts"), "kept for the files"),
     ] {
         let out = export(&emu, &["export"], &[], &path);
         assert_refused(&out, 2, says);

@@ -3,11 +3,12 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::*;
 use xp_export::emulator::Emulator;
+use xp_export::export::{checkpoint_path, lock_path, partial_path, record_path};
 
 /// `xp-export export ARGS --state DIR/state.json`; a panic fails the test.
 fn careless(emu: &Emulator, dir: &Path, args: &[&str]) -> Output {
@@ -105,14 +106,16 @@ async fn the_state_may_not_be_a_file_the_export_writes_or_reads() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("out.ndjson").display().to_string();
+    let side = |name: fn(&Path) -> PathBuf| name(Path::new(&out)).display().to_string();
     let summary = d.join("summary.json");
     let token = d.join("token");
     std::fs::write(&token, format!("{}\n", emu.apptoken())).unwrap();
     for (state, what) in [
         (out.clone(), "is the output"),
-        (format!("{out}.partial"), "partial file"),
-        (format!("{out}.checkpoint.json"), "checkpoint"),
-        (format!("{out}.lock"), "lock file"),
+        (side(partial_path), "partial file"),
+        (side(checkpoint_path), "checkpoint"),
+        (side(lock_path), "lock file"),
+        (side(record_path), "record of a finished export"),
         (summary.display().to_string(), "--summary-json"),
         (token.display().to_string(), "apptoken file"),
     ] {

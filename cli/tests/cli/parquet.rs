@@ -111,8 +111,10 @@ fn refused(out: &Output, code: i32, says: &str) {
     assert!(err.contains(says), "expected {says:?} in: {err}");
 }
 
+/// A hidden file beside `path`: `DIR/.NAME{suffix}`, as the export names its side files.
 fn beside(path: &Path, suffix: &str) -> PathBuf {
-    PathBuf::from(format!("{}{suffix}", path.display()))
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}{suffix}"))
 }
 
 /// Rows a careless API sends: quotes, newlines, backslashes, non-ASCII, nulls, missing fields,

@@ -28,8 +28,7 @@ pub fn cmd(emu: &Emulator) -> Command {
 
 /// How many rows the checkpoint of an export to `output` holds; 0 before there is one.
 pub fn checkpointed_rows(output: &Path) -> u64 {
-    let checkpoint = format!("{}.checkpoint.json", output.display());
-    std::fs::read_to_string(checkpoint)
+    std::fs::read_to_string(xp_export::export::checkpoint_path(output))
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|cp| cp["rows"].as_u64())

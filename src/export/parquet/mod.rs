@@ -3,7 +3,7 @@
 //! Rows are gathered page by page into a row group; when it is full (rows or bytes), it is
 //! written as a part file, complete and synced, and only then does the checkpoint name it. On
 //! a stop or a failure the rows gathered so far become a (smaller) part too, so nothing
-//! fetched is lost. At the end the parts are joined into `PATH.partial`, which is synced and
+//! fetched is lost. At the end the parts are joined into `.NAME.partial`, which is synced and
 //! renamed to `PATH`.
 //!
 //! - columns: a page's rows into Arrow arrays: push-devices' typed schema, or one inferred
@@ -26,6 +26,7 @@ use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
 use super::format::{ParquetCompression, ParquetOptions};
 use super::lock::{Completed, OutputLock};
 use super::report::ParquetReport;
+use super::surrogates::Replaced;
 use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
@@ -50,6 +51,8 @@ pub(crate) struct ParquetOut {
     /// Rows in the output as of the last checkpoint saved (or resumed from).
     saved_rows: u64,
     row_groups: u64,
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    replaced: Replaced,
 }
 
 /// Where the export stands after a page: what the next checkpoint will say.
@@ -107,6 +110,7 @@ impl ParquetOut {
             checkpointed: checkpoint.is_some(),
             saved_rows: checkpoint.map_or(0, |c| c.rows),
             row_groups,
+            replaced: Replaced::resumed(checkpoint.map_or(0, |c| c.values_replaced)),
         })
     }
 
@@ -120,6 +124,8 @@ impl ParquetOut {
         next_key: Option<u64>,
         total_rows: u64,
     ) -> Result<(), ExportError> {
+        let repaired = self.replaced.repair_page(rows, offset);
+        let rows = repaired.as_deref().unwrap_or(rows);
         self.columns
             .push(rows, offset)
             .map_err(encode_err(offset))?;
@@ -169,7 +175,11 @@ impl ParquetOut {
                 files: self.parts.files().to_vec(),
                 schema,
             }),
+            values_replaced: self.replaced.count(),
         };
+        if !self.checkpointed {
+            self.lock.forget()?;
+        }
         let cp_path = checkpoint_path(&self.path);
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         self.checkpointed = true;
@@ -190,13 +200,18 @@ impl ParquetOut {
         Ok(())
     }
 
+    /// The values stored with U+FFFD in place of a lone surrogate.
+    pub(crate) fn replaced(&self) -> &Replaced {
+        &self.replaced
+    }
+
     /// The directory of parts, which a resume continues from.
     pub(crate) fn partial(&self) -> &Path {
         self.parts.dir()
     }
 
     /// Completes the output: the last rows written as a part, the parts joined into
-    /// `PATH.partial` and synced, recorded as finished in the lock file, renamed into place;
+    /// `.NAME.partial` and synced, recorded as finished (`.NAME.complete`), renamed into place;
     /// parts and checkpoint removed.
     pub(crate) fn finish(mut self) -> Result<(PathBuf, ParquetReport), ExportError> {
         self.save_checkpoint()?;

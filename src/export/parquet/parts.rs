@@ -1,4 +1,4 @@
-//! The part files of a Parquet export: `PATH.parts/part-00000.parquet`, each a complete Parquet
+//! The part files of a Parquet export: `.NAME.parts/part-00000.parquet`, each a complete Parquet
 //! file (one row group, or more when one page outgrows the bound), synced before a checkpoint
 //! names it; at the end, joined into one file by copying their encoded column chunks.
 //!

@@ -75,7 +75,8 @@ pub(super) fn text(raw: &RawValue) -> Cow<'_, str> {
         Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
         Some(_) => match serde_json::from_str::<String>(json) {
             Ok(s) => Cow::Owned(s),
-            // Unreachable: serde_json checked the string when it cut the row.
+            // Unreachable: serde_json checked the string when it cut the row, and a lone
+            // surrogate (which it lets through there) was replaced before (`surrogates`).
             Err(_) => Cow::Borrowed(json),
         },
         None => compact(json),
