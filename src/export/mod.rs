@@ -192,6 +192,9 @@ impl Export {
             mode: self.query.mode,
             format: self.format,
             gzip: self.gzip,
+            api_url: Some(self.query.client.api_url().to_string()),
+            // Fingerprinted once it is known whether an earlier run's is to be kept.
+            credential: None,
         }
     }
 
@@ -288,12 +291,16 @@ impl Export {
             }
         };
         let lock = OutputLock::acquire(&path)?;
-        let identity = self.identity();
-        let checkpoint = match resume::check(&path, &identity, &lock, self.asked)? {
+        let client = &self.query.client;
+        let mut identity = self.identity();
+        let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {
             Resume::AlreadyComplete => return Ok(None),
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
+        if identity.credential.is_none() {
+            identity.credential = Some(client.fingerprint());
+        }
         #[cfg(feature = "parquet")]
         if self.format == Format::Parquet {
             let select = self.query.body.select.as_deref();

@@ -205,9 +205,9 @@ async fn a_run_that_fails_leaves_the_state_as_it_was() {
     run_into(&emu, dir.path(), "1.ndjson", &[]);
     let before = std::fs::read(dir.path().join("state.json")).unwrap();
     emu.insert(300);
-    // A server that refuses everything: the run fails, exit 3, before any row.
+    // A server that refuses the first request: the run fails, exit 3, before any row.
+    emu.inject([xp_export::emulator::Fault::Status(401)]);
     let output = cmd(&emu)
-        .env("XTREMEPUSH_APPTOKEN", "not-the-token")
         .args(["export", "--state"])
         .arg(dir.path().join("state.json"))
         .arg("-o")
