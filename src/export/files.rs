@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The endings of the files beside an output (and of a checkpoint's temporary file); an
 /// output whose name ends in one of them is refused.
@@ -66,6 +66,37 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
+}
+
+/// `path` with every symlink in its last component followed, dangling ones included: where a
+/// write to `path` lands. An output and a sealed file (a state named by a symlink) are written
+/// there, so the link stays a link.
+pub(crate) fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                path = dir.join(target);
+            }
+            Ok(_) => return Ok(path),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(path);
+            }
+            Err(e) => return Err(e),
+        }
+        if path.file_name().is_none() || path.components().next_back() == Some(Component::ParentDir)
+        {
+            return Err(io::Error::other("its symlink names no file"));
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// Makes a directory's entries durable (a rename or a new file in it), where the file system
