@@ -4,10 +4,12 @@
 //!
 //! A file export is written to `PATH.partial` and renamed to `PATH` only when complete, so a
 //! reader never sees half a file under the final name. Beside the partial file,
-//! `PATH.checkpoint.json` records the query (never the apptoken), the next offset, how many
-//! rows and bytes are safely written and their CRC-32, sealed with a checksum of its own. A
-//! resumed export checks both, cuts the partial file back to those bytes and continues from
-//! that offset: the finished file is byte-identical to one written in a single run.
+//! `PATH.checkpoint.json` records the query, the endpoint and a salted fingerprint of the
+//! credential (never the credential itself), the next offset, how many rows and bytes are
+//! safely written and their CRC-32, sealed with a checksum of its own. A resumed export checks
+//! both (a checkpoint of another endpoint or credential is refused), cuts the partial file
+//! back to those bytes and continues from that offset: the finished file is byte-identical to
+//! one written in a single run.
 //!
 //! `PATH.lock` is locked for the export's whole life, so a second export of the same output
 //! fails at once; once the export is finished it records what was exported, so that only an
