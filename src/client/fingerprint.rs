@@ -14,14 +14,14 @@
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
+use aws_lc_rs::pbkdf2;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The rounds of PBKDF2 a new fingerprint is made with, once per export and per incremental
-/// run. An apptoken is a random token, not a password a person chose: no guess finds it, and
-/// the rounds only make testing a list of known tokens against a file cost more.
-pub const ROUNDS: u32 = 10_000;
+/// run: a few milliseconds. An apptoken is a random token, not a password a person chose: no
+/// guess finds it, and the rounds make testing a list of known tokens against a stolen file
+/// cost that much per token.
+pub(crate) const ROUNDS: u32 = 100_000;
 
 /// The most rounds a stored fingerprint may ask for: an edited file must not make the check
 /// take hours.
@@ -50,7 +50,7 @@ impl Fingerprint {
     /// The fingerprint of `credential` with a fresh random salt.
     pub(crate) fn new(credential: &[u8]) -> Fingerprint {
         let mut salt = [0; 16];
-        if getrandom::fill(&mut salt).is_err() {
+        if aws_lc_rs::rand::fill(&mut salt).is_err() {
             // No system randomness: a salt still differs from file to file, by time and
             // process; it needs to be unique, not secret.
             let now = std::time::SystemTime::now()
@@ -78,21 +78,9 @@ impl Fingerprint {
 
 /// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2) of `password`, one block of 32 bytes long.
 fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32) -> [u8; 32] {
-    // HMAC takes a key of any length: a longer one is hashed first.
-    let Ok(key) = Hmac::<Sha256>::new_from_slice(password) else {
-        unreachable!("HMAC refused a key")
-    };
-    let mut mac = key.clone();
-    mac.update(salt);
-    mac.update(&1u32.to_be_bytes());
-    let mut u: [u8; 32] = mac.finalize().into_bytes().into();
-    let mut out = u;
-    for _ in 1..rounds {
-        let mut mac = key.clone();
-        mac.update(&u);
-        u = mac.finalize().into_bytes().into();
-        out.iter_mut().zip(u).for_each(|(o, b)| *o ^= b);
-    }
+    let mut out = [0; 32];
+    let rounds = std::num::NonZeroU32::new(rounds).unwrap_or(std::num::NonZeroU32::MIN);
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, salt, password, &mut out);
     out
 }
 
@@ -210,8 +198,8 @@ mod tests {
         assert_eq!(back, a);
         for (from, to) in [
             (SCHEME, "sha1"),
-            ("\"rounds\":10000", "\"rounds\":4000000000"),
-            ("\"rounds\":10000", "\"rounds\":0"),
+            ("\"rounds\":100000", "\"rounds\":4000000000"),
+            ("\"rounds\":100000", "\"rounds\":0"),
             ("\"salt\":\"", "\"salt\":\"0"),
         ] {
             let edited = json.replace(from, to);
