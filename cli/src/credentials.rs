@@ -50,6 +50,16 @@ pub struct AuthArgs {
     token_url: Option<String>,
 }
 
+/// A file a credential is read from, as given: `-` is standard input.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretFile<'a> {
+    pub path: &'a Path,
+    /// What it holds: "apptoken", "client secret", "private key".
+    pub holds: &'static str,
+    /// The flag that names it.
+    pub flag: &'static str,
+}
+
 /// The one credential given, read.
 #[derive(Debug, PartialEq)]
 enum Credential {
@@ -65,16 +75,23 @@ impl AuthArgs {
         self.configure(credential)
     }
 
-    /// The file holding the credential, and what it is called: for an export to keep its
-    /// output and summary off it.
-    pub fn secret_file(&self) -> Option<(&Path, &'static str)> {
+    /// Every file a credential is read from ("-": standard input), with what it holds and
+    /// its flag: for an export to keep everything it writes off them.
+    pub fn secret_files(&self) -> Vec<SecretFile<'_>> {
         [
-            (&self.apptoken_file, "the apptoken file"),
-            (&self.client_secret_file, "the client secret file"),
-            (&self.private_key_file, "the private key file"),
+            (&self.apptoken_file, "apptoken", "--apptoken-file"),
+            (
+                &self.client_secret_file,
+                "client secret",
+                "--client-secret-file",
+            ),
+            (&self.private_key_file, "private key", "--private-key-file"),
         ]
         .into_iter()
-        .find_map(|(file, what)| file.as_deref().map(|f| (f, what)))
+        .filter_map(|(file, holds, flag)| {
+            file.as_deref().map(|path| SecretFile { path, holds, flag })
+        })
+        .collect()
     }
 
     /// Each credential given, with where it was found (not yet read: reading standard input

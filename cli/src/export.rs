@@ -65,10 +65,8 @@ impl ExportPlan {
             Target::Stdout => None,
         };
         let summary = args.summary_json.as_deref();
-        paths::check_apart(output, summary, args.auth.secret_file())?;
-        if let Some(state) = &args.incremental.state {
-            paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
-        }
+        let state = args.incremental.state.as_deref();
+        paths::check_apart(output, summary, state, &args.auth.secret_files())?;
         let conditions = args.conditions()?;
         let shard = args.sharding.shard()?;
         let window = args.incremental.window(now)?;

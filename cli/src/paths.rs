@@ -1,98 +1,199 @@
-//! Files one export must keep apart: `--summary-json` must not name the output, its partial
-//! file or its checkpoint, nor the credential's file; `-o` must not name the credential's file. Checked
-//! before anything is written, also when two names reach the same file (a symlink, `./x` and
-//! `x`, a hard link), as far as that can be told before the files exist.
+//! Files one export must keep apart. Nothing it writes (the output and the files beside it,
+//! `--summary-json`, `--state` and its temporary file) may be a file a credential is read
+//! from: the apptoken, client secret or private key file, or standard input when one is read
+//! from `-` (`--summary-json /dev/stdin` with the token file on standard input would write
+//! over the token). `--summary-json` must not be the output or a file beside it, and
+//! `--state` none of those. Checked before anything is read or written, by what the names
+//! reach (the same device and inode; standard input's by `fstat`), so that a symlink, `./x`
+//! and `x`, a hard link or `/dev/stdin` are caught, and, for files that do not exist yet, by
+//! their paths once symlinks are followed.
 
 use std::path::{Path, PathBuf};
 
 use xp_export::export::{checkpoint_path, lock_path, partial_path, record_path, temp_path};
 
+use crate::credentials::SecretFile;
 use crate::failure::Failure;
 
-/// Refuses an export whose files would write over each other or over the file holding the
-/// credential (`secret`: its path, and what it is called, "the apptoken file").
+/// Refuses an export whose files would write over each other or over a file a credential is
+/// read from (`secrets`, standard input among them when one is `-`).
 pub fn check_apart(
     output: Option<&Path>,
     summary: Option<&Path>,
-    secret: Option<(&Path, &str)>,
+    state: Option<&Path>,
+    secrets: &[SecretFile<'_>],
 ) -> Result<(), Failure> {
-    let secret = secret.filter(|(t, _)| *t != Path::new("-"));
-    let mut written: Vec<(PathBuf, &str)> = Vec::new();
-    if let Some(o) = output {
-        for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
-            written.push((partial_path(&base), "the output's partial file"));
-            written.push((checkpoint_path(&base), "the output's checkpoint"));
-            written.push((
-                record_path(&base),
-                "the output's record of a finished export",
-            ));
-            written.push((base, "the output"));
+    check_secrets_apart(&written(output, summary, state), secrets)?;
+    check_summary_apart(output, summary)?;
+    match state {
+        Some(state) => check_state_apart(state, output, summary),
+        None => Ok(()),
+    }
+}
+
+/// A file the export writes: its path, the flag and value that lead to it, and which of the
+/// files that flag writes it is (`None`: the one named).
+struct Written<'a> {
+    path: PathBuf,
+    flag: &'static str,
+    given: &'a Path,
+    beside: Option<&'static str>,
+}
+
+impl Written<'_> {
+    /// The file in words: `-o out.csv`, or `-o out.csv: its checkpoint out.csv.checkpoint.json`.
+    fn shown(&self) -> String {
+        let named = format!("{} {}", self.flag, self.given.display());
+        match self.beside {
+            None => named,
+            Some(what) => format!("{named}: {what} {}", self.path.display()),
         }
-        if let Some((t, what)) = secret
-            && same_file(o, t)
-        {
+    }
+
+    /// The file in words, as one of the output's: "the output", "the output's checkpoint".
+    fn of_the_output(&self) -> String {
+        match self.beside {
+            None => "the output".to_string(),
+            Some(what) => format!("the output's {}", what.trim_start_matches("its ")),
+        }
+    }
+}
+
+/// Every file the export may write, each named one before the files beside it.
+fn written<'a>(
+    output: Option<&'a Path>,
+    summary: Option<&'a Path>,
+    state: Option<&'a Path>,
+) -> Vec<Written<'a>> {
+    let mut all = Vec::new();
+    let mut add = |path: PathBuf, flag, given, beside| {
+        all.push(Written {
+            path,
+            flag,
+            given,
+            beside,
+        })
+    };
+    if let Some(o) = output {
+        add(o.to_path_buf(), "-o", o, None);
+        for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
+            add(partial_path(&base), "-o", o, Some("its partial file"));
+            add(checkpoint_path(&base), "-o", o, Some("its checkpoint"));
+            let temp = temp_path(&checkpoint_path(&base));
+            add(temp, "-o", o, Some("its checkpoint's temporary file"));
+            add(lock_path(&base), "-o", o, Some("its lock file"));
+            let record = record_path(&base);
+            add(record, "-o", o, Some("its record of a finished export"));
+        }
+    }
+    if let Some(s) = summary {
+        add(s.to_path_buf(), "--summary-json", s, None);
+    }
+    if let Some(s) = state {
+        add(s.to_path_buf(), "--state", s, None);
+        let target = resolve(s).unwrap_or_else(|| s.to_path_buf());
+        add(temp_path(&target), "--state", s, Some("its temporary file"));
+    }
+    all
+}
+
+/// Refuses any written file that is a file a credential is read from, naming both.
+fn check_secrets_apart(written: &[Written<'_>], secrets: &[SecretFile<'_>]) -> Result<(), Failure> {
+    let stdin = stdin_file();
+    for secret in secrets {
+        let from_stdin = secret.path == Path::new("-");
+        let source = if from_stdin {
+            format!(
+                "standard input, which the {} is read from ({} -)",
+                secret.holds, secret.flag
+            )
+        } else {
+            format!("the {} file {}", secret.holds, secret.path.display())
+        };
+        let hit = written.iter().find(|w| {
+            if from_stdin {
+                stdin.is_some() && stdin == file_id(&w.path)
+            } else {
+                same_file(&w.path, secret.path)
+            }
+        });
+        if let Some(w) = hit {
             return Err(Failure::usage(format!(
-                "-o {} is {what}: the export would replace it; name another output",
-                o.display()
+                "{} is {source}: the export would write over the {}; name another file",
+                w.shown(),
+                secret.holds
             )));
         }
-    }
-    let Some(s) = summary else { return Ok(()) };
-    if let Some((_, what)) = written.iter().find(|(w, _)| same_file(s, w)) {
-        return Err(Failure::usage(format!(
-            "--summary-json {} is {what}: the summary would destroy the data; name another file",
-            s.display()
-        )));
-    }
-    if let Some((t, what)) = secret
-        && same_file(s, t)
-    {
-        return Err(Failure::usage(format!(
-            "--summary-json {} is {what}: the summary would replace it; name another file",
-            s.display()
-        )));
     }
     Ok(())
 }
 
-/// Refuses a `--state` file that is the output, its partial file, checkpoint or lock, the
-/// `--summary-json` file, or the credential's file: each would be destroyed by the other.
-pub fn check_state_apart(
-    state: &Path,
-    output: Option<&Path>,
-    summary: Option<&Path>,
-    secret: Option<(&Path, &str)>,
-) -> Result<(), Failure> {
-    let mut others: Vec<(PathBuf, &str)> = Vec::new();
-    if let Some(o) = output {
-        for base in [Some(o.to_path_buf()), resolve(o)].into_iter().flatten() {
-            others.push((partial_path(&base), "the output's partial file"));
-            others.push((checkpoint_path(&base), "the output's checkpoint"));
-            others.push((lock_path(&base), "the output's lock file"));
-            others.push((
-                record_path(&base),
-                "the output's record of a finished export",
-            ));
-            others.push((
-                temp_path(&checkpoint_path(&base)),
-                "the output's checkpoint's temporary file",
-            ));
-            others.push((base, "the output"));
-        }
-    }
-    if let Some(s) = summary {
-        others.push((s.to_path_buf(), "the --summary-json file"));
-    }
-    if let Some((t, what)) = secret.filter(|(t, _)| *t != Path::new("-")) {
-        others.push((t.to_path_buf(), what));
-    }
-    match others.iter().find(|(w, _)| same_file(state, w)) {
-        Some((_, what)) => Err(Failure::usage(format!(
-            "--state {} is {what}: the state and it would overwrite each other; name another file",
-            state.display()
+/// Refuses a `--summary-json` file that is the output or a file beside it.
+fn check_summary_apart(output: Option<&Path>, summary: Option<&Path>) -> Result<(), Failure> {
+    let Some(s) = summary else { return Ok(()) };
+    match written(output, None, None)
+        .iter()
+        .find(|w| same_file(s, &w.path))
+    {
+        Some(w) => Err(Failure::usage(format!(
+            "--summary-json {} is {}: the summary would destroy the data; name another file",
+            s.display(),
+            w.of_the_output()
         ))),
         None => Ok(()),
     }
+}
+
+/// Refuses a `--state` file that is the output, a file beside it, or the `--summary-json`
+/// file: each would be destroyed by the other.
+fn check_state_apart(
+    state: &Path,
+    output: Option<&Path>,
+    summary: Option<&Path>,
+) -> Result<(), Failure> {
+    match written(output, summary, None)
+        .iter()
+        .find(|w| same_file(state, &w.path))
+    {
+        Some(w) => Err(Failure::usage(format!(
+            "--state {} is {}: the state and it would overwrite each other; name another file",
+            state.display(),
+            match w.flag {
+                "--summary-json" => "the --summary-json file".to_string(),
+                _ => w.of_the_output(),
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The device and inode of the file `path` reaches, if it exists.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// The device and inode of what standard input is, by `fstat` of descriptor 0 (whatever name
+/// reaches it); `None` for a terminal or `/dev/null` (a character device holds no credential
+/// to lose), or without standard input.
+#[cfg(unix)]
+fn stdin_file() -> Option<(u64, u64)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let meta = std::fs::File::from(fd).metadata().ok()?;
+    (!meta.file_type().is_char_device()).then(|| (meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn stdin_file() -> Option<(u64, u64)> {
+    None
 }
 
 /// Whether `a` and `b` name the same file: the same device and inode when both exist, else
@@ -150,19 +251,45 @@ mod tests {
         assert!(!same_file(&dir.path().join("other.json"), &out));
         std::fs::write(&out, "x").unwrap();
         assert!(same_file(&link, &out));
-        let e = check_apart(Some(&out), Some(&link), None).unwrap_err();
+        let e = check_apart(Some(&out), Some(&link), None, &[]).unwrap_err();
         assert!(e.message.contains("is the output"), "{}", e.message);
         let partial = dir.path().join(".out.ndjson.partial");
-        let e = check_apart(Some(&out), Some(&partial), None).unwrap_err();
+        let e = check_apart(Some(&out), Some(&partial), None, &[]).unwrap_err();
         assert!(e.message.contains("partial file"), "{}", e.message);
-        assert!(check_apart(Some(&out), Some(&dir.path().join("s.json")), None).is_ok());
-        assert!(
-            check_apart(
-                None,
-                Some(&out),
-                Some((Path::new("-"), "the apptoken file"))
+        assert!(check_apart(Some(&out), Some(&dir.path().join("s.json")), None, &[]).is_ok());
+    }
+
+    /// Every file the export writes is kept off every credential's file, the files beside
+    /// the output too, each refusal naming both.
+    #[cfg(unix)]
+    #[test]
+    fn nothing_written_is_a_credentials_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t").unwrap();
+        let secret = |path| SecretFile {
+            path,
+            holds: "apptoken",
+            flag: "--apptoken-file",
+        };
+        let out = dir.path().join("x.ndjson");
+        let checkpoint = dir.path().join(".x.ndjson.checkpoint.json");
+        std::os::unix::fs::symlink(&token, &checkpoint).unwrap();
+        let e = check_apart(Some(&out), None, None, &[secret(&token)]).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "-o {}: its checkpoint {} is the apptoken file {}: the export would write over \
+                 the apptoken; name another file",
+                out.display(),
+                checkpoint.display(),
+                token.display()
             )
-            .is_ok()
         );
+        let dotted = dir.path().join(".").join("token");
+        let e = check_apart(None, None, Some(&dotted), &[secret(&token)]).unwrap_err();
+        assert!(e.message.starts_with("--state"), "{}", e.message);
+        let other = dir.path().join("y.ndjson");
+        assert!(check_apart(Some(&other), Some(&out), None, &[secret(&token)]).is_ok());
     }
 }

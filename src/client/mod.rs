@@ -10,6 +10,7 @@
 
 mod auth;
 mod builder;
+mod fingerprint;
 mod redirect;
 mod region;
 mod secrets;
@@ -24,6 +25,7 @@ use serde::Serialize;
 pub use auth::JwtAlgorithm;
 use auth::{Auth, Bearer};
 pub use builder::ClientBuilder;
+pub use fingerprint::Fingerprint;
 pub use region::Region;
 use secrets::{Secret, Secrets};
 
@@ -124,6 +126,18 @@ impl Client {
             Auth::OAuth(oauth) => Some(oauth.token_url()),
             Auth::AppToken(_) => None,
         }
+    }
+
+    /// A fingerprint of this client's credential, with a salt of its own: what a checkpoint
+    /// or an incremental state records so that a run with another credential (of another
+    /// project, perhaps) is told apart, without the credential. See [`Fingerprint`].
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::new(&self.inner.auth.identifying())
+    }
+
+    /// Whether `fingerprint` was made of this client's credential.
+    pub fn is_fingerprinted_by(&self, fingerprint: &Fingerprint) -> bool {
+        fingerprint.is_of(&self.inner.auth.identifying())
     }
 
     /// The retry policy every page follows.

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::format::Format;
 use super::sealed;
+use crate::client::{Client, Fingerprint};
 
 /// What identifies an export: two runs with equal identities write the same bytes.
-/// It holds no secret (the apptoken is not part of it).
+/// It holds no secret: the credential is known by its fingerprint alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     /// The list model.
@@ -35,6 +36,15 @@ pub struct Identity {
     pub format: Format,
     /// Whether the output is gzip-compressed.
     pub gzip: bool,
+    /// The API's base URL (with `model`, the endpoint the rows come from). `None` in a
+    /// checkpoint of an earlier build, which did not record it: that one is taken as this run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// The fingerprint of the credential the rows were read with ([`Client::fingerprint`]):
+    /// another apptoken is another project, whose rows another run's file must not be
+    /// continued with. `None` as `api_url` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Fingerprint>,
 }
 
 impl Identity {
@@ -47,6 +57,20 @@ impl Identity {
         let option = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
         let (a, b) = (self, other);
         let mut diffs = Vec::new();
+        if let (Some(x), Some(y)) = (&a.api_url, &b.api_url) {
+            let endpoint = |url: &str, model: &str| format!("{url}/list/{model}");
+            differ(
+                &mut diffs,
+                "endpoint",
+                endpoint(x, &a.model),
+                endpoint(y, &b.model),
+            );
+        }
+        if let (Some(x), Some(y)) = (&a.credential, &b.credential)
+            && x != y
+        {
+            diffs.push("another credential (another apptoken or OAuth client)".to_string());
+        }
         differ(&mut diffs, "model", &a.model, &b.model);
         differ(&mut diffs, "query", &a.query, &b.query);
         differ(&mut diffs, "page size", a.page_size, b.page_size);
@@ -66,6 +90,20 @@ impl Identity {
         differ(&mut diffs, "start offset", a.start_offset, b.start_offset);
         differ(&mut diffs, "format", format(a), format(b));
         (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
+
+    /// Fingerprints this run's credential (`client`'s) as `stored`'s was, so that
+    /// [`difference`](Self::difference) can compare the two: `stored`'s own fingerprint when
+    /// it is of this credential, else a fresh one (which differs). Nothing when `stored` has
+    /// none (written by an earlier build).
+    pub(crate) fn fingerprint_as(&mut self, stored: &Identity, client: &Client) {
+        if let Some(theirs) = &stored.credential {
+            self.credential = Some(if client.is_fingerprinted_by(theirs) {
+                theirs.clone()
+            } else {
+                client.fingerprint()
+            });
+        }
     }
 }
 
@@ -173,6 +211,8 @@ pub(crate) mod tests {
             max_rows: None,
             format: Format::Csv,
             gzip: false,
+            api_url: None,
+            credential: None,
         }
     }
 
@@ -271,6 +311,8 @@ pub(crate) mod tests {
             max_rows: Some(9),
             format: Format::Json,
             gzip: true,
+            api_url: None,
+            credential: None,
         };
         assert_eq!(
             a.difference(&b).unwrap(),

@@ -6,10 +6,10 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::error::ExportError;
-use super::files::reserved;
+use super::files::{reserved, resolve};
 
 /// Where an export to a path writes.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,35 +97,6 @@ fn stream_kind(path: &Path) -> Result<Option<&'static str>, ExportError> {
     } else {
         None
     })
-}
-
-/// `path` with every symlink in its last component followed, dangling ones included.
-fn resolve(path: &Path) -> io::Result<PathBuf> {
-    let mut path = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = fs::read_link(&path)?;
-                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                path = dir.join(target);
-            }
-            Ok(_) => return Ok(path),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(path);
-            }
-            Err(e) => return Err(e),
-        }
-        if path.file_name().is_none() || path.components().next_back() == Some(Component::ParentDir)
-        {
-            return Err(io::Error::other("its symlink names no file"));
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 fn unusable(path: &Path, why: &str) -> ExportError {

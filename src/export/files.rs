@@ -22,7 +22,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 const PARTIAL: &str = ".partial";
 const CHECKPOINT: &str = ".checkpoint.json";
@@ -122,6 +122,37 @@ fn hidden(path: &Path, suffix: &str) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(suffix);
     path.with_file_name(name)
+}
+
+/// `path` with every symlink in its last component followed, dangling ones included: where a
+/// write to `path` lands. An output and a sealed file (a state named by a symlink) are written
+/// there, so the link stays a link.
+pub(crate) fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                path = dir.join(target);
+            }
+            Ok(_) => return Ok(path),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(path);
+            }
+            Err(e) => return Err(e),
+        }
+        if path.file_name().is_none() || path.components().next_back() == Some(Component::ParentDir)
+        {
+            return Err(io::Error::other("its symlink names no file"));
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// Makes a directory's entries durable (a rename or a new file in it), where the file system

@@ -5,11 +5,12 @@
 //! A file export is written to a hidden partial file beside `PATH` (`.NAME.partial`) and
 //! renamed to `PATH` only when complete, so a reader never sees half a file under the final
 //! name, nor any of the files kept beside it (all hidden, see [`partial_path`] and the others).
-//! Beside the partial file, `.NAME.checkpoint.json` records the query (never the apptoken), the
-//! next offset, how many rows and bytes are safely written and their CRC-32, sealed with a
-//! checksum of its own. A resumed export checks both, cuts the partial file back to those bytes
-//! and continues from that offset: the finished file is byte-identical to one written in a
-//! single run.
+//! Beside the partial file, `.NAME.checkpoint.json` records the query, the endpoint and a
+//! salted fingerprint of the credential (never the credential itself), the next offset, how
+//! many rows and bytes are safely written and their CRC-32, sealed with a checksum of its own.
+//! A resumed export checks both (a checkpoint of another endpoint or credential is refused),
+//! cuts the partial file back to those bytes and continues from that offset: the finished file
+//! is byte-identical to one written in a single run.
 //!
 //! `.NAME.lock` is locked for the export's whole life, so a second export of the same output
 //! fails at once, and removed when it ends. A finished export leaves `.NAME.complete`, the
@@ -198,6 +199,9 @@ impl Export {
             mode: self.query.mode,
             format: self.format,
             gzip: self.gzip,
+            api_url: Some(self.query.client.api_url().to_string()),
+            // Fingerprinted once it is known whether an earlier run's is to be kept.
+            credential: None,
         }
     }
 
@@ -298,12 +302,16 @@ impl Export {
         };
         let lock = OutputLock::acquire(&path)?;
         legacy::migrate(&path, &lock)?;
-        let identity = self.identity();
-        let checkpoint = match resume::check(&path, &identity, &lock, self.asked)? {
+        let client = &self.query.client;
+        let mut identity = self.identity();
+        let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {
             Resume::AlreadyComplete => return Ok(None),
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
+        if identity.credential.is_none() {
+            identity.credential = Some(client.fingerprint());
+        }
         #[cfg(feature = "parquet")]
         if self.format == Format::Parquet {
             let select = self.query.body.select.as_deref();

@@ -13,6 +13,7 @@ use super::files::{checkpoint_path, crc_of, partial_path, remove_if_present};
 #[cfg(feature = "parquet")]
 use super::format::Format;
 use super::lock::{self, OutputLock};
+use crate::client::Client;
 
 /// Where a file export starts.
 #[derive(Debug)]
@@ -38,11 +39,15 @@ pub(crate) struct Asked {
 
 /// Decides how the export of `path` (whose lock is held) starts: a leftover partial file or
 /// checkpoint is continued with `--resume`, discarded with `--restart`, and otherwise refused.
+/// A checkpoint or finished output is this export's only when it was read from the same
+/// endpoint with the same credential (`client`'s); `identity` then takes its credential's
+/// fingerprint, to write it again.
 pub(crate) fn check(
     path: &Path,
-    identity: &Identity,
+    identity: &mut Identity,
     lock: &OutputLock,
     asked: Asked,
+    client: &Client,
 ) -> Result<Resume, ExportError> {
     let cp_path = checkpoint_path(path);
     let partial = staging(path, identity);
@@ -63,13 +68,13 @@ pub(crate) fn check(
         return Ok(Resume::Fresh);
     }
     match load(&cp_path)? {
-        Some(cp) => from_checkpoint(path, cp, identity, lock),
+        Some(cp) => from_checkpoint(path, cp, identity, lock, client),
         // Nothing was committed: there is nothing to keep.
         None if exists(&partial) => {
             remove_staging(path, identity)?;
             Ok(Resume::Fresh)
         }
-        None if exists(path) => completed(path, identity, lock),
+        None if exists(path) => completed(path, identity, lock, client),
         None => Ok(Resume::Fresh),
     }
 }
@@ -115,8 +120,9 @@ fn load(cp_path: &Path) -> Result<Option<Checkpoint>, ExportError> {
 fn from_checkpoint(
     path: &Path,
     cp: Checkpoint,
-    identity: &Identity,
+    identity: &mut Identity,
     lock: &OutputLock,
+    client: &Client,
 ) -> Result<Resume, ExportError> {
     let cp_path = checkpoint_path(path);
     if cp.version != checkpoint::VERSION {
@@ -127,6 +133,7 @@ fn from_checkpoint(
             checkpoint::VERSION
         )));
     }
+    identity.fingerprint_as(&cp.identity, client);
     if let Some(diff) = cp.identity.difference(identity) {
         return Err(ExportError::resume(format!(
             "cannot resume {}: it was started with a different export ({diff}); \
@@ -138,7 +145,7 @@ fn from_checkpoint(
     // parts deleted)? A record of a finished export beside a checkpoint is that checkpoint's
     // export's (a new export forgets the old record before its first checkpoint), so an output
     // that is the file it records is finished: what is left beside it goes, checkpoint last.
-    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock) {
+    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock, client) {
         remove_staging(path, identity)?;
         remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
         return Ok(Resume::AlreadyComplete);
@@ -158,7 +165,12 @@ fn from_checkpoint(
 
 /// The output is there with no checkpoint: complete only if this program finished it with
 /// this export and it has not changed since.
-fn completed(path: &Path, identity: &Identity, lock: &OutputLock) -> Result<Resume, ExportError> {
+fn completed(
+    path: &Path,
+    identity: &mut Identity,
+    lock: &OutputLock,
+    client: &Client,
+) -> Result<Resume, ExportError> {
     let refuse = |why: String| {
         Err(ExportError::resume(format!(
             "nothing to resume: {} {why}; run without --resume to export again and replace it",
@@ -171,6 +183,7 @@ fn completed(path: &Path, identity: &Identity, lock: &OutputLock) -> Result<Resu
     else {
         return refuse("was not written by a finished export of this program".into());
     };
+    identity.fingerprint_as(&done.identity, client);
     if let Some(diff) = done.identity.difference(identity) {
         return refuse(format!("was finished by a different export ({diff})"));
     }
@@ -229,6 +242,10 @@ mod tests {
     use crate::export::checkpoint::tests::identity;
     use crate::export::lock::Completed;
 
+    fn client() -> Client {
+        Client::for_tests()
+    }
+
     const RESUME: Asked = Asked {
         resume: true,
         restart: false,
@@ -261,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         let lock = OutputLock::acquire(&path).unwrap();
-        let check = |asked| check(&path, &identity(), &lock, asked);
+        let check = |asked| check(&path, &mut identity(), &lock, asked, &client());
         assert!(matches!(check(RESUME), Ok(Resume::Fresh)));
         fs::write(&path, "done").unwrap();
         let message = resume_error(check(RESUME));
@@ -290,7 +307,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         let lock = OutputLock::acquire(&path).unwrap();
-        let check = |asked| check(&path, &identity(), &lock, asked);
+        let check = |asked| check(&path, &mut identity(), &lock, asked, &client());
         checkpoint(b"").save(&checkpoint_path(&path)).unwrap();
         fs::write(partial_path(&path), "").unwrap();
         let message = resume_error(check(Asked::default()));
@@ -313,19 +330,19 @@ mod tests {
         let lock = OutputLock::acquire(&path).unwrap();
         let cp_path = checkpoint_path(&path);
         checkpoint(b"0123456789").save(&cp_path).unwrap();
-        let message = resume_error(check(&path, &identity(), &lock, RESUME));
+        let message = resume_error(check(&path, &mut identity(), &lock, RESUME, &client()));
         assert!(message.contains("partial file"), "{message}");
         assert!(message.contains("is gone"), "{message}");
         fs::write(partial_path(&path), "0123456789").unwrap();
         assert!(matches!(
-            check(&path, &identity(), &lock, RESUME),
+            check(&path, &mut identity(), &lock, RESUME, &client()),
             Ok(Resume::From(cp)) if cp == checkpoint(b"0123456789")
         ));
 
         let mut other = identity();
         other.page_size = 500;
         other.max_rows = Some(50_000);
-        let message = resume_error(check(&path, &other, &lock, RESUME));
+        let message = resume_error(check(&path, &mut other, &lock, RESUME, &client()));
         assert!(message.contains("page size 1000 vs 500"), "{message}");
         assert!(message.contains("max rows none vs 50000"), "{message}");
         assert!(message.contains("different export"), "{message}");
@@ -333,11 +350,72 @@ mod tests {
         let mut old = checkpoint(b"");
         old.version = checkpoint::VERSION + 1;
         old.save(&cp_path).unwrap();
-        let message = resume_error(check(&path, &identity(), &lock, RESUME));
+        let message = resume_error(check(&path, &mut identity(), &lock, RESUME, &client()));
         assert!(
             message.contains("has version 3, this program writes version 2"),
             "{message}"
         );
+    }
+
+    /// A checkpoint records where its rows came from and with which credential; one of
+    /// another endpoint or credential is refused naming what differs, and one an earlier build
+    /// wrote (with neither) is continued and then written with both.
+    #[test]
+    fn a_checkpoint_of_another_endpoint_or_credential_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let lock = OutputLock::acquire(&path).unwrap();
+        let cp_path = checkpoint_path(&path);
+        fs::write(partial_path(&path), "0123456789").unwrap();
+        let eu = Client::builder().apptoken("eu-token").build().unwrap();
+        let ours = |client: &Client| Identity {
+            api_url: Some(client.api_url().to_string()),
+            ..identity()
+        };
+        let mut cp = checkpoint(b"0123456789");
+        cp.identity = ours(&eu);
+        cp.identity.credential = Some(eu.fingerprint());
+        cp.save(&cp_path).unwrap();
+        let written = fs::read_to_string(&cp_path).unwrap();
+        assert!(!written.contains("eu-token"), "{written}");
+
+        let us = Client::builder()
+            .api_url("https://api.us.xtremepush.com/api/external")
+            .apptoken("eu-token")
+            .build()
+            .unwrap();
+        let message = resume_error(check(&path, &mut ours(&us), &lock, RESUME, &us));
+        assert!(
+            message.contains(
+                "endpoint https://external-api.xtremepush.com/api/external/list/push-devices \
+                 vs https://api.us.xtremepush.com/api/external/list/push-devices"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("another credential"), "{message}");
+        let other = Client::builder().apptoken("other-token").build().unwrap();
+        let message = resume_error(check(&path, &mut ours(&other), &lock, RESUME, &other));
+        assert!(message.contains("another credential"), "{message}");
+        assert!(message.contains("--restart"), "{message}");
+        assert!(!message.contains("other-token"), "{message}");
+
+        let mut identity = ours(&eu);
+        assert!(matches!(
+            check(&path, &mut identity, &lock, RESUME, &eu),
+            Ok(Resume::From(_))
+        ));
+        assert_eq!(
+            identity.credential, cp.identity.credential,
+            "kept to write again"
+        );
+
+        // An earlier build's checkpoint: no endpoint, no credential.
+        checkpoint(b"0123456789").save(&cp_path).unwrap();
+        let mut identity = ours(&other);
+        assert!(matches!(
+            check(&path, &mut identity, &lock, RESUME, &other),
+            Ok(Resume::From(_))
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::files::{remove_if_present, sync_dir, temp_path};
+use super::files::{remove_if_present, resolve, sync_dir, temp_path};
 
 /// What ends the sealed JSON's body and starts its checksum. JSON strings cannot hold a raw
 /// line break, so its last occurrence is the checksum's.
@@ -44,9 +44,11 @@ pub(crate) fn unseal<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 
 /// Replaces the file at `path` with `value`, sealed, atomically and durably: written to
 /// [`temp_path`] beside it, synced, renamed over it, and the directory synced. A failure
-/// leaves the old file and no temporary one.
+/// leaves the old file and no temporary one. A symlink is followed, as an output's is: its
+/// target is replaced (the temporary file beside the target), and the link stays.
 pub(crate) fn replace<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = seal(value)?;
+    let path = &resolve(path)?;
     let temp = temp_path(path);
     let written = (|| {
         let mut file = fs::File::create(&temp)?;
@@ -93,6 +95,28 @@ mod tests {
         );
         let leftovers = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_followed_and_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("kept").join("s.json");
+        fs::create_dir(real.parent().unwrap()).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("kept/s.json", &link).unwrap();
+        for newest in [1, 2] {
+            let doc = Doc { version: 1, newest };
+            replace(&link, &doc).unwrap();
+            assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+            assert_eq!(unseal::<Doc>(&fs::read(&real).unwrap()), Ok(doc));
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "the link and kept/"
+        );
+        assert_eq!(fs::read_dir(real.parent().unwrap()).unwrap().count(), 1);
     }
 
     #[test]

@@ -286,6 +286,66 @@ async fn a_summary_aimed_at_the_data_is_refused_before_anything_is_written() {
     }
 }
 
+/// `--apptoken-file -` with the token file on standard input: no output may reach that file by
+/// another name (`/dev/stdin`, `/dev/fd/0`, its own path), told by device and inode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_written_over_the_token_read_from_standard_input() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{}\n", emu.apptoken())).unwrap();
+    let out = dir.path().join("out.ndjson");
+    let out = out.to_str().unwrap();
+    let token_path = token.to_str().unwrap();
+    let cases: &[&[&str]] = &[
+        &["--summary-json", "/dev/stdin", "-o", out],
+        &["-o", "/dev/stdin"],
+        &["-o", "/dev/fd/0"],
+        &["--state", "/dev/stdin", "-o", out],
+        &["--summary-json", token_path],
+    ];
+    for args in cases {
+        let output = cmd(&emu)
+            .env_remove("XTREMEPUSH_APPTOKEN")
+            .args(["export", "--apptoken-file", "-"])
+            .args(*args)
+            .stdin(File::open(&token).unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is standard input, which the apptoken is read from (--apptoken-file -)"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(args[1]), "names the output: {err}");
+        assert_eq!(
+            std::fs::read_to_string(&token).unwrap().trim(),
+            emu.apptoken(),
+            "{args:?}: the token file is intact"
+        );
+        assert!(!Path::new(out).exists(), "{args:?}");
+    }
+    // The token on standard input, the summary elsewhere: the export runs.
+    let summary = dir.path().join("summary.json");
+    let output = cmd(&emu)
+        .env_remove("XTREMEPUSH_APPTOKEN")
+        .args([
+            "export",
+            "--apptoken-file",
+            "-",
+            "-o",
+            out,
+            "--summary-json",
+        ])
+        .arg(&summary)
+        .stdin(File::open(&token).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(ndjson_ids(&std::fs::read(out).unwrap()).len(), 30);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_summary_fails_the_command_and_keeps_the_export() {
     let emu = emulator(300).await;

@@ -205,9 +205,9 @@ async fn a_run_that_fails_leaves_the_state_as_it_was() {
     run_into(&emu, dir.path(), "1.ndjson", &[]);
     let before = std::fs::read(dir.path().join("state.json")).unwrap();
     emu.insert(300);
-    // A server that refuses everything: the run fails, exit 3, before any row.
+    // A server that refuses the first request: the run fails, exit 3, before any row.
+    emu.inject([xp_export::emulator::Fault::Status(401)]);
     let output = cmd(&emu)
-        .env("XTREMEPUSH_APPTOKEN", "not-the-token")
         .args(["export", "--state"])
         .arg(dir.path().join("state.json"))
         .arg("-o")
@@ -221,4 +221,46 @@ async fn a_run_that_fails_leaves_the_state_as_it_was() {
     );
     let (_, second, _) = run_into(&emu, dir.path(), "2.ndjson", &[]);
     assert_eq!(second, ids_of(&emu.records()[500..]));
+}
+
+/// `--state LINK` is written through the link, as `-o LINK` is: the target is replaced (its
+/// temporary file beside it), the link stays, and the next run continues from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_named_by_a_symlink_is_written_through_it() {
+    let emu = emulator(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    std::os::unix::fs::symlink("kept/daily.json", dir.path().join("state.json")).unwrap();
+    let (_, first, _) = run_into(&emu, dir.path(), "1.ndjson", &[]);
+    assert_eq!(first, ids_of(emu.records().iter()));
+    let link = std::fs::symlink_metadata(dir.path().join("state.json")).unwrap();
+    assert!(link.is_symlink(), "the link stays a link");
+    assert!(
+        kept.join("daily.json").is_file(),
+        "the target holds the state"
+    );
+    emu.insert(40);
+    let (_, second, _) = run_into(&emu, dir.path(), "2.ndjson", &[]);
+    assert_eq!(
+        second,
+        ids_of(&emu.records()[300..]),
+        "continued from the target"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("state.json"))
+            .unwrap()
+            .is_symlink()
+    );
+    let target: Value =
+        serde_json::from_slice(&std::fs::read(kept.join("daily.json")).unwrap()).unwrap();
+    assert_eq!(
+        target["newest_action_id"].as_u64(),
+        Some(emu.records()[339].action_id)
+    );
+    let names: Vec<_> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["daily.json"], "no temporary file left");
 }

@@ -8,6 +8,7 @@ mod shared;
 #[path = "../common/mod.rs"]
 mod common;
 
+mod another_api;
 mod caps;
 mod chaos;
 mod closed_streams;

@@ -207,4 +207,15 @@ impl Auth {
             Auth::OAuth(_) => None,
         }
     }
+
+    /// What tells this credential apart from another, to fingerprint: the apptoken (one per
+    /// project), or the OAuth client's ID (the same client when its secret or key is rotated),
+    /// each after a label of its kind.
+    pub(crate) fn identifying(&self) -> Vec<u8> {
+        let (kind, value) = match self {
+            Auth::AppToken(t) => ("apptoken", t.expose()),
+            Auth::OAuth(oauth) => ("oauth-client", oauth.client_id.as_str()),
+        };
+        [kind.as_bytes(), b"\0", value.as_bytes()].concat()
+    }
 }

@@ -11,9 +11,13 @@
 //! counted as read again ([`Report::rows_reread`]).
 //!
 //! The state holds the query's identity (conditions, select and order: never a secret), the
-//! newest row's key and `create_time`, and when it was written, sealed with a CRC-32 as a
-//! checkpoint is. A state written for another query, edited, damaged or of another version is
-//! refused, with an error of kind [`ExportErrorKind::State`](super::ExportErrorKind::State).
+//! newest row's key and `create_time`, when it was written, and where its rows came from (the
+//! API's base URL, and a salted fingerprint of the credential, never the credential itself),
+//! sealed with a CRC-32 as a checkpoint is. A state written for another query, against another
+//! endpoint or with another credential, edited, damaged or of another version is refused, with
+//! an error of kind [`ExportErrorKind::State`](super::ExportErrorKind::State). A state of an
+//! earlier build, which did not record where its rows came from, is continued, and this run's
+//! API is recorded in it.
 
 mod state;
 
@@ -27,6 +31,7 @@ use super::error::ExportError;
 use super::format::Format;
 use super::report::Report;
 use super::{Export, Target};
+use crate::client::Fingerprint;
 use crate::model::RawRow;
 use crate::model::push_devices::KEY;
 use crate::paginate::key_direction;
@@ -84,12 +89,15 @@ pub struct Incremental {
     since: Option<i64>,
     /// How far before the last newest row a run reads again.
     lookback: Option<Duration>,
+    /// The state's fingerprint of the credential, when it is this client's: written again.
+    credential: Option<Fingerprint>,
 }
 
 impl Incremental {
     /// The incremental run of `query` whose state is kept at `state` (created by the first
-    /// run). Reads and checks the state, sending nothing: a state of another query, or one
-    /// edited, damaged, of another version or not a regular file is an error of kind
+    /// run). Reads and checks the state, sending nothing: a state of another query, of
+    /// another endpoint (the client's base URL) or credential, or one edited, damaged, of
+    /// another version or not a regular file is an error of kind
     /// [`State`](super::ExportErrorKind::State); a query ordered other than by ascending
     /// `action_id` (the order a state can continue) one of kind
     /// [`Query`](super::ExportErrorKind::Query). The query runs in [`Mode::Keyset`].
@@ -104,12 +112,13 @@ impl Incremental {
                 order.join(", ")
             )));
         }
-        let previous = match state::read(&path)? {
+        let (previous, credential) = match state::read(&path)? {
             Some(st) => {
                 st.check_same_query(&path, base.model(), &base.identity())?;
-                st.newest()
+                let credential = st.check_same_api(&path, &base.client)?;
+                (st.newest(), credential)
             }
-            None => None,
+            None => (None, None),
         };
         Ok(Incremental {
             path,
@@ -117,6 +126,7 @@ impl Incremental {
             previous,
             since: None,
             lookback: None,
+            credential,
         })
     }
 
@@ -202,7 +212,12 @@ impl Incremental {
             }),
             (None, None) => None,
         };
-        let state = state::State::new(self.base.model(), self.base.identity(), newest);
+        let client = &self.base.client;
+        let api = (
+            client.api_url().to_string(),
+            self.credential.unwrap_or_else(|| client.fingerprint()),
+        );
+        let state = state::State::new(self.base.model(), self.base.identity(), newest, api);
         state::write(&self.path, &state)?;
         Ok(Finished::Saved(newest))
     }
@@ -280,7 +295,9 @@ mod tests {
             action_id: 9,
             create_time: None,
         };
-        let st = state::State::new(ours.model(), ours.identity(), Some(newest));
+        let client = crate::Client::for_tests();
+        let api = (client.api_url().to_string(), client.fingerprint());
+        let st = state::State::new(ours.model(), ours.identity(), Some(newest), api);
         state::write(&path, &st).unwrap();
         let run = Incremental::open(&path, &ours).unwrap();
         assert_eq!(run.previous(), Some(newest));
@@ -291,6 +308,71 @@ mod tests {
         assert!(
             m.contains("another query") && m.contains('7') && m.contains('8'),
             "{m}"
+        );
+    }
+
+    /// A state records the endpoint and a fingerprint of the credential its rows were read
+    /// with: another API or project's state is refused, naming what differs, and the state
+    /// holds neither secret nor anything that shows it.
+    #[test]
+    fn a_state_of_another_api_or_credential_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let eu = crate::Client::builder()
+            .apptoken("eu-s3cret")
+            .build()
+            .unwrap();
+        let query = eu.push_actions().campaign(7);
+        let api = (eu.api_url().to_string(), eu.fingerprint());
+        let newest = Newest {
+            action_id: 9,
+            create_time: None,
+        };
+        let st = state::State::new(query.model(), query.identity(), Some(newest), api);
+        state::write(&path, &st).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("s3cret") && text.contains("\"credential\""),
+            "{text}"
+        );
+        assert_eq!(
+            Incremental::open(&path, &query).unwrap().previous(),
+            Some(newest)
+        );
+
+        let us = crate::Client::builder()
+            .region(crate::client::Region::Us)
+            .apptoken("eu-s3cret")
+            .build()
+            .unwrap();
+        let err = Incremental::open(&path, &us.push_actions().campaign(7)).unwrap_err();
+        assert_eq!(err.kind(), ExportErrorKind::State);
+        let m = err.to_string();
+        assert!(
+            m.contains(
+                "endpoint https://external-api.xtremepush.com/api/external/list/push-devices \
+                 vs https://api.us.xtremepush.com/api/external/list/push-devices"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains("fresh path") && m.contains("delete this one"),
+            "{m}"
+        );
+
+        let other = crate::Client::builder()
+            .apptoken("another")
+            .build()
+            .unwrap();
+        let err = Incremental::open(&path, &other.push_actions().campaign(7)).unwrap_err();
+        assert_eq!(err.kind(), ExportErrorKind::State);
+        let m = err.to_string();
+        assert!(m.contains("another credential"), "{m}");
+        assert!(!m.contains("s3cret") && !m.contains("another\""), "{m}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "left as it was"
         );
     }
 }

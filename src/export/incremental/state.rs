@@ -2,8 +2,10 @@
 //! exported so far and that row's `create_time`, and when it was written, sealed as a
 //! checkpoint is (see `sealed`). Read and checked before a run; replaced atomically and
 //! durably only after the run's output is complete, so a failed or killed run leaves the old
-//! state and the next run repeats its window. It never holds a secret: the query's identity
-//! has none.
+//! state and the next run repeats its window. It also records where its rows came from: the
+//! API's base URL and a fingerprint of the credential (see `Fingerprint`), so that a state is
+//! never continued against another API or project. It never holds a secret: the query's
+//! identity has none, and the credential is known by its salted fingerprint alone.
 
 use std::path::Path;
 
@@ -13,6 +15,7 @@ use serde_json::Value;
 use super::super::error::ExportError;
 use super::super::sealed;
 use super::Newest;
+use crate::client::{Client, Fingerprint};
 
 /// The state file's format; another version is refused rather than guessed at.
 pub(crate) const VERSION: u32 = 1;
@@ -35,11 +38,24 @@ pub(crate) struct State {
     pub(crate) newest_create_time: Option<i64>,
     /// When this state was written (RFC 3339, UTC).
     pub(crate) written_at: String,
+    /// The API's base URL the rows came from; `None` in a state of an earlier build, which
+    /// did not record it (taken as this run's, and recorded by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) api_url: Option<String>,
+    /// The fingerprint of the credential they were read with; `None` as `api_url` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) credential: Option<Fingerprint>,
 }
 
 impl State {
-    /// The state of `model` and `query` after a run whose newest row is `newest`, written now.
-    pub(crate) fn new(model: &str, query: Value, newest: Option<Newest>) -> State {
+    /// The state of `model` and `query` after a run whose newest row is `newest`, written now,
+    /// read from `api` (its base URL and credential's fingerprint).
+    pub(crate) fn new(
+        model: &str,
+        query: Value,
+        newest: Option<Newest>,
+        api: (String, Fingerprint),
+    ) -> State {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -51,6 +67,8 @@ impl State {
             newest_action_id: newest.map(|n| n.action_id),
             newest_create_time: newest.and_then(|n| n.create_time),
             written_at,
+            api_url: Some(api.0),
+            credential: Some(api.1),
         }
     }
 
@@ -80,6 +98,41 @@ impl State {
             self.model,
             self.query,
         )))
+    }
+}
+
+impl State {
+    /// Refuses a state whose rows came from another endpoint than `client`'s, or were read with
+    /// another credential, naming what differs (never the credential). Returns the state's
+    /// fingerprint when it is `client`'s, to write again; `None` for a state of an earlier
+    /// build, which recorded neither and is taken as this run's.
+    pub(crate) fn check_same_api(
+        &self,
+        path: &Path,
+        client: &Client,
+    ) -> Result<Option<Fingerprint>, ExportError> {
+        let shown = path.display();
+        let what_to_do = "Give each API and project its own state file (a fresh path), or \
+             delete this one to start over with a full export";
+        if let Some(theirs) = &self.api_url
+            && theirs != client.api_url()
+        {
+            let model = &self.model;
+            return Err(ExportError::state(format!(
+                "the state {shown} was written against another API: endpoint \
+                 {theirs}/list/{model} vs {}/list/{model}, this run's; its newest row is not \
+                 this API's. {what_to_do}",
+                client.api_url()
+            )));
+        }
+        match &self.credential {
+            Some(f) if !client.is_fingerprinted_by(f) => Err(ExportError::state(format!(
+                "the state {shown} was written with another credential (another apptoken or \
+                 OAuth client, so perhaps another project): its newest row is not this \
+                 credential's to continue from. {what_to_do}"
+            ))),
+            theirs => Ok(theirs.clone()),
+        }
     }
 }
 
@@ -177,6 +230,8 @@ fn earlier_seal(bytes: &[u8]) -> Option<State> {
         newest_action_id: earlier.newest_action_id,
         newest_create_time: earlier.newest_create_time,
         written_at: earlier.written_at,
+        api_url: None,
+        credential: None,
     })
 }
 
@@ -241,6 +296,30 @@ mod tests {
         assert!(m.contains("damaged"), "{m}");
     }
 
+    /// A state the previous build wrote, sealed as now but without the API it was read from,
+    /// is continued by any client; the next run records its own.
+    #[test]
+    fn a_state_without_its_api_is_taken_as_this_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let previous = json!({
+            "version": 1,
+            "model": "push-devices",
+            "query": {},
+            "newest_action_id": 42,
+            "newest_create_time": null,
+            "written_at": "2026-11-29T00:00:00Z",
+        });
+        std::fs::write(&path, sealed::seal(&previous).unwrap()).unwrap();
+        let state = read(&path).unwrap().expect("a state");
+        assert_eq!((state.api_url.as_deref(), &state.credential), (None, &None));
+        assert_eq!(state.newest().map(|n| n.action_id), Some(42));
+        assert_eq!(
+            state.check_same_api(&path, &Client::for_tests()).unwrap(),
+            None
+        );
+    }
+
     #[test]
     fn written_at_is_rfc3339_in_utc() {
         for (secs, text) in [
@@ -264,7 +343,9 @@ mod tests {
             action_id: 42,
             create_time: Some(1_480_000_000),
         };
-        let state = State::new("push-devices", query.clone(), Some(newest));
+        let client = Client::for_tests();
+        let api = (client.api_url().to_string(), client.fingerprint());
+        let state = State::new("push-devices", query.clone(), Some(newest), api);
         write(&path, &state).unwrap();
         let back = read(&path).unwrap().unwrap();
         assert_eq!(back, state);
