@@ -199,7 +199,7 @@ async fn a_slow_reader_bounds_the_pages_fetched_ahead() {
     assert_eq!(got, expected, "nothing lost to the pause");
 }
 
-/// A server of keys `4, 8, .. 4n` that honours `action_id >`, the order and `limit`; and
+/// A server of keys `4, 8, .. 4n` that honours `action_id >` and `>=`, the order and `limit`; and
 /// `action_id <` unless `ignore_before`; failing with HTTP 500 every request for keys past
 /// `fail_past`.
 struct Keys {
@@ -214,11 +214,11 @@ impl wiremock::Respond for Keys {
         let mut keys: Vec<u64> = (1..=self.n).map(|i| i * 4).collect();
         for c in body["condition"].as_array().into_iter().flatten() {
             let v = c[2].as_u64().unwrap();
-            if c[1] == ">" {
+            if c[1] == ">" || c[1] == ">=" {
                 if self.fail_past.is_some_and(|f| v >= f) {
                     return wiremock::ResponseTemplate::new(500);
                 }
-                keys.retain(|&k| k > v);
+                keys.retain(|&k| k > v || (c[1] == ">=" && k == v));
             } else if c[1] == "<" && !self.ignore_before {
                 keys.retain(|&k| k < v);
             }
