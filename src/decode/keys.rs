@@ -36,6 +36,17 @@ impl KeyIndex {
         let (start, end) = *self.spans.get(i)?;
         row_key(&self.body[start..end], i, 0).ok()
     }
+
+    /// The keys of the first `rows` rows, in order, the first of them at `offset`; an error
+    /// names the first row without an integer key.
+    pub(crate) fn keys(&self, rows: usize, offset: u64) -> Result<Vec<u64>, Error> {
+        self.spans
+            .iter()
+            .take(rows)
+            .enumerate()
+            .map(|(i, &(start, end))| row_key(&self.body[start..end], i, offset))
+            .collect()
+    }
 }
 
 /// The keyset key of one row, which must be an integer.

@@ -41,7 +41,9 @@ pub enum ErrorKind {
     Refused,
     /// A row does not fit the model it is decoded into (a field of the wrong type, say).
     Decode,
-    /// The server repeated the previous page: paging would never end.
+    /// The server's pages cannot be paged safely: it repeated the previous page (paging would
+    /// never end), did not honour a keyset seek or `order` (a page's keys out of order), or
+    /// sent a key shared by two rows to a keyset walk.
     Stalled,
     /// A page's response is larger than the client's page limit
     /// ([`crate::ClientBuilder::max_page_bytes`]).

@@ -77,7 +77,8 @@ impl<T> Fetcher<T> {
                 before,
                 direction,
             } => {
-                let body = plan.keyset_body(after, before, direction);
+                // A keyset page that overlaps the one before asks from its last key on.
+                let body = plan.keyset_body(after, before, direction, request.overlap);
                 plan.client.page_request(&plan.model, &body, request.ask, 0)
             }
         }

@@ -17,6 +17,14 @@
 //!   is not, rows shifted in between: rows delivered already are skipped, and rows that moved
 //!   up out of reach are fetched by key range before the page, so none comes out twice or goes
 //!   missing ([`Summary::shifts_repaired`]). Keyset mode ([`crate::query::Mode::Keyset`]) needs none.
+//! - The order check (keyset mode, and offset mode where seams are checked): every page's keys
+//!   must run strictly in the walk's order, row after row. A page out of order (a server that
+//!   does not honour `order`) is an error ([`ErrorKind::Stalled`](crate::ErrorKind::Stalled),
+//!   not retried) naming the keys and their offsets. Keyset pages past a key ask from that key
+//!   on (`>=`), its row again, so that a key shared by two rows across a page boundary shows:
+//!   in keyset mode that is an error too (a seek cannot page exactly on a key that is not
+//!   unique), and offset mode turns its seam check off for it and says so
+//!   ([`Summary::warnings`]).
 //! - Once a full page has confirmed the page size, up to [`Query::concurrency`] page requests
 //!   are on the wire at once, and pages are delivered in offset order. A page waiting out its
 //!   backoff before a retry holds no request slot: the pages after it go on being fetched, and
@@ -106,6 +114,7 @@
 
 mod cursor;
 mod fetch;
+mod order;
 mod parallel;
 mod plan;
 mod progress;

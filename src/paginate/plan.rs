@@ -157,14 +157,16 @@ impl Plan {
 
     /// What a page that seeks by key sends besides `limit` (its `offset` is 0): the query, past
     /// `after` and short of `before` when set (to fetch rows a shift moved between two pages),
-    /// ordered on the key.
+    /// ordered on the key; from `after` on, itself included, when `from_after` (a keyset page's
+    /// overlap row, see `order`).
     pub(crate) fn keyset_body(
         &self,
         after: Option<u64>,
         before: Option<u64>,
         direction: Direction,
+        from_after: bool,
     ) -> QueryBody {
-        keyset_body(&self.query, after, before, direction)
+        keyset_body(&self.query, after, before, direction, from_after)
     }
 }
 
@@ -173,11 +175,14 @@ fn keyset_body(
     after: Option<u64>,
     before: Option<u64>,
     direction: Direction,
+    from_after: bool,
 ) -> QueryBody {
     let mut body = query.clone();
-    let (past, short_of) = match direction {
-        Direction::Descending => (Op::Lt, Op::Gt),
-        Direction::Ascending => (Op::Gt, Op::Lt),
+    let (past, short_of) = match (direction, from_after) {
+        (Direction::Descending, false) => (Op::Lt, Op::Gt),
+        (Direction::Descending, true) => (Op::Le, Op::Gt),
+        (Direction::Ascending, false) => (Op::Gt, Op::Lt),
+        (Direction::Ascending, true) => (Op::Ge, Op::Lt),
     };
     if let Some(key) = after {
         body.condition.push(Condition::new(KEY, past, key));
@@ -301,7 +306,7 @@ mod tests {
     fn keyset_pages_seek_past_the_last_key() {
         let q = client().push_actions().campaign(7).mode(Mode::Keyset);
         assert_eq!(keyset_direction(&q), Ok(Direction::Ascending));
-        let seek = keyset_body(&q.body, Some(1234), None, Direction::Ascending);
+        let seek = keyset_body(&q.body, Some(1234), None, Direction::Ascending, false);
         let body = q.client.page_request(q.model(), &seek, 500, 0).unwrap();
         assert_eq!(
             body.body_json(),
@@ -313,17 +318,30 @@ mod tests {
                 "offset": 0
             })
         );
-        let first =
-            serde_json::to_value(keyset_body(&q.body, None, None, Direction::Ascending)).unwrap();
+        let first = serde_json::to_value(keyset_body(
+            &q.body,
+            None,
+            None,
+            Direction::Ascending,
+            false,
+        ))
+        .unwrap();
         assert_eq!(
             first,
             json!({"condition": [["campaign_id", "=", 7]], "order": ["action_id ASC"]})
         );
         let desc = q.clone().order("action_id  desc");
         assert_eq!(keyset_direction(&desc), Ok(Direction::Descending));
-        let body = keyset_body(&desc.body, Some(99), Some(10), Direction::Descending);
+        let body = keyset_body(&desc.body, Some(99), Some(10), Direction::Descending, false);
         let body = serde_json::to_value(body).unwrap();
         assert_eq!(body["condition"][1], json!(["action_id", "<", 99]));
+        // A page that overlaps the one before asks from its last key on.
+        let from = keyset_body(&q.body, Some(1234), None, Direction::Ascending, true);
+        let from = serde_json::to_value(from).unwrap();
+        assert_eq!(from["condition"][1], json!(["action_id", ">=", 1234]));
+        let from = keyset_body(&desc.body, Some(99), None, Direction::Descending, true);
+        let from = serde_json::to_value(from).unwrap();
+        assert_eq!(from["condition"][1], json!(["action_id", "<=", 99]));
         assert_eq!(body["condition"][2], json!(["action_id", ">", 10]));
         assert_eq!(body["order"], json!(["action_id DESC"]));
     }

@@ -5,8 +5,9 @@
 //!
 //! Keys are sparse and bursty (stretches of close keys separated by wide gaps), so a width in
 //! keys means nothing until rows have been seen: the density (rows per key) comes from the
-//! probe that found the largest key and from every range finished since, recent ones
-//! weighing more.
+//! probe that found the largest key, from every range finished since, recent ones weighing
+//! more, and from the rows a range's first page saw past its bound ([`Gaps`] keeps the spans
+//! those rows showed empty, so that cutting resumes past them).
 //!
 //! The ranges tile the keys past the start with no gap and no overlap: each starts right
 //! after the one before ends. The last is open above (no upper bound), so rows added past
@@ -45,6 +46,52 @@ fn first_key(after: Option<u64>) -> Option<u64> {
     after.map_or(Some(0), |a| a.checked_add(1))
 }
 
+/// Spans of keys found to hold no row: a range's first page is asked past the range's upper
+/// bound, and the first key past the bound is where keys resume. Ranges cut inside a gap are
+/// known empty without a request, and the planner cuts past it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Gaps {
+    /// `(from, to)`: no key `k` with `from <= k < to`; sorted by `from`, disjoint.
+    spans: Vec<(u64, u64)>,
+}
+
+impl Gaps {
+    /// No key lies from `from` up to `to` (exclusive).
+    pub(crate) fn add(&mut self, from: u64, to: u64) {
+        if from >= to {
+            return;
+        }
+        let at = self.spans.partition_point(|&(f, _)| f < from);
+        self.spans.insert(at, (from, to));
+        // Merge spans that touch or overlap.
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.spans.len());
+        for &(f, t) in &self.spans {
+            match merged.last_mut() {
+                Some((_, last)) if f <= *last => *last = (*last).max(t),
+                _ => merged.push((f, t)),
+            }
+        }
+        self.spans = merged;
+    }
+
+    /// Whether every key of the bounded `range` lies in one gap.
+    pub(crate) fn covers(&self, range: KeyRange) -> bool {
+        let (Some(lo), Some(hi)) = (first_key(range.after), range.before) else {
+            return false;
+        };
+        self.resume(lo) >= hi
+    }
+
+    /// The first key at or past `key` that is not in a gap.
+    fn resume(&self, key: u64) -> u64 {
+        let at = self.spans.partition_point(|&(f, _)| f <= key);
+        match at.checked_sub(1).map(|i| self.spans[i]) {
+            Some((_, to)) if to > key => to,
+            _ => key,
+        }
+    }
+}
+
 /// Rows seen over a span of keys: how dense the keys are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Density {
@@ -80,11 +127,15 @@ impl Density {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Planner {
     /// Ranges are still to be cut, the next one past `after` (the frontier); `min` and `max`
-    /// are the smallest and largest keys when the walk began; `width` the last range's.
+    /// are the smallest and largest keys when the walk began; `width` the last range's;
+    /// `floor` where keys resume past the gaps found so far (ranges are sized from there,
+    /// while densities count every key, gaps included, as the keys' spread is what they
+    /// measure).
     Cutting {
         after: Option<u64>,
         min: u64,
         max: u64,
+        floor: u64,
         density: Density,
         width: u64,
     },
@@ -107,9 +158,25 @@ impl Planner {
             after,
             min,
             max,
+            floor: min,
             density,
             width: 0,
         }
+    }
+
+    /// The next range, sized to hold about `rows` rows past the gaps found so far; `None`
+    /// once the open one was cut.
+    pub(crate) fn next_past(&mut self, rows: u64, gaps: &Gaps) -> Option<KeyRange> {
+        if let Planner::Cutting {
+            after, min, floor, ..
+        } = self
+            && let Some(lo) = first_key(*after)
+        {
+            // A gap from the frontier on: the range starts at the frontier (the ranges tile
+            // the keys) and is sized from where keys resume.
+            *floor = (*floor).max(gaps.resume(lo.max(*min)));
+        }
+        self.next(rows)
     }
 
     /// The next range, sized to hold about `rows` rows; `None` once the open one was cut.
@@ -118,6 +185,7 @@ impl Planner {
             after,
             min,
             max,
+            floor,
             density,
             width,
         } = self
@@ -130,7 +198,7 @@ impl Planner {
             w = w.min(width.saturating_mul(GROWTH));
         }
         // The first range starts at the start, but holds no key below the smallest one.
-        let end = first_key(start).and_then(|lo| lo.max(*min).checked_add(w));
+        let end = first_key(start).and_then(|lo| lo.max(*min).max(*floor).checked_add(w));
         match end {
             Some(before) if before <= *max => {
                 (*after, *width) = (Some(before - 1), w);
@@ -146,6 +214,18 @@ impl Planner {
                     before: None,
                 })
             }
+        }
+    }
+
+    /// Rows seen past a range, where the next ranges are cut (the rows a range's first page
+    /// brought from past its bound): the next ranges are sized from them, at once.
+    pub(crate) fn seen_ahead(&mut self, seen: Density) {
+        if let Planner::Cutting { density, width, .. } = self
+            && seen.rows > 0
+        {
+            *density = density.add(seen.rows, seen.keys);
+            // Measured, not guessed from a gap: no step-by-step widening.
+            *width = 0;
         }
     }
 
@@ -273,6 +353,35 @@ mod tests {
         for (range, held) in settled {
             assert!((150..=600).contains(held), "{range:?} held {held}");
         }
+    }
+
+    #[test]
+    fn gaps_merge_and_cover_only_ranges_wholly_inside() {
+        let mut gaps = Gaps::default();
+        gaps.add(100, 200);
+        gaps.add(150, 300);
+        gaps.add(300, 400);
+        gaps.add(500, 500);
+        assert_eq!(
+            gaps.spans,
+            [(100, 400)],
+            "touching spans merge, empty ones vanish"
+        );
+        let range = |after, before| KeyRange {
+            after: Some(after),
+            before: Some(before),
+        };
+        assert!(gaps.covers(range(99, 400)), "keys 100..399");
+        assert!(!gaps.covers(range(98, 400)), "key 99 is not in the gap");
+        assert!(!gaps.covers(range(99, 401)), "key 400 is not in the gap");
+        assert!(!gaps.covers(KeyRange {
+            after: Some(150),
+            before: None
+        }));
+        // The planner sizes the next range from where keys resume past a gap at its frontier.
+        let mut p = Planner::new(Some(99), Some((0, 10_000)), Density { rows: 1, keys: 1 });
+        let next = p.next_past(50, &gaps).unwrap();
+        assert_eq!((next.after, next.before), (Some(99), Some(450)));
     }
 
     #[test]

@@ -259,3 +259,78 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A server of the rows with `keys` (in any order; equal keys allowed) that honours `action_id`
+/// conditions (`>`, `>=`, `<`, `<=`), `order` on `action_id` (ascending unless `DESC`),
+/// `offset` and `limit`: the rows sorted on the key, then the page cut. With `swap_last_two`,
+/// it sends each page of two rows or more with its last two rows swapped: a server that does
+/// not honour `order` within a page.
+pub struct SortedKeys {
+    pub keys: Vec<u64>,
+    pub swap_last_two: bool,
+}
+
+impl SortedKeys {
+    /// Every request's `action_id` conditions as `(operator, value)`, in order.
+    pub fn conditions(body: &Value) -> Vec<(String, u64)> {
+        body["condition"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c[0] == "action_id")
+            .map(|c| (c[1].as_str().unwrap().to_string(), c[2].as_u64().unwrap()))
+            .collect()
+    }
+}
+
+impl Respond for SortedKeys {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).expect("JSON body");
+        // Each row tells itself apart by `device_id`, its place in the sorted rows.
+        let mut keys: Vec<(u64, usize)> = self.keys.iter().map(|&k| (k, 0)).collect();
+        keys.sort_unstable();
+        for (i, k) in keys.iter_mut().enumerate() {
+            k.1 = i;
+        }
+        for (op, v) in Self::conditions(&body) {
+            keys.retain(|&(k, _)| match op.as_str() {
+                ">" => k > v,
+                ">=" => k >= v,
+                "<" => k < v,
+                "<=" => k <= v,
+                "=" => k == v,
+                other => panic!("operator {other}"),
+            });
+        }
+        if body["order"][0]
+            .as_str()
+            .is_some_and(|o| o.ends_with("DESC"))
+        {
+            keys.reverse();
+        }
+        let offset = body["offset"].as_u64().unwrap_or(0) as usize;
+        let limit = body["limit"].as_u64().expect("limit") as usize;
+        let mut page: Vec<(u64, usize)> = keys.iter().skip(offset).take(limit).copied().collect();
+        if self.swap_last_two && page.len() >= 2 {
+            let n = page.len();
+            page.swap(n - 1, n - 2);
+        }
+        let data: Vec<Value> = page
+            .iter()
+            .map(|(k, i)| json!({"action_id": k, "device_id": i, "platform": "android"}))
+            .collect();
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"code": 200, "success": true, "data": data}))
+    }
+}
+
+/// A scripted server answering every list request from `keys`.
+pub async fn serve_keys(keys: SortedKeys) -> MockServer {
+    let server = mock_server().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(keys)
+        .mount(&server)
+        .await;
+    server
+}

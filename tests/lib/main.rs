@@ -9,6 +9,7 @@ mod architecture;
 mod concurrency;
 mod emulated;
 mod hostile;
+mod key_order;
 mod key_range;
 mod keyset;
 mod library_incremental;

@@ -199,7 +199,7 @@ async fn a_slow_reader_bounds_the_pages_fetched_ahead() {
     assert_eq!(got, expected, "nothing lost to the pause");
 }
 
-/// A server of keys `4, 8, .. 4n` that honours `action_id >`, the order and `limit`; and
+/// A server of keys `4, 8, .. 4n` that honours `action_id >` and `>=`, the order and `limit`; and
 /// `action_id <` unless `ignore_before`; failing with HTTP 500 every request for keys past
 /// `fail_past`.
 struct Keys {
@@ -214,11 +214,11 @@ impl wiremock::Respond for Keys {
         let mut keys: Vec<u64> = (1..=self.n).map(|i| i * 4).collect();
         for c in body["condition"].as_array().into_iter().flatten() {
             let v = c[2].as_u64().unwrap();
-            if c[1] == ">" {
+            if c[1] == ">" || c[1] == ">=" {
                 if self.fail_past.is_some_and(|f| v >= f) {
                     return wiremock::ResponseTemplate::new(500);
                 }
-                keys.retain(|&k| k > v);
+                keys.retain(|&k| k > v || (c[1] == ">=" && k == v));
             } else if c[1] == "<" && !self.ignore_before {
                 keys.retain(|&k| k < v);
             }
@@ -309,4 +309,62 @@ async fn a_range_that_fails_names_the_offset_where_the_rows_delivered_end() {
         matches!(s.end, Some(xp_export::paginate::EndReason::Failed { offset, .. }) if offset == got.len() as u64),
         "{s:?}"
     );
+}
+
+/// Keys of three shapes, 3,000 rows each: two dense clusters 2^62 apart; one row every 7
+/// keys; and one row every 1,000,000 keys with a dense cluster of 1,500 rows at the top.
+fn shapes() -> [(&'static str, Vec<u64>); 3] {
+    let far = 1u64 << 62;
+    [
+        (
+            "two clusters 2^62 apart",
+            (1..=1_500).chain(far..far + 1_500).collect(),
+        ),
+        ("uniform", (1..=3_000).map(|i| i * 7).collect()),
+        (
+            "sparse, one dense cluster",
+            (1..=1_500)
+                .map(|i| i * 1_000_000)
+                .chain((1..=1_500).map(|i| 2_000_000_000 + i))
+                .collect(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_cost_at_most_about_twice_the_requests_of_a_sequential_walk_on_any_keys() {
+    let mut over = Vec::new();
+    for (shape, keys) in shapes() {
+        let mut counts = Vec::new();
+        for k in [1, 4, 16] {
+            let server = common::serve_keys(common::SortedKeys {
+                keys: keys.clone(),
+                swap_last_two: false,
+            })
+            .await;
+            let q = common::client_for(&common::base(&server))
+                .push_actions()
+                .mode(Mode::Keyset)
+                .page_size(100)
+                .concurrency(k);
+            let (got, s) = ids(q).await;
+            assert_eq!(got, keys, "{shape}, k = {k}: every row once, in order");
+            assert!(s.is_complete(), "{shape}, k = {k}: {s:?}");
+            let sent = server.received_requests().await.unwrap_or_default().len() as u64;
+            assert_eq!(sent, s.requests, "{shape}, k = {k}");
+            counts.push((k, sent));
+        }
+        eprintln!("{shape}: requests (k, sent) {counts:?}");
+        let sequential = counts[0].1;
+        for &(k, sent) in &counts[1..] {
+            // Two probes and, per range open at once, at most one request past its rows.
+            let bound = 2 * sequential + 2 + 2 * k as u64;
+            if sent > bound {
+                over.push(format!(
+                    "{shape}, k = {k}: {sent} requests, {sequential} sequentially (bound {bound})"
+                ));
+            }
+        }
+    }
+    assert!(over.is_empty(), "{over:#?}");
 }

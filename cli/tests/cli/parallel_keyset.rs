@@ -140,3 +140,54 @@ async fn with_rows_added_mid_export_the_file_is_the_start_of_a_sequential_walks(
         "the parallel file is not the start of the sequential one"
     );
 }
+
+/// A server that sends each page's last two rows swapped (it does not honour `order`): every
+/// mode that trusts the key's order fails with exit 1 and says why, where, and that the
+/// server does not honour `order`; no output file is left claiming to be complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_swaps_rows_within_pages_fails_every_ordered_mode_with_exit_1() {
+    let server = common::serve_keys(common::SortedKeys {
+        keys: (1..=3_000).collect(),
+        swap_last_two: true,
+    })
+    .await;
+    let url = common::base(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let modes: [&[&str]; 3] = [
+        &["--mode", "keyset", "--concurrency", "1"],
+        &["--mode", "keyset", "--concurrency", "4"],
+        &["--mode", "offset"],
+    ];
+    for (i, mode) in modes.into_iter().enumerate() {
+        let path = dir.path().join(format!("out-{i}.ndjson"));
+        let summary = dir.path().join(format!("summary-{i}.json"));
+        let (url, p, s) = (url.clone(), path.clone(), summary.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(common::BIN)
+                .env_clear()
+                .env("XTREMEPUSH_APPTOKEN", common::TOKEN)
+                .args(["export", "--api-url", &url, "--page-size", "100"])
+                .args(mode)
+                .arg("--summary-json")
+                .arg(&s)
+                .arg("-o")
+                .arg(&p)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode:?}: {err}");
+        assert!(
+            err.contains("does not honour `order`") && err.contains("at offset"),
+            "{mode:?}: {err}"
+        );
+        assert!(!path.exists(), "{mode:?}: no finished output");
+        if let Ok(text) = std::fs::read_to_string(&summary) {
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(json["complete"], false, "{mode:?}: {json}");
+            assert_ne!(json["guaranteed"], true, "{mode:?}: {json}");
+        }
+    }
+}

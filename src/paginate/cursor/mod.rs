@@ -182,15 +182,21 @@ impl<T> Cursor<T> {
         // The seam check: after the first row of the result, start one row early — from the
         // first page on when it continues an export whose last key is known (so its pages line
         // up with an uninterrupted one), from the second otherwise.
+        // Keyset mode overlaps too: each page past a key seeks from that key on (`>=`), so a
+        // second row with it shows instead of being skipped (see `order`); a resumed walk's
+        // pages line up with an uninterrupted one's.
+        let plain = std::mem::take(&mut self.plain_next);
         let (seek_keys, overlap) = match self.position {
             Position::Offset { seam, last_key } => (
                 false,
                 seam.is_some()
-                    && !std::mem::take(&mut self.plain_next)
+                    && !plain
                     && self.scheduled > 0
                     && (self.scheduled > self.start_offset || last_key.is_some()),
             ),
-            Position::Keyset { .. } => (true, false),
+            Position::Keyset { after, .. } => {
+                (true, after.is_some() && !plain && self.size.limit() >= 2)
+            }
         };
         let room = self.size.limit() - u64::from(overlap);
         let new = match self.max_rows {

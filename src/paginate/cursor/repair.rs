@@ -11,9 +11,20 @@ use crate::paginate::step::{Fetched, Request, Seek, Step};
 use crate::paginate::{EndReason, Page, PageKeys, Summary};
 
 impl<T> Cursor<T> {
-    /// A page of one row leaves no room for the seam check's overlap row: turn the check off,
-    /// and say so.
+    /// A page of one row leaves no room for the seam check's overlap row (or keyset mode's):
+    /// turn the check off, and say so.
     pub(super) fn fit_seam_to_size(&mut self, summary: &mut Summary) {
+        if let Position::Keyset { .. } = self.position
+            && self.size.limit() < 2
+            && summary.order_warning.is_none()
+        {
+            summary.order_warning = Some(
+                "pages of 1 row leave no room for keyset mode's overlap row: a key shared by \
+                 two rows across pages would not be seen (`action_id` is unique in the API's \
+                 data, so this only matters for a server that breaks that)"
+                    .to_string(),
+            );
+        }
         if let Position::Offset { seam, .. } = &mut self.position
             && seam.is_some()
             && self.size.limit() < 2
@@ -64,12 +75,17 @@ impl<T> Cursor<T> {
                 return Step::Continue;
             }
         }
-        if let (true, PageSize::Unconfirmed { rows: 1, .. }) = (overlap, self.size)
-            && received == 1
-            && self.outstanding == 0
-        {
-            // One row, then only that row again as the seam: the end, or a server that caps
-            // pages at one row, which leaves no room for the overlap. Ask once without it.
+        // Keyset mode overlaps from its first page on (past a key): no page told the size yet.
+        let keyset = matches!(self.position, Position::Keyset { .. });
+        let one_row = match self.size {
+            PageSize::Unconfirmed { rows: 1, .. } => true,
+            PageSize::Probing { .. } => keyset,
+            _ => false,
+        };
+        if overlap && one_row && received == 1 && self.outstanding == 0 {
+            // One row, then only that row again as the seam (or, in keyset mode, only the row
+            // of the key sought from): the end, or a server that caps pages at one row, which
+            // leaves no room for the overlap. Ask once without it.
             self.plain_next = true;
             self.scheduled = self.offset;
             return Step::Continue;

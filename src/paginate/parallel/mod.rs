@@ -10,7 +10,13 @@
 //!    keyset cursor (the same seeks, page size learning and end rules: a short page ends a
 //!    range only at a trusted size, so a server that caps `limit` loses no row), sending its
 //!    pages into a channel of its own. Pages are delivered from the oldest range only, so rows
-//!    come out in key order, exactly as one request at a time would bring them.
+//!    come out in key order, exactly as one request at a time would bring them. A range's
+//!    first page is asked without the range's upper bound: a range holding less than a page
+//!    ends with it, and the first key past the bound is where keys resume, so the keys
+//!    between are a gap (`ranges::Gaps`): ranges cut into it end without a request once a
+//!    permit would send one, the next ranges are cut from where keys resume, sized from the
+//!    density of the rows seen past the bound. A wide gap in the keys costs about one
+//!    request per range in flight, not one per range the widening would cut across it.
 //! 3. `Done`: the open (last) range ended, or something failed; nothing more is sent.
 //!
 //! # Bounds
@@ -41,7 +47,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::cursor::Cursor;
 use super::fetch::Fetcher;
 use super::plan::Direction;
-use super::ranges::{Density, KeyRange, Planner};
+use super::ranges::{Density, Gaps, KeyRange, Planner};
 use super::size::PageSize;
 use super::step::{Request, Seek};
 use super::summary::lock;
@@ -76,6 +82,10 @@ struct Ranges<T> {
     trusted: Mutex<Option<u64>>,
     /// Ranges walked to their end, with their rows, not yet told to the planner.
     finished: Mutex<Vec<(KeyRange, u64)>>,
+    /// The gaps in the keys found so far, and the density of the keys seen past a range, not
+    /// yet told to the planner (see `task`).
+    gaps: Mutex<Gaps>,
+    ahead: Mutex<Vec<Density>>,
 }
 
 fn guard<V>(m: &Mutex<V>) -> MutexGuard<'_, V> {
@@ -121,6 +131,8 @@ pub(super) fn pages<T: Send + 'static>(
         in_flight: AtomicU64::new(0),
         trusted: Mutex::new(None),
         finished: Mutex::default(),
+        gaps: Mutex::default(),
+        ahead: Mutex::default(),
         fetcher,
     });
     stream::unfold(State::Probe(ranges), step).boxed()
@@ -229,6 +241,9 @@ impl<T: Send + 'static> Walk<T> {
         for (range, rows) in std::mem::take(&mut *guard(&self.ranges.finished)) {
             self.planner.finished(range, rows);
         }
+        for seen in std::mem::take(&mut *guard(&self.ranges.ahead)) {
+            self.planner.seen_ahead(seen);
+        }
         let plan = &self.ranges.fetcher.plan;
         while self.open.len() < 2 * plan.key_ranges {
             let size = match *guard(&self.ranges.trusted) {
@@ -238,7 +253,8 @@ impl<T: Send + 'static> Walk<T> {
                 },
             };
             let rows = RANGE_PAGES.saturating_mul(size.limit()) - size.limit().div_ceil(2);
-            let Some(range) = self.planner.next(rows) else {
+            let gaps = guard(&self.ranges.gaps).clone();
+            let Some(range) = self.planner.next_past(rows, &gaps) else {
                 break;
             };
             let (tx, rx) = mpsc::channel(CHANNEL_PAGES);
