@@ -27,6 +27,6 @@ mod parquet;
 mod pretty;
 mod report;
 mod shards;
-mod signals;
 mod side_files;
+mod signals;
 mod windows;
