@@ -250,7 +250,7 @@ mod tests {
         );
         assert_eq!(e.offset(), Some(6));
         assert_eq!(e.rows(), Some(6), "the rows of the last checkpoint");
-        let partial = dir.path().join("out.ndjson.partial");
+        let partial = crate::export::partial_path(&path);
         assert_eq!(e.partial(), Some(partial.as_path()));
         assert!(e.is_resumable());
         let said = crate::error::chain(&e);

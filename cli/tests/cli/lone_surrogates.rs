@@ -34,11 +34,12 @@ fn row(i: usize) -> String {
     };
     format!(
         r#"{{"action_id":{},"campaign_id":7,"create_time":1700000000,"device_id":{i},"profile_id":"p{i}","error":1,"error_message":{message},"delivery":0,"open":0,"click":0{meta}}}"#,
-        1000 + i
+        // Newest first, as the export asks by default (`action_id` descending).
+        2000 - i
     )
 }
 
-/// Serves the rows by offset and limit, as raw bytes (a JSON value could not hold them).
+/// Serves the rows by offset and limit, in the order asked for by default, as raw bytes (a JSON value could not hold them).
 struct RawRows;
 
 impl Respond for RawRows {
