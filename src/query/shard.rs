@@ -239,7 +239,9 @@ impl<T> Query<T> {
     }
 
     /// Part `shard` of this query: probes the key range ([`Query::key_range`], two requests of
-    /// one row) and adds the part's `action_id` conditions (see the module's docs). Every part
+    /// two rows, whose answers are checked: a server that does not order or filter as asked is
+    /// an error of kind [`ErrorKind::Stalled`], not a wrong split) and adds the part's
+    /// `action_id` conditions (see the module's docs). Every part
     /// of the same query over the same rows finds the same range, so the parts are disjoint
     /// and together exactly the query's rows; a query with no rows gives parts with none.
     /// The query must be one that shards can tile ([`Query::check_shardable`]): with a start

@@ -233,6 +233,32 @@ async fn careless_shard_flags_are_usage_errors_that_say_what_to_do() {
     assert_eq!(emu.requests(), 0, "no request before the flags are right");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_order_fails_every_part_naming_what_it_answered() {
+    // Newest first whatever is asked: both probes would get the same row, and every part
+    // would take a one-key span of one row out of 60.
+    let server = serve(Dataset::new(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    for shard in ["0/1", "0/3", "1/3", "2/3"] {
+        let out = cmd_for(&server)
+            .args(["export", "--shard", shard, "--where", BOUNDED, "-o"])
+            .arg(dir.path().join("part.ndjson"))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{shard}: {err}");
+        assert!(
+            err.contains("asked for action_id ASC, it answered 10000000 then 9999999"),
+            "{shard}: {err}"
+        );
+        assert!(
+            err.contains("does not order by action_id as asked"),
+            "{err}"
+        );
+        assert!(!dir.path().join("part.ndjson").exists(), "{shard}: no part");
+    }
+}
+
 /// Starts part `i` of `count` to `dir` and kills it with SIGKILL once it has checkpointed
 /// some rows (and before it ends).
 fn kill_mid_part(emu: &Emulator, dir: &Path, i: u64, count: u64) {
