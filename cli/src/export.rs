@@ -9,7 +9,6 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use jiff::Timestamp;
 use xp_export::export::{Export, Format, ParquetOptions, Target};
-use xp_export::query::Shard;
 use xp_export::{Query, RawRow};
 
 use crate::args::ExportArgs;
@@ -41,8 +40,9 @@ pub struct ExportPlan {
     restart: bool,
     checkpoint_every: Duration,
     parquet: ParquetOptions,
-    /// `--shard`: the part to export, of a query checked to tile.
-    shard: Option<Shard>,
+    /// `--shard` and `--plan`: the part to export, or the split to print, of a query
+    /// checked to tile.
+    sharding: shard::Sharding,
     /// `--state`: the incremental run, its state read and checked.
     incremental: Option<incremental::Run>,
     summary_json: Option<PathBuf>,
@@ -66,7 +66,7 @@ impl ExportPlan {
             paths::check_state_apart(state, output, summary, args.auth.secret_file())?;
         }
         let conditions = args.conditions()?;
-        let shard = args.sharding.shard()?;
+        let sharding = args.sharding.sharding()?;
         let window = args.incremental.window(now)?;
         let client = args.client(args.timeout()?)?;
         let mut query = args.query(&client, conditions)?;
@@ -79,9 +79,7 @@ impl ExportPlan {
                 query = query.until(u);
             }
         }
-        if let Some(part) = shard {
-            shard::check(&query, part, window)?;
-        }
+        shard::check(&query, sharding, window)?;
         Ok(ExportPlan {
             query,
             format,
@@ -90,7 +88,7 @@ impl ExportPlan {
             restart: args.restart,
             checkpoint_every: args.checkpoint_every(),
             parquet: args.parquet.options(),
-            shard,
+            sharding,
             incremental,
             summary_json: args.summary_json.clone(),
             how: args.continuation(),
@@ -105,12 +103,20 @@ impl ExportPlan {
             Some(run) => run.start().await?,
             None => self.query,
         };
-        // A part probes the query's key range before it starts, and keeps to its share of it.
-        let (query, part) = match self.shard {
-            Some(shard) => shard::split(query, shard)
-                .await
-                .map(|(q, p)| (q, Some(p)))?,
-            None => (query, None),
+        // A part keeps to its share of the planned or probed key range; a self-probed part
+        // probes again at its end.
+        let (whole, (query, part)) = match self.sharding {
+            shard::Sharding::Plan(count) => {
+                println!("{}", shard::plan(&query, count).await?);
+                return Ok(());
+            }
+            shard::Sharding::Part { shard, planned } => (
+                Some(query.clone()),
+                shard::split(query, shard, planned)
+                    .await
+                    .map(|(q, p)| (q, Some(p)))?,
+            ),
+            shard::Sharding::Whole => (None, (query, None)),
         };
         let mut job = Export::new(query, self.format, self.target)
             .resume(self.resume)
@@ -119,6 +125,9 @@ impl ExportPlan {
             .parquet(self.parquet);
         if let Some(run) = &self.incremental {
             job = run.count(job);
+        }
+        if let (Some(whole), Some(plan)) = (&whole, &part) {
+            job = job.part_of(whole, plan);
         }
         let summary_json = self.summary_json.as_deref();
         let report = run_job(
@@ -144,7 +153,7 @@ mod tests {
     use std::path::Path;
 
     use clap::Parser;
-    use xp_export::query::Mode;
+    use xp_export::query::{Mode, Shard};
 
     use super::*;
     use crate::args::{Cli, Command};
@@ -215,7 +224,7 @@ mod tests {
         );
         assert_eq!(p.format, Format::Csv);
         assert_eq!(p.target, Target::File(out));
-        assert!(p.shard.is_none() && p.incremental.is_none());
+        assert!(p.sharding == shard::Sharding::Whole && p.incremental.is_none());
     }
 
     #[test]
@@ -294,6 +303,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fixed = plan(dir.path(), &["--shard", "1/2", "--until", "2026-11-01"])
             .unwrap_or_else(|f| panic!("{}", f.message));
-        assert_eq!(fixed.shard, Some(Shard::new(1, 2).unwrap()));
+        let part = Shard::new(1, 2).unwrap();
+        assert_eq!(
+            fixed.sharding,
+            shard::Sharding::Part {
+                shard: part,
+                planned: None
+            }
+        );
     }
 }

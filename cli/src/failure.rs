@@ -179,6 +179,11 @@ impl Failure {
                     how,
                 )]
             }
+            (ExportErrorKind::SplitMoved, _) => vec![
+                "plan the split once: the same command with --plan (and --shards N) prints the \
+                 key range; give it to every part with --key-range FIRST..LAST"
+                    .to_string(),
+            ],
             _ => Vec::new(),
         };
         Failure {
