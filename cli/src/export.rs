@@ -9,7 +9,6 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use jiff::Timestamp;
 use xp_export::export::{Export, Format, ParquetOptions, Report, Target};
-use xp_export::query::Shard;
 use xp_export::{Query, RawRow};
 
 use crate::args::ExportArgs;
@@ -45,8 +44,9 @@ pub struct ExportPlan {
     restart: bool,
     checkpoint_every: Duration,
     parquet: ParquetOptions,
-    /// `--shard`: the part to export, of a query checked to tile.
-    shard: Option<Shard>,
+    /// `--shard` and `--plan`: the part to export, or the split to print, of a query
+    /// checked to tile.
+    sharding: shard::Sharding,
     /// `--state`: the incremental run, its state read and checked.
     incremental: Option<incremental::Run>,
     summary_json: Option<PathBuf>,
@@ -68,7 +68,7 @@ impl ExportPlan {
         let state = args.incremental.state.as_deref();
         paths::check_apart(output, summary, state, &args.auth.secret_files())?;
         let conditions = args.conditions()?;
-        let shard = args.sharding.shard()?;
+        let sharding = args.sharding.sharding()?;
         let window = args.incremental.window(now)?;
         let client = args.client(args.timeout()?)?;
         let mut query = args.query(&client, conditions)?;
@@ -81,9 +81,7 @@ impl ExportPlan {
                 query = query.until(u);
             }
         }
-        if let Some(part) = shard {
-            shard::check(&query, part, window)?;
-        }
+        shard::check(&query, sharding, window)?;
         Ok(ExportPlan {
             query,
             format,
@@ -92,7 +90,7 @@ impl ExportPlan {
             restart: args.restart,
             checkpoint_every: args.checkpoint_every(),
             parquet: args.parquet.options(),
-            shard,
+            sharding,
             incremental,
             summary_json: args.summary_json.clone(),
             how: args.continuation(),
@@ -116,15 +114,25 @@ impl ExportPlan {
             }
             None => self.query,
         };
-        // A part probes the query's key range before it starts, and keeps to its share of it.
-        let (query, part) = match self.shard {
-            Some(shard) => {
-                let doing = format!("finding the query's key range for --shard {shard}");
-                stop.or_stopped(&doing, NOTHING, shard::split(query, shard))
-                    .await
-                    .map(|(q, p)| (q, Some(p)))?
+        // A part keeps to its share of the planned or probed key range; a self-probed part
+        // probes again at its end.
+        let (whole, (query, part)) = match self.sharding {
+            shard::Sharding::Plan(count) => {
+                let doing = format!("finding the query's key range for --plan --shards {count}");
+                let plan = stop
+                    .or_stopped(&doing, NOTHING, shard::plan(&query, count))
+                    .await?;
+                // The plan is the command's result: a plan not written is a failure, not
+                // a line dropped as a closed stdout's progress would be.
+                return shard::print_plan(&plan);
             }
-            None => (query, None),
+            shard::Sharding::Part { shard, planned } => {
+                let doing = format!("finding the query's key range for --shard {shard}");
+                let split = shard::split(query.clone(), shard, planned);
+                let (q, p) = stop.or_stopped(&doing, NOTHING, split).await?;
+                (Some(query), (q, Some(p)))
+            }
+            shard::Sharding::Whole => (None, (query, None)),
         };
         let mut job = Export::new(query, self.format, self.target)
             .resume(self.resume)
@@ -133,6 +141,9 @@ impl ExportPlan {
             .parquet(self.parquet);
         if let Some(run) = &self.incremental {
             job = run.count(job);
+        }
+        if let (Some(whole), Some(plan)) = (&whole, &part) {
+            job = job.part_of(whole, plan);
         }
         let summary_json = self.summary_json.as_deref();
         let how = Job {
@@ -162,7 +173,7 @@ mod tests {
     use std::path::Path;
 
     use clap::Parser;
-    use xp_export::query::Mode;
+    use xp_export::query::{Mode, Shard};
 
     use super::*;
     use crate::args::{Cli, Command};
@@ -233,7 +244,7 @@ mod tests {
         );
         assert_eq!(p.format, Format::Csv);
         assert_eq!(p.target, Target::File(out));
-        assert!(p.shard.is_none() && p.incremental.is_none());
+        assert!(p.sharding == shard::Sharding::Whole && p.incremental.is_none());
     }
 
     #[test]
@@ -312,6 +323,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fixed = plan(dir.path(), &["--shard", "1/2", "--until", "2026-11-01"])
             .unwrap_or_else(|f| panic!("{}", f.message));
-        assert_eq!(fixed.shard, Some(Shard::new(1, 2).unwrap()));
+        let part = Shard::new(1, 2).unwrap();
+        assert_eq!(
+            fixed.sharding,
+            shard::Sharding::Part {
+                shard: part,
+                planned: None
+            }
+        );
     }
 }

@@ -194,6 +194,11 @@ impl Failure {
             (ExportErrorKind::Io, _) if saved.partial.is_some() => {
                 vec![resume_note(saved, e.offset(), None, how)]
             }
+            (ExportErrorKind::SplitMoved, _) => vec![
+                "plan the split once: the same command with --plan (and --shards N) prints the \
+                 key range; give it to every part with --key-range FIRST..LAST"
+                    .to_string(),
+            ],
             _ => Vec::new(),
         };
         Failure {

@@ -39,6 +39,10 @@ pub enum ExportErrorKind {
     /// The query cannot be run this way (an incremental run ordered other than by ascending
     /// `action_id`).
     Query,
+    /// A part of a sharded export that probed its own key range found another one at its end
+    /// ([`Export::part_of`](super::Export::part_of)): parts started at other times split the
+    /// query differently. The rows stay in [`ExportError::partial`], not made the output.
+    SplitMoved,
 }
 
 impl ExportErrorKind {
@@ -54,6 +58,7 @@ impl ExportErrorKind {
             ExportErrorKind::Interrupted => "interrupted",
             ExportErrorKind::State => "state",
             ExportErrorKind::Query => "query",
+            ExportErrorKind::SplitMoved => "split_moved",
         }
     }
 }
@@ -195,6 +200,18 @@ impl ExportError {
     /// A query that cannot be run this way.
     pub(crate) fn query(message: impl Into<String>) -> Self {
         ExportError::new(ExportErrorKind::Query, message)
+    }
+
+    /// A self-probed part's key range moved while it ran; `rows` rows are in `partial`.
+    pub(crate) fn split_moved(
+        message: impl Into<String>,
+        rows: u64,
+        partial: Option<PathBuf>,
+    ) -> Self {
+        let mut e = ExportError::new(ExportErrorKind::SplitMoved, message);
+        e.inner.rows = Some(rows);
+        e.inner.partial = partial;
+        e
     }
 
     /// A row of the page at `offset` that cannot be written.

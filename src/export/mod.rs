@@ -80,7 +80,7 @@ pub use report::{ParquetReport, ReplacedValue, Report};
 use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
-use crate::query::Query;
+use crate::query::{Query, ShardPlan};
 use destination::Destination;
 use encode::Encoder;
 use lock::OutputLock;
@@ -123,7 +123,13 @@ pub struct Export {
     new_after: Option<u64>,
     checkpoint_every: Duration,
     parquet: ParquetOptions,
+    /// A self-probed part: the whole query and the key range the part split, probed again at
+    /// the end.
+    recheck: Option<(Query<RawRow>, KeyRange)>,
 }
+
+/// A query's key range as [`Query::key_range`] gives it.
+type KeyRange = Option<(u64, u64)>;
 
 impl Export {
     /// An export of `query`'s rows (kept as the raw JSON the server sent) in `format` to
@@ -143,7 +149,27 @@ impl Export {
             new_after: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             parquet: ParquetOptions::default(),
+            recheck: None,
         }
+    }
+
+    /// This export is part `plan` of `whole` (the query before [`Query::shard`] or
+    /// [`Query::shard_planned`] kept it to the part). A part that probed its own key range
+    /// probes it again once its last page is written, before the output is made: if the range
+    /// moved (rows added or removed at its ends), parts started at other times split the query
+    /// differently, and the export fails with [`ExportErrorKind::SplitMoved`], its rows left in
+    /// the partial file rather than made the output. A planned part ([`ShardPlan::planned`])
+    /// sends nothing more: its split cannot move.
+    ///
+    /// This catches every part still running when the range moves; parts that ran one after
+    /// another cannot see each other's ranges, which only a planned split
+    /// ([`Query::plan_shards`]) makes one.
+    ///
+    /// [`ShardPlan::planned`]: crate::query::ShardPlan::planned
+    #[must_use]
+    pub fn part_of<T>(mut self, whole: &Query<T>, plan: &ShardPlan) -> Self {
+        self.recheck = (!plan.planned).then(|| (whole.with_rows::<RawRow>(), plan.range));
+        self
     }
 
     /// How a Parquet export writes its row groups (default [`ParquetOptions::default`]).
@@ -210,7 +236,7 @@ impl Export {
     /// called after every page is written, with the stream's summary and the rows in the
     /// output so far.
     pub async fn run(
-        self,
+        mut self,
         stop: impl Future<Output = ()>,
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
@@ -226,6 +252,7 @@ impl Export {
         let start = resumed_at.unwrap_or(self.query.start_offset);
         let mut rows = checkpoint.as_ref().map_or(0, |c| c.rows);
         let new_after = self.new_after;
+        let recheck = self.recheck.take();
         let mut rows_new = 0;
         let mut pages = self.into_query(checkpoint.as_ref()).raw_pages();
         let mut stop = std::pin::pin!(stop);
@@ -251,6 +278,14 @@ impl Export {
             };
             sink.page(page_rows, at)?;
             on_page(&pages.summary(), rows);
+        }
+        if let Some((whole, split)) = recheck {
+            let next_key = pages.summary().next_key;
+            match whole.key_range().await {
+                Ok(now) if now == split => {}
+                Ok(now) => return Err(split_moved(&mut sink, split, now, rows)),
+                Err(e) => return Err(failed(&mut sink, e, rows, next_key)),
+            }
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
@@ -381,6 +416,35 @@ fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
         summary.next_key,
         rows,
         out.partial().map(Path::to_path_buf),
+    )
+}
+
+/// A self-probed part's key range moved from `split` to `now`: the rows stay in the partial
+/// file with their checkpoint, not made the output.
+fn split_moved(
+    out: &mut Sink,
+    split: Option<(u64, u64)>,
+    now: Option<(u64, u64)>,
+    rows: u64,
+) -> ExportError {
+    if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
+        return e;
+    }
+    let range = |r: Option<(u64, u64)>| match r {
+        Some((first, last)) => format!("action_id {first} to {last}"),
+        None => "no rows".to_string(),
+    };
+    ExportError::split_moved(
+        format!(
+            "the split moved: the query's key range was {} when this part started and is {} \
+             now (rows were added or removed at its ends), so parts started at other times \
+             split it differently; this part's {rows} rows are not made the output. Plan the \
+             split once for every part",
+            range(split),
+            range(now)
+        ),
+        rows,
+        out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
     )
 }
 

@@ -169,6 +169,51 @@ impl Condition {
     pub fn value(&self) -> &ConditionValue {
         &self.value
     }
+
+    /// Whether a row whose field holds `value` meets this condition, where that can be told
+    /// without knowing the API's rules: numbers compared with numbers (and `IN` lists of
+    /// numbers). `None` for anything else (strings, whose collation is the API's; nulls; a
+    /// value of another type than the condition's), which the caller takes on trust.
+    pub(crate) fn admits(&self, value: &serde_json::Value) -> Option<bool> {
+        use std::cmp::Ordering;
+        let number = |v: &serde_json::Value| v.as_number().cloned();
+        let compare = |a: &serde_json::Number, b: &serde_json::Number| -> Option<Ordering> {
+            let whole = |n: &serde_json::Number| {
+                n.as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+            };
+            match (whole(a), whole(b)) {
+                (Some(a), Some(b)) => Some(a.cmp(&b)),
+                _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+            }
+        };
+        let got = number(value)?;
+        let wanted = self.value.as_json();
+        let among = |items: &serde_json::Value| -> Option<bool> {
+            let items = items.as_array()?;
+            let mut found = false;
+            for item in items {
+                found |= compare(&got, &number(item)?)? == Ordering::Equal;
+            }
+            Some(found)
+        };
+        Some(match self.op {
+            Op::In => among(wanted)?,
+            Op::NotIn => !among(wanted)?,
+            op => {
+                let order = compare(&got, &number(wanted)?)?;
+                match op {
+                    Op::Eq => order == Ordering::Equal,
+                    Op::Ne => order != Ordering::Equal,
+                    Op::Lt => order == Ordering::Less,
+                    Op::Le => order != Ordering::Greater,
+                    Op::Gt => order == Ordering::Greater,
+                    _ => order != Ordering::Less,
+                }
+            }
+        })
+    }
 }
 
 impl Serialize for Condition {
@@ -334,6 +379,44 @@ mod tests {
         for (text, message) in errors {
             let e = text.parse::<Condition>().unwrap_err().to_string();
             assert!(e.contains(message), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_condition_admits_numbers_it_can_judge_and_leaves_the_rest_to_the_api() {
+        let c = |text: &str| text.parse::<Condition>().unwrap();
+        let cases = [
+            ("create_time < 1700000000", json!(1_699_999_999), Some(true)),
+            (
+                "create_time < 1700000000",
+                json!(1_700_000_000),
+                Some(false),
+            ),
+            (
+                "create_time <= 1700000000",
+                json!(1_700_000_000),
+                Some(true),
+            ),
+            ("create_time >= 5", json!(4), Some(false)),
+            ("create_time > 5", json!(5.5), Some(true)),
+            ("campaign_id = 245624", json!(245_624), Some(true)),
+            ("campaign_id != 245624", json!(245_624), Some(false)),
+            (
+                "device_id = 18446744073709551615",
+                json!(u64::MAX),
+                Some(true),
+            ),
+            ("device_id < 18446744073709551615", json!(-1), Some(true)),
+            ("device_id in 1,2,3", json!(2), Some(true)),
+            ("device_id not in 1,2,3", json!(2), Some(false)),
+            ("device_id in 1,2,3", json!(4), Some(false)),
+            ("error_message = \"x\"", json!("X"), None),
+            ("campaign_id = 245624", json!("245624"), None),
+            ("campaign_id = 245624", json!(null), None),
+            ("device_id in 1,\"a\"", json!(1), None),
+        ];
+        for (text, value, admits) in cases {
+            assert_eq!(c(text).admits(&value), admits, "{text} with {value}");
         }
     }
 

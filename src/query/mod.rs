@@ -25,7 +25,7 @@ use crate::event::{Event, Hook};
 use crate::model::{PushAction, push_devices};
 
 pub use condition::{Condition, ConditionValue, Op};
-pub use shard::{MAX_SHARDS, NotShardable, Shard, ShardKeys, ShardPlan};
+pub use shard::{KeySpan, MAX_SHARDS, NotShardable, Shard, ShardKeys, ShardPlan, ShardSplit};
 
 impl Client {
     /// A query over `list/push-devices`, the push actions of campaigns.

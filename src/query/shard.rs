@@ -8,13 +8,21 @@
 //! they are exactly the query's rows, and each holds `floor` or `ceil` of `(max - min + 1) / N`
 //! keys of the span, so on evenly spread keys their sizes are within one key's worth of rows.
 //!
-//! The parts agree only if every part finds the same `max`, and rows added while the parts
+//! The parts agree only if every part splits the same span, and rows added while the parts
 //! start would move it. So a sharded query needs a fixed upper end ([`Query::fixed_end`]): a
 //! `create_time` bound (`<`, `<=`, `=`) no later than now, or an `action_id` bound (`<`, `<=`,
-//! `=`, `in`).
+//! `=`, `in`). Even then a late row (an old `create_time`, a new and larger `action_id`) moves
+//! the largest key, so the span is best probed once for all parts ([`Query::plan_shards`],
+//! then [`Query::shard_planned`] in each, see `plan`); a part that probes for itself
+//! ([`Query::shard`]) is told to check the span again at its end
+//! ([`crate::export::Export::part_of`]), and fails if it moved.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+mod plan;
+
+pub use plan::{KeySpan, ShardSplit};
 
 use super::{Condition, Op, Query};
 use crate::error::{Error, ErrorKind, ParseError, ParseErrorKind, Result};
@@ -200,6 +208,9 @@ pub struct ShardPlan {
     pub range: Option<(u64, u64)>,
     /// The keys of this part.
     pub keys: ShardKeys,
+    /// Whether the range was planned once for every part ([`Query::shard_planned`]) rather
+    /// than probed by this part ([`Query::shard`]), which must check it again at its end.
+    pub planned: bool,
 }
 
 impl<T> Query<T> {
@@ -238,8 +249,15 @@ impl<T> Query<T> {
         fixed_end(&self.body.condition, now()).map(|_| ())
     }
 
-    /// Part `shard` of this query: probes the key range ([`Query::key_range`], two requests of
-    /// one row) and adds the part's `action_id` conditions (see the module's docs). Every part
+    /// Part `shard` of this query, split on the key range it probes now. Parts started at
+    /// different times may find different ranges: prefer [`Query::plan_shards`] once and
+    /// [`Query::shard_planned`] in each part, or have the export check the range again at its
+    /// end ([`crate::export::Export::part_of`]).
+    ///
+    /// It probes the key range ([`Query::key_range`], two requests of
+    /// two rows, whose answers are checked: a server that does not order or filter as asked is
+    /// an error of kind [`ErrorKind::Stalled`], not a wrong split) and adds the part's
+    /// `action_id` conditions (see the module's docs). Every part
     /// of the same query over the same rows finds the same range, so the parts are disjoint
     /// and together exactly the query's rows; a query with no rows gives parts with none.
     /// The query must be one that shards can tile ([`Query::check_shardable`]): with a start
@@ -257,14 +275,11 @@ impl<T> Query<T> {
     /// ```
     pub async fn shard(self, shard: Shard) -> Result<(Query<T>, ShardPlan)> {
         self.check_shardable()?;
-        let range = self.key_range().await?;
-        let keys = match range {
-            Some((first, last)) => shard.keys(first, last),
-            None => ShardKeys::none(),
-        };
-        let plan = ShardPlan { shard, range, keys };
-        let [from, to] = keys.conditions();
-        Ok((self.condition(from).condition(to), plan))
+        let span = self
+            .key_range()
+            .await?
+            .map(|(first, last)| KeySpan { first, last });
+        Ok(self.split_on(shard, span, false))
     }
 }
 

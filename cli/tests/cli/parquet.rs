@@ -181,19 +181,6 @@ async fn serve_model(model: &str, responder: impl Respond + 'static) -> MockServ
     server
 }
 
-fn cmd_for(server: &MockServer) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(
-            "XTREMEPUSH_API_URL",
-            format!("{}/api/external", server.uri()),
-        )
-        .env("XTREMEPUSH_APPTOKEN", TOKEN)
-        .stdin(Stdio::null());
-    c
-}
-
 /// Runs `xp-export ARGS -o OUT` against `server`.
 fn export_to(server: &MockServer, args: &[&str], out: &Path) -> Output {
     let mut c = cmd_for(server);

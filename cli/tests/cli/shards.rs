@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use xp_export::emulator::Emulator;
+use xp_export::emulator::{Config, Emulator};
 
 /// A fixed end in the past: every emulated row was created before it.
 const BOUNDED: &str = "create_time < 1700000000";
@@ -181,6 +181,34 @@ async fn careless_shard_flags_are_usage_errors_that_say_what_to_do() {
         ),
         (&["--shards", "4"], Some("4"), "shard 4 of 4 does not exist"),
         (&["--shards", "0"], Some("0"), "--shards"),
+        (&["--plan"], None, "--shards <N>"),
+        (&["--plan", "--shard", "0/2"], None, "cannot be used with"),
+        (
+            &["--plan", "--shards", "2", "--resume", "-o", "x"],
+            None,
+            "cannot be used with",
+        ),
+        (
+            &["--shard", "0/2", "--key-range", "9..3"],
+            None,
+            "the first key (9) is above the last (3)",
+        ),
+        (&["--shard", "0/2", "--key-range", "x"], None, "FIRST..LAST"),
+        (
+            &["--key-range", "1..9"],
+            None,
+            "--key-range splits a sharded export",
+        ),
+        (
+            &["--shard", "0/2", "--until", "1h"],
+            None,
+            "must be fixed times (RFC 3339 or Unix seconds), not a duration ago",
+        ),
+        (
+            &["--plan", "--shards", "2", "--since", "2h"],
+            None,
+            "--plan --shards 2: --since and --until must be fixed times",
+        ),
         (
             &["--shard", "0/2", "--offset", "10"],
             None,
@@ -231,6 +259,114 @@ async fn careless_shard_flags_are_usage_errors_that_say_what_to_do() {
         assert!(out.stdout.is_empty());
     }
     assert_eq!(emu.requests(), 0, "no request before the flags are right");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_order_fails_every_part_naming_what_it_answered() {
+    // Newest first whatever is asked: both probes would get the same row, and every part
+    // would take a one-key span of one row out of 60.
+    let server = serve(Dataset::new(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    for shard in ["0/1", "0/3", "1/3", "2/3"] {
+        let out = cmd_for(&server)
+            .args(["export", "--shard", shard, "--where", BOUNDED, "-o"])
+            .arg(dir.path().join("part.ndjson"))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{shard}: {err}");
+        assert!(
+            err.contains("asked for action_id ASC, it answered 10000000 then 9999999"),
+            "{shard}: {err}"
+        );
+        assert!(
+            err.contains("does not order by action_id as asked"),
+            "{err}"
+        );
+        assert!(!dir.path().join("part.ndjson").exists(), "{shard}: no part");
+    }
+}
+
+/// Part `i` of `count` by `--shard`, to `dir`, with `extra` flags.
+fn part(emu: &Emulator, dir: &Path, i: u64, count: u64, extra: &[&str]) -> Output {
+    cmd(emu)
+        .args([
+            "export",
+            "--shard",
+            &format!("{i}/{count}"),
+            "--where",
+            BOUNDED,
+        ])
+        .args(["--page-size", "100"])
+        .args(extra)
+        .arg("-o")
+        .arg(part_path(dir, i))
+        .output()
+        .unwrap()
+}
+
+/// The ids of the emulator's rows now, sorted.
+fn all_ids(emu: &Emulator) -> Vec<u64> {
+    let mut ids: Vec<u64> = emu.records().iter().map(|r| r.action_id).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_probed_parts_whose_key_range_moves_while_they_run_fail_retryably() {
+    // A row arrives with every request, each an old create_time (inside the query's end) and
+    // a new, larger action_id: the largest key moves under every part.
+    let config = Config::default().records(3_600).insert_per_request(1);
+    let emu = Emulator::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        let out = part(&emu, dir.path(), i, 2, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "part {i}: {err}");
+        assert!(
+            err.contains("the split moved: the query's key range was"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--plan") && err.contains("--key-range"),
+            "{err}"
+        );
+        assert!(
+            !part_path(dir.path(), i).exists(),
+            "part {i} is not made the output"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_planned_once_is_the_whole_export_whatever_arrives_between_the_parts() {
+    let emu = emulator(3_600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(&emu)
+        .args(["export", "--shards", "2", "--plan", "--where", BOUNDED])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let split: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned = all_ids(&emu);
+    let range = format!("{}..{}", planned[0], planned.last().unwrap());
+    assert_eq!(split["key_range"], range.as_str(), "{split}");
+    assert_eq!(split["count"], 2);
+    assert_eq!(split["shards"][1]["last_key"], *planned.last().unwrap());
+    let requests = emu.requests();
+    for i in 0..2 {
+        // A late row between the parts' starts: an old create_time, a new and larger key.
+        emu.insert(1);
+        let out = part(&emu, dir.path(), i, 2, &["--key-range", &range]);
+        assert_eq!(out.status.code(), Some(0), "part {i}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("of the query's {}", planned[0])));
+    }
+    assert_tiles(&part_ids(dir.path(), 2), &planned);
+    let parts = &emu.request_log()[requests as usize..];
+    assert!(
+        parts.iter().all(|r| r.limit == Some(100)),
+        "a planned part sends no probe: {parts:?}"
+    );
 }
 
 /// Starts part `i` of `count` to `dir` and kills it with SIGKILL once it has checkpointed

@@ -26,6 +26,18 @@ pub fn cmd(emu: &Emulator) -> Command {
     c
 }
 
+/// The `xp-export` binary pointed at a scripted `server` (`shared::serve`, say): a clean
+/// environment but for `PATH`, the API URL and the apptoken the scripted server expects.
+pub fn cmd_for(server: &wiremock::MockServer) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XTREMEPUSH_API_URL", base(server))
+        .env("XTREMEPUSH_APPTOKEN", TOKEN)
+        .stdin(Stdio::null());
+    c
+}
+
 /// How many rows the checkpoint of an export to `output` holds; 0 before there is one.
 pub fn checkpointed_rows(output: &Path) -> u64 {
     std::fs::read_to_string(xp_export::export::checkpoint_path(output))

@@ -166,7 +166,7 @@ impl Incremental {
     /// The query this run exports: in keyset order after the last newest key, or with a
     /// lookback after the row before the first one created within it (whichever is earlier);
     /// on a first run from the first row, or from [`since`](Self::since). A lookback asks
-    /// the API for its window's first key (two requests of one row); its failure is an error
+    /// the API for its window's first key (two requests of two rows); its failure is an error
     /// of kind [`Api`](super::ExportErrorKind::Api).
     pub async fn query(&self) -> Result<Query<RawRow>, ExportError> {
         let Some(last) = self.previous else {
