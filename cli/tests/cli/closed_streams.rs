@@ -107,3 +107,29 @@ async fn the_emulator_keeps_serving_when_its_stdout_is_closed() {
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(0), "stopped by SIGTERM");
 }
+
+/// `--plan`'s one line on stdout is the command's result, which an orchestrator hands to its
+/// parts: with stdout closed it is not written, and the command says so and fails rather than
+/// exit 0 with no plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_cannot_be_written_fails_the_command() {
+    let emu = emulator(300).await;
+    let plan = |stdout: Stdio| {
+        cmd(&emu)
+            .args(["export", "--shards", "2", "--plan"])
+            .args(["--where", "create_time < 1700000000"])
+            .stdout(stdout)
+            .output()
+            .unwrap()
+    };
+    let out = plan(Stdio::piped());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"shards\""));
+    let out = plan(closed_pipe());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("writing the plan"),
+        "{}",
+        stderr(&out)
+    );
+}
