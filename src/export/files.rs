@@ -68,6 +68,57 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The files an export to `output` writes, each with what it is called: the output, its
+/// partial file, checkpoint (and the checkpoint's temporary file), lock and Parquet parts.
+pub(crate) fn written_for(output: &Path) -> [(PathBuf, &'static str); 6] {
+    [
+        (output.to_path_buf(), "the output"),
+        (partial_path(output), "the output's partial file"),
+        (checkpoint_path(output), "the output's checkpoint"),
+        (
+            temp_path(&checkpoint_path(output)),
+            "the output's checkpoint's temporary file",
+        ),
+        (lock_path(output), "the output's lock file"),
+        (parts_path(output), "the output's Parquet parts"),
+    ]
+}
+
+/// Whether `a` and `b` name the same file: the same device and inode when both exist, else
+/// the same path once the directory is made absolute and a symlink (also a dangling one:
+/// where it would write) is followed.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    if let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    match (absolute(a), absolute(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `path` with its symlinks followed and its directory made absolute; `None` when the
+/// directory does not exist or the links loop.
+fn absolute(path: &Path) -> Option<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => {
+                let name = path.file_name()?.to_os_string();
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                return Some(dir.canonicalize().ok()?.join(name));
+            }
+        }
+    }
+    None
+}
+
 /// Makes a directory's entries durable (a rename or a new file in it), where the file system
 /// allows; `""` is the current directory.
 pub(crate) fn sync_dir(dir: &Path) {

@@ -133,6 +133,73 @@ async fn a_state_is_for_one_query_and_a_damaged_one_is_refused() {
     assert!(err.to_string().contains("damaged"), "{err}");
 }
 
+/// A program naming the state as the output (or a file beside it) would have the export
+/// write over the state and the state over the export: both are lost, with `Ok`. The export
+/// refuses before anything is written, and an existing state is left as it was.
+#[tokio::test]
+async fn an_output_that_is_the_state_or_a_file_beside_it_is_refused_before_anything_is_written() {
+    use xp_export::export::{checkpoint_path, lock_path, partial_path};
+    let emu = emulator(60).await;
+    let query = emulator_client(&emu).push_actions().page_size(25);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("day.ndjson");
+    let beside = [
+        (out.clone(), "is the output"),
+        (partial_path(&out), "the output's partial file"),
+        (checkpoint_path(&out), "the output's checkpoint"),
+        (lock_path(&out), "the output's lock"),
+        (dir.path().join(".").join("day.ndjson"), "is the output"),
+    ];
+    for (state, says) in beside {
+        // Once as a first run, once over a state an earlier run left there.
+        for earlier in [None, Some(dir.path().join("elsewhere.ndjson"))] {
+            if let Some(elsewhere) = &earlier {
+                let run = Incremental::open(&state, &query).unwrap();
+                let job = run.export(
+                    run.query().await.unwrap(),
+                    Format::Ndjson,
+                    Target::File(elsewhere.clone()),
+                );
+                let report = job.run(std::future::pending(), |_, _| {}).await.unwrap();
+                run.finish(&report).await.unwrap();
+            }
+            let before = std::fs::read(&state).ok();
+            let run = Incremental::open(&state, &query).unwrap();
+            let job = run.export(
+                run.query().await.unwrap(),
+                Format::Ndjson,
+                Target::File(out.clone()),
+            );
+            let err = job
+                .run(std::future::pending(), |_, _| {})
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ExportErrorKind::State, "{state:?}: {err}");
+            let message = err.to_string();
+            assert!(message.contains(says), "{state:?}: {message}");
+            assert_eq!(
+                std::fs::read(&state).ok(),
+                before,
+                "{state:?}: the state is as it was"
+            );
+            let mut left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with("elsewhere"))
+                .collect();
+            left.sort();
+            let expected: Vec<String> = before
+                .iter()
+                .map(|_| state.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left, expected, "{state:?}: nothing is written");
+            for name in std::fs::read_dir(dir.path()).unwrap() {
+                std::fs::remove_file(name.unwrap().path()).unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn four_shards_of_a_query_are_exactly_the_whole_and_disjoint() {
     let emu = emulator(2_000).await;

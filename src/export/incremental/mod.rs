@@ -173,14 +173,19 @@ impl Incremental {
 
     /// The export of `query` (from [`query`](Self::query)) in `format` to `target`, counting
     /// its rows above the last newest key as new ([`Report::rows_new`]) and the others as read
-    /// again.
+    /// again; a target that is the state, or whose partial file, checkpoint or lock is, is
+    /// refused when the export runs, before anything is written (see [`count`](Self::count)).
     pub fn export(&self, query: Query<RawRow>, format: Format, target: Target) -> Export {
         self.count(Export::new(query, format, target))
     }
 
     /// `job`, counting its rows above the last newest key as new and the others as read again.
+    /// A job whose output (or a file beside it: its partial file, checkpoint, lock) is the
+    /// state fails before writing anything, with an error of kind
+    /// [`State`](super::ExportErrorKind::State): each would be written over the other.
     pub fn count(&self, job: Export) -> Export {
         job.count_new_after(self.previous.map_or(0, |n| n.action_id))
+            .keep_apart(&self.path)
     }
 
     /// After the export of this run's query ended well: the state with the newest row (never
