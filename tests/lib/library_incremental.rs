@@ -133,6 +133,45 @@ async fn a_state_is_for_one_query_and_a_damaged_one_is_refused() {
     assert!(err.to_string().contains("damaged"), "{err}");
 }
 
+/// A row limit spent on the rows a lookback reads again never reaches the new ones: every
+/// run read the same rows again, found nothing new and left the state where it was, with `Ok`,
+/// while new rows piled up. The two are refused together, before any request.
+#[tokio::test]
+async fn a_row_limit_with_a_lookback_is_refused_rather_than_never_reaching_the_new_rows() {
+    let emu = emulator(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let limited = emulator_client(&emu)
+        .push_actions()
+        .page_size(20)
+        .max_rows(50);
+    let (first, _, _) = daily(&limited, dir.path(), "1.ndjson").await;
+    assert_eq!(first, ids(&emu.records()[..50]), "a limit alone is a batch");
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    emu.insert(10);
+    let before = emu.requests();
+    let hour = std::time::Duration::from_secs(3_600);
+    let run = Incremental::open(dir.path().join("state.json"), &limited)
+        .unwrap()
+        .lookback(hour);
+    let err = run.query().await.unwrap_err();
+    assert_eq!(err.kind(), ExportErrorKind::Query, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("50 rows") && message.contains("lookback"),
+        "{message}"
+    );
+    assert_eq!(emu.requests(), before, "nothing is sent");
+    assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
+    // A first run is refused alike: the second would be stuck.
+    let fresh = Incremental::open(dir.path().join("fresh.json"), &limited)
+        .unwrap()
+        .lookback(hour);
+    assert_eq!(
+        fresh.query().await.unwrap_err().kind(),
+        ExportErrorKind::Query
+    );
+}
+
 /// A program naming the state as the output (or a file beside it) would have the export
 /// write over the state and the state over the export: both are lost, with `Ok`. The export
 /// refuses before anything is written, and an existing state is left as it was.

@@ -72,6 +72,10 @@ async fn a_state_of_another_query_or_flags_it_cannot_continue_are_refused() {
         ),
         (&["--lookback=-2h"], "is not a duration"),
         (
+            &["--lookback", "2h", "--max-rows", "5"],
+            "does not go with a lookback",
+        ),
+        (
             &["--since", "last week"],
             "--since \"last week\" is not a time",
         ),

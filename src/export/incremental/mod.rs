@@ -130,7 +130,8 @@ impl Incremental {
 
     /// Also reads again the rows created within `window` before the last run's newest row
     /// (their delivery, open and click change after the send). Without the newest row's
-    /// `create_time` in the state, nothing is read again.
+    /// `create_time` in the state, nothing is read again. Not with a row limit
+    /// ([`Query::max_rows`]): [`query`](Self::query) refuses the two together.
     #[must_use]
     pub fn lookback(mut self, window: Duration) -> Self {
         self.lookback = Some(window);
@@ -157,8 +158,18 @@ impl Incremental {
     /// lookback after the row before the first one created within it (whichever is earlier);
     /// on a first run from the first row, or from [`since`](Self::since). A lookback asks
     /// the API for its window's first key (two requests of one row); its failure is an error
-    /// of kind [`Api`](super::ExportErrorKind::Api).
+    /// of kind [`Api`](super::ExportErrorKind::Api). A lookback with a row limit
+    /// ([`Query::max_rows`]) is an error of kind [`Query`](super::ExportErrorKind::Query),
+    /// before any request: the rows read again could take the whole limit, run after run.
     pub async fn query(&self) -> Result<Query<RawRow>, ExportError> {
+        if let (Some(window), Some(limit)) = (self.lookback, self.base.max_rows) {
+            return Err(ExportError::query(format!(
+                "a row limit ({limit} rows) does not go with a lookback ({}s): the rows read \
+                 again may take the whole limit, and every run would read them again and never \
+                 reach the new rows; leave out one of them",
+                window.as_secs()
+            )));
+        }
         let Some(last) = self.previous else {
             return Ok(match self.since {
                 Some(s) => self.base.clone().since(s),
