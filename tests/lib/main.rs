@@ -12,6 +12,7 @@ mod hostile;
 mod key_range;
 mod keyset;
 mod library_incremental;
+mod library_incremental_hostile;
 mod oauth;
 mod paging;
 mod parallel_keyset;

@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use serde_json::Value;
 
 use super::error::ExportError;
 use super::format::Format;
 use super::report::Report;
 use super::{Export, Target};
-use crate::model::RawRow;
+use crate::error::{Error, ErrorKind};
 use crate::model::push_devices::KEY;
+use crate::model::{PushAction, RawRow};
 use crate::paginate::key_direction;
 use crate::query::{Mode, Op, Query};
 
@@ -200,11 +200,13 @@ impl Incremental {
     }
 
     /// After the export of this run's query ended well: the state with the newest row (never
-    /// an older one than before) replaces the old one atomically and durably. Call it only with
-    /// the report of a complete output; a failed run must leave the state, so that the next run
-    /// repeats the window. Learning the newest row's `create_time` takes one request of one
-    /// row; a state that cannot be written is an error of kind
-    /// [`Io`](super::ExportErrorKind::Io), and the next run repeats this window.
+    /// an older one than before) replaces the old one atomically and durably. Call it only
+    /// with the report of a complete output; a failed run must leave the state, so that the
+    /// next run repeats the window. Learning the newest row's `create_time` takes one request
+    /// of one row; an answer that is not that row (another key, or none) is an error of kind
+    /// [`Api`](super::ExportErrorKind::Api) naming both, and a state that cannot be written
+    /// one of kind [`Io`](super::ExportErrorKind::Io): either way nothing is written, and the
+    /// next run repeats this window.
     pub async fn finish(self, report: &Report) -> Result<Finished, ExportError> {
         if report.already_complete {
             return Ok(Finished::Unchanged);
@@ -241,11 +243,15 @@ impl Incremental {
         })
     }
 
-    /// The `create_time` of the row `key`, by a one-row request; `None` when it has none.
+    /// The `create_time` of the row `key`, by a one-row request; `None` when it has none. An
+    /// answer that is not that row (none, another key, a `create_time` that is not a whole
+    /// number) is an error naming the key and what came back: a server that does not apply the
+    /// condition would otherwise move the next lookback's window.
     async fn create_time(&self, key: u64) -> Result<Option<i64>, ExportError> {
+        const DOING: &str = "finding the newest row's create_time";
         let probe = self
             .base
-            .clone()
+            .with_rows::<PushAction>()
             .filter(KEY, Op::Eq, key)
             .select([KEY, "create_time"])
             .mode(Mode::Offset)
@@ -255,13 +261,27 @@ impl Incremental {
             .max_rows(1)
             .concurrency(1);
         let row = probe
-            .raw_stream()
+            .stream()
             .try_next()
             .await
-            .map_err(|e| ExportError::request("finding the newest row's create_time", e))?;
-        Ok(row
-            .and_then(|r| serde_json::from_slice::<Value>(r.as_bytes()).ok())
-            .and_then(|v| v["create_time"].as_i64()))
+            .map_err(|e| ExportError::request(DOING, e))?;
+        let answered = match row {
+            Some(row) if row.action_id == Some(key) => return Ok(row.create_time),
+            Some(row) => match row.action_id {
+                Some(other) => format!("the row with {KEY} {other}"),
+                None => format!("a row without {KEY}"),
+            },
+            None => "no row".to_string(),
+        };
+        let wrong = Error::new(
+            ErrorKind::NotEnvelope,
+            format!(
+                "asked for the row with {KEY} {key}, the API answered {answered}: it does not \
+                 apply the condition as asked, so the state is left as it was"
+            ),
+        )
+        .at(self.base.model(), 0);
+        Err(ExportError::request(DOING, wrong))
     }
 }
 
