@@ -46,6 +46,15 @@ pub fn lock_path(path: &Path) -> PathBuf {
     sibling(path, LOCK)
 }
 
+/// Where the lock of the incremental state `path` is kept: `.STATE.lock`, hidden, never
+/// renamed or removed.
+pub(crate) fn state_lock_path(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(LOCK);
+    path.with_file_name(name)
+}
+
 /// Where a Parquet export of `path` keeps its part files until it is complete: `PATH.parts`.
 pub fn parts_path(path: &Path) -> PathBuf {
     sibling(path, PARTS)

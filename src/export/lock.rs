@@ -1,10 +1,12 @@
 //! `PATH.lock`: the lock an export holds on its output for its whole life, and, once the export
-//! is finished, the record that this program wrote the file at `PATH`.
+//! is finished, the record that this program wrote the file at `PATH`; and `.STATE.lock`, the
+//! lock an incremental run holds on its state from `Incremental::open` until it is done.
 //!
-//! The lock is the operating system's advisory lock (`flock`) on `PATH.lock`, a file that is
+//! The lock is the operating system's advisory lock (`flock`) on the lock file, a file that is
 //! never renamed or removed, so it stays the same file through the rename of the partial file
-//! and across resumes. The lock dies with the process: a `kill -9` leaves no stale lock, only
-//! the (unlocked) file.
+//! (or of the state) and across runs: removing it would let a run that opened it just before
+//! the removal lock a file no other run sees. The lock dies with the process: a `kill -9`
+//! leaves no stale lock, only the (unlocked) file.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
-use super::files::{crc_of, lock_path};
+use super::files::{crc_of, lock_path, state_lock_path};
 use super::sealed;
 
 /// What a finished export leaves in `PATH.lock`: what it exported and the bytes it wrote.
@@ -40,22 +42,15 @@ impl OutputLock {
     /// Takes the lock of the output `path`, or fails at once when another export holds it.
     pub(crate) fn acquire(path: &Path) -> Result<OutputLock, ExportError> {
         let lock = lock_path(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock)
-            .map_err(|e| cannot_create(path, &lock, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(OutputLock { file, path: lock }),
-            Err(TryLockError::WouldBlock) => Err(ExportError::busy(format!(
+        let file = try_lock(&lock).map_err(|e| cannot_create(path, &lock, e))?;
+        match file {
+            Some(file) => Ok(OutputLock { file, path: lock }),
+            None => Err(ExportError::busy(format!(
                 "another export is writing {} (it holds {}): wait for it to finish, or stop it \
                  and run this command again",
                 path.display(),
                 lock.display()
             ))),
-            Err(TryLockError::Error(e)) => Err(io_err(&lock)(e)),
         }
     }
 
@@ -82,19 +77,73 @@ impl OutputLock {
     }
 }
 
+/// The lock on the state of incremental runs (`.STATE.lock` beside it), held until dropped: one
+/// run per state at a time, so that two runs never write the state over each other.
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Takes the lock of the state `path`, or fails at once, with an error of kind
+    /// [`Busy`](super::ExportErrorKind::Busy), when another run holds it.
+    pub(crate) fn acquire(path: &Path) -> Result<StateLock, ExportError> {
+        let lock = state_lock_path(path);
+        let file = try_lock(&lock).map_err(|e| match cannot_create_why(&lock, &e) {
+            Some(why) => {
+                ExportError::state(format!("cannot lock the state {}: {why}", path.display()))
+            }
+            None => io_err(&lock)(e),
+        })?;
+        match file {
+            Some(file) => Ok(StateLock { _file: file }),
+            None => Err(ExportError::busy(format!(
+                "another run holds the state {} (it holds {}): wait for it to finish, or stop \
+                 it and run this command again",
+                path.display(),
+                lock.display()
+            ))),
+        }
+    }
+}
+
+/// The lock file `lock`, opened (created if need be) and locked; `None` when another process
+/// (or another handle in this one) holds its lock.
+fn try_lock(lock: &Path) -> io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// `PATH.lock` could not be created: a missing or unwritable directory is the user's to fix.
 fn cannot_create(path: &Path, lock: &Path, e: io::Error) -> ExportError {
+    match cannot_create_why(lock, &e) {
+        Some(why) => ExportError::output(format!("cannot write {}: {why}", path.display())),
+        None => io_err(lock)(e),
+    }
+}
+
+/// Why the lock file `lock` could not be created, when it is the user's to fix: its directory
+/// is missing, not a directory, or not writable.
+fn cannot_create_why(lock: &Path, e: &io::Error) -> Option<String> {
     let dir = lock.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new(".")).display();
-    let why = match e.kind() {
+    Some(match e.kind() {
         io::ErrorKind::NotFound => format!("the directory {dir} does not exist"),
         io::ErrorKind::NotADirectory => format!("{dir} is not a directory"),
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
             format!("cannot create files in {dir}: {e}")
         }
-        _ => return io_err(lock)(e),
-    };
-    ExportError::output(format!("cannot write {}: {why}", path.display()))
+        _ => return None,
+    })
 }
 
 /// Whether the file at `path` is the one `done` records: same length, same CRC-32.

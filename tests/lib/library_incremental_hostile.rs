@@ -1,11 +1,98 @@
-//! Incremental runs against careless use and a hostile server, from code: a probe answered
-//! with another row.
+//! Incremental runs against careless use and a hostile server, from code: two runs on one
+//! state, a state written behind a run's back, and a probe answered with another row.
+
+use std::path::Path;
 
 use crate::common::*;
+use crate::library_incremental::daily;
 use serde_json::json;
 use wiremock::{Mock, ResponseTemplate};
-use xp_export::export::{Export, ExportErrorKind, Format, Incremental, Target};
+use xp_export::export::{Export, ExportErrorKind, Finished, Format, Incremental, Target};
 use xp_export::query::Mode;
+
+fn newest_on_disk(dir: &Path) -> Option<u64> {
+    let text = std::fs::read(dir.join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    state["newest_action_id"].as_u64()
+}
+
+/// Two runs on one state at once: the slower finished last and wrote its own, older, newest
+/// row, so the next run exported again what the faster had. The second is refused at `open`,
+/// with a kind the CLI maps to exit 2 (as an output another export is writing), until the
+/// first lets go; the lock is a hidden file beside the state.
+#[tokio::test]
+async fn a_second_run_on_a_state_is_refused_while_the_first_holds_it() {
+    let emu = emulator(120).await;
+    let dir = tempfile::tempdir().unwrap();
+    let query = emulator_client(&emu).push_actions().page_size(50);
+    let path = dir.path().join("state.json");
+
+    let first = Incremental::open(&path, &query).unwrap();
+    let err = Incremental::open(&path, &query).unwrap_err();
+    assert_eq!(err.kind(), ExportErrorKind::Busy, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("another run holds the state") && message.contains("state.json"),
+        "{message}"
+    );
+    drop(first);
+
+    // Let go on drop, and after `finish`: the next runs open as before.
+    daily(&query, dir.path(), "1.ndjson").await;
+    let run = Incremental::open(&path, &query).unwrap();
+    assert!(run.continues());
+    drop(run);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("state"))
+        .collect();
+    names.sort();
+    assert_eq!(names, [".state.json.lock", "state.json"]);
+}
+
+/// A state written while a run held the lock (by hand, or by a build without it) with a newer
+/// row than the run's: `finish` keeps the newer one rather than take the state back.
+#[tokio::test]
+async fn finish_never_takes_the_state_back_to_an_older_row() {
+    let emu = emulator(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let query = emulator_client(&emu).push_actions().page_size(25);
+    daily(&query, dir.path(), "1.ndjson").await;
+    emu.insert(100);
+
+    let slow = Incremental::open(dir.path().join("state.json"), &query).unwrap();
+    let batch = slow.query().await.unwrap().max_rows(30);
+    let job = slow.export(
+        batch,
+        Format::Ndjson,
+        Target::File(dir.path().join("2.ndjson")),
+    );
+    let report = job.run(std::future::pending(), |_, _| {}).await.unwrap();
+    assert_eq!(report.summary.next_key, Some(emu.records()[129].action_id));
+
+    // Meanwhile another copy of the state ran to the newest row and was put back in place.
+    std::fs::copy(
+        dir.path().join("state.json"),
+        other.path().join("state.json"),
+    )
+    .unwrap();
+    daily(&query, other.path(), "all.ndjson").await;
+    let newest = emu.records()[199].action_id;
+    std::fs::copy(
+        other.path().join("state.json"),
+        dir.path().join("state.json"),
+    )
+    .unwrap();
+
+    let finished = slow.finish(&report).await.unwrap();
+    assert!(
+        matches!(finished, Finished::Saved(Some(n)) if n.action_id == newest),
+        "{finished:?}"
+    );
+    assert_eq!(newest_on_disk(dir.path()), Some(newest));
+}
 
 /// The newest row's `create_time` comes from a one-row request by its key. A server that
 /// ignores the condition answered with another row, whose `create_time` the state recorded

@@ -1,7 +1,9 @@
 //! Incremental runs: each run exports what is new since the last complete one, as a daily job
 //! does.
 //!
-//! [`Incremental::open`] reads the state file (no request) and checks it belongs to the query;
+//! [`Incremental::open`] locks the state (`.STATE.lock` beside it: one run per state at a
+//! time, until [`Incremental::finish`] or the run is dropped), reads it (no request) and checks
+//! it belongs to the query;
 //! [`Incremental::query`] gives the query to run, in keyset order (ascending `action_id`) after
 //! the newest `action_id` the state records, or with [`Incremental::lookback`] after the first
 //! row created within that long before that row; [`Incremental::finish`] replaces the state
@@ -24,6 +26,7 @@ use futures::TryStreamExt;
 
 use super::error::ExportError;
 use super::format::Format;
+use super::lock::StateLock;
 use super::report::Report;
 use super::{Export, Target};
 use crate::error::{Error, ErrorKind};
@@ -84,6 +87,8 @@ pub struct Incremental {
     since: Option<i64>,
     /// How far before the last newest row a run reads again.
     lookback: Option<Duration>,
+    /// Held from `open` until `finish` (or the drop): one run per state at a time.
+    _lock: StateLock,
 }
 
 impl Incremental {
@@ -93,6 +98,12 @@ impl Incremental {
     /// [`State`](super::ExportErrorKind::State); a query ordered other than by ascending
     /// `action_id` (the order a state can continue) one of kind
     /// [`Query`](super::ExportErrorKind::Query). The query runs in [`Mode::Keyset`].
+    ///
+    /// Locks the state until [`finish`](Self::finish) or the drop (the operating system's
+    /// lock on `.STATE.lock` beside it, which a killed process lets go): while another run
+    /// holds it, `open` fails at once with an error of kind
+    /// [`Busy`](super::ExportErrorKind::Busy), since two runs at once would each write the
+    /// state and the one finishing last would take it back to its own, older, newest row.
     pub fn open<T>(state: impl Into<PathBuf>, query: &Query<T>) -> Result<Self, ExportError> {
         let path = state.into();
         let base = query.with_rows::<RawRow>().mode(Mode::Keyset);
@@ -104,19 +115,26 @@ impl Incremental {
                 order.join(", ")
             )));
         }
-        let previous = match state::read(&path)? {
-            Some(st) => {
-                st.check_same_query(&path, base.model(), &base.identity())?;
-                st.newest()
-            }
-            None => None,
+        // Checked before the lock too, so that a state refused leaves nothing beside it.
+        let check = |st: Option<state::State>| -> Result<_, ExportError> {
+            Ok(match st {
+                Some(st) => {
+                    st.check_same_query(&path, base.model(), &base.identity())?;
+                    st.newest()
+                }
+                None => None,
+            })
         };
+        check(state::read(&path)?)?;
+        let lock = StateLock::acquire(&path)?;
+        let previous = check(state::read(&path)?)?;
         Ok(Incremental {
             path,
             base,
             previous,
             since: None,
             lookback: None,
+            _lock: lock,
         })
     }
 
@@ -200,10 +218,11 @@ impl Incremental {
     }
 
     /// After the export of this run's query ended well: the state with the newest row (never
-    /// an older one than before) replaces the old one atomically and durably. Call it only
-    /// with the report of a complete output; a failed run must leave the state, so that the
-    /// next run repeats the window. Learning the newest row's `create_time` takes one request
-    /// of one row; an answer that is not that row (another key, or none) is an error of kind
+    /// an older one than before, nor than the state on disk now) replaces the old one
+    /// atomically and durably, and the state's lock is let go. Call it only with the report of
+    /// a complete output; a failed run must leave the state, so that the next run repeats the
+    /// window. Learning the newest row's `create_time` takes one request of one row; an answer
+    /// that is not that row (another key, or none) is an error of kind
     /// [`Api`](super::ExportErrorKind::Api) naming both, and a state that cannot be written
     /// one of kind [`Io`](super::ExportErrorKind::Io): either way nothing is written, and the
     /// next run repeats this window.
@@ -211,7 +230,7 @@ impl Incremental {
         if report.already_complete {
             return Ok(Finished::Unchanged);
         }
-        let newest = match (self.previous, report.summary.next_key) {
+        let mut newest = match (self.previous, report.summary.next_key) {
             (Some(old), Some(key)) if key <= old.action_id => Some(old),
             (Some(old), None) => Some(old),
             (_, Some(key)) => Some(Newest {
@@ -220,6 +239,15 @@ impl Incremental {
             }),
             (None, None) => None,
         };
+        // The lock keeps other runs of this program out; a state written meanwhile all the
+        // same (by hand, or by a build without the lock) is never taken back to an older row.
+        if let Some(on_disk) = state::read(&self.path)? {
+            on_disk.check_same_query(&self.path, self.base.model(), &self.base.identity())?;
+            let key = |n: Option<Newest>| n.map(|n| n.action_id);
+            if key(on_disk.newest()) > key(newest) {
+                newest = on_disk.newest();
+            }
+        }
         let state = state::State::new(self.base.model(), self.base.identity(), newest);
         state::write(&self.path, &state)?;
         Ok(Finished::Saved(newest))
