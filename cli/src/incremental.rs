@@ -153,6 +153,18 @@ impl Run {
     /// The query this run exports, with the warnings of flags that do not apply this time.
     pub async fn start(&self) -> Result<Query<RawRow>, Failure> {
         let run = &self.run;
+        if self.since
+            && run.previous().is_none()
+            && let Some(first) = run.first_since()
+            && run.continues()
+        {
+            crate::logging::warning(&format!(
+                "--since applies to the first run only: --state {} continues from the first \
+                 run's --since {} (it found no row)",
+                run.path().display(),
+                shown(first)
+            ));
+        }
         if let Some(last) = run.previous() {
             if self.since {
                 crate::logging::warning(&format!(

@@ -30,7 +30,7 @@ pub(crate) async fn daily(
     (ndjson_ids(&std::fs::read(&out).unwrap()), report, finished)
 }
 
-fn ids<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u64> {
+pub(crate) fn ids<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u64> {
     records.into_iter().map(|r| r.action_id).collect()
 }
 

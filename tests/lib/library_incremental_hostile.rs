@@ -1,14 +1,36 @@
 //! Incremental runs against careless use and a hostile server, from code: two runs on one
-//! state, a state written behind a run's back, and a probe answered with another row.
+//! state, a state written behind a run's back, a probe answered with another row, a first run
+//! that finds nothing, and a lookback that would reach before the first run's `since`.
 
 use std::path::Path;
 
 use crate::common::*;
-use crate::library_incremental::daily;
+use crate::library_incremental::{daily, ids};
 use serde_json::json;
 use wiremock::{Mock, ResponseTemplate};
-use xp_export::export::{Export, ExportErrorKind, Finished, Format, Incremental, Target};
+use xp_export::PushAction;
+use xp_export::Query;
+use xp_export::export::{Export, ExportErrorKind, Finished, Format, Incremental, Report, Target};
 use xp_export::query::Mode;
+
+/// One incremental run as `daily` does, `set` applied to it first (a `since`, a lookback).
+async fn daily_with(
+    query: &Query<PushAction>,
+    dir: &Path,
+    name: &str,
+    set: impl FnOnce(Incremental) -> Incremental,
+) -> (Vec<u64>, Report, Finished) {
+    let run = set(Incremental::open(dir.join("state.json"), query).unwrap());
+    let out = dir.join(name);
+    let job = run.export(
+        run.query().await.unwrap(),
+        Format::Ndjson,
+        Target::File(out.clone()),
+    );
+    let report = job.run(std::future::pending(), |_, _| {}).await.unwrap();
+    let finished = run.finish(&report).await.unwrap();
+    (ndjson_ids(&std::fs::read(&out).unwrap()), report, finished)
+}
 
 fn newest_on_disk(dir: &Path) -> Option<u64> {
     let text = std::fs::read(dir.join("state.json")).unwrap();
@@ -143,4 +165,67 @@ async fn a_probe_answered_with_another_row_or_none_fails_and_writes_no_state() {
         );
         assert!(!state.exists(), "{says}: no state is written");
     }
+}
+
+/// A first run from `since` that found no row recorded nothing, so the next run (without
+/// `since`, as a daily job's later runs are) exported the whole query, rows from long before
+/// `since` included. The state keeps the first run's `since`: the next runs keep to it.
+#[tokio::test]
+async fn a_first_run_that_finds_nothing_still_anchors_the_next_runs() {
+    let emu = emulator(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let query = emulator_client(&emu).push_actions().page_size(50);
+    let since = emu.records().iter().map(|r| r.create_time).max().unwrap() + 1;
+
+    let (first, _, finished) = daily_with(&query, dir.path(), "1.ndjson", |r| r.since(since)).await;
+    assert!(first.is_empty(), "{first:?}");
+    assert_eq!(finished, Finished::Saved(None));
+
+    emu.insert(30);
+    let expected: Vec<u64> = ids(emu.records().iter().filter(|r| r.create_time >= since));
+    assert!(!expected.is_empty() && expected.len() <= 30);
+    let run = Incremental::open(dir.path().join("state.json"), &query).unwrap();
+    assert!(run.continues(), "the state continues from its since");
+    assert_eq!(run.first_since(), Some(since));
+    drop(run);
+    // Without `since`, and with another one: only the rows the first run's window brought.
+    let (second, report, _) = daily_with(&query, dir.path(), "2.ndjson", |r| {
+        r.since(since - 1_000_000)
+    })
+    .await;
+    assert_eq!(
+        second, expected,
+        "exactly the rows since the first run's since"
+    );
+    assert_eq!(report.rows_new, Some(expected.len() as u64));
+    let (third, _, _) = daily_with(&query, dir.path(), "3.ndjson", |r| r).await;
+    assert!(third.is_empty(), "{third:?}");
+}
+
+/// A lookback longer than the runs so far reached before the first run's `since`: it read
+/// again (and counted as read again) rows no run had exported. It stops at `since`.
+#[tokio::test]
+async fn a_lookback_never_reaches_before_the_first_runs_since() {
+    let emu = emulator(400).await;
+    let dir = tempfile::tempdir().unwrap();
+    let query = emulator_client(&emu).push_actions().page_size(50);
+    let since = emu.records()[250].create_time;
+    let (first, _, _) = daily_with(&query, dir.path(), "1.ndjson", |r| r.since(since)).await;
+    let exported: Vec<u64> = ids(emu.records().iter().filter(|r| r.create_time >= since));
+    assert_eq!(first, exported);
+
+    emu.insert(20);
+    let year = std::time::Duration::from_secs(366 * 86_400);
+    let (second, report, _) =
+        daily_with(&query, dir.path(), "2.ndjson", |r| r.lookback(year)).await;
+    let mut expected = exported.clone();
+    expected.extend(ids(&emu.records()[400..]));
+    assert_eq!(
+        second, expected,
+        "the rows exported before, and the new ones"
+    );
+    assert_eq!(
+        (report.rows_reread, report.rows_new),
+        (Some(exported.len() as u64), Some(20))
+    );
 }

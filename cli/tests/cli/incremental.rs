@@ -222,3 +222,34 @@ async fn a_run_that_fails_leaves_the_state_as_it_was() {
     let (_, second, _) = run_into(&emu, dir.path(), "2.ndjson", &[]);
     assert_eq!(second, ids_of(&emu.records()[500..]));
 }
+
+/// A first run from `--since` that found no row: the next run (without `--since`, or with
+/// another) exported the whole query. It exports the rows since the first run's `--since`,
+/// and says the other `--since` is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_that_finds_nothing_still_anchors_the_next_run() {
+    let emu = emulator(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let since = emu.records().iter().map(|r| r.create_time).max().unwrap() + 1;
+    let (_, first, _) = run_into(
+        &emu,
+        dir.path(),
+        "1.ndjson",
+        &["--since", &since.to_string()],
+    );
+    assert!(first.is_empty(), "{first:?}");
+    emu.insert(30);
+    let expected = ids_of(emu.records().iter().filter(|r| r.create_time >= since));
+    assert!(!expected.is_empty());
+    let (output, second, summary) = run_into(&emu, dir.path(), "2.ndjson", &["--since", "0"]);
+    assert_eq!(
+        second, expected,
+        "only the rows since the first run's --since"
+    );
+    assert_eq!(summary["rows_new"].as_u64(), Some(expected.len() as u64));
+    let err = stderr(&output);
+    assert!(
+        err.contains("continues from the first run's --since"),
+        "{err}"
+    );
+}

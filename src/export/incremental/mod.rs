@@ -13,9 +13,11 @@
 //! counted as read again ([`Report::rows_reread`]).
 //!
 //! The state holds the query's identity (conditions, select and order: never a secret), the
-//! newest row's key and `create_time`, and when it was written, sealed with a CRC-32 as a
-//! checkpoint is. A state written for another query, edited, damaged or of another version is
-//! refused, with an error of kind [`ExportErrorKind::State`](super::ExportErrorKind::State).
+//! newest row's key and `create_time`, the first run's [`since`](Incremental::since) (which
+//! every later run keeps to, also when the first found no row), and when it was written,
+//! sealed with a CRC-32 as a checkpoint is. A state written for another query, edited,
+//! damaged or of another version is refused, with an error of kind
+//! [`ExportErrorKind::State`](super::ExportErrorKind::State).
 
 mod state;
 
@@ -83,6 +85,9 @@ pub struct Incremental {
     base: Query<RawRow>,
     /// The newest row of the runs before.
     previous: Option<Newest>,
+    /// The first run's `since`, as the state records it (`None` in a state of an earlier build,
+    /// or of a first run without one).
+    first_since: Option<i64>,
     /// Where the first run starts (`create_time >= since`).
     since: Option<i64>,
     /// How far before the last newest row a run reads again.
@@ -120,18 +125,19 @@ impl Incremental {
             Ok(match st {
                 Some(st) => {
                     st.check_same_query(&path, base.model(), &base.identity())?;
-                    st.newest()
+                    (st.newest(), st.since)
                 }
-                None => None,
+                None => (None, None),
             })
         };
         check(state::read(&path)?)?;
         let lock = StateLock::acquire(&path)?;
-        let previous = check(state::read(&path)?)?;
+        let (previous, first_since) = check(state::read(&path)?)?;
         Ok(Incremental {
             path,
             base,
             previous,
+            first_since,
             since: None,
             lookback: None,
             _lock: lock,
@@ -139,7 +145,9 @@ impl Incremental {
     }
 
     /// Where the first run starts: the rows created at or after `unix_secs`
-    /// ([`Query::since`]). A run that continues a state starts where the state says.
+    /// ([`Query::since`]). The state records it, and every later run keeps to it (a lookback
+    /// never reaches before it), also when the first run found no row; a run that continues a
+    /// state starts where the state says, whatever it is given here.
     #[must_use]
     pub fn since(mut self, unix_secs: i64) -> Self {
         self.since = Some(unix_secs);
@@ -167,14 +175,26 @@ impl Incremental {
         self.previous
     }
 
-    /// Whether this run continues a state (so [`since`](Self::since) does not apply).
+    /// Whether this run continues a state (so [`since`](Self::since) does not apply): one
+    /// with a newest row, or whose first run had a `since` and found no row.
     pub fn continues(&self) -> bool {
-        self.previous.is_some()
+        self.previous.is_some() || self.first_since.is_some()
+    }
+
+    /// The `since` the runs keep to (`create_time >= since`): the first run's, as the state
+    /// records it; on a first run, the one given to [`since`](Self::since).
+    pub fn first_since(&self) -> Option<i64> {
+        match (self.first_since, self.previous) {
+            (Some(s), _) => Some(s),
+            (None, None) => self.since,
+            (None, Some(_)) => None,
+        }
     }
 
     /// The query this run exports: in keyset order after the last newest key, or with a
     /// lookback after the row before the first one created within it (whichever is earlier);
-    /// on a first run from the first row, or from [`since`](Self::since). A lookback asks
+    /// on a first run from the first row, or from [`since`](Self::since); every run keeps to
+    /// the first run's `since` ([`first_since`](Self::first_since)). A lookback asks
     /// the API for its window's first key (two requests of one row); its failure is an error
     /// of kind [`Api`](super::ExportErrorKind::Api). A lookback with a row limit
     /// ([`Query::max_rows`]) is an error of kind [`Query`](super::ExportErrorKind::Query),
@@ -188,15 +208,16 @@ impl Incremental {
                 window.as_secs()
             )));
         }
+        let from = match self.first_since() {
+            Some(s) => self.base.clone().since(s),
+            None => self.base.clone(),
+        };
         let Some(last) = self.previous else {
-            return Ok(match self.since {
-                Some(s) => self.base.clone().since(s),
-                None => self.base.clone(),
-            });
+            return Ok(from);
         };
         Ok(match self.start_key(last).await? {
-            Some(key) => self.base.clone().start_after(key),
-            None => self.base.clone(),
+            Some(key) => from.start_after(key),
+            None => from,
         })
     }
 
@@ -248,7 +269,8 @@ impl Incremental {
                 newest = on_disk.newest();
             }
         }
-        let state = state::State::new(self.base.model(), self.base.identity(), newest);
+        let mut state = state::State::new(self.base.model(), self.base.identity(), newest);
+        state.since = self.first_since();
         state::write(&self.path, &state)?;
         Ok(Finished::Saved(newest))
     }
@@ -260,7 +282,11 @@ impl Incremental {
             return Ok(Some(last.action_id));
         };
         let back = i64::try_from(back.as_secs()).unwrap_or(i64::MAX);
-        let window = self.base.clone().since(time.saturating_sub(back));
+        // Never before the first run's `since`: no run exported the rows created before it.
+        let from = time
+            .saturating_sub(back)
+            .max(self.first_since().unwrap_or(i64::MIN));
+        let window = self.base.clone().since(from);
         let range = window
             .key_range()
             .await
