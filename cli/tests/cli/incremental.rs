@@ -253,3 +253,55 @@ async fn a_first_run_that_finds_nothing_still_anchors_the_next_run() {
         "{err}"
     );
 }
+
+/// A run whose output completed but whose state could not be written, then run again with
+/// `--resume` into the same output: the export finds the output complete and the state is left.
+/// The warning said the next run repeats the window, but the same command finds the output
+/// complete again, run after run; it says so, and what moves the state on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_that_finds_its_output_complete_says_how_to_move_the_state_on() {
+    let emu = emulator(120).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("state.json");
+    let out = dir.path().join("daily.ndjson");
+    let run = |extra: &[&str]| {
+        cmd(&emu)
+            .args(["export", "--page-size", "50", "--state"])
+            .arg(&state_path)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The state cannot be replaced (its temporary file's name is taken by a directory).
+    let blocker = dir.path().join(".state.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot write --state"));
+    std::fs::remove_dir(&blocker).unwrap();
+
+    for _ in 0..2 {
+        let output = run(&["--resume"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains("is left as it was")
+                && err.contains("The same command finds it complete again")
+                && err.contains("without --resume"),
+            "{err}"
+        );
+        assert!(!err.contains("the next run repeats this window"), "{err}");
+        assert!(!state_path.exists(), "the state is still not written");
+    }
+    // As the warning says: without --resume, the window is exported again and recorded.
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        ndjson_ids(&std::fs::read(&out).unwrap()),
+        ids_of(emu.records().iter())
+    );
+    let newest = emu.records()[119].action_id;
+    assert_eq!(state(dir.path())["newest_action_id"].as_u64(), Some(newest));
+}

@@ -54,8 +54,10 @@ pub enum Finished {
     /// It never goes back to an older row.
     Saved(Option<Newest>),
     /// The state was left as it was: the export found its output already complete (a resume
-    /// with nothing to do), so which rows it holds is not this run's to say; the next run
-    /// repeats this window.
+    /// with nothing to do: an earlier run wrote that output and did not record it), so which
+    /// rows it holds is not this run's to say. The same run again (the same output, resumed)
+    /// finds it complete again and leaves the state again: to move on, run the export without
+    /// resume (it writes this window again, then the state records it), or into another output.
     Unchanged,
 }
 
