@@ -153,6 +153,18 @@ impl Run {
     /// The query this run exports, with the warnings of flags that do not apply this time.
     pub async fn start(&self) -> Result<Query<RawRow>, Failure> {
         let run = &self.run;
+        if self.since
+            && run.previous().is_none()
+            && let Some(first) = run.first_since()
+            && run.continues()
+        {
+            crate::logging::warning(&format!(
+                "--since applies to the first run only: --state {} continues from the first \
+                 run's --since {} (it found no row)",
+                run.path().display(),
+                shown(first)
+            ));
+        }
         if let Some(last) = run.previous() {
             if self.since {
                 crate::logging::warning(&format!(
@@ -196,9 +208,16 @@ impl Run {
         let shown = run.path().display().to_string();
         match run.finish(report).await {
             Ok(Finished::Unchanged) => {
+                let output = report
+                    .path
+                    .as_ref()
+                    .map_or_else(|| "the output".to_string(), |p| p.display().to_string());
                 crate::logging::warning(&format!(
-                    "--state {shown} is left as it was: --resume found the output already complete, \
-                 so the next run repeats this window"
+                    "--state {shown} is left as it was: --resume found {output} already complete \
+                     (an earlier run wrote it and did not record it), so which rows it holds is \
+                     not this run's to say. The same command finds it complete again: run it \
+                     without --resume to export this window again into {output} and record it, \
+                     or export into another output"
                 ));
                 Ok(())
             }

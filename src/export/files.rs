@@ -67,6 +67,11 @@ pub fn lock_path(path: &Path) -> PathBuf {
     hidden(path, LOCK)
 }
 
+/// Where the lock of the incremental state `path` is kept while a run holds it: `.STATE.lock`.
+pub(crate) fn state_lock_path(path: &Path) -> PathBuf {
+    hidden(path, LOCK)
+}
+
 /// Where a Parquet export of `path` keeps its part files until it is complete: `.NAME.parts`.
 pub fn parts_path(path: &Path) -> PathBuf {
     hidden(path, PARTS)
@@ -153,6 +158,62 @@ pub(crate) fn resolve(path: &Path) -> io::Result<PathBuf> {
         }
     }
     Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// The files an export to `output` writes, each with what it is called: the output, its
+/// partial file, checkpoint (and the checkpoint's temporary file), lock, Parquet parts and
+/// record of a finished export.
+pub(crate) fn written_for(output: &Path) -> [(PathBuf, &'static str); 7] {
+    [
+        (output.to_path_buf(), "the output"),
+        (partial_path(output), "the output's partial file"),
+        (checkpoint_path(output), "the output's checkpoint"),
+        (
+            temp_path(&checkpoint_path(output)),
+            "the output's checkpoint's temporary file",
+        ),
+        (lock_path(output), "the output's lock file"),
+        (parts_path(output), "the output's Parquet parts"),
+        (
+            record_path(output),
+            "the output's record of a finished export",
+        ),
+    ]
+}
+
+/// Whether `a` and `b` name the same file: the same device and inode when both exist, else
+/// the same path once the directory is made absolute and a symlink (also a dangling one:
+/// where it would write) is followed.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    if let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    match (absolute(a), absolute(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `path` with its symlinks followed and its directory made absolute; `None` when the
+/// directory does not exist or the links loop.
+fn absolute(path: &Path) -> Option<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => {
+                let name = path.file_name()?.to_os_string();
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                return Some(dir.canonicalize().ok()?.join(name));
+            }
+        }
+    }
+    None
 }
 
 /// Makes a directory's entries durable (a rename or a new file in it), where the file system

@@ -1,8 +1,9 @@
 //! `.NAME.lock`: the lock an export holds on its output for its whole life, and
 //! `.NAME.complete`, the record, written while the lock is held, that this program finished the
-//! file at `PATH`.
+//! file at `PATH`; and `.STATE.lock`, the lock an incremental run holds on its state from
+//! `Incremental::open` until it is done, so that two runs never write the state over each other.
 //!
-//! The lock is the operating system's advisory lock (`flock`) on `.NAME.lock`. The lock dies
+//! Both are the operating system's advisory lock (`flock`) on the lock file, taken the same way. The lock dies
 //! with the process: a `kill -9` leaves no stale lock, only the (unlocked) file, which the next
 //! export takes. When the export ends, the file is removed while still locked, so nothing but
 //! the output (and its record) is left beside it. Removing a locked file races with a second
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
-use super::files::{crc_of, lock_path, record_path, remove_if_present, sync_dir};
+use super::files::{crc_of, lock_path, record_path, remove_if_present, state_lock_path, sync_dir};
 use super::sealed;
 
 /// What a finished export leaves in `.NAME.complete`: what it exported and the bytes it wrote.
@@ -39,10 +40,55 @@ pub(crate) struct Completed {
     pub crc32: u32,
 }
 
-/// The lock on an output, held until dropped; dropping it removes the lock file.
-pub(crate) struct OutputLock {
+/// A lock file, locked, held until dropped; dropping it removes the lock file.
+#[derive(Debug)]
+struct Held {
     file: File,
     path: PathBuf,
+}
+
+impl Held {
+    /// Opens (creating if need be) and locks the lock file `lock`: `None` when another process
+    /// (or another handle in this one) holds it.
+    fn take(lock: &Path) -> io::Result<Option<Held>> {
+        for _ in 0..TRIES {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(lock)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+            if same_file(&file, lock)? {
+                return Ok(Some(Held {
+                    file,
+                    path: lock.to_path_buf(),
+                }));
+            }
+            // Removed (and maybe made again) by the holder before: take the new one.
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Held {
+    /// Removes the lock file while it is still locked, if it is still the one at its path.
+    fn drop(&mut self) {
+        if let Ok(true) = same_file(&self.file, &self.path) {
+            // A lock file that cannot be removed is harmless: the next holder takes it.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The lock on an output, held until dropped; dropping it removes the lock file.
+pub(crate) struct OutputLock {
+    /// Held for its drop, which lets go of the lock and removes the file.
+    _held: Held,
     record: PathBuf,
 }
 
@@ -54,29 +100,14 @@ impl OutputLock {
     /// Takes the lock of the output `path`, or fails at once when another export holds it.
     pub(crate) fn acquire(path: &Path) -> Result<OutputLock, ExportError> {
         let lock = lock_path(path);
-        for _ in 0..TRIES {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock)
-                .map_err(|e| cannot_create(path, &lock, e))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Err(busy(path, &lock)),
-                Err(TryLockError::Error(e)) => return Err(io_err(&lock)(e)),
-            }
-            if same_file(&file, &lock).map_err(io_err(&lock))? {
-                return Ok(OutputLock {
-                    file,
-                    path: lock,
-                    record: record_path(path),
-                });
-            }
-            // Removed (and maybe made again) by the export that held it: take the new one.
+        match Held::take(&lock) {
+            Ok(Some(held)) => Ok(OutputLock {
+                _held: held,
+                record: record_path(path),
+            }),
+            Ok(None) => Err(busy(path, &lock)),
+            Err(e) => Err(cannot_create(path, &lock, e)),
         }
-        Err(busy(path, &lock))
     }
 
     /// The record of the finished export, if the last export of this output finished and the
@@ -104,12 +135,32 @@ impl OutputLock {
     }
 }
 
-impl Drop for OutputLock {
-    /// Removes the lock file while it is still locked, if it is still the one at its path.
-    fn drop(&mut self) {
-        if let Ok(true) = same_file(&self.file, &self.path) {
-            // A lock file that cannot be removed is harmless: the next export takes it.
-            let _ = fs::remove_file(&self.path);
+/// The lock on the state of incremental runs (`.STATE.lock` beside it), held until dropped: one
+/// run per state at a time, so that two runs never write the state over each other.
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    _held: Held,
+}
+
+impl StateLock {
+    /// Takes the lock of the state `path`, or fails at once, with an error of kind
+    /// [`Busy`](super::ExportErrorKind::Busy), when another run holds it.
+    pub(crate) fn acquire(path: &Path) -> Result<StateLock, ExportError> {
+        let lock = state_lock_path(path);
+        match Held::take(&lock) {
+            Ok(Some(held)) => Ok(StateLock { _held: held }),
+            Ok(None) => Err(ExportError::busy(format!(
+                "another run holds the state {} (it holds {}): wait for it to finish, or stop \
+                 it and run this command again",
+                path.display(),
+                lock.display()
+            ))),
+            Err(e) => Err(match cannot_create_why(&lock, &e) {
+                Some(why) => {
+                    ExportError::state(format!("cannot lock the state {}: {why}", path.display()))
+                }
+                None => io_err(&lock)(e),
+            }),
         }
     }
 }
@@ -135,17 +186,25 @@ fn busy(path: &Path, lock: &Path) -> ExportError {
 
 /// The lock file could not be created: a missing or unwritable directory is the user's to fix.
 fn cannot_create(path: &Path, lock: &Path, e: io::Error) -> ExportError {
+    match cannot_create_why(lock, &e) {
+        Some(why) => ExportError::output(format!("cannot write {}: {why}", path.display())),
+        None => io_err(lock)(e),
+    }
+}
+
+/// Why the lock file `lock` could not be created, when it is the user's to fix: its directory
+/// is missing, not a directory, or not writable.
+fn cannot_create_why(lock: &Path, e: &io::Error) -> Option<String> {
     let dir = lock.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new(".")).display();
-    let why = match e.kind() {
+    Some(match e.kind() {
         io::ErrorKind::NotFound => format!("the directory {dir} does not exist"),
         io::ErrorKind::NotADirectory => format!("{dir} is not a directory"),
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
             format!("cannot create files in {dir}: {e}")
         }
-        _ => return io_err(lock)(e),
-    };
-    ExportError::output(format!("cannot write {}: {why}", path.display()))
+        _ => return None,
+    })
 }
 
 /// Whether the file at `path` is the one `done` records: same length, same CRC-32.
@@ -202,7 +261,7 @@ mod tests {
         assert!(!same_file(&late, &lock_path(&path)).unwrap());
         // A third export makes a new lock file and holds it; no one else gets it meanwhile.
         let third = OutputLock::acquire(&path).unwrap();
-        assert!(same_file(&third.file, &lock_path(&path)).unwrap());
+        assert!(same_file(&third._held.file, &lock_path(&path)).unwrap());
         assert!(OutputLock::acquire(&path).is_err());
         drop(late);
         assert!(OutputLock::acquire(&path).is_err(), "still the third's");

@@ -121,6 +121,8 @@ pub struct Export {
     gzip: bool,
     asked: Asked,
     new_after: Option<u64>,
+    /// A file the export must not write over: an incremental run's state.
+    keep_apart: Option<PathBuf>,
     checkpoint_every: Duration,
     parquet: ParquetOptions,
     /// A self-probed part: the whole query and the key range the part split, probed again at
@@ -147,6 +149,7 @@ impl Export {
             gzip,
             asked: Asked::default(),
             new_after: None,
+            keep_apart: None,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             parquet: ParquetOptions::default(),
             recheck: None,
@@ -212,6 +215,40 @@ impl Export {
     pub fn count_new_after(mut self, key: u64) -> Self {
         self.new_after = Some(key);
         self
+    }
+
+    /// Refuses to run (an error of kind [`ExportErrorKind::State`], before anything is
+    /// written) if the output or a file beside it is `state`, an incremental run's state:
+    /// each would be written over the other.
+    #[must_use]
+    pub(crate) fn keep_apart(mut self, state: &Path) -> Self {
+        self.keep_apart = Some(state.to_path_buf());
+        self
+    }
+
+    /// Whether the output at `path` (resolved), or a file beside it, is the state to keep apart.
+    fn check_apart(&self, path: &Path) -> Result<(), ExportError> {
+        let Some(state) = &self.keep_apart else {
+            return Ok(());
+        };
+        let named = match &self.target {
+            Target::File(given) => Some(given.as_path()),
+            Target::Stdout => None,
+        };
+        for output in std::iter::once(path).chain(named) {
+            if let Some((_, what)) = files::written_for(output)
+                .iter()
+                .find(|(file, _)| files::same_file(state, file))
+            {
+                return Err(ExportError::state(format!(
+                    "the state {} is {what} ({}): the export and the state would write over \
+                     each other; give the state a file of its own",
+                    state.display(),
+                    output.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn identity(&self) -> Identity {
@@ -335,6 +372,7 @@ impl Export {
                 return Ok(Some((Sink::text(self.encoder(None), out), None)));
             }
         };
+        self.check_apart(&path)?;
         let lock = OutputLock::acquire(&path)?;
         legacy::migrate(&path, &lock)?;
         let client = &self.query.client;

@@ -26,9 +26,11 @@ pub struct Report {
     pub elapsed: Duration,
     /// `--resume` found the output already complete: nothing was done.
     pub already_complete: bool,
-    /// With [`Export::count_new_after`]: this run's rows whose `action_id` is above the key.
+    /// With [`Export::count_new_after`](super::Export::count_new_after): this run's rows
+    /// whose `action_id` is above the key.
     pub rows_new: Option<u64>,
-    /// With [`Export::count_new_after`]: this run's rows at or below the key (read again).
+    /// With [`Export::count_new_after`](super::Export::count_new_after): this run's rows at
+    /// or below the key (read again).
     pub rows_reread: Option<u64>,
     /// A Parquet export: what the file holds.
     pub parquet: Option<ParquetReport>,

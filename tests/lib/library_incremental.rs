@@ -13,7 +13,11 @@ use xp_export::{ErrorKind, Op, PushAction, Query};
 
 /// One incremental run of `query` with the state at `dir/state.json`, into `dir/name`: its
 /// rows' `action_id`s, its report and what it did with the state.
-async fn daily(query: &Query<PushAction>, dir: &Path, name: &str) -> (Vec<u64>, Report, Finished) {
+pub(crate) async fn daily(
+    query: &Query<PushAction>,
+    dir: &Path,
+    name: &str,
+) -> (Vec<u64>, Report, Finished) {
     let run = Incremental::open(dir.join("state.json"), query).unwrap();
     let out = dir.join(name);
     let job = run.export(
@@ -26,7 +30,7 @@ async fn daily(query: &Query<PushAction>, dir: &Path, name: &str) -> (Vec<u64>, 
     (ndjson_ids(&std::fs::read(&out).unwrap()), report, finished)
 }
 
-fn ids<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u64> {
+pub(crate) fn ids<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u64> {
     records.into_iter().map(|r| r.action_id).collect()
 }
 
@@ -131,6 +135,114 @@ async fn a_state_is_for_one_query_and_a_damaged_one_is_refused() {
     let err = Incremental::open(&path, &ours).unwrap_err();
     assert_eq!(err.kind(), ExportErrorKind::State);
     assert!(err.to_string().contains("damaged"), "{err}");
+}
+
+/// A row limit spent on the rows a lookback reads again never reaches the new ones: every
+/// run read the same rows again, found nothing new and left the state where it was, with `Ok`,
+/// while new rows piled up. The two are refused together, before any request.
+#[tokio::test]
+async fn a_row_limit_with_a_lookback_is_refused_rather_than_never_reaching_the_new_rows() {
+    let emu = emulator(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let limited = emulator_client(&emu)
+        .push_actions()
+        .page_size(20)
+        .max_rows(50);
+    let (first, _, _) = daily(&limited, dir.path(), "1.ndjson").await;
+    assert_eq!(first, ids(&emu.records()[..50]), "a limit alone is a batch");
+    let state = std::fs::read(dir.path().join("state.json")).unwrap();
+    emu.insert(10);
+    let before = emu.requests();
+    let hour = std::time::Duration::from_secs(3_600);
+    let run = Incremental::open(dir.path().join("state.json"), &limited)
+        .unwrap()
+        .lookback(hour);
+    let err = run.query().await.unwrap_err();
+    assert_eq!(err.kind(), ExportErrorKind::Query, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("50 rows") && message.contains("lookback"),
+        "{message}"
+    );
+    assert_eq!(emu.requests(), before, "nothing is sent");
+    assert_eq!(std::fs::read(dir.path().join("state.json")).unwrap(), state);
+    // A first run is refused alike: the second would be stuck.
+    let fresh = Incremental::open(dir.path().join("fresh.json"), &limited)
+        .unwrap()
+        .lookback(hour);
+    assert_eq!(
+        fresh.query().await.unwrap_err().kind(),
+        ExportErrorKind::Query
+    );
+}
+
+/// A program naming the state as the output (or a file beside it) would have the export
+/// write over the state and the state over the export: both are lost, with `Ok`. The export
+/// refuses before anything is written, and an existing state is left as it was.
+#[tokio::test]
+async fn an_output_that_is_the_state_or_a_file_beside_it_is_refused_before_anything_is_written() {
+    use xp_export::export::{checkpoint_path, lock_path, partial_path};
+    let emu = emulator(60).await;
+    let query = emulator_client(&emu).push_actions().page_size(25);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("day.ndjson");
+    let beside = [
+        (out.clone(), "is the output"),
+        (partial_path(&out), "the output's partial file"),
+        (checkpoint_path(&out), "the output's checkpoint"),
+        (lock_path(&out), "the output's lock"),
+        (dir.path().join(".").join("day.ndjson"), "is the output"),
+    ];
+    for (state, says) in beside {
+        // Once as a first run, once over a state an earlier run left there.
+        for earlier in [None, Some(dir.path().join("elsewhere.ndjson"))] {
+            if let Some(elsewhere) = &earlier {
+                let run = Incremental::open(&state, &query).unwrap();
+                let job = run.export(
+                    run.query().await.unwrap(),
+                    Format::Ndjson,
+                    Target::File(elsewhere.clone()),
+                );
+                let report = job.run(std::future::pending(), |_, _| {}).await.unwrap();
+                run.finish(&report).await.unwrap();
+            }
+            let before = std::fs::read(&state).ok();
+            let run = Incremental::open(&state, &query).unwrap();
+            let job = run.export(
+                run.query().await.unwrap(),
+                Format::Ndjson,
+                Target::File(out.clone()),
+            );
+            let err = job
+                .run(std::future::pending(), |_, _| {})
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ExportErrorKind::State, "{state:?}: {err}");
+            let message = err.to_string();
+            assert!(message.contains(says), "{state:?}: {message}");
+            assert_eq!(
+                std::fs::read(&state).ok(),
+                before,
+                "{state:?}: the state is as it was"
+            );
+            // The state's own (hidden) lock is the run's, not the export's.
+            let state_lock = format!(".{}.lock", state.file_name().unwrap().to_string_lossy());
+            let mut left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with("elsewhere") && *n != state_lock)
+                .collect();
+            left.sort();
+            let expected: Vec<String> = before
+                .iter()
+                .map(|_| state.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left, expected, "{state:?}: nothing is written");
+            for name in std::fs::read_dir(dir.path()).unwrap() {
+                std::fs::remove_file(name.unwrap().path()).unwrap();
+            }
+        }
+    }
 }
 
 #[tokio::test]

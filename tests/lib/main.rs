@@ -13,6 +13,7 @@ mod key_order;
 mod key_range;
 mod keyset;
 mod library_incremental;
+mod library_incremental_hostile;
 mod oauth;
 mod paging;
 mod parallel_keyset;

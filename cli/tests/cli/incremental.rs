@@ -264,3 +264,86 @@ async fn a_state_named_by_a_symlink_is_written_through_it() {
         .collect();
     assert_eq!(names, ["daily.json"], "no temporary file left");
 }
+
+/// A first run from `--since` that found no row: the next run (without `--since`, or with
+/// another) exported the whole query. It exports the rows since the first run's `--since`,
+/// and says the other `--since` is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_that_finds_nothing_still_anchors_the_next_run() {
+    let emu = emulator(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let since = emu.records().iter().map(|r| r.create_time).max().unwrap() + 1;
+    let (_, first, _) = run_into(
+        &emu,
+        dir.path(),
+        "1.ndjson",
+        &["--since", &since.to_string()],
+    );
+    assert!(first.is_empty(), "{first:?}");
+    emu.insert(30);
+    let expected = ids_of(emu.records().iter().filter(|r| r.create_time >= since));
+    assert!(!expected.is_empty());
+    let (output, second, summary) = run_into(&emu, dir.path(), "2.ndjson", &["--since", "0"]);
+    assert_eq!(
+        second, expected,
+        "only the rows since the first run's --since"
+    );
+    assert_eq!(summary["rows_new"].as_u64(), Some(expected.len() as u64));
+    let err = stderr(&output);
+    assert!(
+        err.contains("continues from the first run's --since"),
+        "{err}"
+    );
+}
+
+/// A run whose output completed but whose state could not be written, then run again with
+/// `--resume` into the same output: the export finds the output complete and the state is left.
+/// The warning said the next run repeats the window, but the same command finds the output
+/// complete again, run after run; it says so, and what moves the state on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_that_finds_its_output_complete_says_how_to_move_the_state_on() {
+    let emu = emulator(120).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("state.json");
+    let out = dir.path().join("daily.ndjson");
+    let run = |extra: &[&str]| {
+        cmd(&emu)
+            .args(["export", "--page-size", "50", "--state"])
+            .arg(&state_path)
+            .arg("-o")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The state cannot be replaced (its temporary file's name is taken by a directory).
+    let blocker = dir.path().join(".state.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot write --state"));
+    std::fs::remove_dir(&blocker).unwrap();
+
+    for _ in 0..2 {
+        let output = run(&["--resume"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains("is left as it was")
+                && err.contains("The same command finds it complete again")
+                && err.contains("without --resume"),
+            "{err}"
+        );
+        assert!(!err.contains("the next run repeats this window"), "{err}");
+        assert!(!state_path.exists(), "the state is still not written");
+    }
+    // As the warning says: without --resume, the window is exported again and recorded.
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        ndjson_ids(&std::fs::read(&out).unwrap()),
+        ids_of(emu.records().iter())
+    );
+    let newest = emu.records()[119].action_id;
+    assert_eq!(state(dir.path())["newest_action_id"].as_u64(), Some(newest));
+}

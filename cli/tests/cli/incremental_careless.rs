@@ -73,6 +73,10 @@ async fn a_state_of_another_query_or_flags_it_cannot_continue_are_refused() {
         ),
         (&["--lookback=-2h"], "is not a duration"),
         (
+            &["--lookback", "2h", "--max-rows", "5"],
+            "does not go with a lookback",
+        ),
+        (
             &["--since", "last week"],
             "--since \"last week\" is not a time",
         ),
@@ -169,4 +173,37 @@ async fn a_damaged_state_is_refused_and_left_for_the_user() {
     }
     std::fs::write(d.join("state.json"), &newer).unwrap();
     refused(&careless(&emu, d, &args), "version 2", "a newer version");
+}
+
+/// A second run on a state another run is using (here: this test holds it, as a running
+/// export would): two at once wrote the state over each other, the slower taking it back to its
+/// older newest row. It is refused with exit 2, as an output another export writes is, exports
+/// nothing and leaves the state as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_another_run_holds_is_refused() {
+    let emu = emulator(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = first_run(&emu, dir.path());
+    let query = xp_export::Client::builder()
+        .api_url(emu.base_url())
+        .apptoken(emu.apptoken())
+        .build()
+        .unwrap()
+        .push_actions()
+        .campaign(245_624);
+    let holder = xp_export::export::Incremental::open(dir.path().join("state.json"), &query)
+        .expect("the first run's lock is let go");
+    let out = dir.path().join("second.ndjson");
+    let output = careless(
+        &emu,
+        dir.path(),
+        &["--campaign", "245624", "-o", out.to_str().unwrap()],
+    );
+    refused(&output, "another run holds the state", "a state in use");
+    assert!(!out.exists(), "nothing is exported");
+    drop(holder);
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).unwrap(),
+        before
+    );
 }

@@ -1,7 +1,9 @@
 //! Incremental runs: each run exports what is new since the last complete one, as a daily job
 //! does.
 //!
-//! [`Incremental::open`] reads the state file (no request) and checks it belongs to the query;
+//! [`Incremental::open`] locks the state (`.STATE.lock` beside it: one run per state at a
+//! time, until [`Incremental::finish`] or the run is dropped), reads it (no request) and checks
+//! it belongs to the query;
 //! [`Incremental::query`] gives the query to run, in keyset order (ascending `action_id`) after
 //! the newest `action_id` the state records, or with [`Incremental::lookback`] after the first
 //! row created within that long before that row; [`Incremental::finish`] replaces the state
@@ -11,13 +13,15 @@
 //! counted as read again ([`Report::rows_reread`]).
 //!
 //! The state holds the query's identity (conditions, select and order: never a secret), the
-//! newest row's key and `create_time`, when it was written, and where its rows came from (the
-//! API's base URL, and a salted fingerprint of the credential, never the credential itself),
-//! sealed with a CRC-32 as a checkpoint is. A state written for another query, against another
-//! endpoint or with another credential, edited, damaged or of another version is refused, with
-//! an error of kind [`ExportErrorKind::State`](super::ExportErrorKind::State). A state of an
-//! earlier build, which did not record where its rows came from, is continued, and this run's
-//! API is recorded in it.
+//! newest row's key and `create_time`, the first run's [`since`](Incremental::since) (which
+//! every later run keeps to, also when the first found no row), when it was written, and where
+//! its rows came from (the API's base URL, and a salted fingerprint of the credential, never
+//! the credential itself), sealed with a CRC-32 as a checkpoint is. A state written for another
+//! query, against another endpoint or with another credential, edited, damaged or of another
+//! version is refused, with an error of kind
+//! [`ExportErrorKind::State`](super::ExportErrorKind::State). A state of an earlier build,
+//! which did not record where its rows came from, is continued, and this run's API is recorded
+//! in it.
 
 mod state;
 
@@ -25,15 +29,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use serde_json::Value;
 
 use super::error::ExportError;
 use super::format::Format;
+use super::lock::StateLock;
 use super::report::Report;
 use super::{Export, Target};
 use crate::client::Fingerprint;
-use crate::model::RawRow;
+use crate::error::{Error, ErrorKind};
 use crate::model::push_devices::KEY;
+use crate::model::{PushAction, RawRow};
 use crate::paginate::key_direction;
 use crate::query::{Mode, Op, Query};
 
@@ -54,8 +59,10 @@ pub enum Finished {
     /// It never goes back to an older row.
     Saved(Option<Newest>),
     /// The state was left as it was: the export found its output already complete (a resume
-    /// with nothing to do), so which rows it holds is not this run's to say; the next run
-    /// repeats this window.
+    /// with nothing to do: an earlier run wrote that output and did not record it), so which
+    /// rows it holds is not this run's to say. The same run again (the same output, resumed)
+    /// finds it complete again and leaves the state again: to move on, run the export without
+    /// resume (it writes this window again, then the state records it), or into another output.
     Unchanged,
 }
 
@@ -85,12 +92,17 @@ pub struct Incremental {
     base: Query<RawRow>,
     /// The newest row of the runs before.
     previous: Option<Newest>,
+    /// The first run's `since`, as the state records it (`None` in a state of an earlier build,
+    /// or of a first run without one).
+    first_since: Option<i64>,
     /// Where the first run starts (`create_time >= since`).
     since: Option<i64>,
     /// How far before the last newest row a run reads again.
     lookback: Option<Duration>,
     /// The state's fingerprint of the credential, when it is this client's: written again.
     credential: Option<Fingerprint>,
+    /// Held from `open` until `finish` (or the drop): one run per state at a time.
+    _lock: StateLock,
 }
 
 impl Incremental {
@@ -101,6 +113,12 @@ impl Incremental {
     /// [`State`](super::ExportErrorKind::State); a query ordered other than by ascending
     /// `action_id` (the order a state can continue) one of kind
     /// [`Query`](super::ExportErrorKind::Query). The query runs in [`Mode::Keyset`].
+    ///
+    /// Locks the state until [`finish`](Self::finish) or the drop (the operating system's
+    /// lock on `.STATE.lock` beside it, which a killed process lets go): while another run
+    /// holds it, `open` fails at once with an error of kind
+    /// [`Busy`](super::ExportErrorKind::Busy), since two runs at once would each write the
+    /// state and the one finishing last would take it back to its own, older, newest row.
     pub fn open<T>(state: impl Into<PathBuf>, query: &Query<T>) -> Result<Self, ExportError> {
         let path = state.into();
         let base = query.with_rows::<RawRow>().mode(Mode::Keyset);
@@ -112,26 +130,36 @@ impl Incremental {
                 order.join(", ")
             )));
         }
-        let (previous, credential) = match state::read(&path)? {
-            Some(st) => {
-                st.check_same_query(&path, base.model(), &base.identity())?;
-                let credential = st.check_same_api(&path, &base.client)?;
-                (st.newest(), credential)
-            }
-            None => (None, None),
+        // Checked before the lock too, so that a state refused leaves nothing beside it.
+        let check = |st: Option<state::State>| -> Result<_, ExportError> {
+            Ok(match st {
+                Some(st) => {
+                    st.check_same_query(&path, base.model(), &base.identity())?;
+                    let credential = st.check_same_api(&path, &base.client)?;
+                    (st.newest(), st.since, credential)
+                }
+                None => (None, None, None),
+            })
         };
+        check(state::read(&path)?)?;
+        let lock = StateLock::acquire(&path)?;
+        let (previous, first_since, credential) = check(state::read(&path)?)?;
         Ok(Incremental {
             path,
             base,
             previous,
+            first_since,
             since: None,
             lookback: None,
             credential,
+            _lock: lock,
         })
     }
 
     /// Where the first run starts: the rows created at or after `unix_secs`
-    /// ([`Query::since`]). A run that continues a state starts where the state says.
+    /// ([`Query::since`]). The state records it, and every later run keeps to it (a lookback
+    /// never reaches before it), also when the first run found no row; a run that continues a
+    /// state starts where the state says, whatever it is given here.
     #[must_use]
     pub fn since(mut self, unix_secs: i64) -> Self {
         self.since = Some(unix_secs);
@@ -140,7 +168,8 @@ impl Incremental {
 
     /// Also reads again the rows created within `window` before the last run's newest row
     /// (their delivery, open and click change after the send). Without the newest row's
-    /// `create_time` in the state, nothing is read again.
+    /// `create_time` in the state, nothing is read again. Not with a row limit
+    /// ([`Query::max_rows`]): [`query`](Self::query) refuses the two together.
     #[must_use]
     pub fn lookback(mut self, window: Duration) -> Self {
         self.lookback = Some(window);
@@ -158,52 +187,83 @@ impl Incremental {
         self.previous
     }
 
-    /// Whether this run continues a state (so [`since`](Self::since) does not apply).
+    /// Whether this run continues a state (so [`since`](Self::since) does not apply): one
+    /// with a newest row, or whose first run had a `since` and found no row.
     pub fn continues(&self) -> bool {
-        self.previous.is_some()
+        self.previous.is_some() || self.first_since.is_some()
+    }
+
+    /// The `since` the runs keep to (`create_time >= since`): the first run's, as the state
+    /// records it; on a first run, the one given to [`since`](Self::since).
+    pub fn first_since(&self) -> Option<i64> {
+        match (self.first_since, self.previous) {
+            (Some(s), _) => Some(s),
+            (None, None) => self.since,
+            (None, Some(_)) => None,
+        }
     }
 
     /// The query this run exports: in keyset order after the last newest key, or with a
     /// lookback after the row before the first one created within it (whichever is earlier);
-    /// on a first run from the first row, or from [`since`](Self::since). A lookback asks
-    /// the API for its window's first key (two requests of two rows); its failure is an error
-    /// of kind [`Api`](super::ExportErrorKind::Api).
+    /// on a first run from the first row, or from [`since`](Self::since); every run keeps to
+    /// the first run's `since` ([`first_since`](Self::first_since)). A lookback asks
+    /// the API for its window's first key (two requests of one row); its failure is an error
+    /// of kind [`Api`](super::ExportErrorKind::Api). A lookback with a row limit
+    /// ([`Query::max_rows`]) is an error of kind [`Query`](super::ExportErrorKind::Query),
+    /// before any request: the rows read again could take the whole limit, run after run.
     pub async fn query(&self) -> Result<Query<RawRow>, ExportError> {
+        if let (Some(window), Some(limit)) = (self.lookback, self.base.max_rows) {
+            return Err(ExportError::query(format!(
+                "a row limit ({limit} rows) does not go with a lookback ({}s): the rows read \
+                 again may take the whole limit, and every run would read them again and never \
+                 reach the new rows; leave out one of them",
+                window.as_secs()
+            )));
+        }
+        let from = match self.first_since() {
+            Some(s) => self.base.clone().since(s),
+            None => self.base.clone(),
+        };
         let Some(last) = self.previous else {
-            return Ok(match self.since {
-                Some(s) => self.base.clone().since(s),
-                None => self.base.clone(),
-            });
+            return Ok(from);
         };
         Ok(match self.start_key(last).await? {
-            Some(key) => self.base.clone().start_after(key),
-            None => self.base.clone(),
+            Some(key) => from.start_after(key),
+            None => from,
         })
     }
 
     /// The export of `query` (from [`query`](Self::query)) in `format` to `target`, counting
     /// its rows above the last newest key as new ([`Report::rows_new`]) and the others as read
-    /// again.
+    /// again; a target that is the state, or whose partial file, checkpoint or lock is, is
+    /// refused when the export runs, before anything is written (see [`count`](Self::count)).
     pub fn export(&self, query: Query<RawRow>, format: Format, target: Target) -> Export {
         self.count(Export::new(query, format, target))
     }
 
     /// `job`, counting its rows above the last newest key as new and the others as read again.
+    /// A job whose output (or a file beside it: its partial file, checkpoint, lock) is the
+    /// state fails before writing anything, with an error of kind
+    /// [`State`](super::ExportErrorKind::State): each would be written over the other.
     pub fn count(&self, job: Export) -> Export {
         job.count_new_after(self.previous.map_or(0, |n| n.action_id))
+            .keep_apart(&self.path)
     }
 
     /// After the export of this run's query ended well: the state with the newest row (never
-    /// an older one than before) replaces the old one atomically and durably. Call it only with
-    /// the report of a complete output; a failed run must leave the state, so that the next run
-    /// repeats the window. Learning the newest row's `create_time` takes one request of one
-    /// row; a state that cannot be written is an error of kind
-    /// [`Io`](super::ExportErrorKind::Io), and the next run repeats this window.
+    /// an older one than before, nor than the state on disk now) replaces the old one
+    /// atomically and durably, and the state's lock is let go. Call it only with the report of
+    /// a complete output; a failed run must leave the state, so that the next run repeats the
+    /// window. Learning the newest row's `create_time` takes one request of one row; an answer
+    /// that is not that row (another key, or none) is an error of kind
+    /// [`Api`](super::ExportErrorKind::Api) naming both, and a state that cannot be written
+    /// one of kind [`Io`](super::ExportErrorKind::Io): either way nothing is written, and the
+    /// next run repeats this window.
     pub async fn finish(self, report: &Report) -> Result<Finished, ExportError> {
         if report.already_complete {
             return Ok(Finished::Unchanged);
         }
-        let newest = match (self.previous, report.summary.next_key) {
+        let mut newest = match (self.previous, report.summary.next_key) {
             (Some(old), Some(key)) if key <= old.action_id => Some(old),
             (Some(old), None) => Some(old),
             (_, Some(key)) => Some(Newest {
@@ -212,12 +272,25 @@ impl Incremental {
             }),
             (None, None) => None,
         };
+        // The lock keeps other runs of this program out; a state written meanwhile all the
+        // same (by hand, or by a build without the lock) is never taken back to an older row.
+        if let Some(on_disk) = state::read(&self.path)? {
+            on_disk.check_same_query(&self.path, self.base.model(), &self.base.identity())?;
+            on_disk.check_same_api(&self.path, &self.base.client)?;
+            let key = |n: Option<Newest>| n.map(|n| n.action_id);
+            if key(on_disk.newest()) > key(newest) {
+                newest = on_disk.newest();
+            }
+        }
         let client = &self.base.client;
         let api = (
             client.api_url().to_string(),
-            self.credential.unwrap_or_else(|| client.fingerprint()),
+            self.credential
+                .clone()
+                .unwrap_or_else(|| client.fingerprint()),
         );
-        let state = state::State::new(self.base.model(), self.base.identity(), newest, api);
+        let mut state = state::State::new(self.base.model(), self.base.identity(), newest, api);
+        state.since = self.first_since();
         state::write(&self.path, &state)?;
         Ok(Finished::Saved(newest))
     }
@@ -229,7 +302,11 @@ impl Incremental {
             return Ok(Some(last.action_id));
         };
         let back = i64::try_from(back.as_secs()).unwrap_or(i64::MAX);
-        let window = self.base.clone().since(time.saturating_sub(back));
+        // Never before the first run's `since`: no run exported the rows created before it.
+        let from = time
+            .saturating_sub(back)
+            .max(self.first_since().unwrap_or(i64::MIN));
+        let window = self.base.clone().since(from);
         let range = window
             .key_range()
             .await
@@ -240,11 +317,15 @@ impl Incremental {
         })
     }
 
-    /// The `create_time` of the row `key`, by a one-row request; `None` when it has none.
+    /// The `create_time` of the row `key`, by a one-row request; `None` when it has none. An
+    /// answer that is not that row (none, another key, a `create_time` that is not a whole
+    /// number) is an error naming the key and what came back: a server that does not apply the
+    /// condition would otherwise move the next lookback's window.
     async fn create_time(&self, key: u64) -> Result<Option<i64>, ExportError> {
+        const DOING: &str = "finding the newest row's create_time";
         let probe = self
             .base
-            .clone()
+            .with_rows::<PushAction>()
             .filter(KEY, Op::Eq, key)
             .select([KEY, "create_time"])
             .mode(Mode::Offset)
@@ -254,13 +335,27 @@ impl Incremental {
             .max_rows(1)
             .concurrency(1);
         let row = probe
-            .raw_stream()
+            .stream()
             .try_next()
             .await
-            .map_err(|e| ExportError::request("finding the newest row's create_time", e))?;
-        Ok(row
-            .and_then(|r| serde_json::from_slice::<Value>(r.as_bytes()).ok())
-            .and_then(|v| v["create_time"].as_i64()))
+            .map_err(|e| ExportError::request(DOING, e))?;
+        let answered = match row {
+            Some(row) if row.action_id == Some(key) => return Ok(row.create_time),
+            Some(row) => match row.action_id {
+                Some(other) => format!("the row with {KEY} {other}"),
+                None => format!("a row without {KEY}"),
+            },
+            None => "no row".to_string(),
+        };
+        let wrong = Error::new(
+            ErrorKind::NotEnvelope,
+            format!(
+                "asked for the row with {KEY} {key}, the API answered {answered}: it does not \
+                 apply the condition as asked, so the state is left as it was"
+            ),
+        )
+        .at(self.base.model(), 0);
+        Err(ExportError::request(DOING, wrong))
     }
 }
 

@@ -36,6 +36,10 @@ pub(crate) struct State {
     pub(crate) newest_action_id: Option<u64>,
     /// The `create_time` of that row, when known (for a lookback).
     pub(crate) newest_create_time: Option<i64>,
+    /// The first run's `since` (`create_time >= since`), which every later run keeps to;
+    /// absent when it had none, and in states of earlier builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<i64>,
     /// When this state was written (RFC 3339, UTC).
     pub(crate) written_at: String,
     /// The API's base URL the rows came from; `None` in a state of an earlier build, which
@@ -66,6 +70,7 @@ impl State {
             query,
             newest_action_id: newest.map(|n| n.action_id),
             newest_create_time: newest.and_then(|n| n.create_time),
+            since: None,
             written_at,
             api_url: Some(api.0),
             credential: Some(api.1),
@@ -229,6 +234,7 @@ fn earlier_seal(bytes: &[u8]) -> Option<State> {
         query: earlier.query,
         newest_action_id: earlier.newest_action_id,
         newest_create_time: earlier.newest_create_time,
+        since: None,
         written_at: earlier.written_at,
         api_url: None,
         credential: None,
@@ -275,6 +281,7 @@ mod tests {
         let state = read(&path).unwrap().expect("a state");
         assert_eq!(state.version, VERSION);
         assert_eq!(state.model, "push-devices");
+        assert_eq!(state.since, None, "an earlier build kept no since");
         assert_eq!(
             state.newest(),
             Some(Newest {
@@ -345,7 +352,8 @@ mod tests {
         };
         let client = Client::for_tests();
         let api = (client.api_url().to_string(), client.fingerprint());
-        let state = State::new("push-devices", query.clone(), Some(newest), api);
+        let mut state = State::new("push-devices", query.clone(), Some(newest), api);
+        state.since = Some(1_479_000_000);
         write(&path, &state).unwrap();
         let back = read(&path).unwrap().unwrap();
         assert_eq!(back, state);
