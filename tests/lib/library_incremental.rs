@@ -230,7 +230,7 @@ async fn an_output_that_is_the_state_or_a_file_beside_it_is_refused_before_anyth
             let mut left: Vec<_> = std::fs::read_dir(dir.path())
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .filter(|n| !n.starts_with("elsewhere") && *n != state_lock)
+                .filter(|n| !n.trim_start_matches('.').starts_with("elsewhere") && *n != state_lock)
                 .collect();
             left.sort();
             let expected: Vec<String> = before

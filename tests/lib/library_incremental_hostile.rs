@@ -70,7 +70,11 @@ async fn a_second_run_on_a_state_is_refused_while_the_first_holds_it() {
         .filter(|n| n.contains("state"))
         .collect();
     names.sort();
-    assert_eq!(names, [".state.json.lock", "state.json"]);
+    assert_eq!(
+        names,
+        ["state.json"],
+        "the state's lock file goes with the run"
+    );
 }
 
 /// A state written while a run held the lock (by hand, or by a build without it) with a newer

@@ -207,3 +207,19 @@ async fn a_state_another_run_holds_is_refused() {
         before
     );
 }
+
+/// A `--state` in a directory that does not exist: the run could never record what it
+/// exported, so it is refused before any request, with nothing exported, rather than after
+/// the whole export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_in_a_missing_directory_is_refused_before_any_request() {
+    let emu = emulator(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let missing = dir.path().join("missing");
+    let output = careless(&emu, &missing, &["-o", out.to_str().unwrap()]);
+    refused(&output, "does not exist", "a state in a missing directory");
+    assert!(stderr(&output).contains("--state"), "{}", stderr(&output));
+    assert!(!out.exists(), "nothing exported");
+    assert_eq!(emu.requests(), 0, "no request sent");
+}
