@@ -46,13 +46,13 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         .map(|r| r.campaign_id)
         .unwrap_or(xp_export::emulator::DEFAULT_CAMPAIGNS[0]);
     if !ui.quiet {
-        say!(
+        tell(&format!(
             "xp-export demo: a built-in API with {} push actions, 15% of requests failing \
              (500, 502, 503, resets, cut-off bodies) and a silent cap of {MAX_LIMIT} rows per page.\n\
              Exporting the failed messages of campaign {campaign} with --page-size {DEFAULT_PAGE_SIZE} to {} …",
             thousands(emu.records().len() as u64),
             args.output.display()
-        );
+        ));
     }
     let client = Client::builder()
         .api_url(emu.base_url())
@@ -86,15 +86,28 @@ pub async fn run(args: &DemoArgs, ui: &Ui, progress: Option<&ProgressBar>) -> Re
         .filter(|r| r.fault.is_some())
         .count();
     if !ui.quiet {
-        say!(
+        tell(&format!(
             "Checked against the emulator's data set: all {} failed messages of the campaign are \
              in {}, newest first, each exactly once, through {faults} injected faults.\n\
              Next: `xp-export emulate` serves the same API on 127.0.0.1:{DEFAULT_EMULATOR_PORT} for your own exports.",
             thousands(report.rows_in_output),
             args.output.display(),
-        );
+        ));
     }
     Ok(())
+}
+
+/// One of the demo's paragraphs for the reader: as text, or with `--log-format json` one JSON
+/// line (target `xp_export_cli::demo`), its lines joined.
+fn tell(text: &str) {
+    if crate::logging::is_json() {
+        let mut fields = serde_json::Map::new();
+        fields.insert("event".into(), "demo".into());
+        let message = text.replace('\n', " ");
+        crate::logging::json_line("INFO", "xp_export_cli::demo", &message, fields);
+    } else {
+        say!("{text}");
+    }
 }
 
 /// The built-in emulator with `records` push actions, faults and a silent cap.

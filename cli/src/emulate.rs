@@ -58,10 +58,19 @@ pub async fn run(args: &EmulateArgs, quiet: bool) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
     if !quiet {
-        say!(
-            "xp-export: emulator with {} push actions listening; Ctrl-C stops it",
+        let text = format!(
+            "emulator with {} push actions listening; Ctrl-C stops it",
             thousands(args.records as u64)
         );
+        if crate::logging::is_json() {
+            let mut fields = serde_json::Map::new();
+            fields.insert("event".into(), "listening".into());
+            fields.insert("records".into(), args.records.into());
+            fields.insert("address".into(), local.to_string().into());
+            crate::logging::json_line("INFO", "xp_export_cli::emulate", &text, fields);
+        } else {
+            say!("xp-export: {text}");
+        }
     }
     // The URL and the token on stdout, for scripts.
     say_out!("XTREMEPUSH_API_URL=http://{local}/api/external");

@@ -90,7 +90,11 @@ pub async fn run_job(
                 }
                 if json && last_line.is_none_or(|at| at.elapsed() >= every) {
                     last_line = Some(Instant::now());
-                    progress_event(progress_fields(summary, rows, started.elapsed()));
+                    let elapsed = started.elapsed();
+                    progress_event(
+                        &progress_line(summary, rows, elapsed),
+                        progress_fields(summary, rows, elapsed),
+                    );
                 }
                 last.clone_from(summary);
             },

@@ -1,10 +1,13 @@
 //! Log lines on stderr, filtered by -q/-v or `RUST_LOG`, kept clear of the progress line; as
 //! text for a person, or with `--log-format json` as one JSON object per line for a machine.
 //!
-//! In JSON, every line has `timestamp` and `level`; the program's own lines have an `event`:
-//! `warning`, `progress` (every `--progress-interval` seconds), and last `summary`, which
-//! carries the run's `stop_reason` and `exit_code`. The library's log lines (retries, learned
-//! page caps) keep their `message` and fields.
+//! In JSON, every line has the four keys log shippers (Vector, Fluent Bit, Datadog, Loki) index:
+//! `timestamp` (RFC 3339, UTC), `level` (uppercase, as `tracing` writes it: `ERROR`, `WARN`,
+//! `INFO`, `DEBUG`, `TRACE`), `target` (the module that wrote it, such as
+//! `xp_export::paginate::fetch`, or the program's own `xp_export_cli::…`) and a `message` for a
+//! person, then the line's own fields. The program's own lines also have an `event`:
+//! `warning`, `progress` (every `--progress-interval` seconds), `listening` (the emulator) and
+//! last `summary`, which carries the run's `stop_reason` and `exit_code`.
 
 use std::io::IsTerminal;
 use std::sync::{Mutex, OnceLock};
@@ -59,11 +62,14 @@ pub fn init(format: LogFormat, quiet: bool, verbose: u8, progress: Option<Progre
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false);
+        .with_writer(writer);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
         LogFormat::Json => builder
+            .with_target(true)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -92,8 +98,8 @@ pub fn asked_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> boo
 static LAST: Mutex<Option<String>> = Mutex::new(None);
 
 /// Keeps a JSON line to write at [`finish`], after every other line.
-pub fn json_line_last(level: &str, fields: Map<String, Value>) {
-    let line = json_text(level, fields);
+pub fn json_line_last(level: &str, target: &str, message: &str, fields: Map<String, Value>) {
+    let line = json_text(level, target, message, fields);
     *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
 }
 
@@ -112,28 +118,33 @@ pub fn warning(text: &str) {
         LogFormat::Json => {
             let mut fields = Map::new();
             fields.insert("event".into(), "warning".into());
-            fields.insert("message".into(), text.into());
-            json_line("WARN", fields);
+            json_line("WARN", "xp_export_cli::warning", text, fields);
         }
     }
 }
 
 /// Writes one JSON log line with the program's own `fields` (an `event` among them), after
-/// the `timestamp` and `level` every line has. It is one write, so lines never interleave.
-pub fn json_line(level: &str, fields: Map<String, Value>) {
-    let text = json_text(level, fields);
+/// the `timestamp`, `level`, `target` and `message` every line has. It is one write, so lines
+/// never interleave.
+pub fn json_line(level: &str, target: &str, message: &str, fields: Map<String, Value>) {
+    let text = json_text(level, target, message, fields);
     crate::console::err(&text);
 }
 
-/// One JSON log line, its newline included.
-fn json_text(level: &str, fields: Map<String, Value>) -> String {
+/// One JSON log line, its newline included. A `message` or `target` among `fields` gives way
+/// to the line's own.
+fn json_text(level: &str, target: &str, message: &str, mut fields: Map<String, Value>) -> String {
     let mut timestamp = String::new();
     let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
-    // `timestamp` and `level` first, as on the library's lines; the rest in key order.
+    fields.remove("message");
+    fields.remove("target");
+    // The four keys every line has first; the rest in key order.
     let mut text = format!(
-        "{{\"timestamp\":{},\"level\":{}",
+        "{{\"timestamp\":{},\"level\":{},\"target\":{},\"message\":{}",
         Value::from(timestamp),
-        Value::from(level)
+        Value::from(level),
+        Value::from(target),
+        Value::from(message)
     );
     let rest = Value::Object(fields).to_string();
     if rest.len() > 2 {

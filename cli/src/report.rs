@@ -85,7 +85,10 @@ fn stop_reason(r: &Report) -> &'static str {
 }
 
 /// The JSON summary line of an export that ended well: the `--summary-json` report with the
-/// `stop_reason` and `exit_code` 0, written last of all the lines.
+/// `stop_reason` and `exit_code` 0, written last of all the lines. Its level is `INFO` for an
+/// export that is guaranteed, `WARN` for one that is not (a warning in the summary, a value
+/// stored with U+FFFD): a collector that alerts on warnings sees it. Its message is the text
+/// summary's first line, and says when the export is not guaranteed.
 pub fn summary_event(
     r: &Report,
     format: Format,
@@ -98,11 +101,33 @@ pub fn summary_event(
     if let serde_json::Value::Object(report) = summary_json_value(r, format, extra) {
         fields.extend(report);
     }
-    logging::json_line_last("INFO", fields);
+    let guaranteed = fields["guaranteed"] == true;
+    let text = summary_text(r, format);
+    let first = text.lines().next().unwrap_or_default();
+    let mut message = first.trim_start_matches("xp-export: ").to_string();
+    if !guaranteed {
+        message += &not_guaranteed(r);
+    }
+    let level = if guaranteed { "INFO" } else { "WARN" };
+    logging::json_line_last(level, "xp_export_cli::summary", &message, fields);
+}
+
+/// What keeps a complete export from its guarantee, for the summary line's message.
+fn not_guaranteed(r: &Report) -> String {
+    let warnings = r.summary.warnings();
+    let mut why: Vec<String> = warnings;
+    if r.values_replaced > 0 {
+        why.push(format!(
+            "{} value{} stored with U+FFFD in place of a lone UTF-16 surrogate",
+            thousands(r.values_replaced),
+            if r.values_replaced == 1 { "" } else { "s" }
+        ));
+    }
+    format!("; not guaranteed: {}", why.join("; "))
 }
 
 /// The JSON summary line of a command that failed: the `stop_reason` its exit code means, the
-/// message and notes, and what the run had done.
+/// message (also its `error`) and notes, and what the run had done.
 pub fn failure_event(f: &Failure) {
     let (level, reason) = Exit::of_code(f.code).stop_reason();
     let mut fields = serde_json::Map::new();
@@ -113,7 +138,12 @@ pub fn failure_event(f: &Failure) {
     fields.insert("error".into(), f.message.clone().into());
     fields.insert("notes".into(), f.notes.clone().into());
     fields.extend(f.details.clone());
-    logging::json_line(level, fields);
+    // Only a closed pipe has no message of its own.
+    let message = match f.message.as_str() {
+        "" => "stopped: the reader closed the output pipe and has what it read".to_string(),
+        m => m.to_string(),
+    };
+    logging::json_line(level, "xp_export_cli::summary", &message, fields);
 }
 
 /// What a run had done so far, for the JSON progress lines and a failure's summary line.
@@ -137,12 +167,13 @@ pub fn progress_fields(
     }
 }
 
-/// A JSON progress line: `event` `progress` and what the run has done so far.
-pub fn progress_event(done: serde_json::Map<String, serde_json::Value>) {
+/// A JSON progress line: `event` `progress`, the progress line's text as its message, and what
+/// the run has done so far.
+pub fn progress_event(message: &str, done: serde_json::Map<String, serde_json::Value>) {
     let mut fields = serde_json::Map::new();
     fields.insert("event".into(), "progress".into());
     fields.extend(done);
-    logging::json_line("INFO", fields);
+    logging::json_line("INFO", "xp_export_cli::progress", message, fields);
 }
 
 /// The `--summary-json` report of an export that failed: how, how far it got (rows, pages,

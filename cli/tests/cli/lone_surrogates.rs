@@ -58,7 +58,8 @@ impl Respond for RawRows {
     }
 }
 
-async fn server() -> MockServer {
+/// A server whose rows hold the lone surrogates.
+pub(crate) async fn server() -> MockServer {
     let server = common::mock_server().await;
     Mock::given(method("POST"))
         .and(path("/api/external/list/push-devices"))
