@@ -53,14 +53,17 @@ impl<T> Cursor<T> {
             Ok(keys) => keys,
             Err(e) => return self.fail(e, summary),
         };
-        let (skip, gap) = self.check_seam(
+        let (skip, gap) = match self.check_seam(
             offset,
             overlap,
             keys,
             key_index.as_ref(),
             rows.len(),
             summary,
-        );
+        ) {
+            Ok(seam) => seam,
+            Err(e) => return self.fail(e, summary),
+        };
         let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
         if skip > usize::from(overlap) || gap.is_some() {
             summary.shifts_repaired += 1;
@@ -233,7 +236,9 @@ impl<T> Cursor<T> {
                     .at(&self.model, self.offset));
             }
         }
-        Ok(keys.first().copied().zip(keys.last().copied()))
+        let edges = keys.first().copied().zip(keys.last().copied());
+        self.page_keys = keys;
+        Ok(edges)
     }
 
     /// Offset mode: seams cannot be checked from `offset` on, for `why`; say so and go on.
