@@ -170,3 +170,28 @@ async fn a_damaged_state_is_refused_and_left_for_the_user() {
     std::fs::write(d.join("state.json"), &newer).unwrap();
     refused(&careless(&emu, d, &args), "version 2", "a newer version");
 }
+
+/// A first run's state in a directory that is not there (a typo, or a symlink into one) is
+/// refused before the first request: the whole export used to run, and only then fail to
+/// write the state (exit 1, "the next run repeats this window"), each next run the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_in_a_missing_directory_is_refused_before_anything_is_exported() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out.ndjson");
+    let link = d.join("link.json");
+    std::os::unix::fs::symlink(d.join("gone").join("state.json"), &link).unwrap();
+    for state in [d.join("missing").join("state.json"), link] {
+        let output = cmd(&emu)
+            .args(["export", "-o"])
+            .arg(&out)
+            .arg("--state")
+            .arg(&state)
+            .output()
+            .unwrap();
+        refused(&output, "does not exist", &state.display().to_string());
+        assert!(!out.exists(), "{}", state.display());
+        assert_eq!(emu.requests(), 0, "{}", state.display());
+    }
+}
