@@ -418,3 +418,42 @@ async fn a_quoted_comma_stays_inside_its_in_list_item() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ndjson_ids(&out.stdout), expected);
 }
+
+/// Rows on standard output (a file or a pipe) and `--summary-json /dev/stdout` (or
+/// `/dev/fd/1`): the summary would be written into the rows' stream, a multi-line JSON object
+/// after the last NDJSON row, with exit 0. Refused, told by device and inode, before anything
+/// is exported; a summary in a file of its own beside rows on standard output still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_is_not_written_into_the_rows_on_standard_output() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.ndjson");
+    for (flag, name) in [
+        ("--summary-json", "/dev/stdout"),
+        ("--summary-json", "/dev/fd/1"),
+        ("--state", "/dev/stdout"),
+    ] {
+        let output = cmd(&emu)
+            .args(["export", flag, name])
+            .stdout(File::create(&rows).unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {name}: {err}");
+        assert!(
+            err.contains("is standard output, where the rows go"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&rows).unwrap(), b"", "{flag} {name}");
+        assert_eq!(emu.requests(), 0);
+    }
+    let summary = dir.path().join("summary.json");
+    let output = cmd(&emu)
+        .args(["export", "--summary-json"])
+        .arg(&summary)
+        .stdout(File::create(&rows).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&rows).unwrap().lines().count(), 30);
+}
