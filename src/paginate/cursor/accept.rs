@@ -139,13 +139,21 @@ impl<T> Cursor<T> {
         summary: &mut Summary,
     ) -> Result<Option<(u64, u64)>> {
         if self.previous == Some(print) {
-            return Err(Error::new(
-                ErrorKind::Stalled,
-                format!(
-                    "the page repeats the previous one row for row: the server may be ignoring \
-                     `offset`, or rows shifted by exactly one page ({} rows)",
+            let why = match self.position {
+                Position::Keyset { .. } => format!(
+                    "the server may be ignoring the `{}` condition keyset mode seeks past each \
+                     page's last key with",
+                    crate::model::push_devices::KEY
+                ),
+                Position::Offset { .. } => format!(
+                    "the server may be ignoring `offset`, or rows shifted by exactly one page \
+                     ({} rows)",
                     self.size.limit()
                 ),
+            };
+            return Err(Error::new(
+                ErrorKind::Stalled,
+                format!("the page repeats the previous one row for row: {why}"),
             )
             .at(&self.model, self.offset));
         }

@@ -388,6 +388,25 @@ fn keyset_mode_fails_when_the_server_ignores_the_seek() {
     );
 }
 
+/// From the first key, a server that ignores the seek sends the first page again: the error
+/// names the seek it ignores, not `offset`, which keyset mode does not page by.
+#[test]
+fn a_repeated_keyset_page_names_the_seek_not_the_offset() {
+    let mut server = Server::new(40);
+    server.ignores_seek = true;
+    let r = run(query(10).mode(Mode::Keyset), &mut server);
+    let e = r.error.expect("the seek was not honoured");
+    assert_eq!(e.kind(), ErrorKind::Stalled);
+    let text = e.to_string();
+    assert!(text.contains("the page repeats the previous one"), "{text}");
+    assert!(
+        text.contains("ignoring the `action_id` condition"),
+        "{text}"
+    );
+    assert!(!text.contains("`offset`"), "{text}");
+    assert_eq!(r.keys, (1..=10).collect::<Vec<_>>());
+}
+
 #[test]
 fn requests_run_ahead_only_once_the_size_is_trusted() {
     let mut server = Server::new(100);
