@@ -3,7 +3,7 @@
 //! from: the apptoken, client secret or private key file, or standard input when one is read
 //! from `-` (`--summary-json /dev/stdin` with the token file on standard input would write
 //! over the token). `--summary-json` must not be the output or a file beside it, and
-//! `--state` none of those. Checked before anything is read or written, by what the names
+//! `--state` none of those; with the rows on standard output, neither may be standard output. Checked before anything is read or written, by what the names
 //! reach (the same device and inode; standard input's by `fstat`), so that a symlink, `./x`
 //! and `x`, a hard link or `/dev/stdin` are caught, and, for files that do not exist yet, by
 //! their paths once symlinks are followed.
@@ -24,7 +24,13 @@ pub fn check_apart(
     secrets: &[SecretFile<'_>],
 ) -> Result<(), Failure> {
     check_secrets_apart(&written(output, summary, state), secrets)?;
+    if output.is_none() {
+        check_off_standard_output(summary, state)?;
+    }
     check_summary_apart(output, summary)?;
+    if let Some(s) = summary {
+        check_directory(s, "--summary-json")?;
+    }
     match state {
         Some(state) => check_state_apart(state, output, summary),
         None => Ok(()),
@@ -128,6 +134,60 @@ fn check_secrets_apart(written: &[Written<'_>], secrets: &[SecretFile<'_>]) -> R
     Ok(())
 }
 
+/// With the rows on standard output: refuses a `--summary-json` or `--state` file that is
+/// standard output (`/dev/stdout`, `/dev/fd/1`, the file or pipe it was opened on), which
+/// would be written into the rows.
+fn check_off_standard_output(summary: Option<&Path>, state: Option<&Path>) -> Result<(), Failure> {
+    let Some(stdout) = std_file(Std::Out) else {
+        return Ok(());
+    };
+    let named = [("--summary-json", summary), ("--state", state)];
+    match named
+        .into_iter()
+        .find_map(|(flag, p)| p.filter(|p| file_id(p) == Some(stdout)).map(|p| (flag, p)))
+    {
+        Some((flag, p)) => Err(Failure::usage(format!(
+            "{flag} {} is standard output, where the rows go: it would be written into them; \
+             name a file",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a file (`flag`'s) whose directory, once symlinks are followed, is not there: it is
+/// written when the export has ended, which would run to its end for nothing.
+fn check_directory(path: &Path, flag: &str) -> Result<(), Failure> {
+    let target = resolve_link(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(Failure::usage(format!(
+        "cannot write {flag} {}: the directory {} {why}; create it, or name another file",
+        path.display(),
+        dir.display()
+    )))
+}
+
+/// `path` with the symlinks of its last component followed, dangling ones included.
+fn resolve_link(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    path
+}
+
 /// Refuses a `--summary-json` file that is the output or a file beside it.
 fn check_summary_apart(output: Option<&Path>, summary: Option<&Path>) -> Result<(), Failure> {
     let Some(s) = summary else { return Ok(()) };
@@ -179,20 +239,37 @@ fn file_id(_path: &Path) -> Option<(u64, u64)> {
     None
 }
 
+/// Standard input or standard output.
+#[derive(Clone, Copy)]
+enum Std {
+    In,
+    Out,
+}
+
 /// The device and inode of what standard input is, by `fstat` of descriptor 0 (whatever name
 /// reaches it); `None` for a terminal or `/dev/null` (a character device holds no credential
 /// to lose), or without standard input.
-#[cfg(unix)]
 fn stdin_file() -> Option<(u64, u64)> {
+    std_file(Std::In)
+}
+
+/// The device and inode of what standard input or output is, by `fstat` of its descriptor
+/// (whatever name reaches it); `None` for a terminal or `/dev/null` (a character device, where
+/// nothing is kept), or when it is closed.
+#[cfg(unix)]
+fn std_file(which: Std) -> Option<(u64, u64)> {
     use std::os::fd::AsFd;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let fd = std::io::stdin().as_fd().try_clone_to_owned().ok()?;
-    let meta = std::fs::File::from(fd).metadata().ok()?;
+    let fd = match which {
+        Std::In => std::io::stdin().as_fd().try_clone_to_owned(),
+        Std::Out => std::io::stdout().as_fd().try_clone_to_owned(),
+    };
+    let meta = std::fs::File::from(fd.ok()?).metadata().ok()?;
     (!meta.file_type().is_char_device()).then(|| (meta.dev(), meta.ino()))
 }
 
 #[cfg(not(unix))]
-fn stdin_file() -> Option<(u64, u64)> {
+fn std_file(_which: Std) -> Option<(u64, u64)> {
     None
 }
 

@@ -191,7 +191,9 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                api_url: api_url.trim_end_matches('/').to_string(),
+                // As parsed: the scheme and host in lower case, without the scheme's default
+                // port, so that one endpoint has one spelling in a checkpoint or a state.
+                api_url: url.as_str().trim_end_matches('/').to_string(),
                 auth,
                 secrets,
                 retry: self.retry,

@@ -51,12 +51,8 @@ impl KeyIndex {
 
 /// The keyset key of one row, which must be an integer.
 fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
-    #[derive(Deserialize)]
-    struct Key {
-        action_id: Option<u64>,
-    }
     match serde_json::from_slice::<Key>(row) {
-        Ok(Key { action_id: Some(k) }) => Ok(k),
+        Ok(Key(Some(k))) => Ok(k),
         _ => Err(Error::new(
             ErrorKind::Decode,
             format!(
@@ -65,6 +61,65 @@ fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
                 push_devices::KEY
             ),
         )),
+    }
+}
+
+/// A row's `action_id`, the other fields skipped. Field names are read as bytes: a name that
+/// holds a lone UTF-16 surrogate (`"\udc00k"`), which a `str` cannot hold, is still a name
+/// other than the key's, and the row's key is read as it is from any other row.
+struct Key(Option<u64>);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a row (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
+        let mut key = None;
+        let mut seen = false;
+        while let Some(IsKey(is_key)) = map.next_key::<IsKey>()? {
+            if is_key {
+                if std::mem::replace(&mut seen, true) {
+                    return Err(serde::de::Error::duplicate_field(push_devices::KEY));
+                }
+                key = map.next_value::<Option<u64>>()?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(Key(key))
+    }
+}
+
+/// Whether a field's name is the key's, read from the name's bytes.
+struct IsKey(bool);
+
+impl<'de> Deserialize<'de> for IsKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = IsKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_bytes<E>(self, name: &[u8]) -> Result<IsKey, E> {
+                Ok(IsKey(name == push_devices::KEY.as_bytes()))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<IsKey, E> {
+                Ok(IsKey(name == push_devices::KEY))
+            }
+        }
+        deserializer.deserialize_bytes(Name)
     }
 }
 
@@ -77,4 +132,24 @@ pub(super) fn edge_keys(rows: &[&RawValue], offset: u64) -> Option<Result<(u64, 
             row_key(last.get().as_bytes(), rows.len() - 1, offset)?,
         ))
     })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_key_is_read_whatever_its_other_fields_hold() {
+        let key = |row: &str| row_key(row.as_bytes(), 0, 0).ok();
+        assert_eq!(key(r#"{"action_id":7}"#), Some(7));
+        // A lone surrogate in another field's name or value.
+        assert_eq!(key(r#"{"\udc00k":1,"action_id":7}"#), Some(7));
+        assert_eq!(key(r#"{"action_id":7,"m":"a\ud800b"}"#), Some(7));
+        // The key's name written with an escape is the key's name.
+        assert_eq!(key(r#"{"action\u005fid":7}"#), Some(7));
+        assert_eq!(key(r#"{"action_id":null}"#), None);
+        assert_eq!(key(r#"{"action_id":"7"}"#), None);
+        assert_eq!(key(r#"{"action_id":7,"action_id":8}"#), None, "two keys");
+        assert_eq!(key(r#"[7]"#), None);
+    }
 }

@@ -17,8 +17,10 @@ use super::lock::{Completed, OutputLock};
 use super::sealed;
 
 /// Moves what an earlier build left beside `path` to the hidden names; `lock` (today's) is
-/// held. A file under both names is refused: which one holds the rows cannot be told.
-pub(crate) fn migrate(path: &Path, lock: &OutputLock) -> Result<(), ExportError> {
+/// held. A file under both names is refused before anything moves: which one holds the rows
+/// cannot be told. With `restart` (the export discards whatever an earlier run left), the
+/// earlier build's files are removed instead, those under both names too.
+pub(crate) fn migrate(path: &Path, lock: &OutputLock, restart: bool) -> Result<(), ExportError> {
     let old = Legacy::of(path);
     let held = take_old_lock(path, &old.lock)?;
     let moves = [
@@ -26,26 +28,32 @@ pub(crate) fn migrate(path: &Path, lock: &OutputLock) -> Result<(), ExportError>
         (&old.partial, partial_path(path), false),
         (&old.parts, parts_path(path), true),
     ];
+    // Only what the earlier build made: a directory of parts, regular files otherwise.
+    let found: Vec<_> = moves
+        .into_iter()
+        .filter(|(from, _, dir)| {
+            fs::symlink_metadata(from)
+                .is_ok_and(|meta| meta.is_dir() == *dir && !meta.file_type().is_symlink())
+        })
+        .collect();
+    if !restart && let Some((from, to, _)) = found.iter().find(|(_, to, _)| exists(to)) {
+        return Err(ExportError::resume(format!(
+            "{} holds both {} (left by an earlier version of xp-export) and {}: remove \
+             the one that is not wanted, or add --restart to discard both and start over",
+            path.display(),
+            from.display(),
+            to.display()
+        )));
+    }
     let mut staging = false;
     let mut moved = false;
-    for (from, to, dir) in moves {
-        let Ok(meta) = fs::symlink_metadata(from) else {
-            continue;
-        };
-        // Only what the earlier build made: a directory of parts, regular files otherwise.
-        if meta.is_dir() != dir || meta.file_type().is_symlink() {
-            continue;
+    for (from, to, dir) in found {
+        match (restart, dir) {
+            (true, true) => fs::remove_dir_all(from),
+            (true, false) => fs::remove_file(from),
+            (false, _) => fs::rename(from, &to),
         }
-        if to.symlink_metadata().is_ok() {
-            return Err(ExportError::resume(format!(
-                "{} holds both {} (left by an earlier version of xp-export) and {}: remove \
-                 the one that is not wanted, or add --restart to discard both and start over",
-                path.display(),
-                from.display(),
-                to.display()
-            )));
-        }
-        fs::rename(from, &to).map_err(io_err(from))?;
+        .map_err(io_err(from))?;
         staging |= from != &old.checkpoint;
         moved = true;
     }
@@ -66,6 +74,10 @@ pub(crate) fn migrate(path: &Path, lock: &OutputLock) -> Result<(), ExportError>
         sync_dir(path.parent().unwrap_or(Path::new("")));
     }
     Ok(())
+}
+
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
 }
 
 /// The earlier build's `PATH.lock`, locked, with the record it holds; `None` when there is
@@ -129,7 +141,7 @@ mod tests {
         fs::write(&old.checkpoint, "sealed").unwrap();
         fs::write(&old.lock, "").unwrap();
         let lock = OutputLock::acquire(&path).unwrap();
-        migrate(&path, &lock).unwrap();
+        migrate(&path, &lock, false).unwrap();
         assert_eq!(fs::read(partial_path(&path)).unwrap(), b"rows");
         assert_eq!(fs::read(checkpoint_path(&path)).unwrap(), b"sealed");
         drop(lock);
@@ -152,7 +164,7 @@ mod tests {
         };
         fs::write(Legacy::of(&path).lock, sealed::seal(&done).unwrap()).unwrap();
         let lock = OutputLock::acquire(&path).unwrap();
-        migrate(&path, &lock).unwrap();
+        migrate(&path, &lock, false).unwrap();
         assert_eq!(lock.completed().unwrap(), Some(done));
         drop(lock);
         assert_eq!(names(dir.path()), [".out.csv.complete", "out.csv"]);
@@ -166,13 +178,13 @@ mod tests {
         fs::write(&old.partial, "old").unwrap();
         fs::write(partial_path(&path), "new").unwrap();
         let lock = OutputLock::acquire(&path).unwrap();
-        let message = migrate(&path, &lock).unwrap_err().to_string();
+        let message = migrate(&path, &lock, false).unwrap_err().to_string();
         assert!(message.contains("holds both"), "{message}");
         assert_eq!(fs::read(&old.partial).unwrap(), b"old", "left as it was");
 
         let writing = File::create(&old.lock).unwrap();
         writing.lock().unwrap();
-        let message = migrate(&path, &lock).unwrap_err().to_string();
+        let message = migrate(&path, &lock, false).unwrap_err().to_string();
         assert!(message.contains("earlier version"), "{message}");
     }
 }

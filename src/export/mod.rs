@@ -374,7 +374,7 @@ impl Export {
         };
         self.check_apart(&path)?;
         let lock = OutputLock::acquire(&path)?;
-        legacy::migrate(&path, &lock)?;
+        legacy::migrate(&path, &lock, self.asked.restart)?;
         let client = &self.query.client;
         let mut identity = self.identity();
         let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {

@@ -221,3 +221,29 @@ async fn a_state_of_the_previous_build_is_continued_and_then_records_its_api() {
     let run = daily(&other, &state, &dir.path().join("third.ndjson"));
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
 }
+
+/// The same API spelled another way (the scheme or host in capitals, the scheme's default
+/// port, a trailing slash) is the same endpoint: a state written with one spelling is
+/// continued with another, where it used to be refused as another API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_api_spelled_another_way_is_the_same_endpoint() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let first = daily(&emu, &state, &dir.path().join("first.ndjson"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let shouted =
+        emu.base_url()
+            .replacen("http://", "HTTP://", 1)
+            .replacen("localhost", "LOCALHOST", 1)
+            + "/";
+    let run = cmd(&emu)
+        .env("XTREMEPUSH_API_URL", &shouted)
+        .args(["export", "--campaign", "245624", "--state"])
+        .arg(&state)
+        .arg("-o")
+        .arg(dir.path().join("second.ndjson"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{shouted}: {}", stderr(&run));
+}

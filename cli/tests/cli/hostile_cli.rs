@@ -351,11 +351,14 @@ async fn an_unwritable_summary_fails_the_command_and_keeps_the_export() {
     let emu = emulator(300).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
+    // A directory where the summary goes: found only when it is written.
+    let taken = dir.path().join("summary.json");
+    std::fs::create_dir(&taken).unwrap();
     let mut c = cmd(&emu);
     c.args(["export", "-o"])
         .arg(&path)
         .arg("--summary-json")
-        .arg(dir.path().join("no-such-dir").join("summary.json"));
+        .arg(&taken);
     let out = run(c);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -417,4 +420,74 @@ async fn a_quoted_comma_stays_inside_its_in_list_item() {
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ndjson_ids(&out.stdout), expected);
+}
+
+/// Rows on standard output (a file or a pipe) and `--summary-json /dev/stdout` (or
+/// `/dev/fd/1`): the summary would be written into the rows' stream, a multi-line JSON object
+/// after the last NDJSON row, with exit 0. Refused, told by device and inode, before anything
+/// is exported; a summary in a file of its own beside rows on standard output still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_is_not_written_into_the_rows_on_standard_output() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = dir.path().join("rows.ndjson");
+    for (flag, name) in [
+        ("--summary-json", "/dev/stdout"),
+        ("--summary-json", "/dev/fd/1"),
+        ("--state", "/dev/stdout"),
+    ] {
+        let output = cmd(&emu)
+            .args(["export", flag, name])
+            .stdout(File::create(&rows).unwrap())
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{flag} {name}: {err}");
+        assert!(
+            err.contains("is standard output, where the rows go"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&rows).unwrap(), b"", "{flag} {name}");
+        assert_eq!(emu.requests(), 0);
+    }
+    let summary = dir.path().join("summary.json");
+    let output = cmd(&emu)
+        .args(["export", "--summary-json"])
+        .arg(&summary)
+        .stdout(File::create(&rows).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&rows).unwrap().lines().count(), 30);
+}
+
+/// A summary in a directory that is not there (a typo, or a symlink into one) is refused
+/// before the first request: the whole export used to run, then fail to write the summary
+/// (exit 1), and every run again the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_in_a_missing_directory_is_refused_before_anything_is_exported() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(dir.path().join("gone").join("s.json"), &link).unwrap();
+    for summary in [dir.path().join("missing").join("s.json"), link] {
+        let output = cmd(&emu)
+            .args(["export", "-o"])
+            .arg(&out)
+            .arg("--summary-json")
+            .arg(&summary)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {err}",
+            summary.display()
+        );
+        assert!(err.contains("does not exist"), "{err}");
+        assert!(!out.exists(), "{}", summary.display());
+        assert_eq!(emu.requests(), 0);
+    }
 }

@@ -189,3 +189,51 @@ async fn parquet_stores_a_lone_surrogate_as_u_fffd_not_as_its_json_text() {
     let meta: Value = serde_json::from_str(extra[LONE_LOW].as_deref().unwrap()).unwrap();
     assert_eq!(meta["meta"]["note"], "x\u{fffd}");
 }
+
+/// A field's name that holds a lone surrogate (`"\udc00k"`) is a field like any other to the
+/// seam check: the row's `action_id` is still read, so seams stay checked and every row comes
+/// out once, where the check used to be turned off with a warning ("seams between pages could
+/// not be checked"), leaving shifted rows unnoticed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_surrogate_in_a_field_name_keeps_the_seams_checked() {
+    struct NamedRows;
+    impl Respond for NamedRows {
+        fn respond(&self, req: &Request) -> ResponseTemplate {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let offset = body["offset"].as_u64().unwrap() as usize;
+            let limit = body["limit"].as_u64().unwrap() as usize;
+            let rows: Vec<String> = (offset.min(ROWS)..(offset + limit).min(ROWS))
+                .map(|i| format!(r#"{{"\udc00k":{i},"action_id":{}}}"#, 2000 - i))
+                .collect();
+            let body = format!(
+                r#"{{"code":200,"success":true,"data":[{}]}}"#,
+                rows.join(",")
+            );
+            ResponseTemplate::new(200).set_body_raw(body, "application/json")
+        }
+    }
+    let server = common::mock_server().await;
+    Mock::given(method("POST"))
+        .and(path("/api/external/list/push-devices"))
+        .respond_with(NamedRows)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let out = dir.path().join("rows.ndjson");
+    let run = export(&server, "ndjson", &out, &summary);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    assert!(!err.contains("could not be checked"), "{err}");
+    assert!(err.contains("\u{fffd}k at offset 0"), "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let keys: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keys, (0..ROWS as u64).map(|i| 2000 - i).collect::<Vec<_>>());
+}

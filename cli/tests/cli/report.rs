@@ -129,10 +129,10 @@ async fn a_summary_or_state_not_written_is_the_one_summary_and_it_says_failed() 
     std::fs::create_dir(&taken).unwrap();
     let summary = d.join("summary.json");
     let state = d.join("state.json");
-    // The state cannot be replaced: its temporary file's name is taken by a directory.
+    // The state's temporary file cannot be made: its name is taken by a directory.
     std::fs::create_dir(d.join(".state.json.tmp")).unwrap();
-    // Each fails once the rows are written: the summary into a directory; the state over its
-    // blocked temporary file (with the summary, which must then say failed too).
+    // Each fails once the rows are written: the summary into a directory; the state through
+    // a temporary file that cannot be made (with the summary, which must then say failed too).
     let cases: [(&str, Vec<&std::ffi::OsStr>, &str); 2] = [
         (
             "summary",

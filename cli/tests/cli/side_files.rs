@@ -221,3 +221,39 @@ async fn an_earlier_build_still_writing_the_output_keeps_it() {
     assert!(!out.exists());
     assert_eq!(emu.requests(), 0);
 }
+
+/// A side file under both its earlier visible name and its hidden one is refused, the message
+/// offering `--restart` to discard both; `--restart` then does that and exports afresh (it was
+/// refused with the same message, leaving no way out but removing files by hand), and nothing
+/// was moved by the refusal (the earlier build's checkpoint stays beside its partial file).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_side_file_under_both_names_is_refused_and_restart_discards_both() {
+    let emu = emulator(1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rows.csv");
+    fs::write(visible(&out, ".checkpoint.json"), "earlier checkpoint").unwrap();
+    fs::write(visible(&out, ".partial"), "earlier rows").unwrap();
+    fs::write(partial_path(&out), "newer rows").unwrap();
+    let refused = export(&emu, &["--resume"], &out);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("holds both"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("--restart"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        visible(&out, ".checkpoint.json").exists(),
+        "moved on a refusal"
+    );
+    assert!(!checkpoint_path(&out).exists(), "moved on a refusal");
+    ok(&export(&emu, &["--restart"], &out));
+    assert_eq!(glob(dir.path()), ["rows.csv"]);
+    let fresh = dir.path().join("fresh.csv");
+    ok(&export(&emu, &[], &fresh));
+    assert_eq!(fs::read(&out).unwrap(), fs::read(&fresh).unwrap());
+}

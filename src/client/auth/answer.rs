@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind, Result, shown};
 
@@ -35,7 +36,9 @@ pub(super) struct Issued {
 struct TokenResponse {
     access_token: Option<Value>,
     token_type: Option<Value>,
-    expires_in: Option<Value>,
+    /// As its JSON text: a number past what a double holds (`1e400`) is still a number of
+    /// seconds, which a `Value` refuses, failing the whole answer.
+    expires_in: Option<Box<RawValue>>,
 }
 
 /// What it answers on failure (RFC 6749 §5.2), or the API's own envelope.
@@ -107,7 +110,7 @@ pub(super) fn issued(status: u16, body: &[u8]) -> Result<Issued> {
         }
         Some(other) => return Err(wrong(format!("has a token_type that is {}", kind(&other)))),
     }
-    let lifetime = lifetime(token.expires_in.as_ref())
+    let lifetime = lifetime(token.expires_in.as_deref())
         .map_err(|got| {
             wrong(format!(
                 "is wrong: expires_in: expected a number of seconds, got {got}"
@@ -123,14 +126,21 @@ pub(super) fn issued(status: u16, body: &[u8]) -> Result<Issued> {
 
 /// The lifetime `expires_in` gives: `None` when it gives none (absent, null, zero or
 /// negative); the JSON it held, fit to show, when it is not a number of seconds.
-fn lifetime(expires_in: Option<&Value>) -> std::result::Result<Option<Duration>, String> {
-    let seconds = match expires_in {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok().filter(|s| s.is_finite()),
-        Some(_) => None,
+fn lifetime(expires_in: Option<&RawValue>) -> std::result::Result<Option<Duration>, String> {
+    let Some(text) = expires_in.map(RawValue::get) else {
+        return Ok(None);
     };
-    let got = || shown(&expires_in.map(Value::to_string).unwrap_or_default()).into_owned();
+    let seconds = match text.as_bytes().first() {
+        Some(b'n') => return Ok(None),
+        // A JSON number's text, which parses (past a double's range, to an infinity).
+        Some(b'-' | b'0'..=b'9') => text.parse::<f64>().ok(),
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite()),
+        _ => None,
+    };
+    let got = || shown(text).into_owned();
     let seconds = seconds.ok_or_else(got)?.floor();
     if seconds < 1.0 {
         return Ok(None);
@@ -185,7 +195,7 @@ mod tests {
     fn expires_in_as_token_endpoints_send_it() {
         let hour = DEFAULT_TOKEN_LIFETIME.as_secs();
         let day = MAX_TOKEN_LIFETIME.as_secs();
-        let cases: [(&str, u64); 12] = [
+        let cases: [(&str, u64); 14] = [
             ("3600", 3600),
             (r#""3600""#, 3600),
             (r#"" 120 ""#, 120),
@@ -194,6 +204,9 @@ mod tests {
             (r#""90.5""#, 90),
             ("1e30", day),
             ("18446744073709551616", day),
+            // Past what a double holds: still a number, and past a day.
+            ("1e400", day),
+            ("-1e400", hour),
             ("-1", hour),
             ("0", hour),
             ("0.4", hour),

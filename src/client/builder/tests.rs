@@ -45,6 +45,12 @@ fn trailing_slash_is_trimmed_and_default_is_eu() {
         .build()
         .unwrap();
     assert_eq!(c.api_url(), "http://127.0.0.1:9/api/external");
+    let c = Client::builder()
+        .apptoken("t")
+        .api_url("HTTPS://External-API.Xtremepush.com:443/api/external/")
+        .build()
+        .unwrap();
+    assert_eq!(c.api_url(), DEFAULT_API_URL, "one endpoint, one spelling");
 }
 
 #[test]

@@ -162,12 +162,37 @@ fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// A state not written yet is created where `path` leads (a symlink's target): its directory
+/// must be there now, or the export would run to its end before the state could not be
+/// written, and every next run the same.
+fn creatable(path: &Path) -> Result<(), ExportError> {
+    let target = crate::export::files::resolve(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Err(ExportError::state(format!(
+        "cannot create the state {}: the directory {} {why}; create it, or name another file",
+        path.display(),
+        dir.display()
+    )))
+}
+
 /// The state at `path`; `None` when there is none yet (a first run).
 pub(crate) fn read(path: &Path) -> Result<Option<State>, ExportError> {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            creatable(path)?;
+            return Ok(None);
+        }
         Err(e) => {
             return Err(ExportError::state(format!(
                 "cannot read the state {shown}: {e}"

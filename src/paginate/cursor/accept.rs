@@ -53,14 +53,17 @@ impl<T> Cursor<T> {
             Ok(keys) => keys,
             Err(e) => return self.fail(e, summary),
         };
-        let (skip, gap) = self.check_seam(
+        let (skip, gap) = match self.check_seam(
             offset,
             overlap,
             keys,
             key_index.as_ref(),
             rows.len(),
             summary,
-        );
+        ) {
+            Ok(seam) => seam,
+            Err(e) => return self.fail(e, summary),
+        };
         let new_rows: Vec<T> = rows.drain(skip.min(rows.len())..).collect();
         if skip > usize::from(overlap) || gap.is_some() {
             summary.shifts_repaired += 1;
@@ -136,13 +139,21 @@ impl<T> Cursor<T> {
         summary: &mut Summary,
     ) -> Result<Option<(u64, u64)>> {
         if self.previous == Some(print) {
-            return Err(Error::new(
-                ErrorKind::Stalled,
-                format!(
-                    "the page repeats the previous one row for row: the server may be ignoring \
-                     `offset`, or rows shifted by exactly one page ({} rows)",
+            let why = match self.position {
+                Position::Keyset { .. } => format!(
+                    "the server may be ignoring the `{}` condition keyset mode seeks past each \
+                     page's last key with",
+                    crate::model::push_devices::KEY
+                ),
+                Position::Offset { .. } => format!(
+                    "the server may be ignoring `offset`, or rows shifted by exactly one page \
+                     ({} rows)",
                     self.size.limit()
                 ),
+            };
+            return Err(Error::new(
+                ErrorKind::Stalled,
+                format!("the page repeats the previous one row for row: {why}"),
             )
             .at(&self.model, self.offset));
         }
@@ -233,7 +244,9 @@ impl<T> Cursor<T> {
                     .at(&self.model, self.offset));
             }
         }
-        Ok(keys.first().copied().zip(keys.last().copied()))
+        let edges = keys.first().copied().zip(keys.last().copied());
+        self.page_keys = keys;
+        Ok(edges)
     }
 
     /// Offset mode: seams cannot be checked from `offset` on, for `why`; say so and go on.

@@ -61,6 +61,11 @@ pub(crate) struct Cursor<T> {
     pub(super) plain_next: bool,
     /// A fingerprint of the previous page, to catch a server that repeats itself.
     previous: Option<u64>,
+    /// The keys of the page being accepted, in the order sent, as the order check read them.
+    pub(super) page_keys: Vec<u64>,
+    /// Offset mode, seams checked: the keys of the rows the last page delivered, in the walk's
+    /// order; the rows a seam skips as delivered already must be among them.
+    pub(super) recent: Vec<u64>,
     /// Rows delivered so far.
     delivered: u64,
     /// Keyset mode: the key range's upper bound (exclusive), when it has one.
@@ -95,6 +100,8 @@ impl<T> Cursor<T> {
             gap: None,
             plain_next: false,
             previous: None,
+            page_keys: Vec::new(),
+            recent: Vec::new(),
             delivered: 0,
             before: None,
         }

@@ -10,6 +10,10 @@ use crate::paginate::size::PageSize;
 use crate::paginate::step::{Fetched, Request, Seek, Step};
 use crate::paginate::{EndReason, Page, PageKeys, Summary};
 
+/// What the seam check decided of a page: how many of its rows to skip, and the gap to fetch
+/// by key before it (its order, and the keys it lies between), if there is one.
+pub(super) type Seam = (usize, Option<(Direction, u64, u64)>);
+
 impl<T> Cursor<T> {
     /// A page of one row leaves no room for the seam check's overlap row (or keyset mode's):
     /// turn the check off, and say so.
@@ -100,7 +104,9 @@ impl<T> Cursor<T> {
     /// The seam check: rows before the first one past the last row delivered were delivered
     /// already; a first new row that is not the one right after it means rows moved up past
     /// the seam, out of this page. Returns how many of the page's `rows` to skip, and the gap
-    /// to fetch by key before the page, if there is one.
+    /// to fetch by key before the page, if there is one. Rows taken for delivered already must
+    /// be among the last page's, where they would sit: a server that orders each page but not
+    /// the pages among themselves sends rows never delivered there, which skipping would lose.
     pub(super) fn check_seam(
         &mut self,
         offset: u64,
@@ -109,9 +115,10 @@ impl<T> Cursor<T> {
         index: Option<&KeyIndex>,
         rows: usize,
         summary: &mut Summary,
-    ) -> (usize, Option<(Direction, u64, u64)>) {
+    ) -> Result<Seam> {
         let mut skip = usize::from(overlap);
         let mut gap = None;
+        let page_keys = std::mem::take(&mut self.page_keys);
         let (
             Position::Offset {
                 seam: Some(d),
@@ -121,8 +128,9 @@ impl<T> Cursor<T> {
             Some(index),
         ) = (&mut self.position, keys, index)
         else {
-            return (skip, gap);
+            return Ok((skip, gap));
         };
+        let page_keys = (page_keys.len() == rows).then_some(page_keys);
         if let (true, Some(prev)) = (overlap, *last_key) {
             let shift = check(*d, prev, first, index, rows);
             if shift != Shift::None {
@@ -137,7 +145,28 @@ impl<T> Cursor<T> {
             }
             match shift {
                 Shift::None => {}
-                Shift::Added { skip: s } => skip = s,
+                Shift::Added { skip: s } => {
+                    let skipped = page_keys
+                        .as_deref()
+                        .map_or(&[][..], |k| &k[..s.min(k.len())]);
+                    if let Some(i) = never_delivered(*d, &self.recent, skipped) {
+                        let first_offset = offset.saturating_sub(u64::from(overlap));
+                        return Err(Error::new(
+                            ErrorKind::Stalled,
+                            format!(
+                                "the server does not honour `order` across pages: the row at \
+                                 offset {} has action_id {}, which comes before action_id {prev} \
+                                 (the last row delivered) but was not among the rows the page \
+                                 before delivered; skipping it as delivered would lose it, and \
+                                 retrying cannot help",
+                                first_offset + i as u64,
+                                skipped[i]
+                            ),
+                        )
+                        .at(&self.model, self.offset));
+                    }
+                    skip = s
+                }
                 Shift::Removed { after, before } => {
                     skip = 0;
                     gap = Some((*d, after, before));
@@ -146,8 +175,9 @@ impl<T> Cursor<T> {
         }
         if skip < rows {
             *last_key = Some(last);
+            self.recent = page_keys.map_or_else(Vec::new, |mut k| k.split_off(skip.min(k.len())));
         }
-        (skip, gap)
+        Ok((skip, gap))
     }
 
     /// The request that fetches the next rows of the gap being repaired, if one is.
@@ -236,4 +266,26 @@ impl<T> Cursor<T> {
             }
         }
     }
+}
+
+/// The index of the first of `skipped` (keys a seam takes for delivered already) that lies
+/// within the keys of `recent` (the rows the page before delivered, in `d`'s order) without
+/// being one of them; keys before `recent`'s first cannot be told and pass.
+fn never_delivered(d: Direction, recent: &[u64], skipped: &[u64]) -> Option<usize> {
+    let from = *recent.first()?;
+    skipped.iter().position(|&k| {
+        let within = k == from || d.past(k, from);
+        let among = recent
+            .binary_search_by(|&r| {
+                if r == k {
+                    std::cmp::Ordering::Equal
+                } else if d.past(r, k) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Less
+                }
+            })
+            .is_ok();
+        within && !among
+    })
 }

@@ -20,6 +20,9 @@ struct Server {
     ignores_offset: bool,
     /// Answers every keyed request with the first keys, whatever it seeks past.
     ignores_seek: bool,
+    /// Offset pages cut from the rows in a fixed scrambled order, each page then sorted newest
+    /// first: every page in order, the pages not in order among themselves.
+    scrambled: bool,
     /// After this many requests, these keys are added (or, negated, removed).
     change: Option<(usize, Vec<i64>)>,
     /// The requests answered, in order.
@@ -33,6 +36,7 @@ impl Server {
             cap: None,
             ignores_offset: false,
             ignores_seek: false,
+            scrambled: false,
             change: None,
             requests: Vec::new(),
         }
@@ -60,6 +64,17 @@ impl Server {
         let mut desc = self.ids.clone();
         desc.sort_unstable_by(|a, b| b.cmp(a));
         let rows: Vec<u64> = match r.seek {
+            Seek::Offset(at) if self.scrambled => {
+                let mut scrambled = desc;
+                scrambled.sort_by_key(|k| (k * 37) % 101);
+                let mut page: Vec<u64> = scrambled
+                    .into_iter()
+                    .skip(at as usize)
+                    .take(limit)
+                    .collect();
+                page.sort_unstable_by(|a, b| b.cmp(a));
+                page
+            }
             Seek::Offset(_) if self.ignores_offset => desc.into_iter().take(limit).collect(),
             Seek::Offset(at) => desc.into_iter().skip(at as usize).take(limit).collect(),
             Seek::Keys {
@@ -268,6 +283,43 @@ fn rows_added_at_the_head_shift_the_seam_and_are_skipped() {
     assert_eq!(r.summary.shifts_repaired, 1);
 }
 
+/// A server that sorts each page but cuts the pages from rows in no order (`LIMIT` and `OFFSET`
+/// over an unsorted scan, the page sorted after): a page's first rows come before the last row
+/// delivered, as if rows had been added, yet were never delivered. Skipping them lost them
+/// with no error (9 rows of 50, "8 seams repaired"); now the export fails, naming the row.
+#[test]
+fn rows_taken_for_delivered_that_never_were_fail_the_seam_check() {
+    let mut server = Server::new(50);
+    server.scrambled = true;
+    let r = run(query(7), &mut server);
+    let e = r.error.expect("an error, not a silent loss");
+    assert_eq!(e.kind(), ErrorKind::Stalled);
+    assert!(!e.is_retryable());
+    let text = e.to_string();
+    assert!(
+        text.contains("does not honour `order` across pages"),
+        "{text}"
+    );
+    assert!(
+        text.contains("was not among the rows the page before delivered"),
+        "{text}"
+    );
+    assert_eq!(r.keys.len(), 7, "only the first page: {:?}", r.keys);
+}
+
+/// Rows added at the head while a delivered row goes: the rows skipped at the seam are still
+/// ones delivered, and the check lets them pass.
+#[test]
+fn rows_added_while_a_delivered_row_goes_still_pass_the_seam() {
+    let mut server = Server::new(50);
+    server.change = Some((1, vec![51, 52, -45]));
+    let r = run(query(10), &mut server);
+    assert!(r.error.is_none(), "{:?}", r.error);
+    // 45 was delivered before it went.
+    assert_eq!(r.keys, newest_first(50), "every row once, in order");
+    assert_eq!(r.summary.shifts_detected, 1);
+}
+
 #[test]
 fn rows_removed_before_the_seam_are_fetched_by_key() {
     let mut server = Server::new(50);
@@ -334,6 +386,25 @@ fn keyset_mode_fails_when_the_server_ignores_the_seek() {
         r.keys.is_empty(),
         "no row from before the seek is delivered"
     );
+}
+
+/// From the first key, a server that ignores the seek sends the first page again: the error
+/// names the seek it ignores, not `offset`, which keyset mode does not page by.
+#[test]
+fn a_repeated_keyset_page_names_the_seek_not_the_offset() {
+    let mut server = Server::new(40);
+    server.ignores_seek = true;
+    let r = run(query(10).mode(Mode::Keyset), &mut server);
+    let e = r.error.expect("the seek was not honoured");
+    assert_eq!(e.kind(), ErrorKind::Stalled);
+    let text = e.to_string();
+    assert!(text.contains("the page repeats the previous one"), "{text}");
+    assert!(
+        text.contains("ignoring the `action_id` condition"),
+        "{text}"
+    );
+    assert!(!text.contains("`offset`"), "{text}");
+    assert_eq!(r.keys, (1..=10).collect::<Vec<_>>());
 }
 
 #[test]
