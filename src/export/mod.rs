@@ -82,7 +82,7 @@ use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::{Query, ShardPlan};
 use destination::Destination;
-use encode::Encoder;
+use encode::{Encoder, FormulaGuard};
 use lock::OutputLock;
 use output::Output;
 use resume::{Asked, Resume};
@@ -119,6 +119,7 @@ pub struct Export {
     format: Format,
     target: Target,
     gzip: bool,
+    formula_guard: FormulaGuard,
     asked: Asked,
     new_after: Option<u64>,
     /// A file the export must not write over: an incremental run's state.
@@ -147,6 +148,7 @@ impl Export {
             format,
             target,
             gzip,
+            formula_guard: FormulaGuard::Off,
             asked: Asked::default(),
             new_after: None,
             keep_apart: None,
@@ -172,6 +174,22 @@ impl Export {
     #[must_use]
     pub fn part_of<T>(mut self, whole: &Query<T>, plan: &ShardPlan) -> Self {
         self.recheck = (!plan.planned).then(|| (whole.with_rows::<RawRow>(), plan.range));
+        self
+    }
+
+    /// A CSV export writes every value as sent unless this is on: then a text cell starting
+    /// with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` ([`neutralise`]), so
+    /// that a spreadsheet shows it as text instead of running it as a formula. For files that
+    /// people open in a spreadsheet; it changes the data (the value read back is not the one
+    /// sent), so a file for a program or a warehouse leaves it off. Other formats ignore it.
+    /// A resume continues only with the setting the output was started with.
+    #[must_use]
+    pub fn csv_formula_guard(mut self, yes: bool) -> Self {
+        self.formula_guard = if yes {
+            FormulaGuard::On
+        } else {
+            FormulaGuard::Off
+        };
         self
     }
 
@@ -262,6 +280,8 @@ impl Export {
             mode: self.query.mode,
             format: self.format,
             gzip: self.gzip,
+            csv_formula_guard: (self.format == Format::Csv)
+                .then_some(self.formula_guard == FormulaGuard::On),
             api_url: Some(self.query.client.api_url().to_string()),
             // Fingerprinted once it is known whether an earlier run's is to be kept.
             credential: None,
@@ -422,8 +442,9 @@ impl Export {
                 cp.columns.clone().or(columns),
                 cp.rows,
                 cp.values_replaced,
+                self.formula_guard,
             ),
-            None => Encoder::new(self.format, columns),
+            None => Encoder::new(self.format, columns, self.formula_guard),
         }
     }
 

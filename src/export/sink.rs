@@ -235,7 +235,14 @@ mod tests {
         let out = Output::file(&path, false, None, identity(), lock)
             .unwrap()
             .checkpoint_every(Duration::ZERO);
-        let mut sink = Sink::text(Encoder::new(Format::Ndjson, None), out);
+        let mut sink = Sink::text(
+            Encoder::new(
+                Format::Ndjson,
+                None,
+                crate::export::encode::FormulaGuard::Off,
+            ),
+            out,
+        );
         sink.page(&page(0), at(0)).unwrap();
         sink.page(&page(3), at(3)).unwrap();
         let Sink::Text { out, .. } = &mut sink else {
