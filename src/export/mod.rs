@@ -83,7 +83,7 @@ use crate::paginate::Summary;
 use crate::query::{Query, ShardPlan};
 use destination::Destination;
 use encode::{Encoder, FormulaGuard};
-use lock::OutputLock;
+use lock::{OutputLock, Tally};
 use output::Output;
 use resume::{Asked, Resume};
 use sink::{At, Sink};
@@ -129,6 +129,16 @@ pub struct Export {
     /// A self-probed part: the whole query and the key range the part split, probed again at
     /// the end.
     recheck: Option<(Query<RawRow>, KeyRange)>,
+}
+
+/// What opening an export's output found. One per export: the size of its variants does not
+/// matter.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// Where the rows go, and the checkpoint they continue, if any.
+    Sink(Sink, Option<Checkpoint>),
+    /// `--resume` of an output already complete: what its record says, if it says.
+    Complete(Option<Tally>),
 }
 
 /// A query's key range as [`Query::key_range`] gives it.
@@ -298,8 +308,11 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let Some((mut sink, checkpoint)) = self.open()? else {
-            return Ok(Report::already_complete(&self.target, started));
+        let (mut sink, checkpoint) = match self.open()? {
+            Opened::Sink(sink, checkpoint) => (sink, checkpoint),
+            Opened::Complete(tally) => {
+                return Ok(Report::already_complete(&self.target, started, tally));
+            }
         };
         let target = match &self.target {
             Target::File(path) => Some(path.clone()),
@@ -346,7 +359,11 @@ impl Export {
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
-        let (path, parquet) = sink.finish(start)?;
+        let tally = Tally {
+            rows,
+            end: pages.summary().end.as_ref().map(|e| e.to_string()),
+        };
+        let (path, parquet) = sink.finish(start, tally)?;
         Ok(Report {
             summary: pages.summary(),
             rows_in_output: rows,
@@ -355,6 +372,8 @@ impl Export {
             left_out_fields,
             elapsed: started.elapsed(),
             already_complete: false,
+            rows_known: true,
+            earlier_end: None,
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
             parquet,
@@ -364,12 +383,12 @@ impl Export {
     }
 
     /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
-    /// `None` when `--resume` finds the output already complete.
-    fn open(&self) -> Result<Option<(Sink, Option<Checkpoint>)>, ExportError> {
+    /// [`Opened::Complete`] when `--resume` finds the output already complete.
+    fn open(&self) -> Result<Opened, ExportError> {
         sink::check_parquet(self.format, &self.target, self.gzip)?;
         let Target::File(path) = &self.target else {
             let encoder = self.encoder(None);
-            return Ok(Some((Sink::text(encoder, Output::stdout()), None)));
+            return Ok(Opened::Sink(Sink::text(encoder, Output::stdout()), None));
         };
         let path = match destination::destination(path)? {
             Destination::File(path) => path,
@@ -389,7 +408,7 @@ impl Export {
             }
             Destination::Stream { path, .. } => {
                 let out = Output::stream(&path, self.gzip)?;
-                return Ok(Some((Sink::text(self.encoder(None), out), None)));
+                return Ok(Opened::Sink(Sink::text(self.encoder(None), out), None));
             }
         };
         self.check_apart(&path)?;
@@ -398,7 +417,7 @@ impl Export {
         let client = &self.query.client;
         let mut identity = self.identity();
         let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {
-            Resume::AlreadyComplete => return Ok(None),
+            Resume::AlreadyComplete(tally) => return Ok(Opened::Complete(tally)),
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
@@ -416,12 +435,12 @@ impl Export {
                 select,
                 self.parquet.clone(),
             )?;
-            return Ok(Some((Sink::Parquet(Box::new(out)), checkpoint)));
+            return Ok(Opened::Sink(Sink::Parquet(Box::new(out)), checkpoint));
         }
         let encoder = self.encoder(checkpoint.as_ref());
         let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
             .checkpoint_every(self.checkpoint_every);
-        Ok(Some((Sink::text(encoder, out), checkpoint)))
+        Ok(Opened::Sink(Sink::text(encoder, out), checkpoint))
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
