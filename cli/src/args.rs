@@ -107,6 +107,11 @@ pub struct ExportArgs {
     /// ndjson, csv, json or parquet; default from the output's extension, else ndjson.
     #[arg(long)]
     format: Option<Format>,
+    /// CSV for people opening it in a spreadsheet: a text value starting with =, +, -, @, tab
+    /// or carriage return gets a leading ' so the spreadsheet shows it instead of running it
+    /// as a formula. This changes those values; without it every value is written as sent.
+    #[arg(long)]
+    pub csv_formula_guard: bool,
     /// Where to write: a file (".gz" compresses; ".parquet" is Parquet), or "-" for standard
     /// output.
     #[arg(short, long, default_value = "-", value_name = "PATH|-")]
@@ -203,6 +208,12 @@ impl ExportArgs {
             ));
         }
         let format = self.format.or(path_format).unwrap_or(Format::Ndjson);
+        if self.csv_formula_guard && format != Format::Csv {
+            return Err(Failure::usage(format!(
+                "--csv-formula-guard is for CSV output, and this export writes {format}: \
+                 leave it out, or write CSV (--format csv or -o NAME.csv)"
+            )));
+        }
         Ok((target, format))
     }
 

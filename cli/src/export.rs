@@ -40,6 +40,8 @@ pub struct ExportPlan {
     query: Query<RawRow>,
     format: Format,
     target: Target,
+    /// `--csv-formula-guard`.
+    formula_guard: bool,
     resume: bool,
     restart: bool,
     checkpoint_every: Duration,
@@ -86,6 +88,7 @@ impl ExportPlan {
             query,
             format,
             target,
+            formula_guard: args.csv_formula_guard,
             resume: args.resume,
             restart: args.restart,
             checkpoint_every: args.checkpoint_every(),
@@ -137,6 +140,7 @@ impl ExportPlan {
         let mut job = Export::new(query, self.format, self.target)
             .resume(self.resume)
             .restart(self.restart)
+            .csv_formula_guard(self.formula_guard)
             .checkpoint_every(self.checkpoint_every)
             .parquet(self.parquet);
         if let Some(run) = &self.incremental {

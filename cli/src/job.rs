@@ -160,6 +160,15 @@ fn with_summary_json(
     format: Format,
     extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Report, Failure> {
+    // A finished output whose record does not count its rows (an earlier build's) reports
+    // less than the summary its export wrote: that one stays.
+    if let Ok(report) = &outcome
+        && report.already_complete
+        && !report.rows_known
+        && path.exists()
+    {
+        return outcome;
+    }
     let json = match &outcome {
         Ok(report) => summary_json_value(report, format, extra),
         Err(f) => failure_json_value(f, extra),

@@ -15,7 +15,9 @@ use crate::logging;
 /// before the summary serialised itself: `rows` counts the rows in the output, an earlier
 /// interrupted run's included (the stream's count is `rows_this_run`), and `end` is the
 /// sentence that says how the stream ended (the summary's object is `end_reason`). `extra`
-/// (a shard's part) is added last.
+/// (a shard's part) is added last. A `--resume` that found the output already complete reports
+/// the rows its record counts (`null` for a record of an earlier build, which did not count
+/// them), `end` "already complete", and `earlier_end`, how the export that finished it ended.
 pub fn summary_json_value(
     r: &Report,
     format: Format,
@@ -36,10 +38,14 @@ pub fn summary_json_value(
         "guaranteed": guaranteed,
         "output": r.path.as_ref().map(|p| p.display().to_string()),
         "format": format.to_string(),
-        "rows": r.rows_in_output,
+        "rows": r.rows_known.then_some(r.rows_in_output),
         "rows_this_run": s.rows,
         "resumed_at": r.resumed_at,
-        "end": s.end.as_ref().map(|e| e.to_string()),
+        "stop_reason": stop_reason(r),
+        "end": match &s.end {
+            _ if r.already_complete => Some(ALREADY_COMPLETE.to_string()),
+            end => end.as_ref().map(|e| e.to_string()),
+        },
         "end_reason": end_reason,
         "elapsed_seconds": r.elapsed.as_secs_f64(),
         "fields_not_in_csv": r.left_out_fields,
@@ -49,6 +55,9 @@ pub fn summary_json_value(
     if let (Some(new), Some(reread)) = (r.rows_new, r.rows_reread) {
         json.insert("rows_new".into(), new.into());
         json.insert("rows_reread".into(), reread.into());
+    }
+    if r.already_complete {
+        json.insert("earlier_end".into(), r.earlier_end.clone().into());
     }
     if let Some(p) = &r.parquet {
         json.insert("row_groups".into(), p.row_groups.into());
@@ -61,6 +70,9 @@ pub fn summary_json_value(
     json.extend(extra.clone());
     serde_json::Value::Object(json)
 }
+
+/// The `end` of a `--resume` that found the output already complete.
+const ALREADY_COMPLETE: &str = "already complete";
 
 /// The progress line: rows, pages, rate and retries so far.
 pub fn progress_line(s: &Summary, rows: u64, elapsed: Duration) -> String {
@@ -200,7 +212,17 @@ pub fn summary_text(r: &Report, format: Format) -> String {
         None => "standard output".to_string(),
     };
     if r.already_complete {
-        return format!("xp-export: nothing to resume: {where_to} is already complete\n");
+        if !r.rows_known {
+            return format!("xp-export: nothing to resume: {where_to} is already complete\n");
+        }
+        let ended = match &r.earlier_end {
+            Some(end) => format!(" (its export ended: {end})"),
+            None => String::new(),
+        };
+        return format!(
+            "xp-export: nothing to resume: {where_to} is already complete: {} rows{ended}\n",
+            thousands(r.rows_in_output)
+        );
     }
     let s = &r.summary;
     let secs = r.elapsed.as_secs_f64();

@@ -36,6 +36,12 @@ pub struct Identity {
     pub format: Format,
     /// Whether the output is gzip-compressed.
     pub gzip: bool,
+    /// A CSV export: whether text cells a spreadsheet would run as a formula got a leading `'`
+    /// ([`Export::csv_formula_guard`](super::Export::csv_formula_guard)). `None` for other
+    /// formats, and in a checkpoint of an earlier build, which guarded every CSV: see
+    /// [`formula_guard`](Self::formula_guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv_formula_guard: Option<bool>,
     /// The API's base URL (with `model`, the endpoint the rows come from). `None` in a
     /// checkpoint of an earlier build, which did not record it: that one is taken as this run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +54,12 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Whether the output's text cells were guarded against spreadsheet formulas: as recorded,
+    /// else (an earlier build's checkpoint) whenever the output is CSV.
+    pub fn formula_guard(&self) -> bool {
+        self.csv_formula_guard.unwrap_or(self.format == Format::Csv)
+    }
+
     /// Every difference from `other`, in words and joined by `; `, or `None` when they are
     /// the same.
     pub fn difference(&self, other: &Identity) -> Option<String> {
@@ -89,6 +101,10 @@ impl Identity {
         );
         differ(&mut diffs, "start offset", a.start_offset, b.start_offset);
         differ(&mut diffs, "format", format(a), format(b));
+        let guard = |i: &Identity| if i.formula_guard() { "on" } else { "off" };
+        if a.format == Format::Csv && b.format == Format::Csv {
+            differ(&mut diffs, "CSV formula guard", guard(a), guard(b));
+        }
         (!diffs.is_empty()).then(|| diffs.join("; "))
     }
 
@@ -211,6 +227,7 @@ pub(crate) mod tests {
             max_rows: None,
             format: Format::Csv,
             gzip: false,
+            csv_formula_guard: Some(false),
             api_url: None,
             credential: None,
         }
@@ -298,6 +315,36 @@ pub(crate) mod tests {
         assert!(d.contains("format csv vs csv+gzip"), "{d}");
     }
 
+    /// A CSV started with the formula guard is continued only with it, and one an earlier
+    /// build started (which guarded every CSV, and did not record it) only with it too.
+    #[test]
+    fn the_csv_formula_guard_is_part_of_the_identity() {
+        let plain = identity();
+        let guarded = Identity {
+            csv_formula_guard: Some(true),
+            ..identity()
+        };
+        let earlier_build = Identity {
+            csv_formula_guard: None,
+            ..identity()
+        };
+        assert_eq!(
+            plain.difference(&guarded).as_deref(),
+            Some("CSV formula guard off vs on")
+        );
+        assert_eq!(
+            earlier_build.difference(&plain).as_deref(),
+            Some("CSV formula guard on vs off")
+        );
+        assert_eq!(earlier_build.difference(&guarded), None);
+        let ndjson = Identity {
+            format: Format::Ndjson,
+            csv_formula_guard: None,
+            ..identity()
+        };
+        assert!(!ndjson.formula_guard());
+    }
+
     #[test]
     fn every_difference_is_named_in_order() {
         let a = identity();
@@ -311,6 +358,7 @@ pub(crate) mod tests {
             max_rows: Some(9),
             format: Format::Json,
             gzip: true,
+            csv_formula_guard: None,
             api_url: None,
             credential: None,
         };

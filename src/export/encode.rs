@@ -19,11 +19,21 @@ pub(crate) struct Encoder {
     replaced: Replaced,
 }
 
+/// What the CSV encoder does to text cells that a spreadsheet would run as a formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormulaGuard {
+    /// Every value as sent (the default).
+    Off,
+    /// Text starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`
+    /// ([`neutralise`]).
+    On,
+}
+
 impl Encoder {
     /// An encoder for a fresh output. `columns` are the CSV columns where already known.
-    pub(crate) fn new(format: Format, columns: Option<Vec<String>>) -> Self {
+    pub(crate) fn new(format: Format, columns: Option<Vec<String>>, guard: FormulaGuard) -> Self {
         Encoder {
-            records: Records::new(format, columns),
+            records: Records::new(format, columns, guard),
             header_done: false,
             replaced: Replaced::default(),
         }
@@ -36,10 +46,11 @@ impl Encoder {
         columns: Option<Vec<String>>,
         rows: u64,
         replaced: u64,
+        guard: FormulaGuard,
     ) -> Self {
         let records = match format {
             Format::Json => Records::Json { first: rows == 0 },
-            _ => Records::new(format, columns),
+            _ => Records::new(format, columns, guard),
         };
         Encoder {
             records,
@@ -107,11 +118,12 @@ enum Records {
         columns: Option<Vec<String>>,
         /// Fields seen in rows that are not columns (reported once, at the end).
         left_out: std::collections::BTreeSet<String>,
+        guard: FormulaGuard,
     },
 }
 
 impl Records {
-    fn new(format: Format, columns: Option<Vec<String>>) -> Self {
+    fn new(format: Format, columns: Option<Vec<String>>, guard: FormulaGuard) -> Self {
         match format {
             // Parquet rows are not bytes of text; that export has its own writer.
             Format::Ndjson | Format::Parquet => Records::Ndjson,
@@ -119,6 +131,7 @@ impl Records {
             Format::Csv => Records::Csv {
                 columns,
                 left_out: Default::default(),
+                guard,
             },
         }
     }
@@ -176,7 +189,11 @@ impl Records {
                 *first = false;
                 out.extend_from_slice(row.as_bytes());
             }
-            Records::Csv { columns, left_out } => {
+            Records::Csv {
+                columns,
+                left_out,
+                guard,
+            } => {
                 let fields: HashMap<String, &RawValue> = serde_json::from_slice(row.as_bytes())
                     .map_err(|e| format!("the row is not a JSON object: {e}"))?;
                 let cols = columns.as_deref().unwrap_or_default();
@@ -187,7 +204,7 @@ impl Records {
                 }
                 let cells = cols
                     .iter()
-                    .map(|c| cell(fields.get(c.as_str()).copied()))
+                    .map(|c| cell(fields.get(c.as_str()).copied(), *guard))
                     .collect::<Result<Vec<_>, _>>()?;
                 write_csv_record(out, cells.iter().map(|c| c.as_str()))?;
             }
@@ -241,9 +258,10 @@ fn write_csv_record<'a>(
     w.flush().map_err(|e| e.to_string())
 }
 
-/// One CSV cell from a JSON value: strings unquoted (and neutralised, see [`neutralise`]),
-/// numbers and booleans as sent, null or missing empty, objects and arrays as JSON text.
-fn cell(value: Option<&RawValue>) -> Result<String, String> {
+/// One CSV cell from a JSON value: strings unquoted (and, with the guard on, neutralised: see
+/// [`neutralise`]), numbers and booleans as sent, null or missing empty, objects and arrays as
+/// JSON text.
+fn cell(value: Option<&RawValue>, guard: FormulaGuard) -> Result<String, String> {
     let Some(raw) = value else {
         return Ok(String::new());
     };
@@ -253,14 +271,18 @@ fn cell(value: Option<&RawValue>) -> Result<String, String> {
     }
     if text.starts_with('"') {
         let s: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        return Ok(neutralise(s));
+        return Ok(match guard {
+            FormulaGuard::Off => s,
+            FormulaGuard::On => neutralise(s),
+        });
     }
     Ok(text.to_string())
 }
 
 /// Guards against spreadsheet formula injection: a text cell starting with `=`, `+`, `-`, `@`,
 /// tab or carriage return gets a leading `'`, so a spreadsheet shows it as text instead of
-/// running it. Numbers are never changed (`-5` stays a number).
+/// running it. Numbers are never changed (`-5` stays a number). A CSV export does this only
+/// when asked ([`Export::csv_formula_guard`](super::Export::csv_formula_guard)).
 pub fn neutralise(s: String) -> String {
     match s.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}"),
@@ -304,8 +326,17 @@ mod tests {
     }
 
     fn encode(format: Format, columns: Option<Vec<String>>, rows: &[&str]) -> String {
+        encode_guarded(format, columns, rows, FormulaGuard::Off)
+    }
+
+    fn encode_guarded(
+        format: Format,
+        columns: Option<Vec<String>>,
+        rows: &[&str],
+        guard: FormulaGuard,
+    ) -> String {
         let rows: Vec<RawRow> = rows.iter().map(|r| raw(r)).collect();
-        let mut enc = Encoder::new(format, columns);
+        let mut enc = Encoder::new(format, columns, guard);
         let mut out = Vec::new();
         enc.page(&rows, 0, &mut out).unwrap();
         enc.end(&mut out).unwrap();
@@ -345,23 +376,37 @@ mod tests {
         assert_eq!(v, serde_json::json!([{"a": 1}, {"a": 2}]));
     }
 
-    #[test]
-    fn csv_quotes_per_rfc_4180_and_neutralises_formulas() {
-        let cols = Some(vec![
+    const CSV_ROWS: [&str; 4] = [
+        r#"{"action_id":1,"error_message":"a \"quoted\", comma","n":-5}"#,
+        r#"{"action_id":2,"error_message":"line\nbreak","n":null}"#,
+        r#"{"action_id":3,"error_message":"=HYPERLINK(\"x\")"}"#,
+        r#"{"action_id":4,"error_message":"日本 🚀","other":true}"#,
+    ];
+
+    fn csv_columns() -> Option<Vec<String>> {
+        Some(vec![
             "action_id".to_string(),
             "error_message".to_string(),
             "n".to_string(),
-        ]);
-        let out = encode(
-            Format::Csv,
-            cols,
-            &[
-                r#"{"action_id":1,"error_message":"a \"quoted\", comma","n":-5}"#,
-                r#"{"action_id":2,"error_message":"line\nbreak","n":null}"#,
-                r#"{"action_id":3,"error_message":"=HYPERLINK(\"x\")"}"#,
-                r#"{"action_id":4,"error_message":"日本 🚀","other":true}"#,
-            ],
+        ])
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc_4180_and_keeps_every_value_as_sent() {
+        let out = encode(Format::Csv, csv_columns(), &CSV_ROWS);
+        assert_eq!(
+            out,
+            "action_id,error_message,n\r\n\
+             1,\"a \"\"quoted\"\", comma\",-5\r\n\
+             2,\"line\nbreak\",\r\n\
+             3,\"=HYPERLINK(\"\"x\"\")\",\r\n\
+             4,日本 🚀,\r\n"
         );
+    }
+
+    #[test]
+    fn csv_with_the_formula_guard_neutralises_formulas() {
+        let out = encode_guarded(Format::Csv, csv_columns(), &CSV_ROWS, FormulaGuard::On);
         assert_eq!(
             out,
             "action_id,error_message,n\r\n\

@@ -161,6 +161,7 @@ mod tests {
             identity: identity(),
             bytes: 4,
             crc32: crc32fast::hash(b"done"),
+            tally: None,
         };
         fs::write(Legacy::of(&path).lock, sealed::seal(&done).unwrap()).unwrap();
         let lock = OutputLock::acquire(&path).unwrap();

@@ -38,6 +38,21 @@ pub(crate) struct Completed {
     pub bytes: u64,
     /// CRC-32 of the finished file.
     pub crc32: u32,
+    /// How the export ended, for a `--resume` that finds the output already complete to
+    /// report; `None` in a record of an earlier build, which kept neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<Tally>,
+}
+
+/// What a finished export's record says of its rows and its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Tally {
+    /// The rows in the finished output, every run's included.
+    pub rows: u64,
+    /// How its stream ended, in words ([`EndReason`](crate::paginate::EndReason)'s), e.g.
+    /// `short page of 345 rows at offset 2000`; `None` when it did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
 }
 
 /// A lock file, locked, held until dropped; dropping it removes the lock file.
@@ -279,6 +294,7 @@ mod tests {
             identity: identity(),
             bytes: 8,
             crc32: crc32fast::hash(b"a,b\n1,2\n"),
+            tally: None,
         };
         lock.record(&done).unwrap();
         assert_eq!(lock.completed().unwrap(), Some(done.clone()));

@@ -82,8 +82,8 @@ use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::{Query, ShardPlan};
 use destination::Destination;
-use encode::Encoder;
-use lock::OutputLock;
+use encode::{Encoder, FormulaGuard};
+use lock::{OutputLock, Tally};
 use output::Output;
 use resume::{Asked, Resume};
 use sink::{At, Sink};
@@ -119,6 +119,7 @@ pub struct Export {
     format: Format,
     target: Target,
     gzip: bool,
+    formula_guard: FormulaGuard,
     asked: Asked,
     new_after: Option<u64>,
     /// A file the export must not write over: an incremental run's state.
@@ -128,6 +129,16 @@ pub struct Export {
     /// A self-probed part: the whole query and the key range the part split, probed again at
     /// the end.
     recheck: Option<(Query<RawRow>, KeyRange)>,
+}
+
+/// What opening an export's output found. One per export: the size of its variants does not
+/// matter.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// Where the rows go, and the checkpoint they continue, if any.
+    Sink(Sink, Option<Checkpoint>),
+    /// `--resume` of an output already complete: what its record says, if it says.
+    Complete(Option<Tally>),
 }
 
 /// A query's key range as [`Query::key_range`] gives it.
@@ -147,6 +158,7 @@ impl Export {
             format,
             target,
             gzip,
+            formula_guard: FormulaGuard::Off,
             asked: Asked::default(),
             new_after: None,
             keep_apart: None,
@@ -172,6 +184,22 @@ impl Export {
     #[must_use]
     pub fn part_of<T>(mut self, whole: &Query<T>, plan: &ShardPlan) -> Self {
         self.recheck = (!plan.planned).then(|| (whole.with_rows::<RawRow>(), plan.range));
+        self
+    }
+
+    /// A CSV export writes every value as sent unless this is on: then a text cell starting
+    /// with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` ([`neutralise`]), so
+    /// that a spreadsheet shows it as text instead of running it as a formula. For files that
+    /// people open in a spreadsheet; it changes the data (the value read back is not the one
+    /// sent), so a file for a program or a warehouse leaves it off. Other formats ignore it.
+    /// A resume continues only with the setting the output was started with.
+    #[must_use]
+    pub fn csv_formula_guard(mut self, yes: bool) -> Self {
+        self.formula_guard = if yes {
+            FormulaGuard::On
+        } else {
+            FormulaGuard::Off
+        };
         self
     }
 
@@ -262,6 +290,8 @@ impl Export {
             mode: self.query.mode,
             format: self.format,
             gzip: self.gzip,
+            csv_formula_guard: (self.format == Format::Csv)
+                .then_some(self.formula_guard == FormulaGuard::On),
             api_url: Some(self.query.client.api_url().to_string()),
             // Fingerprinted once it is known whether an earlier run's is to be kept.
             credential: None,
@@ -278,8 +308,11 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let Some((mut sink, checkpoint)) = self.open()? else {
-            return Ok(Report::already_complete(&self.target, started));
+        let (mut sink, checkpoint) = match self.open()? {
+            Opened::Sink(sink, checkpoint) => (sink, checkpoint),
+            Opened::Complete(tally) => {
+                return Ok(Report::already_complete(&self.target, started, tally));
+            }
         };
         let target = match &self.target {
             Target::File(path) => Some(path.clone()),
@@ -326,7 +359,11 @@ impl Export {
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
-        let (path, parquet) = sink.finish(start)?;
+        let tally = Tally {
+            rows,
+            end: pages.summary().end.as_ref().map(|e| e.to_string()),
+        };
+        let (path, parquet) = sink.finish(start, tally)?;
         Ok(Report {
             summary: pages.summary(),
             rows_in_output: rows,
@@ -335,6 +372,8 @@ impl Export {
             left_out_fields,
             elapsed: started.elapsed(),
             already_complete: false,
+            rows_known: true,
+            earlier_end: None,
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
             parquet,
@@ -344,12 +383,12 @@ impl Export {
     }
 
     /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
-    /// `None` when `--resume` finds the output already complete.
-    fn open(&self) -> Result<Option<(Sink, Option<Checkpoint>)>, ExportError> {
+    /// [`Opened::Complete`] when `--resume` finds the output already complete.
+    fn open(&self) -> Result<Opened, ExportError> {
         sink::check_parquet(self.format, &self.target, self.gzip)?;
         let Target::File(path) = &self.target else {
             let encoder = self.encoder(None);
-            return Ok(Some((Sink::text(encoder, Output::stdout()), None)));
+            return Ok(Opened::Sink(Sink::text(encoder, Output::stdout()), None));
         };
         let path = match destination::destination(path)? {
             Destination::File(path) => path,
@@ -369,7 +408,7 @@ impl Export {
             }
             Destination::Stream { path, .. } => {
                 let out = Output::stream(&path, self.gzip)?;
-                return Ok(Some((Sink::text(self.encoder(None), out), None)));
+                return Ok(Opened::Sink(Sink::text(self.encoder(None), out), None));
             }
         };
         self.check_apart(&path)?;
@@ -378,7 +417,7 @@ impl Export {
         let client = &self.query.client;
         let mut identity = self.identity();
         let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {
-            Resume::AlreadyComplete => return Ok(None),
+            Resume::AlreadyComplete(tally) => return Ok(Opened::Complete(tally)),
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
@@ -396,12 +435,12 @@ impl Export {
                 select,
                 self.parquet.clone(),
             )?;
-            return Ok(Some((Sink::Parquet(Box::new(out)), checkpoint)));
+            return Ok(Opened::Sink(Sink::Parquet(Box::new(out)), checkpoint));
         }
         let encoder = self.encoder(checkpoint.as_ref());
         let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
             .checkpoint_every(self.checkpoint_every);
-        Ok(Some((Sink::text(encoder, out), checkpoint)))
+        Ok(Opened::Sink(Sink::text(encoder, out), checkpoint))
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
@@ -422,8 +461,9 @@ impl Export {
                 cp.columns.clone().or(columns),
                 cp.rows,
                 cp.values_replaced,
+                self.formula_guard,
             ),
-            None => Encoder::new(self.format, columns),
+            None => Encoder::new(self.format, columns, self.formula_guard),
         }
     }
 

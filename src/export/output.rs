@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::{self, Checkpoint, Identity};
 use super::error::{ExportError, io_err};
 use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
-use super::lock::{Completed, OutputLock};
+use super::lock::{Completed, OutputLock, Tally};
 use super::resume;
 use super::write_behind::{DEFAULT_SYNC_EVERY, WriteBehind};
 
@@ -291,7 +291,7 @@ impl Output {
     /// Completes the output: flushed and synced; recorded as finished (`.NAME.complete`);
     /// renamed into place; checkpoint removed. A compressed output that got no bytes still
     /// becomes a valid (empty) gzip stream.
-    pub(crate) fn finish(mut self) -> Result<Option<PathBuf>, ExportError> {
+    pub(crate) fn finish(mut self, tally: Tally) -> Result<Option<PathBuf>, ExportError> {
         if self.gzip && self.bytes == 0 {
             self.write_member(&[])?;
         }
@@ -306,6 +306,7 @@ impl Output {
             identity: f.identity.clone(),
             bytes: self.bytes,
             crc32: f.crc.clone().finalize(),
+            tally: Some(tally),
         })?;
         fs::rename(&f.partial, &f.path).map_err(io_err(&f.path))?;
         sync_dir(f.path.parent().unwrap_or(Path::new(".")));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::Target;
+use super::lock::Tally;
 use crate::model::RawRow;
 use crate::paginate::{Page, Summary};
 
@@ -24,8 +25,17 @@ pub struct Report {
     pub left_out_fields: Vec<String>,
     /// How long this run took.
     pub elapsed: Duration,
-    /// `--resume` found the output already complete: nothing was done.
+    /// `--resume` found the output already complete: nothing was done. Then
+    /// [`rows_in_output`](Self::rows_in_output) and [`earlier_end`](Self::earlier_end) are
+    /// those the finished export recorded, where it did (see [`rows_known`](Self::rows_known)).
     pub already_complete: bool,
+    /// False only for an output found already complete whose record, written by an earlier
+    /// build, does not count its rows: [`rows_in_output`](Self::rows_in_output) is then 0,
+    /// not the output's count.
+    pub rows_known: bool,
+    /// An output found already complete: how the export that finished it ended, in words
+    /// (e.g. `short page of 345 rows at offset 2000`), where its record says.
+    pub earlier_end: Option<String>,
     /// With [`Export::count_new_after`](super::Export::count_new_after): this run's rows
     /// whose `action_id` is above the key.
     pub rows_new: Option<u64>,
@@ -66,10 +76,16 @@ pub struct ParquetReport {
 
 impl Report {
     /// `--resume` of an export that had already finished: nothing done.
-    pub(super) fn already_complete(target: &Target, started: Instant) -> Report {
+    pub(super) fn already_complete(
+        target: &Target,
+        started: Instant,
+        tally: Option<Tally>,
+    ) -> Report {
         Report {
             summary: Summary::default(),
-            rows_in_output: 0,
+            rows_in_output: tally.as_ref().map_or(0, |t| t.rows),
+            rows_known: tally.is_some(),
+            earlier_end: tally.and_then(|t| t.end),
             resumed_at: None,
             path: match target {
                 Target::File(path) => Some(path.clone()),

@@ -12,7 +12,7 @@ use super::error::{ExportError, io_err};
 use super::files::{checkpoint_path, crc_of, partial_path, remove_if_present};
 #[cfg(feature = "parquet")]
 use super::format::Format;
-use super::lock::{self, OutputLock};
+use super::lock::{self, OutputLock, Tally};
 use crate::client::Client;
 
 /// Where a file export starts.
@@ -24,8 +24,9 @@ pub(crate) enum Resume {
     Fresh,
     /// The earlier run's checkpoint, checked against this export.
     From(Checkpoint),
-    /// This program finished the output with this very export: nothing to do.
-    AlreadyComplete,
+    /// This program finished the output with this very export: nothing to do. What its
+    /// record says of the rows and the end, where it says (an earlier build's does not).
+    AlreadyComplete(Option<Tally>),
 }
 
 /// What the user asked for.
@@ -145,10 +146,10 @@ fn from_checkpoint(
     // parts deleted)? A record of a finished export beside a checkpoint is that checkpoint's
     // export's (a new export forgets the old record before its first checkpoint), so an output
     // that is the file it records is finished: what is left beside it goes, checkpoint last.
-    if let Ok(Resume::AlreadyComplete) = completed(path, identity, lock, client) {
+    if let Ok(done @ Resume::AlreadyComplete(_)) = completed(path, identity, lock, client) {
         remove_staging(path, identity)?;
         remove_if_present(&cp_path).map_err(io_err(&cp_path))?;
-        return Ok(Resume::AlreadyComplete);
+        return Ok(done);
     }
     let partial = staging(path, identity);
     if exists(&partial) {
@@ -190,7 +191,7 @@ fn completed(
     if !lock::matches(path, &done)? {
         return refuse("changed after this program finished it".into());
     }
-    Ok(Resume::AlreadyComplete)
+    Ok(Resume::AlreadyComplete(done.tally))
 }
 
 /// Opens the partial file of `path` cut back to the checkpoint's bytes, after checking that
@@ -291,9 +292,10 @@ mod tests {
             identity: identity(),
             bytes: 4,
             crc32: crc32fast::hash(b"done"),
+            tally: None,
         })
         .unwrap();
-        assert!(matches!(check(RESUME), Ok(Resume::AlreadyComplete)));
+        assert!(matches!(check(RESUME), Ok(Resume::AlreadyComplete(_))));
         fs::write(&path, "dune").unwrap();
         let message = resume_error(check(RESUME));
         assert!(message.contains("changed after"), "{message}");

@@ -8,6 +8,7 @@ use super::Target;
 use super::encode::Encoder;
 use super::error::{ExportError, encode_err};
 use super::format::Format;
+use super::lock::Tally;
 use super::output::Output;
 #[cfg(feature = "parquet")]
 use super::parquet::ParquetOut;
@@ -142,6 +143,7 @@ impl Sink {
     pub(crate) fn finish(
         self,
         start: u64,
+        tally: Tally,
     ) -> Result<(Option<PathBuf>, Option<ParquetReport>), ExportError> {
         match self {
             Sink::Text {
@@ -152,10 +154,12 @@ impl Sink {
                 buf.clear();
                 encoder.end(&mut buf).map_err(encode_err(start))?;
                 out.write(&buf)?;
-                Ok((out.finish()?, None))
+                Ok((out.finish(tally)?, None))
             }
             #[cfg(feature = "parquet")]
-            Sink::Parquet(p) => p.finish().map(|(path, report)| (Some(path), Some(report))),
+            Sink::Parquet(p) => p
+                .finish(tally)
+                .map(|(path, report)| (Some(path), Some(report))),
         }
     }
 }
@@ -235,7 +239,14 @@ mod tests {
         let out = Output::file(&path, false, None, identity(), lock)
             .unwrap()
             .checkpoint_every(Duration::ZERO);
-        let mut sink = Sink::text(Encoder::new(Format::Ndjson, None), out);
+        let mut sink = Sink::text(
+            Encoder::new(
+                Format::Ndjson,
+                None,
+                crate::export::encode::FormulaGuard::Off,
+            ),
+            out,
+        );
         sink.page(&page(0), at(0)).unwrap();
         sink.page(&page(3), at(3)).unwrap();
         let Sink::Text { out, .. } = &mut sink else {

@@ -41,8 +41,9 @@ async fn ndjson_on_stdout_round_trips() {
     assert!(!err.contains(emu.apptoken()), "{err}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_file_round_trips_with_quoting_and_neutralised_formulas() {
+/// A CSV export of the failed rows' `action_id,error_message,device_id`, with `extra` flags;
+/// its records as read back, and the same fields of the emulator's failed rows.
+async fn failed_csv(extra: &[&str]) -> (Vec<[String; 3]>, Vec<[String; 3]>) {
     let emu = emulator(20_000).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("failed.csv");
@@ -52,8 +53,9 @@ async fn csv_file_round_trips_with_quoting_and_neutralised_formulas() {
         "--failed",
         "--select",
         "action_id,error_message,device_id",
-        "-o",
     ])
+    .args(extra)
+    .arg("-o")
     .arg(&path);
     let out = run(c);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -65,32 +67,70 @@ async fn csv_file_round_trips_with_quoting_and_neutralised_formulas() {
         reader.headers().unwrap(),
         vec!["action_id", "error_message", "device_id"]
     );
-    let got: Vec<(String, String, String)> = reader
+    let got = reader
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_string(), r[1].to_string(), r[2].to_string())
+            [r[0].to_string(), r[1].to_string(), r[2].to_string()]
         })
         .collect();
-    let expected: Vec<(String, String, String)> = newest_first(&emu)
+    let sent = newest_first(&emu)
         .iter()
         .filter(|r| r.error == 1)
         .map(|r| {
-            (
+            [
                 r.action_id.to_string(),
-                xp_export::export::neutralise(r.error_message.clone().unwrap_or_default()),
+                r.error_message.clone().unwrap_or_default(),
                 r.device_id.to_string(),
-            )
+            ]
         })
         .collect();
-    assert!(expected.len() > 100);
-    assert_eq!(got, expected);
-    assert!(got.iter().any(|r| r.1.contains('\n')), "newlines survive");
+    (got, sent)
+}
+
+/// By default a CSV holds every value as the server sent it, formula-like text included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_file_round_trips_every_value_as_sent() {
+    let (got, sent) = failed_csv(&[]).await;
+    assert!(sent.len() > 100);
+    assert_eq!(got, sent);
+    assert!(got.iter().any(|r| r[1].contains('\n')), "newlines survive");
     assert!(
-        got.iter().any(|r| r.1.starts_with("'=")),
+        got.iter().any(|r| r[1].starts_with('=')),
+        "formula-like text kept as sent"
+    );
+    assert!(got.iter().any(|r| !r[1].is_ascii()), "non-ASCII survives");
+}
+
+/// `--csv-formula-guard` neutralises the values a spreadsheet would run, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_formula_guard_neutralises_formulas() {
+    let (got, sent) = failed_csv(&["--csv-formula-guard"]).await;
+    let guarded: Vec<[String; 3]> = sent
+        .into_iter()
+        .map(|[a, m, d]| [a, xp_export::export::neutralise(m), d])
+        .collect();
+    assert_eq!(got, guarded);
+    assert!(
+        got.iter().any(|r| r[1].starts_with("'=")),
         "formulas neutralised"
     );
-    assert!(got.iter().any(|r| !r.1.is_ascii()), "non-ASCII survives");
+}
+
+/// The guard is CSV's: asked of another format, the command says so before any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_formula_guard_for_another_format_is_refused() {
+    let emu = emulator(10).await;
+    let mut c = cmd(&emu);
+    c.args(["export", "--csv-formula-guard", "--format", "ndjson"]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--csv-formula-guard is for CSV output"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(emu.requests(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

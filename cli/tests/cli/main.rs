@@ -26,6 +26,7 @@ mod parallel_keyset;
 mod parquet;
 mod pretty;
 mod report;
+mod rerun;
 mod shards;
 mod side_files;
 mod signals;

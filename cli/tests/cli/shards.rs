@@ -106,6 +106,57 @@ async fn four_indexed_pods_side_by_side_export_the_whole_query_once() {
     }
 }
 
+/// The pipeline deploy/kubernetes/export-job.yaml and docs/guide/backfills.md give, run in the
+/// parts' directory: the parts by number, highest first.
+const CONCATENATE: &str = "ls part-*.ndjson | sort -t- -k2 -nr | xargs cat";
+
+/// Parts run in key order ascending (part 0 holds the lowest keys) and the default export is
+/// newest first, so a glob's order (`part-0`, `part-1`, `part-10`, …) is not the export's: the
+/// documented pipeline, over 11 parts (two digits), gives the unsharded export byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_pipeline_concatenates_parts_into_the_unsharded_export() {
+    let emu = emulator(3_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..11 {
+        let out = indexed(&emu, dir.path(), i, 11).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "part {i}: {}", stderr(&out));
+    }
+    let whole = cmd(&emu)
+        .args(["export", "--where", BOUNDED, "--page-size", "100"])
+        .output()
+        .unwrap();
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for doc in [
+        "deploy/kubernetes/export-job.yaml",
+        "docs/guide/backfills.md",
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        assert!(text.contains(CONCATENATE), "{doc} gives another command");
+    }
+    let shell = |pipeline: &str| {
+        let out = Command::new("sh")
+            .args(["-c", pipeline])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{pipeline}: {}", stderr(&out));
+        out
+    };
+    assert!(
+        shell("cat part-*.ndjson").stdout != whole.stdout,
+        "the glob's order happens to be the export's"
+    );
+    let joined = shell(CONCATENATE);
+    assert_eq!(ndjson_ids(&joined.stdout).len(), 3_000);
+    assert!(
+        joined.stdout == whole.stdout,
+        "the parts joined are not the unsharded export: ids {:?}… vs {:?}…",
+        &ndjson_ids(&joined.stdout)[..3],
+        &ndjson_ids(&whole.stdout)[..3]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_i_of_n_parts_are_the_whole_export_once_and_say_so() {
     let emu = emulator(3_000).await;

@@ -24,7 +24,7 @@ use super::checkpoint::{self, Checkpoint, Identity};
 use super::error::{ExportError, encode_err, io_err};
 use super::files::{checkpoint_path, partial_path, remove_if_present, sync_dir};
 use super::format::{ParquetCompression, ParquetOptions};
-use super::lock::{Completed, OutputLock};
+use super::lock::{Completed, OutputLock, Tally};
 use super::report::ParquetReport;
 use super::surrogates::Replaced;
 use crate::model::RawRow;
@@ -213,7 +213,7 @@ impl ParquetOut {
     /// Completes the output: the last rows written as a part, the parts joined into
     /// `.NAME.partial` and synced, recorded as finished (`.NAME.complete`), renamed into place;
     /// parts and checkpoint removed.
-    pub(crate) fn finish(mut self) -> Result<(PathBuf, ParquetReport), ExportError> {
+    pub(crate) fn finish(mut self, tally: Tally) -> Result<(PathBuf, ParquetReport), ExportError> {
         self.save_checkpoint()?;
         let partial = partial_path(&self.path);
         let file = OpenOptions::new()
@@ -231,6 +231,7 @@ impl ParquetOut {
             identity: self.identity.clone(),
             bytes,
             crc32,
+            tally: Some(tally),
         })?;
         fs::rename(&partial, &self.path).map_err(io_err(&self.path))?;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")));
