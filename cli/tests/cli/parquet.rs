@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampSecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
@@ -61,8 +61,9 @@ fn batch_rows(batch: &RecordBatch) -> Vec<Map<String, Value>> {
                 }
                 let value = match col.data_type() {
                     DataType::Int64 => json!(col.as_primitive::<Int64Type>().value(i)),
-                    DataType::Timestamp(TimeUnit::Second, _) => {
-                        json!(col.as_primitive::<TimestampSecondType>().value(i))
+                    DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                        let millis = col.as_primitive::<TimestampMillisecondType>().value(i);
+                        json!(millis / 1000)
                     }
                     DataType::Float64 => json!(col.as_primitive::<Float64Type>().value(i)),
                     DataType::Boolean => json!(col.as_boolean().value(i)),
@@ -238,7 +239,7 @@ async fn parquet_reads_back_as_the_ndjson_export_of_the_same_rows() {
     }
     let int = |name: &str| (name.to_string(), DataType::Int64);
     let text = |name: &str| (name.to_string(), DataType::Utf8);
-    let utc = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+    let utc = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     // The documented fields, then those the API sends undocumented (in the order the first
     // row has them: a row's own `extra` too), then the column of fields first seen later.
     assert_eq!(

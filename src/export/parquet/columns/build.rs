@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampSecondBuilder,
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
@@ -19,7 +19,7 @@ enum Builder {
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
-    Time(TimestampSecondBuilder),
+    Time(TimestampMillisecondBuilder),
     Text(StringBuilder),
 }
 
@@ -30,7 +30,7 @@ impl Builder {
             Type::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
             Type::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
             Type::Timestamp => {
-                Builder::Time(TimestampSecondBuilder::with_capacity(rows).with_timezone(UTC))
+                Builder::Time(TimestampMillisecondBuilder::with_capacity(rows).with_timezone(UTC))
             }
             Type::Utf8 => Builder::Text(StringBuilder::with_capacity(rows, 0)),
         }
@@ -56,7 +56,10 @@ impl Builder {
             (Builder::Float(b), Kind::Int(i)) => b.append_value(i as f64),
             (Builder::Float(b), Kind::Float(f)) => b.append_value(f),
             (Builder::Bool(b), Kind::Bool(v)) => b.append_value(v),
-            (Builder::Time(b), Kind::Int(i)) => b.append_value(i),
+            // Unix seconds as milliseconds; seconds beyond ±292 million years do not fit.
+            (Builder::Time(b), Kind::Int(i)) if i.checked_mul(1000).is_some() => {
+                b.append_value(i * 1000)
+            }
             (_, kind) => return Err(kind),
         }
         Ok(())

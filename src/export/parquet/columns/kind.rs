@@ -7,7 +7,9 @@
 //! Float64, a float Float64, a boolean Boolean, and anything fits Utf8: a string as itself,
 //! another value as its compact JSON text (the same rules for push-devices' typed columns).
 //! A Timestamp column (push-devices' documented `*_time` fields, never inferred) takes
-//! integers, read as Unix seconds.
+//! integers, read as Unix seconds and stored as milliseconds: Parquet has no logical type for
+//! seconds (a seconds column is written as a bare INT64, which DuckDB and polars read as a
+//! number), and `TIMESTAMP(MILLIS, UTC)` every reader reads as a time.
 
 use arrow_schema::{DataType, TimeUnit};
 use serde::{Deserialize, Serialize};
@@ -26,8 +28,8 @@ pub(crate) enum Type {
     Float64,
     /// `true` and `false`.
     Boolean,
-    /// Integers that are Unix seconds, as `Timestamp(Second, "UTC")`: readers see a time, not a
-    /// number. Only a documented field is given this type; inference never widens to it.
+    /// Integers that are Unix seconds, as `Timestamp(Millisecond, "UTC")`: readers see a time,
+    /// not a number. Only a documented field is given this type; inference never widens to it.
     Timestamp,
     /// Strings as themselves, any other value as its compact JSON text.
     Utf8,
@@ -40,7 +42,7 @@ impl Type {
             Type::Int64 => DataType::Int64,
             Type::Float64 => DataType::Float64,
             Type::Boolean => DataType::Boolean,
-            Type::Timestamp => DataType::Timestamp(TimeUnit::Second, Some(UTC.into())),
+            Type::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
             Type::Utf8 => DataType::Utf8,
         }
     }

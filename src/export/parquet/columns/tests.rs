@@ -1,6 +1,6 @@
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampSecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_schema::{DataType, TimeUnit};
 
 use super::{Columns, SavedSchema};
@@ -20,12 +20,11 @@ fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     column.as_primitive::<Int64Type>().iter().collect()
 }
 
+/// A Timestamp column's values in Unix seconds.
 fn seconds(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let column = batch.column_by_name(name).unwrap();
-    column
-        .as_primitive::<TimestampSecondType>()
-        .iter()
-        .collect()
+    let millis = column.as_primitive::<TimestampMillisecondType>().iter();
+    millis.map(|ms| ms.map(|ms| ms / 1000)).collect()
 }
 
 fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -89,7 +88,7 @@ fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own(
     }
     let schema = batch.schema();
     let type_of = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
-    let utc = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+    let utc = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     assert_eq!(type_of("create_time"), utc);
     assert_eq!(type_of("profile_id"), DataType::Utf8);
     assert_eq!(type_of("action_id"), DataType::Int64);
@@ -123,6 +122,14 @@ fn create_time_takes_integers_as_unix_seconds_and_refuses_text() {
     let e = columns.take_batch().unwrap_err();
     let want = r#"field "create_time" of the row at offset 5: expected an integer (Unix seconds), found a string"#;
     assert_eq!(e, want);
+    let mut columns = Columns::new("push-devices", None);
+    let beyond = r#"{"create_time":9223372036854776}"#;
+    columns.push(&rows(&[beyond]), 6).unwrap();
+    let e = columns.take_batch().unwrap_err();
+    assert!(
+        e.contains("offset 6: expected an integer (Unix seconds)"),
+        "{e}"
+    );
 }
 
 #[test]
