@@ -59,6 +59,18 @@ impl Encoder {
         }
     }
 
+    /// CSV with known columns (push-devices' documented fields): the fields the first page's
+    /// rows carry beyond them become columns too, after them in the order the rows have them,
+    /// so a field the API sends but does not document (`platform`) is in the file, as in
+    /// NDJSON and Parquet. Fields first seen later are left out and reported.
+    #[must_use]
+    pub(crate) fn with_first_page_fields(mut self) -> Self {
+        if let Records::Csv { extend, .. } = &mut self.records {
+            *extend = true;
+        }
+        self
+    }
+
     /// Appends one page of rows (the first at `offset`), after the header if the output has
     /// none yet (the first page's rows may decide the CSV columns). A string holding a lone
     /// UTF-16 surrogate is written with U+FFFD in its place, in every format, and counted.
@@ -116,6 +128,8 @@ enum Records {
     /// A header, then one line per record; `columns` fixed when the header is written.
     Csv {
         columns: Option<Vec<String>>,
+        /// Whether the first page's fields beyond `columns` join them when the header is written.
+        extend: bool,
         /// Fields seen in rows that are not columns (reported once, at the end).
         left_out: std::collections::BTreeSet<String>,
         guard: FormulaGuard,
@@ -130,6 +144,7 @@ impl Records {
             Format::Json => Records::Json { first: true },
             Format::Csv => Records::Csv {
                 columns,
+                extend: false,
                 left_out: Default::default(),
                 guard,
             },
@@ -160,7 +175,9 @@ impl Records {
         match self {
             Records::Ndjson => {}
             Records::Json { .. } => out.push(b'['),
-            Records::Csv { columns, .. } => {
+            Records::Csv {
+                columns, extend, ..
+            } => {
                 if columns.is_none() {
                     let Some(first) = first_page.first() else {
                         // No rows at all: nothing says what the columns are.
@@ -169,6 +186,16 @@ impl Records {
                     let KeysInOrder(keys) = serde_json::from_slice(first.as_bytes())
                         .map_err(|e| format!("the first row is not a JSON object: {e}"))?;
                     *columns = Some(keys);
+                } else if let Some(known) = columns.as_mut().filter(|_| *extend) {
+                    for row in first_page {
+                        let KeysInOrder(keys) = serde_json::from_slice(row.as_bytes())
+                            .map_err(|e| format!("the row is not a JSON object: {e}"))?;
+                        for key in keys {
+                            if !known.contains(&key) {
+                                known.push(key);
+                            }
+                        }
+                    }
                 }
                 let cols = columns.as_deref().unwrap_or_default();
                 write_csv_record(out, cols.iter().map(|c| c.as_str()))?;
@@ -193,6 +220,7 @@ impl Records {
                 columns,
                 left_out,
                 guard,
+                ..
             } => {
                 let fields: HashMap<String, &RawValue> = serde_json::from_slice(row.as_bytes())
                     .map_err(|e| format!("the row is not a JSON object: {e}"))?;
@@ -335,12 +363,47 @@ mod tests {
         rows: &[&str],
         guard: FormulaGuard,
     ) -> String {
-        let rows: Vec<RawRow> = rows.iter().map(|r| raw(r)).collect();
-        let mut enc = Encoder::new(format, columns, guard);
+        encode_with(Encoder::new(format, columns, guard), &[rows])
+    }
+
+    fn encode_with(mut enc: Encoder, pages: &[&[&str]]) -> String {
         let mut out = Vec::new();
-        enc.page(&rows, 0, &mut out).unwrap();
+        for page in pages {
+            let rows: Vec<RawRow> = page.iter().map(|r| raw(r)).collect();
+            enc.page(&rows, 0, &mut out).unwrap();
+        }
         enc.end(&mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_of_documented_fields_gains_the_first_pages_other_fields_as_columns() {
+        let columns = Some(vec!["action_id".to_string(), "error".to_string()]);
+        let enc = Encoder::new(Format::Csv, columns, FormulaGuard::Off).with_first_page_fields();
+        let first: &[&str] = &[
+            r#"{"action_id":1,"platform":"ios","error":0}"#,
+            r#"{"action_id":2,"error":1,"meta":{"a":1},"platform":"web"}"#,
+        ];
+        let later: &[&str] = &[r#"{"action_id":3,"late":true,"platform":"android"}"#];
+        let mut enc = enc;
+        let mut out = Vec::new();
+        for page in [first, later] {
+            let rows: Vec<RawRow> = page.iter().map(|r| raw(r)).collect();
+            enc.page(&rows, 0, &mut out).unwrap();
+        }
+        enc.end(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "action_id,error,platform,meta\r\n1,0,ios,\r\n2,1,web,\"{\"\"a\"\":1}\"\r\n3,,android,\r\n"
+        );
+        assert_eq!(enc.left_out(), ["late"]);
+        // A user's --select is kept as it is.
+        let select = Some(vec!["action_id".to_string()]);
+        let out = encode_with(
+            Encoder::new(Format::Csv, select, FormulaGuard::Off),
+            &[first],
+        );
+        assert_eq!(out, "action_id\r\n1\r\n2\r\n");
     }
 
     #[test]

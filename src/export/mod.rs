@@ -443,7 +443,8 @@ impl Export {
         Ok(Opened::Sink(Sink::text(encoder, out), checkpoint))
     }
 
-    /// The encoder: CSV columns from `select`, push-devices' fields, or the checkpoint's.
+    /// The encoder: CSV columns from `select`, push-devices' fields (and the first page's
+    /// others), or the checkpoint's.
     fn encoder(&self, checkpoint: Option<&Checkpoint>) -> Encoder {
         let columns = match (&self.query.body.select, self.format) {
             (Some(select), Format::Csv) => Some(select.clone()),
@@ -463,6 +464,11 @@ impl Export {
                 cp.values_replaced,
                 self.formula_guard,
             ),
+            // push-devices' CSV without --select: its documented fields, then the other
+            // fields its first page carries (a resumed output keeps its checkpoint's columns).
+            None if self.query.body.select.is_none() => {
+                Encoder::new(self.format, columns, self.formula_guard).with_first_page_fields()
+            }
             None => Encoder::new(self.format, columns, self.formula_guard),
         }
     }

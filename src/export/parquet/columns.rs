@@ -1,17 +1,19 @@
 //! A row group's rows into one Arrow record batch, with the schema they are written in.
 //!
-//! push-devices has a typed schema: its documented fields ([`push_devices::FIELDS`]) as Int64
-//! and Utf8 columns, then one Utf8 column, `extra`, holding a JSON object of every field the
-//! schema has no column for, so nothing is dropped. Other models' columns are inferred from the
-//! rows ([`kind`] tells the rules), in order of first appearance. The first batch taken fixes
-//! the schema for the rest of the file: a later value that does not fit, or a field first seen
-//! then, is an error naming the field and the row's offset.
+//! push-devices has a typed schema: its documented fields ([`push_devices::FIELDS`]) as Int64,
+//! Timestamp (`create_time`, Unix seconds, UTC) and Utf8 columns; then, without `select`, a
+//! column for each field the API sends but does not document (such as `platform`), found in
+//! the first row group and typed by inference as other models' columns are; then one Utf8
+//! column, `extra`, holding a JSON object of every field the schema has no column for (a field
+//! first seen after the first row group), so nothing is dropped. Other models' columns are
+//! inferred from the rows ([`kind`] tells the rules), in order of first appearance. The first
+//! batch taken fixes the schema for the rest of the file: a later value that does not fit, or
+//! (without `extra`) a field first seen then, is an error naming the field and the row's offset.
 //!
 //! Rows are kept as the server sent them until [`Columns::take_batch`], which reads each one
 //! (twice for inferred columns: once to infer, once to build), cutting out each field's JSON
 //! text without building a tree; `extra` keeps the fields in the row's order and their values
 //! as sent (whitespace between tokens dropped).
-
 mod build;
 mod kind;
 mod layout;
@@ -37,6 +39,10 @@ pub(crate) struct Columns {
     /// The name of the column of unknown fields (push-devices), or None: every field has a
     /// column of its own.
     extra: Option<String>,
+    /// Whether a field the first batch carries without a column gets an inferred one: always
+    /// for inferred models; for push-devices when there is no `select` (with one, a field
+    /// not selected goes to `extra`).
+    open: bool,
     /// Whether a batch was taken: the schema can no longer change.
     fixed: bool,
     /// The rows of the row group being gathered, with their offsets in the export.
@@ -60,7 +66,8 @@ impl Columns {
     /// know gets an inferred column, as for other models), then one nullable Utf8 column `extra`
     /// ([`Columns::extra_column`]) holding a JSON object of every field the schema has no column
     /// for (null when none). Other models: columns inferred, in order of first appearance
-    /// (select's order first when given).
+    /// (select's order first when given). Without `select`, push-devices' undocumented fields
+    /// in the first batch get inferred columns after the documented ones.
     pub(crate) fn new(model: &str, select: Option<&[String]>) -> Self {
         let mut layout = Layout::default();
         let typed = model == push_devices::NAME;
@@ -85,6 +92,7 @@ impl Columns {
         });
         Columns {
             layout,
+            open: !typed || select.is_none(),
             extra,
             fixed: false,
             rows: Vec::new(),
@@ -106,6 +114,7 @@ impl Columns {
         let (extra, fixed) = (saved.extra, true);
         Columns {
             layout,
+            open: false,
             extra,
             fixed,
             rows: Vec::new(),
@@ -150,14 +159,19 @@ impl Columns {
     /// offset in the export) and say why; after one, nothing has changed (rows still buffered,
     /// schema as it was).
     pub(crate) fn take_batch(&mut self) -> Result<RecordBatch, String> {
-        let mut layout = self.layout.clone();
-        if !self.fixed && (self.extra.is_none() || layout.infers()) {
-            layout.infer(&self.rows, self.extra.is_none())?;
+        let (mut layout, mut extra) = (self.layout.clone(), self.extra.clone());
+        if !self.fixed && (self.open || layout.infers()) {
+            layout.infer(&self.rows, self.open)?;
+            // A row's own field may be named `extra`: the column of the others gives way.
+            while let Some(name) = extra.as_mut().filter(|name| layout.has(name)) {
+                name.insert(0, '_');
+            }
         }
         layout.settle();
-        let schema = Arc::new(Schema::new(layout.arrow_fields(self.extra.as_deref())));
-        let batch = build::batch(&layout, self.extra.is_some(), &self.rows, schema)?;
+        let schema = Arc::new(Schema::new(layout.arrow_fields(extra.as_deref())));
+        let batch = build::batch(&layout, extra.is_some(), &self.rows, schema)?;
         self.layout = layout;
+        self.extra = extra;
         self.fixed = true;
         self.rows.clear();
         self.bytes = 0;
@@ -193,10 +207,14 @@ impl Columns {
 }
 
 /// The type of a documented push-devices field: text for `profile_id` and `error_message`,
-/// integers for the others; None for a field it does not document.
+/// a UTC timestamp for the times in Unix seconds (`create_time`, any `*_time`), integers for
+/// the others; None for a field it does not document.
 fn typed_type(name: &str) -> Option<Type> {
     match name {
         "profile_id" | "error_message" => Some(Type::Utf8),
+        _ if name.ends_with("_time") && push_devices::FIELDS.contains(&name) => {
+            Some(Type::Timestamp)
+        }
         _ if push_devices::FIELDS.contains(&name) => Some(Type::Int64),
         _ => None,
     }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use serde_json::value::RawValue;
 
-use super::kind::{Kind, Type};
+use super::kind::{Kind, Type, UTC};
 use super::layout::{Layout, misfit, unknown};
 use super::row;
 use crate::model::RawRow;
@@ -17,6 +19,7 @@ enum Builder {
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
+    Time(TimestampMillisecondBuilder),
     Text(StringBuilder),
 }
 
@@ -26,6 +29,9 @@ impl Builder {
             Type::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
             Type::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
             Type::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            Type::Timestamp => {
+                Builder::Time(TimestampMillisecondBuilder::with_capacity(rows).with_timezone(UTC))
+            }
             Type::Utf8 => Builder::Text(StringBuilder::with_capacity(rows, 0)),
         }
     }
@@ -50,6 +56,10 @@ impl Builder {
             (Builder::Float(b), Kind::Int(i)) => b.append_value(i as f64),
             (Builder::Float(b), Kind::Float(f)) => b.append_value(f),
             (Builder::Bool(b), Kind::Bool(v)) => b.append_value(v),
+            // Unix seconds as milliseconds; seconds beyond ±292 million years do not fit.
+            (Builder::Time(b), Kind::Int(i)) if i.checked_mul(1000).is_some() => {
+                b.append_value(i * 1000)
+            }
             (_, kind) => return Err(kind),
         }
         Ok(())
@@ -60,6 +70,7 @@ impl Builder {
             Builder::Int(b) => b.append_null(),
             Builder::Float(b) => b.append_null(),
             Builder::Bool(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
             Builder::Text(b) => b.append_null(),
         }
     }
@@ -69,6 +80,7 @@ impl Builder {
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Float(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
+            Builder::Time(b) => Arc::new(b.finish()),
             Builder::Text(b) => Arc::new(b.finish()),
         }
     }

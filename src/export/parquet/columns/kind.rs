@@ -6,10 +6,17 @@
 //! that saw only nulls is Utf8. Into a column, null fits every type, an integer fits Int64 and
 //! Float64, a float Float64, a boolean Boolean, and anything fits Utf8: a string as itself,
 //! another value as its compact JSON text (the same rules for push-devices' typed columns).
+//! A Timestamp column (push-devices' documented `*_time` fields, never inferred) takes
+//! integers, read as Unix seconds and stored as milliseconds: Parquet has no logical type for
+//! seconds (a seconds column is written as a bare INT64, which DuckDB and polars read as a
+//! number), and `TIMESTAMP(MILLIS, UTC)` every reader reads as a time.
 
-use arrow_schema::DataType;
+use arrow_schema::{DataType, TimeUnit};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+/// The time zone of a Timestamp column: the API's times are Unix seconds, which are UTC.
+pub(super) const UTC: &str = "UTC";
 
 /// A column's type, as the checkpoint names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +28,9 @@ pub(crate) enum Type {
     Float64,
     /// `true` and `false`.
     Boolean,
+    /// Integers that are Unix seconds, as `Timestamp(Millisecond, "UTC")`: readers see a time,
+    /// not a number. Only a documented field is given this type; inference never widens to it.
+    Timestamp,
     /// Strings as themselves, any other value as its compact JSON text.
     Utf8,
 }
@@ -32,6 +42,7 @@ impl Type {
             Type::Int64 => DataType::Int64,
             Type::Float64 => DataType::Float64,
             Type::Boolean => DataType::Boolean,
+            Type::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
             Type::Utf8 => DataType::Utf8,
         }
     }
@@ -42,6 +53,7 @@ impl Type {
             Type::Int64 => "an integer",
             Type::Float64 => "a number",
             Type::Boolean => "a boolean",
+            Type::Timestamp => "an integer (Unix seconds)",
             Type::Utf8 => "any value",
         }
     }

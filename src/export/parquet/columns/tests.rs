@@ -1,7 +1,7 @@
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_schema::DataType;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_schema::{DataType, TimeUnit};
 
 use super::{Columns, SavedSchema};
 use crate::model::RawRow;
@@ -18,6 +18,13 @@ fn names(batch: &RecordBatch) -> Vec<String> {
 fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let column = batch.column_by_name(name).unwrap();
     column.as_primitive::<Int64Type>().iter().collect()
+}
+
+/// A Timestamp column's values in Unix seconds.
+fn seconds(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let column = batch.column_by_name(name).unwrap();
+    let millis = column.as_primitive::<TimestampMillisecondType>().iter();
+    millis.map(|ms| ms.map(|ms| ms / 1000)).collect()
 }
 
 fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
@@ -41,25 +48,24 @@ fn batch_of(model: &str, select: Option<&[String]>, texts: &[&str]) -> RecordBat
 }
 
 #[test]
-fn push_devices_rows_are_typed_and_unknown_fields_kept_in_extra() {
-    let batch = batch_of(
-        "push-devices",
-        None,
-        &[
-            r#"{"zeta":[1, {"a" : null}],"action_id":7,"campaign_id":245624,"create_time":-3,
-               "device_id":9,"profile_id":"p-1","error":1,"error_message":"DEVICE_UNREGISTERED",
-               "delivery":0,"open":1,"click":1700000000,"alpha":1.50,"n":null}"#,
-            r#"{"action_id":8,"error_message":null,"profile_id":42}"#,
-            "{}",
-        ],
-    );
+fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own() {
+    let mut columns = Columns::new("push-devices", None);
+    let first = rows(&[
+        r#"{"zeta":[1, {"a" : null}],"action_id":7,"campaign_id":245624,"create_time":-3,
+           "device_id":9,"profile_id":"p-1","error":1,"error_message":"DEVICE_UNREGISTERED",
+           "delivery":0,"open":1,"click":1700000000,"alpha":1.50,"n":null,"platform":"ios"}"#,
+        r#"{"action_id":8,"error_message":null,"profile_id":42,"alpha":2}"#,
+        "{}",
+    ]);
+    columns.push(&first, 0).unwrap();
+    let batch = columns.take_batch().unwrap();
     let mut want: Vec<String> = crate::model::push_devices::FIELDS.map(String::from).into();
-    want.push("extra".into());
+    want.extend(["zeta", "alpha", "n", "platform", "extra"].map(String::from));
     assert_eq!(names(&batch), want);
     assert_eq!(batch.num_rows(), 3);
     assert_eq!(ints(&batch, "action_id"), [Some(7), Some(8), None]);
     assert_eq!(ints(&batch, "campaign_id"), [Some(245624), None, None]);
-    assert_eq!(ints(&batch, "create_time"), [Some(-3), None, None]);
+    assert_eq!(seconds(&batch, "create_time"), [Some(-3), None, None]);
     assert_eq!(ints(&batch, "device_id"), [Some(9), None, None]);
     assert_eq!(ints(&batch, "error"), [Some(1), None, None]);
     assert_eq!(ints(&batch, "delivery"), [Some(0), None, None]);
@@ -69,13 +75,61 @@ fn push_devices_rows_are_typed_and_unknown_fields_kept_in_extra() {
     assert_eq!(profile, [Some("p-1".into()), Some("42".into()), None]);
     let message = texts(&batch, "error_message");
     assert_eq!(message, [Some("DEVICE_UNREGISTERED".into()), None, None]);
-    let extra = r#"{"zeta":[1,{"a":null}],"alpha":1.50,"n":null}"#;
-    assert_eq!(texts(&batch, "extra"), [Some(extra.into()), None, None]);
+    assert_eq!(
+        texts(&batch, "zeta"),
+        [Some(r#"[1,{"a":null}]"#.into()), None, None]
+    );
+    assert_eq!(floats(&batch, "alpha"), [Some(1.5), Some(2.0), None]);
+    assert_eq!(texts(&batch, "n"), [None, None, None]);
+    assert_eq!(texts(&batch, "platform"), [Some("ios".into()), None, None]);
+    assert_eq!(texts(&batch, "extra"), [None, None, None]);
     for field in batch.schema().fields() {
         assert!(field.is_nullable(), "{field}");
     }
-    assert_eq!(batch.schema().field(4).data_type(), &DataType::Utf8);
-    assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
+    let schema = batch.schema();
+    let type_of = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
+    let utc = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    assert_eq!(type_of("create_time"), utc);
+    assert_eq!(type_of("profile_id"), DataType::Utf8);
+    assert_eq!(type_of("action_id"), DataType::Int64);
+    assert_eq!(type_of("platform"), DataType::Utf8);
+
+    // A field first seen after the schema is fixed goes to `extra`, in the row's order.
+    let later = rows(&[r#"{"action_id":9,"late":{"b" : 1},"platform":"web","later":true}"#]);
+    columns.push(&later, 3).unwrap();
+    let batch = columns.take_batch().unwrap();
+    assert_eq!(names(&batch), want);
+    assert_eq!(texts(&batch, "platform"), [Some("web".into())]);
+    let extra = r#"{"late":{"b":1},"later":true}"#;
+    assert_eq!(texts(&batch, "extra"), [Some(extra.into())]);
+}
+
+#[test]
+fn a_row_field_named_extra_keeps_its_column_and_the_others_column_gives_way() {
+    let batch = batch_of("push-devices", None, &[r#"{"action_id":1,"extra":"x"}"#]);
+    let names = names(&batch);
+    assert_eq!(names[names.len() - 2..], ["extra", "_extra"]);
+    assert_eq!(texts(&batch, "extra"), [Some("x".into())]);
+    assert_eq!(texts(&batch, "_extra"), [None]);
+}
+
+#[test]
+fn create_time_takes_integers_as_unix_seconds_and_refuses_text() {
+    let mut columns = Columns::new("push-devices", None);
+    columns
+        .push(&rows(&[r#"{"create_time":"2024-01-01"}"#]), 5)
+        .unwrap();
+    let e = columns.take_batch().unwrap_err();
+    let want = r#"field "create_time" of the row at offset 5: expected an integer (Unix seconds), found a string"#;
+    assert_eq!(e, want);
+    let mut columns = Columns::new("push-devices", None);
+    let beyond = r#"{"create_time":9223372036854776}"#;
+    columns.push(&rows(&[beyond]), 6).unwrap();
+    let e = columns.take_batch().unwrap_err();
+    assert!(
+        e.contains("offset 6: expected an integer (Unix seconds)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -345,4 +399,33 @@ fn perf_a_million_rows() {
             start.elapsed()
         );
     }
+}
+
+#[test]
+fn an_export_resumed_from_parts_written_before_create_time_was_a_timestamp_keeps_their_schema() {
+    // The checkpoint of a push-devices export whose parts hold create_time as Int64 and
+    // platform in `extra`: the rest of that export is written in the same schema, so the
+    // parts join into one file.
+    let text = ["profile_id", "error_message"];
+    let mut columns: Vec<(String, &str)> = crate::model::push_devices::FIELDS
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                if text.contains(f) { "utf8" } else { "int64" },
+            )
+        })
+        .collect();
+    columns.push(("extra".into(), "utf8"));
+    let saved = serde_json::json!({ "columns": columns, "extra": "extra" });
+    let saved: SavedSchema = serde_json::from_value(saved).unwrap();
+    let mut resumed = Columns::resumed("push-devices", None, saved);
+    let row = r#"{"action_id":1,"create_time":1700000000,"platform":"ios"}"#;
+    resumed.push(&rows(&[row]), 10).unwrap();
+    let batch = resumed.take_batch().unwrap();
+    assert_eq!(batch.schema(), resumed.schema());
+    assert_eq!(ints(&batch, "create_time"), [Some(1700000000)]);
+    assert!(batch.column_by_name("platform").is_none());
+    let extra = texts(&batch, "extra");
+    assert_eq!(extra, [Some(r#"{"platform":"ios"}"#.into())]);
 }
