@@ -5,6 +5,13 @@ by the interval, so reruns and backfills (catchup) write each day once and nothi
 between runs. The export continues from its checkpoint when a retry finds one (the resume
 flag), and exits 0 at once when the day's file is already complete.
 
+The schedule is a timetable with real data intervals (each run's interval is the day before
+it), in Airflow 3 as in Airflow 2: Airflow 3's default for a cron `schedule` gives an interval
+that starts and ends at the same moment, which is an empty window (exit 2) every day.
+
+Each line the program logs (one JSON object) is logged again at its own `level` (ERROR lines
+as errors, WARN as warnings); a line that is not JSON is logged as INFO.
+
 Exit codes and what Airflow does with them:
     0        success
     1        retryable (network down past the program's own retries, an I/O error): the task
@@ -12,8 +19,9 @@ Exit codes and what Airflow does with them:
              continues from the checkpoint
     2, 3     permanent (a usage or configuration mistake; the API refused the request or the
              credential): AirflowFailException, which fails the task without retries
-    130, 143 stopped by a signal (the task was killed or timed out): the checkpoint is saved,
-             so it is retried like 1
+    129, 130, 143
+             stopped by a signal (SIGHUP, SIGINT, SIGTERM: the task was killed or timed
+             out): the checkpoint is saved, so it is retried like 1
 
 Credentials come from the Airflow Connection `xtremepush_default` (login: the OAuth client
 ID, password: the client secret; or an `apptoken` key in its extra), or else from the
@@ -27,16 +35,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import subprocess
 
 import pendulum
 from airflow import DAG
-from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
-from airflow.hooks.base import BaseHook
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+    )
 except ImportError:  # Airflow 2
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+    )
+    from airflow.hooks.base import BaseHook
     from airflow.operators.python import PythonOperator
 
 # The binary on the workers, and where the days' files go (a volume the workers share).
@@ -46,6 +66,16 @@ CONN_ID = "xtremepush_default"
 
 # Exit codes that retrying cannot help: a usage or configuration error, a refusal by the API.
 PERMANENT = {2, 3}
+
+# The program's JSON `level` (tracing's names) as a logging level; anything else is INFO.
+LEVELS = {
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +101,13 @@ def credential_env() -> dict[str, str]:
     return env
 
 
+def summary_path(output: str) -> str:
+    """The export's JSON summary, hidden beside the output (`.NAME.summary.json`), so a
+    loader globbing the folder sees the day's files alone."""
+    folder, name = os.path.split(output)
+    return os.path.join(folder, f".{name}.summary.json")
+
+
 def export_window(since: str, until: str, output: str) -> dict:
     """Runs one export of [since, until) to `output`; returns its JSON summary line."""
     command = [
@@ -87,9 +124,10 @@ def export_window(since: str, until: str, output: str) -> dict:
         "--log-format",
         "json",
         "--summary-json",
-        output + ".summary.json",
+        summary_path(output),
     ]
-    log.info("running %s", " ".join(command))
+    # Quoted as a shell would need it: the rendered times hold a space.
+    log.info("running %s", shlex.join(command))
     proc = subprocess.Popen(
         command,
         env=credential_env(),
@@ -101,12 +139,16 @@ def export_window(since: str, until: str, output: str) -> dict:
     summary: dict = {}
     assert proc.stderr is not None
     for line in proc.stderr:
-        log.info("%s", line.rstrip())
+        line = line.rstrip()
         try:
             event = json.loads(line)
         except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            log.info("%s", line)
             continue
-        if isinstance(event, dict) and event.get("event") == "summary":
+        log.log(LEVELS.get(str(event.get("level", "")).upper(), logging.INFO), "%s", line)
+        if event.get("event") == "summary":
             summary = event
     code = proc.wait()
     if code == 0:
@@ -120,7 +162,8 @@ def export_window(since: str, until: str, output: str) -> dict:
 with DAG(
     dag_id="xp_export_daily",
     description="Push actions of each day, exported by xp-export",
-    schedule="@daily",
+    # Each run's interval is the day before it, [00:00, 24:00) UTC, under Airflow 2 and 3 alike.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     # Backfill every day since start_date, a few at a time: each is its own window and file.
     catchup=True,
