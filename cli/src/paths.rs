@@ -158,34 +158,14 @@ fn check_off_standard_output(summary: Option<&Path>, state: Option<&Path>) -> Re
 /// Refuses a file (`flag`'s) whose directory, once symlinks are followed, is not there: it is
 /// written when the export has ended, which would run to its end for nothing.
 fn check_directory(path: &Path, flag: &str) -> Result<(), Failure> {
-    let target = resolve_link(path);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let why = match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => "is not a directory".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
-        Err(e) => format!("cannot be read: {e}"),
-    };
-    Err(Failure::usage(format!(
-        "cannot write {flag} {}: the directory {} {why}; create it, or name another file",
-        path.display(),
-        dir.display()
-    )))
-}
-
-/// `path` with the symlinks of its last component followed, dangling ones included.
-fn resolve_link(path: &Path) -> PathBuf {
-    let mut path = path.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::read_link(&path) {
-            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
-            Err(_) => break,
-        }
+    match xp_export::export::missing_directory(path) {
+        None => Ok(()),
+        Some((dir, why)) => Err(Failure::usage(format!(
+            "cannot write {flag} {}: the directory {} {why}; create it, or name another file",
+            path.display(),
+            dir.display()
+        ))),
     }
-    path
 }
 
 /// Refuses a `--summary-json` file that is the output or a file beside it.

@@ -160,6 +160,26 @@ pub(crate) fn resolve(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other("too many levels of symbolic links"))
 }
 
+/// Why a file could not be created at `path` (a symlink's target, dangling ones included):
+/// its directory, and what is wrong with it (`"does not exist"`, `"is not a directory"`);
+/// `None` when the directory is there. A file written when an export ends (a state, a
+/// summary) is checked before it starts, so that the export does not run to its end for
+/// nothing.
+pub fn missing_directory(path: &Path) -> Option<(PathBuf, String)> {
+    let target = resolve(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let why = match fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => return None,
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Some((dir, why))
+}
+
 /// The files an export to `output` writes, each with what it is called: the output, its
 /// partial file, checkpoint (and the checkpoint's temporary file), lock, Parquet parts and
 /// record of a finished export.

@@ -68,7 +68,9 @@ pub use checkpoint::{Checkpoint, Identity};
 #[doc(hidden)] // for the tests that check a CSV cell
 pub use encode::neutralise;
 pub use error::{ExportError, ExportErrorKind};
-pub use files::{checkpoint_path, lock_path, partial_path, parts_path, record_path, temp_path};
+pub use files::{
+    checkpoint_path, lock_path, missing_directory, partial_path, parts_path, record_path, temp_path,
+};
 pub use format::{
     DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Format, ParquetCompression, ParquetOptions,
 };

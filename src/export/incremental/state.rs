@@ -166,22 +166,14 @@ fn rfc3339(secs: u64) -> String {
 /// must be there now, or the export would run to its end before the state could not be
 /// written, and every next run the same.
 fn creatable(path: &Path) -> Result<(), ExportError> {
-    let target = crate::export::files::resolve(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let why = match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => "is not a directory".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
-        Err(e) => format!("cannot be read: {e}"),
-    };
-    Err(ExportError::state(format!(
-        "cannot create the state {}: the directory {} {why}; create it, or name another file",
-        path.display(),
-        dir.display()
-    )))
+    match crate::export::files::missing_directory(path) {
+        None => Ok(()),
+        Some((dir, why)) => Err(ExportError::state(format!(
+            "cannot create the state {}: the directory {} {why}; create it, or name another file",
+            path.display(),
+            dir.display()
+        ))),
+    }
 }
 
 /// The state at `path`; `None` when there is none yet (a first run).
