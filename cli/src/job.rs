@@ -10,7 +10,7 @@ use xp_export::Summary;
 use xp_export::export::{Export, Format, Report};
 use xp_export::query::ShardPlan;
 
-use crate::failure::{Continuation, Failure};
+use crate::failure::{Continuation, Exit, Failure};
 use crate::logging;
 use crate::report::{
     failure_json_value, progress_event, progress_fields, progress_line, summary_event,
@@ -169,6 +169,19 @@ fn with_summary_json(
     {
         return outcome;
     }
+    // A run refused before it changed anything (exit 2) leaves the summary of a complete
+    // export as it is: that output still stands, and its report says more than this refusal.
+    if let Err(f) = &outcome
+        && f.code == Exit::Usage.code()
+        && reports_complete(path)
+    {
+        let mut f = outcome.unwrap_err();
+        f.notes.push(format!(
+            "{} is left as it was: it reports a complete export, and this run changed nothing",
+            path.display()
+        ));
+        return Err(f);
+    }
     let json = match &outcome {
         Ok(report) => summary_json_value(report, format, extra),
         Err(f) => failure_json_value(f, extra),
@@ -192,4 +205,13 @@ fn with_summary_json(
             Err(f)
         }
     }
+}
+
+/// Whether the file at `path` is the `--summary-json` report of a complete export.
+fn reports_complete(path: &Path) -> bool {
+    let Ok(text) = std::fs::read(path) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&text)
+        .is_ok_and(|json| json.get("complete") == Some(&serde_json::Value::Bool(true)))
 }

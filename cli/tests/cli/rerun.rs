@@ -2,7 +2,7 @@
 //! task sees it: the output's rows and how its export ended, in the text summary, the JSON
 //! summary line and `--summary-json`, never a 0 that would read as an empty export; and a
 //! record of an earlier build, which did not count the rows, never replaces the summary its
-//! export wrote with less.
+//! export wrote with less; nor does a rerun refused for a changed setting (exit 2).
 
 use crate::common;
 
@@ -112,4 +112,62 @@ async fn a_rerun_whose_record_does_not_count_the_rows_keeps_the_summary_the_expo
     let value = read_json(&fresh);
     assert_eq!(value["rows"], Value::Null, "{value}");
     assert_eq!(value["stop_reason"], "already_complete", "{value}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_refused_for_a_changed_setting_keeps_the_summary_of_the_finished_export() {
+    let emu = emulator(2_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, summary) = (dir.path().join("rows.csv"), dir.path().join("s.json"));
+    export(&emu, &[], &out, &summary);
+    let (written, rows) = (fs::read(&summary).unwrap(), fs::read(&out).unwrap());
+
+    let refused = cmd(&emu)
+        .args([
+            "export",
+            "--page-size",
+            "100",
+            "--max-rows",
+            "5",
+            "--resume",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("left as it was"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        fs::read(&summary).unwrap(),
+        written,
+        "the summary was replaced"
+    );
+    assert_eq!(fs::read(&out).unwrap(), rows, "the output changed");
+    assert_eq!(read_json(&summary)["rows"], 1234);
+
+    // A summary that reports no complete export is replaced by the refusal's report.
+    fs::write(&summary, "{\"complete\": false}").unwrap();
+    let again = cmd(&emu)
+        .args([
+            "export",
+            "--page-size",
+            "100",
+            "--max-rows",
+            "5",
+            "--resume",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert_eq!(read_json(&summary)["exit_code"], 2);
 }
