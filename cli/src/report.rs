@@ -63,6 +63,9 @@ pub fn summary_json_value(
         json.insert("row_groups".into(), p.row_groups.into());
         json.insert("bytes".into(), p.bytes.into());
         json.insert("compression".into(), p.compression.clone().into());
+        let kept = serde_json::to_value(&p.kept_in_extra).unwrap_or_default();
+        json.insert("kept_in_extra".into(), kept);
+        json.insert("extra_column".into(), p.extra_column.clone().into());
     }
     if let serde_json::Value::Object(export) = export {
         json.extend(export);
@@ -252,6 +255,20 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             thousands(p.bytes),
             p.compression
         );
+    }
+    if let Some(p) = &r.parquet {
+        let column = p.extra_column.as_deref().unwrap_or("extra");
+        for k in &p.kept_in_extra {
+            out += &format!(
+                "  {} value{} of {:?} kept as sent in the {column:?} JSON column, the first at \
+                 offset {}: {}\n",
+                thousands(k.values),
+                if k.values == 1 { "" } else { "s" },
+                k.field,
+                k.offset,
+                k.reason
+            );
+        }
     }
     for line in s.to_string().lines() {
         out += &format!("  {line}\n");

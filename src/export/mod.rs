@@ -77,7 +77,7 @@ pub use format::{
 pub use incremental::{Finished, Incremental, Newest};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
 use report::rows_after;
-pub use report::{ParquetReport, ReplacedValue, Report};
+pub use report::{KeptInExtra, ParquetReport, ReplacedValue, Report};
 
 use crate::error::Error;
 use crate::model::RawRow;

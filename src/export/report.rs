@@ -72,6 +72,28 @@ pub struct ParquetReport {
     pub bytes: u64,
     /// The columns' compression, e.g. `zstd(3)`.
     pub compression: String,
+    /// The fields with values in the catch-all column (`extra`) rather than a column of their
+    /// own, an earlier run's included: values a column's type could not hold exactly, fields
+    /// first seen after the first row group fixed the schema, fields not selected.
+    pub kept_in_extra: Vec<KeptInExtra>,
+    /// The name of that column: `extra`, or `_extra` (and so on) when a row has a field of
+    /// that name; None only in a file begun by an earlier build for a model it gave none.
+    pub extra_column: Option<String>,
+}
+
+/// A field with values in a Parquet file's catch-all column (`extra`), each as sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct KeptInExtra {
+    /// The row's field.
+    pub field: String,
+    /// The offset of the first row with such a value.
+    pub offset: u64,
+    /// How many values.
+    pub values: u64,
+    /// Why the first one is there: "expected an integer, found a float", or "first seen
+    /// after the first row group fixed the schema".
+    pub reason: String,
 }
 
 impl Report {

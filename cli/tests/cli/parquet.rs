@@ -38,9 +38,17 @@ fn read_parquet(path: &Path) -> ReadBack {
         .iter()
         .map(|f| (f.name().clone(), f.data_type().clone()))
         .collect();
+    // The columns written with Parquet's JSON logical type hold each value as its JSON text.
+    let json: Vec<String> = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .filter(|c| c.logical_type_ref() == Some(&parquet::basic::LogicalType::Json))
+        .map(|c| c.name().to_owned())
+        .collect();
     let mut rows = Vec::new();
     for batch in builder.build().unwrap() {
-        rows.extend(batch_rows(&batch.unwrap()));
+        rows.extend(batch_rows(&batch.unwrap(), &json));
     }
     ReadBack {
         columns,
@@ -49,7 +57,7 @@ fn read_parquet(path: &Path) -> ReadBack {
     }
 }
 
-fn batch_rows(batch: &RecordBatch) -> Vec<Map<String, Value>> {
+fn batch_rows(batch: &RecordBatch, json: &[String]) -> Vec<Map<String, Value>> {
     let schema = batch.schema();
     let last = schema.fields().len().saturating_sub(1);
     (0..batch.num_rows())
@@ -67,13 +75,15 @@ fn batch_rows(batch: &RecordBatch) -> Vec<Map<String, Value>> {
                     }
                     DataType::Float64 => json!(col.as_primitive::<Float64Type>().value(i)),
                     DataType::Boolean => json!(col.as_boolean().value(i)),
+                    DataType::Utf8 if json.contains(field.name()) => {
+                        serde_json::from_str(col.as_string::<i32>().value(i))
+                            .expect("a JSON column holds JSON")
+                    }
                     DataType::Utf8 => json!(col.as_string::<i32>().value(i)),
                     other => panic!("unexpected column type {other}"),
                 };
                 if at == last && field.name().trim_start_matches('_') == "extra" {
-                    let Value::Object(extra) = serde_json::from_str(value.as_str().unwrap())
-                        .expect("extra holds a JSON object")
-                    else {
+                    let Value::Object(extra) = value else {
                         panic!("extra is not an object: {value}");
                     };
                     row.extend(extra.into_iter().filter(|(_, v)| !v.is_null()));
@@ -222,17 +232,9 @@ async fn parquet_reads_back_as_the_ndjson_export_of_the_same_rows() {
         &parquet,
     ));
     let back = read_parquet(&parquet);
-    // An object or array in a column of its own is its compact JSON text.
-    let expected = ndjson_rows(&ndjson).into_iter().map(|row| {
-        let text = |v: Value| match v {
-            Value::Object(_) | Value::Array(_) => Value::String(v.to_string()),
-            v => v,
-        };
-        row.into_iter()
-            .map(|(k, v)| (k, text(v)))
-            .collect::<Map<_, _>>()
-    });
-    let expected: Vec<_> = expected.collect();
+    // Every value as sent: an object or array in a JSON column of its own reads back as
+    // itself.
+    let expected = ndjson_rows(&ndjson);
     assert_eq!(back.rows.len(), 2500);
     for (i, (got, want)) in back.rows.iter().zip(&expected).enumerate() {
         assert_eq!(got, want, "row {i}");
@@ -318,28 +320,36 @@ async fn an_empty_result_is_a_valid_file_with_the_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_value_that_does_not_fit_its_column_fails_naming_field_and_offset() {
+async fn a_value_that_does_not_fit_its_column_is_kept_as_sent_and_the_summary_names_it() {
     let mut rows = odd_rows();
     rows[1234]["campaign_id"] = json!("245624");
+    rows[2001]["campaign_id"] = json!(1.5);
     let server = serve_rows(rows).await;
     let dir = tempfile::tempdir().unwrap();
-    let parquet = dir.path().join("bad.parquet");
-    let out = export_to(
-        &server,
-        &["export", "--page-size", "100", "--row-group-rows", "500"],
-        &parquet,
+    let (parquet, ndjson) = (
+        dir.path().join("odd.parquet"),
+        dir.path().join("odd.ndjson"),
     );
+    let summary = dir.path().join("summary.json");
+    let args = ["export", "--page-size", "100", "--row-group-rows", "500"];
+    ok(&export_to(&server, &args, &ndjson));
+    let mut with_summary = args.to_vec();
+    with_summary.extend(["--summary-json", summary.to_str().unwrap()]);
+    let out = export_to(&server, &with_summary, &parquet);
+    ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("campaign_id") && err.contains("1234"), "{err}");
-    assert!(!parquet.exists(), "no output under the final name");
-    // The row groups before the bad one are kept, each a part, for a resume.
-    let kept = checkpointed_rows(&parquet);
-    assert!((1000..=1234).contains(&kept), "{kept} rows kept: {err}");
-    assert!(beside(&parquet, ".parts/part-00001.parquet").exists());
-    assert!(
-        err.contains(&format!("offset {kept}: the row group starting there")),
-        "{err}"
+    let said = r#"2 values of "campaign_id" kept as sent in the "_extra" JSON column, the first at offset 1234: expected an integer, found a string"#;
+    assert!(err.contains(said), "{err}");
+    let back = read_parquet(&parquet);
+    assert_eq!(back.rows, ndjson_rows(&ndjson), "the rows as sent");
+    assert_eq!(back.rows[1234]["campaign_id"], "245624");
+    let json: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(json["guaranteed"], true, "nothing lost or changed: {json}");
+    assert_eq!(json["extra_column"], "_extra");
+    let kept = &json["kept_in_extra"][0];
+    assert_eq!(
+        (&kept["field"], &kept["offset"], &kept["values"]),
+        (&json!("campaign_id"), &json!(1234), &json!(2))
     );
 }
 
@@ -500,7 +510,7 @@ async fn another_model_gets_columns_inferred_and_widened_within_a_row_group() {
                 "id": i,
                 // Integers on the first page, a float on the second: Float64.
                 "rate": if i == 450 { json!(0.5) } else { json!(i) },
-                // Integers, then text: Utf8, the integers as their text.
+                // Integers, then text: JSON, each value as itself.
                 "code": if i < 800 { json!(i) } else { json!(format!("c{i}")) },
                 "ok": i % 2 == 0,
                 "tags": ["x", i],
@@ -531,55 +541,56 @@ async fn another_model_gets_columns_inferred_and_widened_within_a_row_group() {
             ("ok", &DataType::Boolean),
             ("rate", &DataType::Float64),
             ("tags", &DataType::Utf8),
+            ("extra", &DataType::Utf8),
         ]
     );
     assert_eq!(back.rows.len(), 900);
     assert_eq!(back.rows[7]["rate"], 7.0);
     assert_eq!(back.rows[450]["rate"], 0.5);
-    assert_eq!(back.rows[7]["code"], "7");
+    assert_eq!(back.rows[7]["code"], 7);
     assert_eq!(back.rows[850]["code"], "c850");
-    assert_eq!(back.rows[7]["tags"], r#"["x",7]"#);
+    assert_eq!(back.rows[7]["tags"], json!(["x", 7]));
     assert!(!back.rows[7].contains_key("later"));
     // Every value the NDJSON export holds is there, as its widened type says.
     let expected = ndjson_rows(&ndjson);
     for (got, want) in back.rows.iter().zip(&expected) {
         assert_eq!(got["id"], want["id"]);
         assert_eq!(got["ok"], want["ok"]);
+        assert_eq!((&got["code"], &got["tags"]), (&want["code"], &want["tags"]));
         assert_eq!(got.contains_key("later"), want.contains_key("later"));
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_later_row_group_that_needs_a_wider_type_fails_by_field_and_offset() {
+async fn a_value_of_another_type_in_a_later_row_group_is_kept_as_sent_in_extra() {
     let rows: Vec<Value> = (0..900u64)
         .map(|i| json!({"id": i, "n": if i == 700 { json!("seven hundred") } else { json!(i) }}))
         .collect();
     let server = serve_model("campaign-stats", Rows(rows)).await;
     let dir = tempfile::tempdir().unwrap();
-    let parquet = dir.path().join("stats.parquet");
-    let out = export_to(
-        &server,
-        &[
-            "export",
-            "campaign-stats",
-            "--page-size",
-            "100",
-            "--no-seam-check",
-            "--row-group-rows",
-            "500",
-        ],
-        &parquet,
+    let (parquet, ndjson) = (
+        dir.path().join("stats.parquet"),
+        dir.path().join("stats.ndjson"),
     );
-    refused(
-        &out,
-        1,
-        r#"field "n" of the row at offset 700: expected an integer, found a string"#,
-    );
-    assert_eq!(
-        checkpointed_rows(&parquet),
-        500,
-        "the first row group is kept"
-    );
+    let args = [
+        "export",
+        "campaign-stats",
+        "--page-size",
+        "100",
+        "--no-seam-check",
+        "--row-group-rows",
+        "500",
+    ];
+    ok(&export_to(&server, &args, &ndjson));
+    let out = export_to(&server, &args, &parquet);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let said = r#"1 value of "n" kept as sent in the "extra" JSON column, the first at offset 700: expected an integer, found a string"#;
+    assert!(err.contains(said), "{err}");
+    let back = read_parquet(&parquet);
+    assert_eq!(back.rows, ndjson_rows(&ndjson));
+    assert_eq!(back.rows[700]["n"], "seven hundred");
+    assert!(!beside(&parquet, ".parts").exists(), "no parts left behind");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -596,7 +607,8 @@ async fn another_model_with_no_rows_is_a_valid_empty_file() {
         let back = read_parquet(&parquet);
         assert_eq!(back.rows.len(), 0, "{name}");
         let names: Vec<&str> = back.columns.iter().map(|(n, _)| n.as_str()).collect();
-        let want: Vec<&str> = select.map_or(Vec::new(), |s| s.split(',').collect());
+        let mut want: Vec<&str> = select.map_or(Vec::new(), |s| s.split(',').collect());
+        want.push("extra");
         assert_eq!(names, want, "{name}");
     }
 }

@@ -3,12 +3,14 @@
 //! push-devices has a typed schema: its documented fields ([`push_devices::FIELDS`]) as Int64,
 //! Timestamp (`create_time`, Unix seconds, UTC) and Utf8 columns; then, without `select`, a
 //! column for each field the API sends but does not document (such as `platform`), found in
-//! the first row group and typed by inference as other models' columns are; then one Utf8
-//! column, `extra`, holding a JSON object of every field the schema has no column for (a field
-//! first seen after the first row group), so nothing is dropped. Other models' columns are
-//! inferred from the rows ([`kind`] tells the rules), in order of first appearance. The first
-//! batch taken fixes the schema for the rest of the file: a later value that does not fit, or
-//! (without `extra`) a field first seen then, is an error naming the field and the row's offset.
+//! the first row group and typed by inference as other models' columns are. Other models'
+//! columns are inferred from the rows ([`kind`] tells the rules), in order of first
+//! appearance. Every model's last column, `extra` (Parquet JSON), is the catch-all: a JSON
+//! object of the row's fields that have no column (first seen after the first row group, or
+//! not selected) or whose value the column's type cannot hold exactly (a float in an integer
+//! column, a number in a text column), each as sent; null when every field fits. Nothing is
+//! dropped or changed, and the report counts each field kept there ([`KeptInExtra`]). The
+//! first batch taken fixes the schema for the rest of the file.
 //!
 //! Rows are kept as the server sent them until [`Columns::take_batch`], which reads each one
 //! (twice for inferred columns: once to infer, once to build), cutting out each field's JSON
@@ -25,10 +27,13 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
 use self::kind::{Kind, Type};
 use self::layout::Layout;
+use crate::export::report::KeptInExtra;
 use crate::model::{RawRow, push_devices};
 
 /// The Parquet columns of one export, and the rows of the row group being gathered.
@@ -36,12 +41,13 @@ use crate::model::{RawRow, push_devices};
 pub(crate) struct Columns {
     /// The columns but `extra`.
     layout: Layout,
-    /// The name of the column of unknown fields (push-devices), or None: every field has a
-    /// column of its own.
-    extra: Option<String>,
-    /// Whether a field the first batch carries without a column gets an inferred one: always
-    /// for inferred models; for push-devices when there is no `select` (with one, a field
-    /// not selected goes to `extra`).
+    /// The name and type of the catch-all column; None only in an export resumed from an
+    /// earlier build's checkpoint of a model it gave none.
+    extra: Option<(String, Type)>,
+    /// The fields with values in the catch-all column: how many, the first's offset, why.
+    kept: Vec<KeptInExtra>,
+    /// Whether a field the first batch carries without a column gets an inferred one: when
+    /// there is no `select` (with one, a field not selected goes to `extra`).
     open: bool,
     /// Whether a batch was taken: the schema can no longer change.
     fixed: bool,
@@ -58,16 +64,19 @@ pub(crate) struct SavedSchema {
     columns: Vec<(String, Type)>,
     /// Which column holds the fields without a column of their own, if one does.
     extra: Option<String>,
+    /// The fields with values in it so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    kept: Vec<KeptInExtra>,
 }
 
 impl Columns {
     /// For `model` with the user's `select` (None = all fields). push-devices: the typed schema,
     /// columns in FIELDS order, or in select's order (a selected name the typed schema does not
-    /// know gets an inferred column, as for other models), then one nullable Utf8 column `extra`
-    /// ([`Columns::extra_column`]) holding a JSON object of every field the schema has no column
-    /// for (null when none). Other models: columns inferred, in order of first appearance
-    /// (select's order first when given). Without `select`, push-devices' undocumented fields
-    /// in the first batch get inferred columns after the documented ones.
+    /// know gets an inferred column, as for other models). Other models: columns inferred, in
+    /// order of first appearance (select's order first when given). Without `select`, every
+    /// field in the first batch gets a column (push-devices' undocumented fields after the
+    /// documented ones). Then the catch-all column ([`Columns::extra_column`]): `extra`,
+    /// prefixed with `_` until it differs from every column's name.
     pub(crate) fn new(model: &str, select: Option<&[String]>) -> Self {
         let mut layout = Layout::default();
         let typed = model == push_devices::NAME;
@@ -83,17 +92,15 @@ impl Columns {
                 None => layout.add(name, None, true),
             }
         }
-        let extra = typed.then(|| {
-            let mut name = String::from("extra");
-            while layout.has(&name) {
-                name.insert(0, '_');
-            }
-            name
-        });
+        let mut extra = String::from("extra");
+        while layout.has(&extra) {
+            extra.insert(0, '_');
+        }
         Columns {
             layout,
-            open: !typed || select.is_none(),
-            extra,
+            open: select.is_none(),
+            extra: Some((extra, Type::Json)),
+            kept: Vec::new(),
             fixed: false,
             rows: Vec::new(),
             bytes: 0,
@@ -104,19 +111,23 @@ impl Columns {
     /// `saved` is what [`Columns::fixed`] returned then. The saved schema decides the columns;
     /// `model` and `select` are the export's, which the checkpoint has checked are unchanged.
     pub(crate) fn resumed(model: &str, select: Option<&[String]>, saved: SavedSchema) -> Self {
-        let _ = (model, select);
+        let _ = model;
         let mut layout = Layout::default();
+        let mut extra = None;
         for (name, ty) in &saved.columns {
-            if saved.extra.as_ref() != Some(name) {
+            if saved.extra.as_ref() == Some(name) {
+                extra = Some((name.clone(), *ty));
+            } else {
                 layout.add(name, Some(*ty), false);
             }
         }
-        let (extra, fixed) = (saved.extra, true);
         Columns {
             layout,
-            open: false,
+            // The schema is fixed: this only says why a field without a column has none.
+            open: select.is_none(),
             extra,
-            fixed,
+            kept: saved.kept,
+            fixed: true,
             rows: Vec::new(),
             bytes: 0,
         }
@@ -162,20 +173,40 @@ impl Columns {
         let (mut layout, mut extra) = (self.layout.clone(), self.extra.clone());
         if !self.fixed && (self.open || layout.infers()) {
             layout.infer(&self.rows, self.open)?;
-            // A row's own field may be named `extra`: the column of the others gives way.
-            while let Some(name) = extra.as_mut().filter(|name| layout.has(name)) {
+            // A row's own field may be named `extra`: the catch-all column gives way.
+            while let Some((name, _)) = extra.as_mut().filter(|(name, _)| layout.has(name)) {
                 name.insert(0, '_');
             }
         }
         layout.settle();
-        let schema = Arc::new(Schema::new(layout.arrow_fields(extra.as_deref())));
-        let batch = build::batch(&layout, extra.is_some(), &self.rows, schema)?;
+        let columns = layout.arrow_fields(extra.as_ref().map(|(n, ty)| (n.as_str(), *ty)), false);
+        let schema = Arc::new(Schema::new(columns));
+        let mut kept = self.kept.clone();
+        let unknown = match self.open {
+            true => "first seen after the first row group fixed the schema",
+            false => "not among the selected fields",
+        };
+        let batch = build::batch(
+            &layout,
+            extra.is_some(),
+            &self.rows,
+            schema,
+            &mut kept,
+            unknown,
+        )?;
         self.layout = layout;
         self.extra = extra;
+        self.kept = kept;
         self.fixed = true;
         self.rows.clear();
         self.bytes = 0;
         Ok(batch)
+    }
+
+    /// The fields with values in the catch-all column, an earlier run's included: how many
+    /// values, the first one's offset, and why.
+    pub(crate) fn kept(&self) -> &[KeptInExtra] {
+        &self.kept
     }
 
     /// The Arrow schema as it stands: the columns known so far (fixed, typed, or selected;
@@ -183,25 +214,40 @@ impl Columns {
     /// result: a file with the schema and no rows. An inferred model without `select` has no
     /// column before its first batch.
     pub(crate) fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(self.layout.arrow_fields(self.extra.as_deref())))
+        Arc::new(Schema::new(self.fields(false)))
     }
 
-    /// The name of the column holding each row's fields without a column of their own (a JSON
-    /// object, null when none): `extra` for push-devices (prefixed with `_` until it differs
-    /// from every selected name); None for other models, whose every field has a column.
-    #[cfg(test)]
+    /// The Parquet schema of the columns as they stand: [`Columns::schema`]'s, with the JSON
+    /// logical type on each Json column.
+    pub(crate) fn parquet_schema(&self) -> Result<SchemaDescriptor, String> {
+        let schema = Schema::new(self.fields(true));
+        ArrowSchemaConverter::new()
+            .convert(&schema)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The Arrow fields; with `marked`, Json columns carry the `arrow.json` extension type.
+    fn fields(&self, marked: bool) -> arrow_schema::Fields {
+        let extra = self.extra.as_ref().map(|(name, ty)| (name.as_str(), *ty));
+        self.layout.arrow_fields(extra, marked)
+    }
+
+    /// The name of the catch-all column: `extra`, prefixed with `_` until it differs from
+    /// every other column's name; None only in an export resumed from an earlier build's
+    /// checkpoint of a model it gave none.
     pub(crate) fn extra_column(&self) -> Option<&str> {
-        self.extra.as_deref()
+        self.extra.as_ref().map(|(name, _)| name.as_str())
     }
 
     /// The schema once fixed by a batch taken, for the checkpoint; None before.
     pub(crate) fn fixed(&self) -> Option<SavedSchema> {
         let column = |c: &layout::Column| (c.name.clone(), c.ty.unwrap_or(Type::Utf8));
         let mut columns: Vec<_> = self.layout.columns.iter().map(column).collect();
-        columns.extend(self.extra.iter().map(|name| (name.clone(), Type::Utf8)));
+        columns.extend(self.extra.clone());
         self.fixed.then(|| SavedSchema {
             columns,
-            extra: self.extra.clone(),
+            extra: self.extra.as_ref().map(|(name, _)| name.clone()),
+            kept: self.kept.clone(),
         })
     }
 }

@@ -158,7 +158,10 @@ impl ParquetOut {
                     format!("the row group starting there cannot be written: {e}"),
                 )
             })?;
-            self.row_groups += self.parts.write(&batch, &self.props)?;
+            let descr = self.columns.parquet_schema().map_err(|e| {
+                ExportError::encode(offset, format!("the Parquet schema of the row group: {e}"))
+            })?;
+            self.row_groups += self.parts.write(&batch, descr, &self.props)?;
         }
         let schema = serde_json::to_value(self.columns.fixed())
             .map_err(|e| ExportError::io(&self.path, "", std::io::Error::other(e)))?;
@@ -223,7 +226,8 @@ impl ParquetOut {
             .map_err(io_err(&partial))?;
         let mut out = Tracked::new(file);
         let schema = self.columns.schema();
-        let row_groups = self.parts.join(&mut out, &schema, &self.props)?;
+        let descr = self.columns.parquet_schema().map_err(ExportError::output)?;
+        let row_groups = self.parts.join(&mut out, &schema, descr, &self.props)?;
         out.sync().map_err(io_err(&partial))?;
         let (bytes, crc32) = out.sums();
         self.lock.record(&Completed {
@@ -244,6 +248,8 @@ impl ParquetOut {
             row_groups,
             bytes,
             compression: self.options.compression.to_string(),
+            kept_in_extra: self.columns.kept().to_vec(),
+            extra_column: self.columns.extra_column().map(String::from),
         };
         Ok((self.path, report))
     }

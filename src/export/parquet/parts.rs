@@ -15,14 +15,24 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescriptor;
 
 use super::super::checkpoint::PartFile;
 use super::super::error::{ExportError, io_err};
 use super::super::files::{crc_of, parts_path, remove_if_present, sync_dir};
+
+/// The writer's options: `props`, and `descr` as the Parquet schema (the Arrow schema's, with
+/// the JSON logical type on JSON columns).
+fn writer_options(descr: SchemaDescriptor, props: &WriterProperties) -> ArrowWriterOptions {
+    ArrowWriterOptions::new()
+        .with_properties(props.clone())
+        .with_parquet_schema(descr)
+}
 
 /// The name of part `index`.
 fn part_name(index: usize) -> String {
@@ -145,6 +155,7 @@ impl Parts {
     pub(crate) fn write(
         &mut self,
         batch: &RecordBatch,
+        descr: SchemaDescriptor,
         props: &WriterProperties,
     ) -> Result<u64, ExportError> {
         let path = self.dir.join(part_name(self.files.len()));
@@ -155,8 +166,9 @@ impl Parts {
             .map_err(io_err(&path))?;
         let failed =
             |e: parquet::errors::ParquetError| ExportError::io(&path, "", io::Error::other(e));
+        let options = writer_options(descr, props);
         let mut writer =
-            ArrowWriter::try_new(Tracked::new(file), batch.schema(), Some(props.clone()))
+            ArrowWriter::try_new_with_options(Tracked::new(file), batch.schema(), options)
                 .map_err(failed)?;
         writer.write(batch).map_err(failed)?;
         let meta = writer.finish().map_err(failed)?;
@@ -179,6 +191,7 @@ impl Parts {
         &self,
         out: &mut Tracked,
         schema: &SchemaRef,
+        descr: SchemaDescriptor,
         props: &WriterProperties,
     ) -> Result<u64, ExportError> {
         let name = self.dir.display().to_string();
@@ -187,8 +200,9 @@ impl Parts {
         };
         if self.files.is_empty() {
             // No rows: a file with the schema and no row group.
+            let options = writer_options(descr, props);
             let writer =
-                ArrowWriter::try_new(out, schema.clone(), Some(props.clone())).map_err(failed)?;
+                ArrowWriter::try_new_with_options(out, schema.clone(), options).map_err(failed)?;
             writer.close().map_err(failed)?;
             return Ok(0);
         }

@@ -1,11 +1,14 @@
 //! What a JSON value is ([`Kind`]), and the column types ([`Type`]) inference widens through.
 //!
-//! Inference widens integer → float → text: integers (fitting i64) make an Int64 column,
-//! integers and floats a Float64 one, booleans a Boolean one, and anything else (strings,
-//! objects, arrays, integers beyond i64 or numbers beyond f64, mixes) a Utf8 one; a column
-//! that saw only nulls is Utf8. Into a column, null fits every type, an integer fits Int64 and
-//! Float64, a float Float64, a boolean Boolean, and anything fits Utf8: a string as itself,
-//! another value as its compact JSON text (the same rules for push-devices' typed columns).
+//! Inference keeps each column to one kind of value: integers (fitting i64) make an Int64
+//! column, integers and floats a Float64 one, booleans a Boolean one, strings a Utf8 one; and
+//! anything else (objects, arrays, integers beyond i64 or numbers beyond f64, or values of
+//! more than one of those kinds) a Json column, which holds every value as its compact JSON
+//! text, strings quoted, written with Parquet's JSON logical type: `5` and `"5"` stay apart.
+//! A column that saw only nulls is Utf8. Into a column, null fits every type, an integer fits
+//! Int64 and (when a float holds it exactly) Float64, a float Float64, a boolean Boolean, a
+//! string Utf8, and anything Json (the same rules for push-devices' typed columns). A value
+//! that does not fit goes to the row's catch-all column (`extra`), as sent.
 //! A Timestamp column (push-devices' documented `*_time` fields, never inferred) takes
 //! integers, read as Unix seconds and stored as milliseconds: Parquet has no logical type for
 //! seconds (a seconds column is written as a bare INT64, which DuckDB and polars read as a
@@ -31,8 +34,11 @@ pub(crate) enum Type {
     /// Integers that are Unix seconds, as `Timestamp(Millisecond, "UTC")`: readers see a time,
     /// not a number. Only a documented field is given this type; inference never widens to it.
     Timestamp,
-    /// Strings as themselves, any other value as its compact JSON text.
+    /// Strings, as themselves.
     Utf8,
+    /// Any value as its compact JSON text (strings quoted), as Utf8 with Arrow's `arrow.json`
+    /// extension type, written with Parquet's JSON logical type.
+    Json,
 }
 
 impl Type {
@@ -43,7 +49,7 @@ impl Type {
             Type::Float64 => DataType::Float64,
             Type::Boolean => DataType::Boolean,
             Type::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
-            Type::Utf8 => DataType::Utf8,
+            Type::Utf8 | Type::Json => DataType::Utf8,
         }
     }
 
@@ -54,7 +60,22 @@ impl Type {
             Type::Float64 => "a number",
             Type::Boolean => "a boolean",
             Type::Timestamp => "an integer (Unix seconds)",
-            Type::Utf8 => "any value",
+            Type::Utf8 => "a string",
+            Type::Json => "any value",
+        }
+    }
+
+    /// Whether a column of this type holds a value of `kind` exactly.
+    pub(super) fn fits(self, kind: &Kind) -> bool {
+        match (self, kind) {
+            (_, Kind::Null) | (Type::Json, _) => true,
+            (Type::Int64, Kind::Int(_)) | (Type::Float64, Kind::Float(_)) => true,
+            // Above 2^53 not every integer has a float of its own.
+            (Type::Float64, Kind::Int(i)) => i.unsigned_abs() <= 1 << 53,
+            (Type::Boolean, Kind::Bool(_)) | (Type::Utf8, Kind::Str) => true,
+            // Unix seconds as milliseconds; seconds beyond ±292 million years do not fit.
+            (Type::Timestamp, Kind::Int(i)) => i.checked_mul(1000).is_some(),
+            _ => false,
         }
     }
 
@@ -66,15 +87,16 @@ impl Type {
             Kind::Int(_) => Type::Int64,
             Kind::Float(_) => Type::Float64,
             Kind::Bool(_) => Type::Boolean,
-            _ => Type::Utf8,
+            Kind::Str => Type::Utf8,
+            Kind::BigInt | Kind::BigFloat | Kind::Object | Kind::Array => Type::Json,
         };
         Some(match seen {
             None => of_kind,
-            Some(seen) if seen == of_kind || seen == Type::Utf8 => seen,
+            Some(seen) if seen == of_kind => seen,
             Some(Type::Int64 | Type::Float64) if matches!(of_kind, Type::Int64 | Type::Float64) => {
                 Type::Float64
             }
-            Some(_) => Type::Utf8,
+            Some(_) => Type::Json,
         })
     }
 }
@@ -169,18 +191,21 @@ mod tests {
     }
 
     #[test]
-    fn inference_widens_integer_float_text() {
+    fn inference_widens_integer_to_float_and_any_other_mix_to_json() {
         let widen = |kinds: &[&str]| kinds.iter().fold(None, |t, k| Type::widen(t, &kind(k)));
         assert_eq!(widen(&["null"]), None);
         assert_eq!(widen(&["1", "null", "2"]), Some(Type::Int64));
         assert_eq!(widen(&["1", "2.5"]), Some(Type::Float64));
         assert_eq!(widen(&["2.5", "1"]), Some(Type::Float64));
-        assert_eq!(widen(&["1", "2.5", r#""x""#]), Some(Type::Utf8));
+        assert_eq!(widen(&[r#""x""#, "null", r#""y""#]), Some(Type::Utf8));
+        assert_eq!(widen(&["1", "2.5", r#""x""#]), Some(Type::Json));
         assert_eq!(widen(&["true", "false"]), Some(Type::Boolean));
-        assert_eq!(widen(&["true", "1"]), Some(Type::Utf8));
-        assert_eq!(widen(&["1", "true"]), Some(Type::Utf8));
-        assert_eq!(widen(&["1", "9223372036854775808"]), Some(Type::Utf8));
-        assert_eq!(widen(&["{}"]), Some(Type::Utf8));
-        assert_eq!(widen(&[r#""x""#, "1"]), Some(Type::Utf8));
+        assert_eq!(widen(&["true", "1"]), Some(Type::Json));
+        assert_eq!(widen(&["1", "true"]), Some(Type::Json));
+        assert_eq!(widen(&["1", "9223372036854775808"]), Some(Type::Json));
+        assert_eq!(widen(&["{}"]), Some(Type::Json));
+        assert_eq!(widen(&["[1]", "{}"]), Some(Type::Json));
+        assert_eq!(widen(&[r#""x""#, "1"]), Some(Type::Json));
+        assert_eq!(widen(&["{}", r#""x""#, "1"]), Some(Type::Json));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use arrow_schema::extension::Json;
 use arrow_schema::{Field, Fields};
 
 use super::kind::{Kind, Type};
@@ -96,10 +97,21 @@ impl Layout {
         }
     }
 
-    /// The Arrow fields, all nullable, then `extra` (a Utf8 column) when named.
-    pub(super) fn arrow_fields(&self, extra: Option<&str>) -> Fields {
-        let column = |c: &Column| Field::new(&c.name, c.ty.unwrap_or(Type::Utf8).data_type(), true);
-        let extra = extra.map(|name| Field::new(name, Type::Utf8.data_type(), true));
+    /// The Arrow fields, all nullable, then `extra` (a column of `extra_type`) when named.
+    /// With `marked`, a Json column carries the `arrow.json` extension type, from which the
+    /// Parquet schema gets its JSON logical type; the Arrow schema written in the file and the
+    /// batches have none (polars, as of 1.17, cannot read a file whose Arrow schema has an
+    /// extension type, and reads the logical type alone as text).
+    pub(super) fn arrow_fields(&self, extra: Option<(&str, Type)>, marked: bool) -> Fields {
+        let field = |name: &str, ty: Type| {
+            let field = Field::new(name, ty.data_type(), true);
+            match ty {
+                Type::Json if marked => field.with_extension_type(Json::default()),
+                _ => field,
+            }
+        };
+        let column = |c: &Column| field(&c.name, c.ty.unwrap_or(Type::Utf8));
+        let extra = extra.map(|(name, ty)| field(name, ty));
         self.columns.iter().map(column).chain(extra).collect()
     }
 }
@@ -111,8 +123,18 @@ pub(super) fn invalid(offset: u64, e: &serde_json::Error) -> String {
 
 /// The error for a value that does not fit its column.
 pub(super) fn misfit(name: &str, offset: u64, ty: Type, found: &Kind) -> String {
-    let (expected, found) = (ty.expected(), found.name());
-    format!("field {name:?} of the row at offset {offset}: expected {expected}, found {found}")
+    let why = why_misfit(ty, found);
+    format!("field {name:?} of the row at offset {offset}: {why}")
+}
+
+/// Why a value of `found` does not fit a column of `ty`: "expected an integer, found a float".
+pub(super) fn why_misfit(ty: Type, found: &Kind) -> String {
+    let found = match (ty, found) {
+        (Type::Timestamp, Kind::Int(_)) => "an integer beyond the millisecond timestamp range",
+        (Type::Float64, Kind::Int(_)) => "an integer a float cannot hold exactly",
+        (_, kind) => kind.name(),
+    };
+    format!("expected {}, found {found}", ty.expected())
 }
 
 /// The error for a field that has no column once the schema is fixed.

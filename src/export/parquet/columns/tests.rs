@@ -71,8 +71,9 @@ fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own(
     assert_eq!(ints(&batch, "delivery"), [Some(0), None, None]);
     assert_eq!(ints(&batch, "open"), [Some(1), None, None]);
     assert_eq!(ints(&batch, "click"), [Some(1700000000), None, None]);
+    // A number where the schema has text is kept as sent in `extra`, not turned into "42".
     let profile = texts(&batch, "profile_id");
-    assert_eq!(profile, [Some("p-1".into()), Some("42".into()), None]);
+    assert_eq!(profile, [Some("p-1".into()), None, None]);
     let message = texts(&batch, "error_message");
     assert_eq!(message, [Some("DEVICE_UNREGISTERED".into()), None, None]);
     assert_eq!(
@@ -82,7 +83,17 @@ fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own(
     assert_eq!(floats(&batch, "alpha"), [Some(1.5), Some(2.0), None]);
     assert_eq!(texts(&batch, "n"), [None, None, None]);
     assert_eq!(texts(&batch, "platform"), [Some("ios".into()), None, None]);
-    assert_eq!(texts(&batch, "extra"), [None, None, None]);
+    assert_eq!(
+        texts(&batch, "extra"),
+        [None, Some(r#"{"profile_id":42}"#.into()), None]
+    );
+    let kept = columns.kept();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        (kept[0].field.as_str(), kept[0].offset, kept[0].values),
+        ("profile_id", 1, 1)
+    );
+    assert_eq!(kept[0].reason, "expected a string, found an integer");
     for field in batch.schema().fields() {
         assert!(field.is_nullable(), "{field}");
     }
@@ -93,6 +104,7 @@ fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own(
     assert_eq!(type_of("profile_id"), DataType::Utf8);
     assert_eq!(type_of("action_id"), DataType::Int64);
     assert_eq!(type_of("platform"), DataType::Utf8);
+    assert_eq!(json_columns(&columns), ["zeta", "extra"]);
 
     // A field first seen after the schema is fixed goes to `extra`, in the row's order.
     let later = rows(&[r#"{"action_id":9,"late":{"b" : 1},"platform":"web","later":true}"#]);
@@ -102,6 +114,66 @@ fn push_devices_rows_are_typed_and_undocumented_fields_get_columns_of_their_own(
     assert_eq!(texts(&batch, "platform"), [Some("web".into())]);
     let extra = r#"{"late":{"b":1},"later":true}"#;
     assert_eq!(texts(&batch, "extra"), [Some(extra.into())]);
+    let kept: Vec<_> = columns
+        .kept()
+        .iter()
+        .map(|k| (&*k.field, k.offset, &*k.reason))
+        .collect();
+    let later = "first seen after the first row group fixed the schema";
+    assert_eq!(
+        kept,
+        [
+            ("profile_id", 1, "expected a string, found an integer"),
+            ("late", 3, later),
+            ("later", 3, later)
+        ]
+    );
+}
+
+/// The names of the columns written with Parquet's JSON logical type.
+fn json_columns(columns: &Columns) -> Vec<String> {
+    let descr = columns.parquet_schema().unwrap();
+    let json = |c: &&std::sync::Arc<parquet::schema::types::ColumnDescriptor>| {
+        c.logical_type_ref() == Some(&parquet::basic::LogicalType::Json)
+    };
+    descr
+        .columns()
+        .iter()
+        .filter(json)
+        .map(|c| c.name().to_owned())
+        .collect()
+}
+
+/// The batch of `texts`, and the names of its JSON columns.
+fn batch_and_json(model: &str, texts: &[&str]) -> (RecordBatch, Vec<String>) {
+    let mut columns = Columns::new(model, None);
+    columns.push(&rows(texts), 0).unwrap();
+    let batch = columns.take_batch().unwrap();
+    (batch, json_columns(&columns))
+}
+
+#[test]
+fn an_undocumented_field_of_mixed_kinds_is_a_json_column_that_keeps_5_apart_from_the_string() {
+    let (batch, json) = batch_and_json(
+        "push-devices",
+        &[
+            r#"{"action_id":1,"platform":5,"meta":{"a":1}}"#,
+            r#"{"action_id":2,"platform":"ios","meta":"{\"a\":1}"}"#,
+            r#"{"action_id":3,"platform":null}"#,
+        ],
+    );
+    assert_eq!(json, ["platform", "meta", "extra"]);
+    let platform = texts(&batch, "platform");
+    assert_eq!(platform, [Some("5".into()), Some(r#""ios""#.into()), None]);
+    let meta = texts(&batch, "meta");
+    assert_eq!(
+        meta,
+        [
+            Some(r#"{"a":1}"#.into()),
+            Some(r#""{\"a\":1}""#.into()),
+            None
+        ]
+    );
 }
 
 #[test]
@@ -114,22 +186,29 @@ fn a_row_field_named_extra_keeps_its_column_and_the_others_column_gives_way() {
 }
 
 #[test]
-fn create_time_takes_integers_as_unix_seconds_and_refuses_text() {
-    let mut columns = Columns::new("push-devices", None);
-    columns
-        .push(&rows(&[r#"{"create_time":"2024-01-01"}"#]), 5)
-        .unwrap();
-    let e = columns.take_batch().unwrap_err();
-    let want = r#"field "create_time" of the row at offset 5: expected an integer (Unix seconds), found a string"#;
-    assert_eq!(e, want);
+fn create_time_takes_integers_as_unix_seconds_and_keeps_others_as_sent_in_extra() {
     let mut columns = Columns::new("push-devices", None);
     let beyond = r#"{"create_time":9223372036854776}"#;
+    let texts_in = [
+        r#"{"create_time":"2024-01-01"}"#,
+        beyond,
+        r#"{"create_time":86400}"#,
+    ];
+    columns.push(&rows(&texts_in), 5).unwrap();
+    let batch = columns.take_batch().unwrap();
+    assert_eq!(seconds(&batch, "create_time"), [None, None, Some(86400)]);
+    let extra = texts(&batch, "extra");
+    assert_eq!(extra, [Some(texts_in[0].into()), Some(beyond.into()), None]);
+    let kept = columns.kept();
+    assert_eq!((kept[0].offset, kept[0].values), (5, 2));
+    let want = "expected an integer (Unix seconds), found a string";
+    assert_eq!(kept[0].reason, want);
+    let mut columns = Columns::new("push-devices", None);
     columns.push(&rows(&[beyond]), 6).unwrap();
-    let e = columns.take_batch().unwrap_err();
-    assert!(
-        e.contains("offset 6: expected an integer (Unix seconds)"),
-        "{e}"
-    );
+    columns.take_batch().unwrap();
+    let want = "expected an integer (Unix seconds), found an integer beyond the millisecond \
+                timestamp range";
+    assert_eq!(columns.kept()[0].reason, want);
 }
 
 #[test]
@@ -155,19 +234,22 @@ fn select_orders_the_columns_and_unknown_selected_names_are_inferred() {
 }
 
 #[test]
-fn a_value_that_does_not_fit_its_typed_column_is_refused_by_field_and_offset() {
+fn a_value_that_does_not_fit_its_typed_column_is_kept_as_sent_in_extra_by_field_and_offset() {
     let mut columns = Columns::new("push-devices", None);
     columns.push(&rows(&[r#"{"action_id":1}"#]), 12344).unwrap();
     columns
-        .push(&rows(&[r#"{"action_id":"2"}"#]), 12345)
+        .push(&rows(&[r#"{"action_id":"2","device_id":3}"#]), 12345)
         .unwrap();
-    let e = columns.take_batch().unwrap_err();
+    let batch = columns.take_batch().unwrap();
+    assert_eq!(ints(&batch, "action_id"), [Some(1), None]);
+    assert_eq!(ints(&batch, "device_id"), [None, Some(3)]);
     assert_eq!(
-        e,
-        r#"field "action_id" of the row at offset 12345: expected an integer, found a string"#
+        texts(&batch, "extra"),
+        [None, Some(r#"{"action_id":"2"}"#.into())]
     );
-    assert_eq!(columns.buffered_rows(), 2, "an error changes nothing");
-    assert_eq!(columns.fixed(), None);
+    let kept = &columns.kept()[0];
+    assert_eq!((kept.field.as_str(), kept.offset), ("action_id", 12345));
+    assert_eq!(kept.reason, "expected an integer, found a string");
     for (value, found) in [
         ("1.5", "a float"),
         ("9223372036854775808", "an integer beyond i64"),
@@ -175,13 +257,13 @@ fn a_value_that_does_not_fit_its_typed_column_is_refused_by_field_and_offset() {
         ("true", "a boolean"),
     ] {
         let mut columns = Columns::new("push-devices", None);
-        columns
-            .push(&rows(&[&format!(r#"{{"error":{value}}}"#)]), 3)
-            .unwrap();
-        let e = columns.take_batch().unwrap_err();
-        let want =
-            format!(r#"field "error" of the row at offset 3: expected an integer, found {found}"#);
-        assert_eq!(e, want);
+        let row = format!(r#"{{"error":{value}}}"#);
+        columns.push(&rows(&[&row]), 3).unwrap();
+        let batch = columns.take_batch().unwrap();
+        assert_eq!(texts(&batch, "extra"), [Some(row.clone())]);
+        assert_eq!(ints(&batch, "error"), [None]);
+        let want = format!("expected an integer, found {found}");
+        assert_eq!(columns.kept()[0].reason, want);
     }
 }
 
@@ -197,10 +279,9 @@ fn a_row_that_is_not_an_object_is_refused_by_offset() {
 }
 
 #[test]
-fn inferred_types_widen_from_integer_to_float_to_text_within_a_batch() {
-    let batch = batch_of(
+fn inferred_types_widen_from_integer_to_float_and_mixes_to_json_within_a_batch() {
+    let (batch, json) = batch_and_json(
         "campaign",
-        None,
         &[
             r#"{"id":1,"rate":1,"name":2,"flag":true,"big":1,"tags":null}"#,
             r#"{"id":2,"rate":0.5,"name":2.5,"flag":false,"big":18446744073709551615,"late":null}"#,
@@ -208,7 +289,9 @@ fn inferred_types_widen_from_integer_to_float_to_text_within_a_batch() {
             r#"{"mixed":1}"#,
         ],
     );
-    let want = ["id", "rate", "name", "flag", "big", "tags", "late", "mixed"];
+    let want = [
+        "id", "rate", "name", "flag", "big", "tags", "late", "mixed", "extra",
+    ];
     assert_eq!(names(&batch), want);
     let schema = batch.schema();
     let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
@@ -216,15 +299,21 @@ fn inferred_types_widen_from_integer_to_float_to_text_within_a_batch() {
     assert_eq!(
         types,
         [
-            &Int64, &Float64, &Utf8, &Boolean, &Utf8, &Utf8, &Utf8, &Utf8
+            &Int64, &Float64, &Utf8, &Boolean, &Utf8, &Utf8, &Utf8, &Utf8, &Utf8
         ]
     );
+    assert_eq!(json, ["name", "big", "tags", "mixed", "extra"]);
     assert_eq!(ints(&batch, "id"), [Some(1), Some(2), Some(3), None]);
     assert_eq!(floats(&batch, "rate"), [Some(1.0), Some(0.5), None, None]);
     let name = texts(&batch, "name");
     assert_eq!(
         name,
-        [Some("2".into()), Some("2.5".into()), Some("x".into()), None]
+        [
+            Some("2".into()),
+            Some("2.5".into()),
+            Some(r#""x""#.into()),
+            None
+        ]
     );
     let flag = batch.column_by_name("flag").unwrap().as_boolean().iter();
     assert_eq!(
@@ -249,36 +338,51 @@ fn inferred_types_widen_from_integer_to_float_to_text_within_a_batch() {
 }
 
 #[test]
-fn a_fixed_schema_takes_integers_as_floats_and_refuses_misfits_and_new_fields() {
+fn a_fixed_schema_takes_integers_as_floats_and_keeps_misfits_and_new_fields_in_extra() {
     let mut columns = Columns::new("campaign", None);
     columns
         .push(&rows(&[r#"{"id":1,"rate":0.5,"note":"a"}"#]), 0)
         .unwrap();
     columns.take_batch().unwrap();
     columns
-        .push(&rows(&[r#"{"id":2,"rate":1,"note":{"x":1}}"#]), 1)
+        .push(
+            &rows(&[
+                r#"{"id":2,"rate":1,"note":{"x":1}}"#,
+                r#"{"id":2.5,"new":1,"rate":9007199254740993}"#,
+            ]),
+            1,
+        )
         .unwrap();
     let batch = columns.take_batch().unwrap();
-    assert_eq!(floats(&batch, "rate"), [Some(1.0)]);
-    assert_eq!(texts(&batch, "note"), [Some(r#"{"x":1}"#.into())]);
-
-    columns.push(&rows(&[r#"{"id":2.5}"#]), 2).unwrap();
-    let e = columns.take_batch().unwrap_err();
+    assert_eq!(floats(&batch, "rate"), [Some(1.0), None]);
+    assert_eq!(texts(&batch, "note"), [None, None]);
+    assert_eq!(ints(&batch, "id"), [Some(2), None]);
+    let extra = [
+        Some(r#"{"note":{"x":1}}"#.into()),
+        Some(r#"{"id":2.5,"new":1,"rate":9007199254740993}"#.into()),
+    ];
+    assert_eq!(texts(&batch, "extra"), extra);
+    let kept: Vec<_> = columns
+        .kept()
+        .iter()
+        .map(|k| (&*k.field, k.offset, &*k.reason))
+        .collect();
     assert_eq!(
-        e,
-        r#"field "id" of the row at offset 2: expected an integer, found a float"#
-    );
-
-    let mut columns = Columns::new("campaign", None);
-    columns.push(&rows(&[r#"{"id":1}"#]), 0).unwrap();
-    columns.take_batch().unwrap();
-    columns.push(&rows(&[r#"{"id":2,"new":1}"#]), 7).unwrap();
-    let e = columns.take_batch().unwrap_err();
-    assert!(
-        e.starts_with(
-            r#"field "new" of the row at offset 7: not in the schema fixed by the first row group; "#
-        ),
-        "{e}"
+        kept,
+        [
+            ("note", 1, "expected a string, found an object"),
+            ("id", 2, "expected an integer, found a float"),
+            (
+                "new",
+                2,
+                "first seen after the first row group fixed the schema"
+            ),
+            (
+                "rate",
+                2,
+                "expected a number, found an integer a float cannot hold exactly"
+            ),
+        ]
     );
 }
 
@@ -294,17 +398,35 @@ fn a_resumed_export_keeps_the_saved_schema() {
     let json = serde_json::to_string(&saved).unwrap();
     assert_eq!(
         json,
-        r#"{"columns":[["id","int64"],["rate","float64"],["none","utf8"]],"extra":null}"#
+        r#"{"columns":[["id","int64"],["rate","float64"],["none","utf8"],["extra","json"]],"extra":"extra"}"#
     );
     let back: SavedSchema = serde_json::from_str(&json).unwrap();
     let mut resumed = Columns::resumed("campaign", None, back);
     assert_eq!(resumed.schema(), columns.schema());
     resumed.push(&rows(&[r#"{"id":"x"}"#]), 9).unwrap();
-    assert!(
-        resumed
-            .take_batch()
-            .unwrap_err()
-            .contains("expected an integer")
+    let batch = resumed.take_batch().unwrap();
+    assert_eq!(texts(&batch, "extra"), [Some(r#"{"id":"x"}"#.into())]);
+    // What was kept in `extra` before the stop is counted on.
+    let saved = resumed.fixed().unwrap();
+    let mut again = Columns::resumed("campaign", None, saved);
+    again.push(&rows(&[r#"{"id":"y"}"#]), 10).unwrap();
+    again.take_batch().unwrap();
+    assert_eq!((again.kept()[0].offset, again.kept()[0].values), (9, 2));
+
+    // An earlier build's inferred schema had no catch-all: a misfit is refused there.
+    let legacy = r#"{"columns":[["id","int64"],["note","utf8"]],"extra":null}"#;
+    let legacy: SavedSchema = serde_json::from_str(legacy).unwrap();
+    let mut legacy = Columns::resumed("campaign", None, legacy);
+    legacy.push(&rows(&[r#"{"id":1,"note":2}"#]), 3).unwrap();
+    assert_eq!(
+        texts(&legacy.take_batch().unwrap(), "note"),
+        [Some("2".into())]
+    );
+    legacy.push(&rows(&[r#"{"id":"x"}"#]), 4).unwrap();
+    let e = legacy.take_batch().unwrap_err();
+    assert_eq!(
+        e,
+        r#"field "id" of the row at offset 4: expected an integer, found a string"#
     );
 
     let mut typed = Columns::new("push-devices", None);
@@ -327,9 +449,10 @@ fn an_empty_export_has_a_schema_and_no_rows() {
         .iter()
         .map(|f| (f.name().as_str(), f.data_type()))
         .collect();
-    assert_eq!(fields, [("b", &DataType::Utf8), ("a", &DataType::Utf8)]);
-    assert_eq!(Columns::new("campaign", None).schema().fields().len(), 0);
-    assert_eq!(Columns::new("campaign", None).extra_column(), None);
+    let text = &DataType::Utf8;
+    assert_eq!(fields, [("b", text), ("a", text), ("extra", text)]);
+    assert_eq!(Columns::new("campaign", None).schema().fields().len(), 1);
+    assert_eq!(Columns::new("campaign", None).extra_column(), Some("extra"));
     let batch = Columns::new("push-devices", None).take_batch().unwrap();
     assert_eq!((batch.num_rows(), batch.num_columns()), (0, 11));
 }
