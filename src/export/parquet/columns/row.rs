@@ -11,7 +11,10 @@ use serde_json::value::RawValue;
 pub(super) type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 /// Cuts `row`, a JSON object, into its fields (into `out`, emptied first). The names borrow
-/// the row's text unless they hold escapes; the values always do.
+/// the row's text unless they hold escapes; the values always do. A name the row has twice is
+/// one field, where it first appears, with the last value, as a JSON reader's map has it
+/// (serde_json, Python's `json`, DuckDB's `read_json`): the column or the catch-all holds
+/// what the NDJSON export of the row reads back as.
 pub(super) fn fields<'a>(row: &'a [u8], out: &mut Fields<'a>) -> serde_json::Result<()> {
     out.clear();
     let mut de = serde_json::Deserializer::from_slice(row);
@@ -36,7 +39,10 @@ impl<'a> Visitor<'a> for Seed<'_, 'a> {
     fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(Name(name)) = map.next_key::<Name<'a>>()? {
             let value = map.next_value::<&'a RawValue>()?;
-            self.0.push((name, value));
+            match self.0.iter_mut().find(|(seen, _)| *seen == name) {
+                Some(field) => field.1 = value,
+                None => self.0.push((name, value)),
+            }
         }
         Ok(())
     }
@@ -138,6 +144,10 @@ mod tests {
             got,
             [("b", "1"), ("a\"q", r#"{"x": [1, 2]}"#), ("c", r#""s""#)]
         );
+        let row = br#"{"d":1,"e":true,"d":"two","\u0064":3}"#;
+        fields(row, &mut out).unwrap();
+        let got: Vec<(&str, &str)> = out.iter().map(|(k, v)| (&**k, v.get())).collect();
+        assert_eq!(got, [("d", "3"), ("e", "true")], "the last value wins");
         assert!(fields(b"[1]", &mut out).is_err());
         assert!(fields(b"{} x", &mut out).is_err());
     }

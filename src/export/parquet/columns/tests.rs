@@ -267,6 +267,36 @@ fn a_value_that_does_not_fit_its_typed_column_is_kept_as_sent_in_extra_by_field_
     }
 }
 
+/// A row that names a field twice holds the last value, as a JSON reader of the NDJSON export
+/// reads it: in its column where it fits, else as sent in `extra`, counted once.
+#[test]
+fn a_field_named_twice_in_a_row_is_its_last_value_in_its_column_or_in_extra() {
+    let mut columns = Columns::new("push-devices", None);
+    columns
+        .push(&rows(&[r#"{"action_id":1,"error":1}"#]), 0)
+        .unwrap();
+    columns
+        .push(
+            &rows(&[
+                r#"{"action_id":2,"error":5,"error":1.5}"#,
+                r#"{"action_id":3,"error":1.5,"error":6}"#,
+                r#"{"action_id":4,"error":7,"error":8}"#,
+            ]),
+            1,
+        )
+        .unwrap();
+    let batch = columns.take_batch().unwrap();
+    assert_eq!(ints(&batch, "error"), [Some(1), None, Some(6), Some(8)]);
+    let extra = [None, Some(r#"{"error":1.5}"#.into()), None, None];
+    assert_eq!(texts(&batch, "extra"), extra);
+    let kept = columns.kept();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        (kept[0].field.as_str(), kept[0].offset, kept[0].values),
+        ("error", 1, 1)
+    );
+}
+
 #[test]
 fn a_row_that_is_not_an_object_is_refused_by_offset() {
     let mut columns = Columns::new("campaign", None);
