@@ -25,7 +25,10 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
 use super::files::{crc_of, lock_path, record_path, remove_if_present, state_lock_path, sync_dir};
+use super::report::ParquetReport;
 use super::sealed;
+use crate::paginate::Summary;
+use crate::query::Mode;
 
 /// What a finished export leaves in `.NAME.complete`: what it exported and the bytes it wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +56,69 @@ pub(crate) struct Tally {
     /// `short page of 345 rows at offset 2000`; `None` when it did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
+    /// The offset after its last row; `None` in a record of an earlier build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
+    /// The `action_id` of its last row, where the stream read keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<u64>,
+    /// How it paged; `None` in a record of an earlier build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// What stood between it and a guarantee, as its summary had them: why completeness
+    /// could not be checked, and page seams where rows shifted (found, and repaired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_warning: Option<String>,
+    /// Page seams where rows had shifted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shifts_detected: u64,
+    /// Of those, the seams repaired.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shifts_repaired: u64,
+    /// String values stored with U+FFFD in place of a lone UTF-16 surrogate, every run's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub values_replaced: u64,
+    /// A Parquet output: what the file holds (row groups, size, compression, values kept in
+    /// the catch-all column); `None` for another format, or in a record of an earlier build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<ParquetReport>,
+}
+
+impl Tally {
+    /// What the record of an export that ended with `summary`, `rows` in its output and
+    /// `values_replaced` keeps; the Parquet report is added once the file is joined.
+    pub(crate) fn of(summary: &Summary, rows: u64, values_replaced: u64) -> Tally {
+        Tally {
+            rows,
+            end: summary.end.as_ref().map(|e| e.to_string()),
+            next_offset: Some(summary.next_offset),
+            next_key: summary.next_key,
+            mode: Some(summary.mode),
+            order_warning: summary.order_warning.clone(),
+            shifts_detected: summary.shifts_detected,
+            shifts_repaired: summary.shifts_repaired,
+            values_replaced,
+            parquet: None,
+        }
+    }
+
+    /// The summary of a run that found this export already complete: it did nothing, and
+    /// ended where this export did, with its warnings.
+    pub(crate) fn summary(&self) -> Summary {
+        Summary {
+            next_offset: self.next_offset.unwrap_or_default(),
+            next_key: self.next_key,
+            mode: self.mode.unwrap_or_default(),
+            order_warning: self.order_warning.clone(),
+            shifts_detected: self.shifts_detected,
+            shifts_repaired: self.shifts_repaired,
+            ..Summary::default()
+        }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A lock file, locked, held until dropped; dropping it removes the lock file.

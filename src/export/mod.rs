@@ -361,10 +361,7 @@ impl Export {
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
-        let tally = Tally {
-            rows,
-            end: pages.summary().end.as_ref().map(|e| e.to_string()),
-        };
+        let tally = Tally::of(&pages.summary(), rows, replaced.count());
         let (path, parquet) = sink.finish(start, tally)?;
         Ok(Report {
             summary: pages.summary(),

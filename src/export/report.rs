@@ -63,7 +63,7 @@ pub struct ReplacedValue {
 }
 
 /// What a finished Parquet file holds, besides its rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ParquetReport {
     /// Row groups in the file.
@@ -97,14 +97,19 @@ pub struct KeptInExtra {
 }
 
 impl Report {
-    /// `--resume` of an export that had already finished: nothing done.
+    /// `--resume` of an export that had already finished: nothing done. The rows, the end,
+    /// where it ended, its warnings, values replaced and (for Parquet) what the file holds
+    /// are those its record kept.
     pub(super) fn already_complete(
         target: &Target,
         started: Instant,
         tally: Option<Tally>,
     ) -> Report {
+        let summary = tally.as_ref().map(Tally::summary).unwrap_or_default();
+        let parquet = tally.as_ref().and_then(|t| t.parquet.clone());
+        let values_replaced = tally.as_ref().map_or(0, |t| t.values_replaced);
         Report {
-            summary: Summary::default(),
+            summary,
             rows_in_output: tally.as_ref().map_or(0, |t| t.rows),
             rows_known: tally.is_some(),
             earlier_end: tally.and_then(|t| t.end),
@@ -118,8 +123,8 @@ impl Report {
             already_complete: true,
             rows_new: None,
             rows_reread: None,
-            parquet: None,
-            values_replaced: 0,
+            parquet,
+            values_replaced,
             replaced_values: Vec::new(),
         }
     }

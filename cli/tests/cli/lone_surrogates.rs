@@ -70,6 +70,16 @@ pub(crate) async fn server() -> MockServer {
 }
 
 fn export(server: &MockServer, format: &str, out: &Path, summary: &Path) -> Output {
+    export_with(server, format, out, summary, &[])
+}
+
+fn export_with(
+    server: &MockServer,
+    format: &str,
+    out: &Path,
+    summary: &Path,
+    args: &[&str],
+) -> Output {
     Command::new(BIN)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -80,6 +90,7 @@ fn export(server: &MockServer, format: &str, out: &Path, summary: &Path) -> Outp
         .env("XTREMEPUSH_APPTOKEN", "t0ken")
         .stdin(Stdio::null())
         .args(["export", "--page-size", "10", "--format", format])
+        .args(args)
         .arg("--summary-json")
         .arg(summary)
         .arg("-o")
@@ -110,6 +121,22 @@ fn says_what_it_changed(out: &Output, summary: &Path) {
             {"field": "meta", "offset": LONE_LOW},
         ])
     );
+}
+
+/// A rerun that finds the output complete reports it as its export did: not guaranteed, with
+/// the values it changed counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_of_an_output_with_values_replaced_is_not_guaranteed_either() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, summary) = (dir.path().join("rows.ndjson"), dir.path().join("s.json"));
+    says_what_it_changed(&export(&server, "ndjson", &out, &summary), &summary);
+    let again = export_with(&server, "ndjson", &out, &summary, &["--resume"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["stop_reason"], "already_complete", "{s}");
+    assert_eq!(s["guaranteed"], false, "{s}");
+    assert_eq!(s["values_replaced"], 2, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

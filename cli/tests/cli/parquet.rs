@@ -351,6 +351,25 @@ async fn a_value_that_does_not_fit_its_column_is_kept_as_sent_and_the_summary_na
         (&kept["field"], &kept["offset"], &kept["values"]),
         (&json!("campaign_id"), &json!(1234), &json!(2))
     );
+
+    // A rerun finds the file complete and reports what it holds, as its export did.
+    let mut again = with_summary.clone();
+    again.push("--resume");
+    ok(&export_to(&server, &again, &parquet));
+    let rerun: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(rerun["stop_reason"], "already_complete", "{rerun}");
+    for key in [
+        "rows",
+        "next_offset",
+        "row_groups",
+        "bytes",
+        "compression",
+        "kept_in_extra",
+        "extra_column",
+        "guaranteed",
+    ] {
+        assert_eq!(rerun[key], json[key], "{key}: {rerun}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

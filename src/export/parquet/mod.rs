@@ -216,7 +216,10 @@ impl ParquetOut {
     /// Completes the output: the last rows written as a part, the parts joined into
     /// `.NAME.partial` and synced, recorded as finished (`.NAME.complete`), renamed into place;
     /// parts and checkpoint removed.
-    pub(crate) fn finish(mut self, tally: Tally) -> Result<(PathBuf, ParquetReport), ExportError> {
+    pub(crate) fn finish(
+        mut self,
+        mut tally: Tally,
+    ) -> Result<(PathBuf, ParquetReport), ExportError> {
         self.save_checkpoint()?;
         let partial = partial_path(&self.path);
         let file = OpenOptions::new()
@@ -230,6 +233,14 @@ impl ParquetOut {
         let row_groups = self.parts.join(&mut out, &schema, descr, &self.props)?;
         out.sync().map_err(io_err(&partial))?;
         let (bytes, crc32) = out.sums();
+        let report = ParquetReport {
+            row_groups,
+            bytes,
+            compression: self.options.compression.to_string(),
+            kept_in_extra: self.columns.kept().to_vec(),
+            extra_column: self.columns.extra_column().map(String::from),
+        };
+        tally.parquet = Some(report.clone());
         self.lock.record(&Completed {
             version: checkpoint::VERSION,
             identity: self.identity.clone(),
@@ -244,13 +255,6 @@ impl ParquetOut {
         self.parts.remove()?;
         let cp = checkpoint_path(&self.path);
         remove_if_present(&cp).map_err(io_err(&cp))?;
-        let report = ParquetReport {
-            row_groups,
-            bytes,
-            compression: self.options.compression.to_string(),
-            kept_in_extra: self.columns.kept().to_vec(),
-            extra_column: self.columns.extra_column().map(String::from),
-        };
         Ok((self.path, report))
     }
 }
