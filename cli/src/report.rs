@@ -222,10 +222,17 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             Some(end) => format!(" (its export ended: {end})"),
             None => String::new(),
         };
-        return format!(
+        let mut out = format!(
             "xp-export: nothing to resume: {where_to} is already complete: {} rows{ended}\n",
             thousands(r.rows_in_output)
         );
+        // What its export said of the file, from its record.
+        out += &file_lines(r);
+        for warning in r.summary.warnings() {
+            out += &format!("  warning: {warning}\n");
+        }
+        out += &replaced_line(r);
+        return out;
     }
     let s = &r.summary;
     let secs = r.elapsed.as_secs_f64();
@@ -247,6 +254,24 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             thousands(reread)
         );
     }
+    out += &file_lines(r);
+    for line in s.to_string().lines() {
+        out += &format!("  {line}\n");
+    }
+    out += &replaced_line(r);
+    if !r.left_out_fields.is_empty() {
+        out += &format!(
+            "  fields not in the CSV columns: {} (add them with --select, or use ndjson)\n",
+            r.left_out_fields.join(", ")
+        );
+    }
+    out
+}
+
+/// What a Parquet file holds: its row groups, size and compression, and the values kept as
+/// sent in its catch-all column.
+fn file_lines(r: &Report) -> String {
+    let mut out = String::new();
     if let Some(p) = &r.parquet {
         out += &format!(
             "  Parquet: {} row group{}, {} bytes, {} compression\n",
@@ -270,9 +295,12 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             );
         }
     }
-    for line in s.to_string().lines() {
-        out += &format!("  {line}\n");
-    }
+    out
+}
+
+/// The warning that values were stored with U+FFFD, where some were.
+fn replaced_line(r: &Report) -> String {
+    let mut out = String::new();
     if r.values_replaced > 0 {
         let named: Vec<String> = r
             .replaced_values
@@ -291,12 +319,6 @@ pub fn summary_text(r: &Report, format: Format) -> String {
             } else {
                 String::new()
             }
-        );
-    }
-    if !r.left_out_fields.is_empty() {
-        out += &format!(
-            "  fields not in the CSV columns: {} (add them with --select, or use ndjson)\n",
-            r.left_out_fields.join(", ")
         );
     }
     out

@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::Identity;
 use super::error::{ExportError, io_err};
 use super::files::{crc_of, lock_path, record_path, remove_if_present, state_lock_path, sync_dir};
-use super::report::ParquetReport;
+use super::report::{ParquetReport, ReplacedValue};
 use super::sealed;
+use super::surrogates::Replaced;
 use crate::paginate::Summary;
 use crate::query::Mode;
 
@@ -78,6 +79,9 @@ pub(crate) struct Tally {
     /// String values stored with U+FFFD in place of a lone UTF-16 surrogate, every run's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub values_replaced: u64,
+    /// The first of them, by field and offset (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_values: Vec<ReplacedValue>,
     /// A Parquet output: what the file holds (row groups, size, compression, values kept in
     /// the catch-all column); `None` for another format, or in a record of an earlier build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,8 +90,8 @@ pub(crate) struct Tally {
 
 impl Tally {
     /// What the record of an export that ended with `summary`, `rows` in its output and
-    /// `values_replaced` keeps; the Parquet report is added once the file is joined.
-    pub(crate) fn of(summary: &Summary, rows: u64, values_replaced: u64) -> Tally {
+    /// `replaced` values keeps; the Parquet report is added once the file is joined.
+    pub(crate) fn of(summary: &Summary, rows: u64, replaced: &Replaced) -> Tally {
         Tally {
             rows,
             end: summary.end.as_ref().map(|e| e.to_string()),
@@ -97,7 +101,8 @@ impl Tally {
             order_warning: summary.order_warning.clone(),
             shifts_detected: summary.shifts_detected,
             shifts_repaired: summary.shifts_repaired,
-            values_replaced,
+            values_replaced: replaced.count(),
+            replaced_values: replaced.named().to_vec(),
             parquet: None,
         }
     }

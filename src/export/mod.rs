@@ -361,7 +361,7 @@ impl Export {
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
-        let tally = Tally::of(&pages.summary(), rows, replaced.count());
+        let tally = Tally::of(&pages.summary(), rows, &replaced);
         let (path, parquet) = sink.finish(start, tally)?;
         Ok(Report {
             summary: pages.summary(),

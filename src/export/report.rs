@@ -53,7 +53,7 @@ pub struct Report {
 }
 
 /// A string value stored with U+FFFD in place of a lone UTF-16 surrogate.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ReplacedValue {
     /// The row's field holding it (the top-level one, for a value nested in it).
@@ -108,6 +108,7 @@ impl Report {
         let summary = tally.as_ref().map(Tally::summary).unwrap_or_default();
         let parquet = tally.as_ref().and_then(|t| t.parquet.clone());
         let values_replaced = tally.as_ref().map_or(0, |t| t.values_replaced);
+        let replaced_values = tally.as_ref().map(|t| t.replaced_values.clone());
         Report {
             summary,
             rows_in_output: tally.as_ref().map_or(0, |t| t.rows),
@@ -125,7 +126,7 @@ impl Report {
             rows_reread: None,
             parquet,
             values_replaced,
-            replaced_values: Vec::new(),
+            replaced_values: replaced_values.unwrap_or_default(),
         }
     }
 }

@@ -131,12 +131,17 @@ async fn a_rerun_of_an_output_with_values_replaced_is_not_guaranteed_either() {
     let dir = tempfile::tempdir().unwrap();
     let (out, summary) = (dir.path().join("rows.ndjson"), dir.path().join("s.json"));
     says_what_it_changed(&export(&server, "ndjson", &out, &summary), &summary);
+    let first: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     let again = export_with(&server, "ndjson", &out, &summary, &["--resume"]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(s["stop_reason"], "already_complete", "{s}");
     assert_eq!(s["guaranteed"], false, "{s}");
     assert_eq!(s["values_replaced"], 2, "{s}");
+    assert_eq!(s["replaced_values"], first["replaced_values"], "{s}");
+    let err = stderr(&again);
+    assert!(err.contains("already complete"), "{err}");
+    assert!(err.contains("U+FFFD"), "the text says it too: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -355,7 +355,10 @@ async fn a_value_that_does_not_fit_its_column_is_kept_as_sent_and_the_summary_na
     // A rerun finds the file complete and reports what it holds, as its export did.
     let mut again = with_summary.clone();
     again.push("--resume");
-    ok(&export_to(&server, &again, &parquet));
+    let out = export_to(&server, &again, &parquet);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(said) && err.contains("Parquet: "), "{err}");
     let rerun: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(rerun["stop_reason"], "already_complete", "{rerun}");
     for key in [
