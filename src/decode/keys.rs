@@ -51,13 +51,22 @@ impl KeyIndex {
 
 /// The keyset key of one row, which must be an integer.
 fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
+    let at = offset + index as u64;
     match serde_json::from_slice::<Key>(row) {
         Ok(Key(Some(k))) => Ok(k),
+        // Which of the two is the row's key is not for this program to guess.
+        Err(e) if e.is_data() && e.to_string().starts_with("duplicate field") => Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "row {index} (offset {at}) names `{}` twice, so its key is ambiguous: there is \
+                 none to seek or check seams on",
+                push_devices::KEY
+            ),
+        )),
         _ => Err(Error::new(
             ErrorKind::Decode,
             format!(
-                "row {index} (offset {}) has no integer `{}` to seek or check seams on",
-                offset + index as u64,
+                "row {index} (offset {at}) has no integer `{}` to seek or check seams on",
                 push_devices::KEY
             ),
         )),
@@ -151,5 +160,20 @@ mod tests {
         assert_eq!(key(r#"{"action_id":"7"}"#), None);
         assert_eq!(key(r#"{"action_id":7,"action_id":8}"#), None, "two keys");
         assert_eq!(key(r#"[7]"#), None);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_as_ambiguous_by_offset() {
+        for row in [
+            r#"{"action_id":9,"x":1,"action_id":9}"#,
+            r#"{"action_id":7,"\u0061ction_id":8}"#,
+        ] {
+            let e = row_key(row.as_bytes(), 2, 100).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Decode);
+            let want = "row 2 (offset 102) names `action_id` twice, so its key is ambiguous";
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        let e = row_key(br#"{"action_id":"7"}"#, 0, 5).unwrap_err();
+        assert!(e.to_string().contains("(offset 5) has no integer"), "{e}");
     }
 }
