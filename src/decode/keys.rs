@@ -53,9 +53,9 @@ impl KeyIndex {
 fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
     let at = offset + index as u64;
     match serde_json::from_slice::<Key>(row) {
-        Ok(Key(Some(k))) => Ok(k),
+        Ok(Key::One(k)) => Ok(k),
         // Which of the two is the row's key is not for this program to guess.
-        Err(e) if e.is_data() && e.to_string().starts_with("duplicate field") => Err(Error::new(
+        Ok(Key::Twice) => Err(Error::new(
             ErrorKind::Decode,
             format!(
                 "row {index} (offset {at}) names `{}` twice, so its key is ambiguous: there is \
@@ -76,7 +76,14 @@ fn row_key(row: &[u8], index: usize, offset: u64) -> Result<u64, Error> {
 /// A row's `action_id`, the other fields skipped. Field names are read as bytes: a name that
 /// holds a lone UTF-16 surrogate (`"\udc00k"`), which a `str` cannot hold, is still a name
 /// other than the key's, and the row's key is read as it is from any other row.
-struct Key(Option<u64>);
+enum Key {
+    /// The row's one key, an integer.
+    One(u64),
+    /// The row names the key twice (or more).
+    Twice,
+    /// No key, or one that is not an integer.
+    None,
+}
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -94,19 +101,20 @@ impl<'de> serde::de::Visitor<'de> for KeyVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
-        let mut key = None;
-        let mut seen = false;
+        let (mut key, mut seen) = (None, 0);
         while let Some(IsKey(is_key)) = map.next_key::<IsKey>()? {
-            if is_key {
-                if std::mem::replace(&mut seen, true) {
-                    return Err(serde::de::Error::duplicate_field(push_devices::KEY));
-                }
+            if is_key && seen == 0 {
                 key = map.next_value::<Option<u64>>()?;
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
+            seen += u32::from(is_key);
         }
-        Ok(Key(key))
+        Ok(match (seen, key) {
+            (2.., _) => Key::Twice,
+            (_, Some(k)) => Key::One(k),
+            _ => Key::None,
+        })
     }
 }
 

@@ -108,7 +108,9 @@ impl Report {
         let summary = tally.as_ref().map(Tally::summary).unwrap_or_default();
         let parquet = tally.as_ref().and_then(|t| t.parquet.clone());
         let values_replaced = tally.as_ref().map_or(0, |t| t.values_replaced);
-        let replaced_values = tally.as_ref().map(|t| t.replaced_values.clone());
+        let replaced_values = tally
+            .as_ref()
+            .map_or_else(Vec::new, |t| t.replaced_values.clone());
         Report {
             summary,
             rows_in_output: tally.as_ref().map_or(0, |t| t.rows),
@@ -126,7 +128,7 @@ impl Report {
             rows_reread: None,
             parquet,
             values_replaced,
-            replaced_values: replaced_values.unwrap_or_default(),
+            replaced_values,
         }
     }
 }
