@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use xp_export::client::DEFAULT_MAX_PAGE_BYTES;
+use xp_export::export::object::ObjectUrl;
 use xp_export::export::{Format, Target};
 use xp_export::query::{DEFAULT_PAGE_SIZE, Mode};
 use xp_export::{Client, Condition, Query, RawRow, RetryPolicy};
@@ -112,11 +113,12 @@ pub struct ExportArgs {
     /// as a formula. This changes those values; without it every value is written as sent.
     #[arg(long)]
     pub csv_formula_guard: bool,
-    /// Where to write: a file (".gz" compresses; ".parquet" is Parquet), or "-" for standard
-    /// output.
-    #[arg(short, long, default_value = "-", value_name = "PATH|-")]
+    /// Where to write: a file (".gz" compresses; ".parquet" is Parquet; also file://PATH), an
+    /// object in a bucket (s3://BUCKET/KEY, gs://BUCKET/KEY, az://CONTAINER/KEY; credentials
+    /// from the cloud's environment), or "-" for standard output.
+    #[arg(short, long, default_value = "-", value_name = "PATH|URL|-")]
     output: String,
-    /// Continue an interrupted export into the same output file.
+    /// Continue an interrupted export into the same output file or object.
     #[arg(long)]
     pub resume: bool,
     /// Discard what an interrupted export left beside the output file and start over.
@@ -127,6 +129,12 @@ pub struct ExportArgs {
     /// --resume fetches again.
     #[arg(long, default_value_t = xp_export::export::DEFAULT_CHECKPOINT_EVERY.as_secs_f64(), value_name = "SECS", value_parser = crate::limits::checkpoint_secs)]
     checkpoint_every: f64,
+    /// An object output (s3://, gs://, az://): the least bytes of each part of its multipart
+    /// upload, the last aside; the checkpoint in the bucket is saved after each. From 5 MiB (S3's
+    /// least part) to 5 GiB; an upload has at most 10,000 parts, so the default holds objects up
+    /// to 78 GiB.
+    #[arg(long, default_value_t = xp_export::export::object::PART_BYTES as u64, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(xp_export::export::object::MIN_PART_BYTES as u64..=xp_export::export::object::MAX_PART_BYTES as u64))]
+    pub part_bytes: u64,
     /// Start at this offset instead of 0 (to continue an export to standard output).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_OFFSET))]
     pub offset: u64,
@@ -197,7 +205,13 @@ impl ExportArgs {
     pub fn target(&self) -> Result<(Target, Format), Failure> {
         let (target, path_format) = match self.output.as_str() {
             "-" => (Target::Stdout, None),
+            url if ObjectUrl::is_url(url) && !url.starts_with("file://") => {
+                let url = ObjectUrl::parse(url).map_err(|e| Failure::usage(format!("-o {e}")))?;
+                let (format, _) = Format::from_path(Path::new(url.key()));
+                (Target::Object(url), format)
+            }
             path => {
+                let path = path.strip_prefix("file://").unwrap_or(path);
                 let (format, _) = Format::from_path(Path::new(path));
                 (Target::File(PathBuf::from(path)), format)
             }

@@ -25,7 +25,7 @@ pub async fn run(
     ui: &Ui,
     progress: Option<&ProgressBar>,
 ) -> Result<(), Failure> {
-    let plan = ExportPlan::from_args(args, Timestamp::now())?;
+    let plan = ExportPlan::from_args(args, Timestamp::now()).await?;
     // Listening from before the first request (a probe, an OAuth token): a signal during a
     // probe stops the command there, as one during the export does. Not earlier: reading the
     // apptoken from standard input may wait, and Ctrl-C must end that wait.
@@ -45,6 +45,7 @@ pub struct ExportPlan {
     resume: bool,
     restart: bool,
     checkpoint_every: Duration,
+    part_bytes: u64,
     parquet: ParquetOptions,
     /// `--shard` and `--plan`: the part to export, or the split to print, of a query
     /// checked to tile.
@@ -60,21 +61,21 @@ impl ExportPlan {
     /// The plan of `args`, times such as `--since 7d` counted back from `now`. The flags are
     /// checked in the order a user reads them, so the first mistake is the one reported. It
     /// reads the credential and the state file, and writes nothing.
-    pub fn from_args(args: &ExportArgs, now: Timestamp) -> Result<Self, Failure> {
+    pub async fn from_args(args: &ExportArgs, now: Timestamp) -> Result<Self, Failure> {
         let (target, format) = args.target()?;
         let output = match &target {
             Target::File(path) => Some(path.as_path()),
-            Target::Stdout => None,
+            _ => None,
         };
         let summary = args.summary_json.as_deref();
-        let state = args.incremental.state.as_deref();
+        let state = args.incremental.state_file();
         paths::check_apart(output, summary, state, &args.auth.secret_files())?;
         let conditions = args.conditions()?;
         let sharding = args.sharding.sharding()?;
         let window = args.incremental.window(now)?;
         let client = args.client(args.timeout()?)?;
         let mut query = args.query(&client, conditions)?;
-        let incremental = args.incremental.open(&query, window, args.mode)?;
+        let incremental = args.incremental.open(&query, window, args.mode).await?;
         if incremental.is_none() {
             if let Some(s) = window.since {
                 query = query.since(s);
@@ -92,6 +93,7 @@ impl ExportPlan {
             resume: args.resume,
             restart: args.restart,
             checkpoint_every: args.checkpoint_every(),
+            part_bytes: args.part_bytes,
             parquet: args.parquet.options(),
             sharding,
             incremental,
@@ -142,6 +144,7 @@ impl ExportPlan {
             .restart(self.restart)
             .csv_formula_guard(self.formula_guard)
             .checkpoint_every(self.checkpoint_every)
+            .part_bytes(self.part_bytes as usize)
             .parquet(self.parquet);
         if let Some(run) = &self.incremental {
             job = run.count(job);
@@ -196,7 +199,14 @@ mod tests {
         let Command::Export(export) = &cli.command else {
             panic!("not an export")
         };
-        ExportPlan::from_args(export, Timestamp::from_second(NOW).unwrap())
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(ExportPlan::from_args(
+                export,
+                Timestamp::from_second(NOW).unwrap(),
+            ))
     }
 
     /// The usage error of `args`, after checking that nothing was written beside the token.

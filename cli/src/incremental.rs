@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
+use xp_export::export::object::ObjectUrl;
 use xp_export::export::{Export, ExportError, ExportErrorKind, Finished, Incremental, Report};
 use xp_export::query::Mode;
 use xp_export::{Query, RawRow};
@@ -31,8 +32,9 @@ pub struct IncrementalArgs {
     until: Option<String>,
     /// Incremental: export only what is new since the run that wrote PATH (keyset order), and
     /// record this run there once its output is complete. Not with --shard: each part of a
-    /// backfill is a fixed window, and a daily run is one export.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["shard", "shards"])]
+    /// backfill is a fixed window, and a daily run is one export. Also an object
+    /// (s3://BUCKET/KEY, gs://…, az://…), replaced only if no other run replaced it meanwhile.
+    #[arg(long, value_name = "PATH|URL", conflicts_with_all = ["shard", "shards"])]
     pub state: Option<PathBuf>,
     /// With --state: also read again the rows created within DURATION ("14h", "7d") before the
     /// last run's newest row (their delivery, open and click change after the send).
@@ -81,9 +83,16 @@ impl IncrementalArgs {
         })
     }
 
-    /// The incremental run `--state` asks for, its state read and checked (no request), or
-    /// `None` without `--state`. `mode` is `--mode` (keyset unless given).
-    pub fn open(
+    /// `--state` when it names a file (not an object in a bucket).
+    pub fn state_file(&self) -> Option<&std::path::Path> {
+        self.state
+            .as_deref()
+            .filter(|p| !p.to_str().is_some_and(is_object_url))
+    }
+
+    /// The incremental run `--state` asks for, its state read and checked (no request to the
+    /// API), or `None` without `--state`. `mode` is `--mode` (keyset unless given).
+    pub async fn open(
         &self,
         query: &Query<RawRow>,
         window: Window,
@@ -108,7 +117,22 @@ impl IncrementalArgs {
                 "--state runs in keyset mode (ascending action_id): leave out --mode offset",
             ));
         }
-        let mut run = Incremental::open(path, query).map_err(|e| state_failure(path, &e))?;
+        let mut run = match path.to_str().filter(|p| is_object_url(p)) {
+            Some(url) => {
+                let url = ObjectUrl::parse(url.strip_prefix("file://").unwrap_or(url))
+                    .map_err(|e| Failure::usage(format!("--state {e}")))?;
+                Incremental::open_object(url, None, query)
+                    .await
+                    .map_err(|e| state_failure(path, &e))?
+            }
+            None => {
+                let path = path
+                    .to_str()
+                    .and_then(|p| p.strip_prefix("file://"))
+                    .map_or_else(|| path.clone(), PathBuf::from);
+                Incremental::open(&path, query).map_err(|e| state_failure(&path, &e))?
+            }
+        };
         if let Some(s) = window.since {
             run = run.since(s);
         }
@@ -121,6 +145,11 @@ impl IncrementalArgs {
             lookback: self.lookback.is_some(),
         }))
     }
+}
+
+/// Whether `text` names an object in a bucket (any `SCHEME://` but `file://`).
+fn is_object_url(text: &str) -> bool {
+    ObjectUrl::is_url(text) && !text.starts_with("file://")
 }
 
 /// An incremental run, with the flags its warnings name.

@@ -36,7 +36,8 @@ pub fn summary_json_value(
     let export = serde_json::json!({
         "complete": complete,
         "guaranteed": guaranteed,
-        "output": r.path.as_ref().map(|p| p.display().to_string()),
+        "output": r.path.as_ref().map(|p| p.display().to_string())
+            .or_else(|| r.object.as_ref().map(|o| o.url.clone())),
         "format": format.to_string(),
         "rows": r.rows_known.then_some(r.rows_in_output),
         "rows_this_run": s.rows,
@@ -58,6 +59,10 @@ pub fn summary_json_value(
     }
     if r.already_complete {
         json.insert("earlier_end".into(), r.earlier_end.clone().into());
+    }
+    if let Some(o) = &r.object {
+        json.insert("bytes".into(), o.bytes.into());
+        json.insert("etag".into(), o.etag.clone().into());
     }
     if let Some(p) = &r.parquet {
         json.insert("row_groups".into(), p.row_groups.into());
@@ -210,9 +215,10 @@ pub fn failure_json_value(
 /// The report printed on stderr after an export: the export's own lines (where the rows went,
 /// in what format, how fast), then the stream's [`Summary`] as it displays itself.
 pub fn summary_text(r: &Report, format: Format) -> String {
-    let where_to = match &r.path {
-        Some(p) => p.display().to_string(),
-        None => "standard output".to_string(),
+    let where_to = match (&r.path, &r.object) {
+        (Some(p), _) => p.display().to_string(),
+        (None, Some(o)) => o.url.clone(),
+        (None, None) => "standard output".to_string(),
     };
     if r.already_complete {
         if !r.rows_known {
@@ -268,10 +274,17 @@ pub fn summary_text(r: &Report, format: Format) -> String {
     out
 }
 
-/// What a Parquet file holds: its row groups, size and compression, and the values kept as
+/// What an object is (its size and ETag); what a Parquet file holds: its row groups, size and compression, and the values kept as
 /// sent in its catch-all column.
 fn file_lines(r: &Report) -> String {
     let mut out = String::new();
+    if let Some(o) = &r.object {
+        out += &format!(
+            "  object: {} bytes, ETag {}\n",
+            thousands(o.bytes),
+            o.etag.as_deref().unwrap_or("(none given)")
+        );
+    }
     if let Some(p) = &r.parquet {
         out += &format!(
             "  Parquet: {} row group{}, {} bytes, {} compression\n",

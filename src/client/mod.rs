@@ -13,7 +13,7 @@ mod builder;
 mod fingerprint;
 mod redirect;
 mod region;
-mod secrets;
+pub(crate) mod secrets;
 
 use std::fmt;
 use std::sync::Arc;

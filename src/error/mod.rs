@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 mod parse;
-mod sanitize;
+pub(crate) mod sanitize;
 
 pub use parse::{ParseError, ParseErrorKind};
 pub(crate) use sanitize::{Scrub, shown};

@@ -161,6 +161,25 @@ pub struct Checkpoint {
     /// finished export's report counts an earlier run's too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub values_replaced: u64,
+    /// An object output: the multipart upload the rows are in, and which run holds it. (`bytes`
+    /// and `committed_crc32` then count the parts uploaded.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Upload>,
+}
+
+/// An object output's multipart upload, as its checkpoint (an object beside the output)
+/// records it: a run on another machine continues it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    /// A random token of the run that wrote this checkpoint: a run that resumes writes its own
+    /// (only if the checkpoint is still the one it read), so two runs cannot both go on.
+    pub claim: String,
+    /// The upload's id, once created (the first part).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The parts uploaded, in order: each one's id (S3's ETag, Azure's block id).
+    #[serde(default)]
+    pub parts: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -259,6 +278,7 @@ pub(crate) mod tests {
             columns: Some(vec!["action_id".into()]),
             parts: None,
             values_replaced: 0,
+            upload: None,
         };
         cp.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
@@ -283,6 +303,7 @@ pub(crate) mod tests {
             columns: None,
             parts: None,
             values_replaced: 0,
+            upload: None,
         };
         cp.save(&path).unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -43,6 +43,10 @@ pub enum ExportErrorKind {
     /// ([`Export::part_of`](super::Export::part_of)): parts started at other times split the
     /// query differently. The rows stay in [`ExportError::partial`], not made the output.
     SplitMoved,
+    /// An object store failed a request its client had retried (an object output): the
+    /// message names the store, the bucket and the cause. What the checkpoint beside the object
+    /// records stays for `--resume`.
+    Store,
 }
 
 impl ExportErrorKind {
@@ -59,6 +63,7 @@ impl ExportErrorKind {
             ExportErrorKind::State => "state",
             ExportErrorKind::Query => "query",
             ExportErrorKind::SplitMoved => "split_moved",
+            ExportErrorKind::Store => "store",
         }
     }
 }
@@ -190,6 +195,20 @@ impl ExportError {
     /// An output that cannot be written as asked.
     pub(crate) fn output(message: impl Into<String>) -> Self {
         ExportError::new(ExportErrorKind::Output, message)
+    }
+
+    /// An object store that failed a request.
+    pub(crate) fn store(message: impl Into<String>) -> Self {
+        ExportError::new(ExportErrorKind::Store, message)
+    }
+
+    /// An export of an object stopped: `rows` rows are kept in the upload that the checkpoint
+    /// `kept` (its URL) records, which `--resume` continues.
+    pub(crate) fn kept_in(mut self, rows: u64, kept: String) -> Self {
+        self.inner.rows = Some(rows);
+        self.inner.resumable = true;
+        self.inner.partial = Some(PathBuf::from(kept));
+        self
     }
 
     /// An incremental state that cannot be used.

@@ -162,6 +162,7 @@ mod tests {
             bytes: 4,
             crc32: crc32fast::hash(b"done"),
             tally: None,
+            etag: None,
         };
         fs::write(Legacy::of(&path).lock, sealed::seal(&done).unwrap()).unwrap();
         let lock = OutputLock::acquire(&path).unwrap();

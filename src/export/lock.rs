@@ -46,6 +46,10 @@ pub(crate) struct Completed {
     /// report; `None` in a record of an earlier build, which kept neither.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<Tally>,
+    /// An object output: the object's ETag, once the store made it (a record written before
+    /// the upload completed has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 /// What a finished export's record says of its rows and its end.
@@ -366,6 +370,7 @@ mod tests {
             bytes: 8,
             crc32: crc32fast::hash(b"a,b\n1,2\n"),
             tally: None,
+            etag: None,
         };
         lock.record(&done).unwrap();
         assert_eq!(lock.completed().unwrap(), Some(done.clone()));

@@ -48,6 +48,8 @@ mod format;
 mod incremental;
 mod legacy;
 mod lock;
+#[cfg(feature = "object-store")]
+pub mod object;
 mod output;
 #[cfg(feature = "parquet")]
 mod parquet;
@@ -98,6 +100,22 @@ pub enum Target {
     /// A file, written through a hidden partial file and checkpoint beside it (a symlink's
     /// target for a symlink); a character device, FIFO or open file descriptor is written straight through.
     File(PathBuf),
+    /// An object in a bucket (`s3://`, `gs://`, `az://`), written as a multipart upload with
+    /// its checkpoint beside it in the bucket ([`object`]).
+    #[cfg(feature = "object-store")]
+    Object(object::ObjectUrl),
+}
+
+impl Target {
+    /// The output's name, as its extension says its format: a file's path, an object's key.
+    fn name(&self) -> Option<&Path> {
+        match self {
+            Target::File(p) => Some(p),
+            Target::Stdout => None,
+            #[cfg(feature = "object-store")]
+            Target::Object(url) => Some(Path::new(url.key())),
+        }
+    }
 }
 
 /// One export: a query, a format and a target.
@@ -131,6 +149,24 @@ pub struct Export {
     /// A self-probed part: the whole query and the key range the part split, probed again at
     /// the end.
     recheck: Option<(Query<RawRow>, KeyRange)>,
+    /// An object output's store, when not the one its URL's environment configures.
+    #[cfg(feature = "object-store")]
+    store: Option<StoreOf>,
+    /// An object output's least part size.
+    #[cfg(feature = "object-store")]
+    part_bytes: usize,
+}
+
+/// A store given by the program, shown in `Debug` by its own `Display` (no credential).
+#[cfg(feature = "object-store")]
+#[derive(Clone)]
+struct StoreOf(std::sync::Arc<dyn object::Store>);
+
+#[cfg(feature = "object-store")]
+impl std::fmt::Debug for StoreOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
 /// What opening an export's output found. One per export: the size of its variants does not
@@ -139,8 +175,9 @@ pub struct Export {
 enum Opened {
     /// Where the rows go, and the checkpoint they continue, if any.
     Sink(Sink, Option<Checkpoint>),
-    /// `--resume` of an output already complete: what its record says, if it says.
-    Complete(Option<Tally>),
+    /// `--resume` of an output already complete: what its record says, if it says, and for
+    /// an object, the object.
+    Complete(Option<Tally>, sink::Made),
 }
 
 /// A query's key range as [`Query::key_range`] gives it.
@@ -151,10 +188,7 @@ impl Export {
     /// `target`. A file target whose name ends in `.gz` is compressed.
     pub fn new<T>(query: Query<T>, format: Format, target: Target) -> Self {
         let query = query.with_rows::<RawRow>();
-        let gzip = match &target {
-            Target::File(p) => Format::from_path(p).1,
-            Target::Stdout => false,
-        };
+        let gzip = target.name().is_some_and(|p| Format::from_path(p).1);
         Export {
             query,
             format,
@@ -167,7 +201,33 @@ impl Export {
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
             parquet: ParquetOptions::default(),
             recheck: None,
+            #[cfg(feature = "object-store")]
+            store: None,
+            #[cfg(feature = "object-store")]
+            part_bytes: object::PART_BYTES,
         }
+    }
+
+    /// An object output ([`Target::Object`]): the least bytes of each part of its multipart
+    /// upload (the last aside), kept within [`object::MIN_PART_BYTES`] and
+    /// [`object::MAX_PART_BYTES`] (default [`object::PART_BYTES`]). The checkpoint in the bucket
+    /// is saved after each part; memory holds about three.
+    #[cfg(feature = "object-store")]
+    #[must_use]
+    pub fn part_bytes(mut self, bytes: usize) -> Self {
+        self.part_bytes = bytes.clamp(object::MIN_PART_BYTES, object::MAX_PART_BYTES);
+        self
+    }
+
+    /// Writes an object output ([`Target::Object`]) to `store` rather than the store its URL's
+    /// environment configures (its builder's `from_env`): one a program built with its own
+    /// settings, or an in-memory one in tests. Its bucket is the store's; the URL's key names
+    /// the object.
+    #[cfg(feature = "object-store")]
+    #[must_use]
+    pub fn object_store(mut self, store: std::sync::Arc<dyn object::Store>) -> Self {
+        self.store = Some(StoreOf(store));
+        self
     }
 
     /// This export is part `plan` of `whole` (the query before [`Query::shard`] or
@@ -263,7 +323,7 @@ impl Export {
         };
         let named = match &self.target {
             Target::File(given) => Some(given.as_path()),
-            Target::Stdout => None,
+            _ => None,
         };
         for output in std::iter::once(path).chain(named) {
             if let Some((_, what)) = files::written_for(output)
@@ -310,15 +370,15 @@ impl Export {
         mut on_page: impl FnMut(&Summary, u64),
     ) -> Result<Report, ExportError> {
         let started = Instant::now();
-        let (mut sink, checkpoint) = match self.open()? {
+        let (mut sink, checkpoint) = match self.open().await? {
             Opened::Sink(sink, checkpoint) => (sink, checkpoint),
-            Opened::Complete(tally) => {
-                return Ok(Report::already_complete(&self.target, started, tally));
+            Opened::Complete(tally, made) => {
+                return Ok(Report::already_complete(&self.target, started, tally, made));
             }
         };
         let target = match &self.target {
             Target::File(path) => Some(path.clone()),
-            Target::Stdout => None,
+            _ => None,
         };
         let resumed_at = checkpoint.as_ref().map(|c| c.next_offset);
         let start = resumed_at.unwrap_or(self.query.start_offset);
@@ -331,13 +391,15 @@ impl Export {
         loop {
             let next = tokio::select! {
                 biased;
-                _ = &mut stop => return Err(interrupted(&mut sink, pages.summary(), rows)),
+                _ = &mut stop => return Err(interrupted(&mut sink, pages.summary(), rows).await),
                 next = pages.next() => next,
             };
             let page = match next {
                 None => break,
                 Some(Ok(page)) => page,
-                Some(Err(e)) => return Err(failed(&mut sink, e, rows, pages.summary().next_key)),
+                Some(Err(e)) => {
+                    return Err(failed(&mut sink, e, rows, pages.summary().next_key).await);
+                }
             };
             let page_rows = page.rows();
             rows += page_rows.len() as u64;
@@ -349,25 +411,26 @@ impl Export {
                 rows,
             };
             sink.page(page_rows, at)?;
+            sink.settle().await?;
             on_page(&pages.summary(), rows);
         }
         if let Some((whole, split)) = recheck {
             let next_key = pages.summary().next_key;
             match whole.key_range().await {
                 Ok(now) if now == split => {}
-                Ok(now) => return Err(split_moved(&mut sink, split, now, rows)),
-                Err(e) => return Err(failed(&mut sink, e, rows, next_key)),
+                Ok(now) => return Err(split_moved(&mut sink, split, now, rows).await),
+                Err(e) => return Err(failed(&mut sink, e, rows, next_key).await),
             }
         }
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
         let tally = Tally::of(&pages.summary(), rows, &replaced);
-        let (path, parquet) = sink.finish(start, tally)?;
+        let made = sink.finish(start, tally).await?;
         Ok(Report {
             summary: pages.summary(),
             rows_in_output: rows,
             resumed_at,
-            path: path.or(target),
+            path: made.path.or(target),
             left_out_fields,
             elapsed: started.elapsed(),
             already_complete: false,
@@ -375,7 +438,9 @@ impl Export {
             earlier_end: None,
             rows_new: new_after.map(|_| rows_new),
             rows_reread: new_after.map(|_| pages.summary().rows.saturating_sub(rows_new)),
-            parquet,
+            parquet: made.parquet,
+            #[cfg(feature = "object-store")]
+            object: made.object,
             values_replaced: replaced.count(),
             replaced_values: replaced.named().to_vec(),
         })
@@ -383,11 +448,16 @@ impl Export {
 
     /// Opens the output, fresh or where the checkpoint says to resume, holding its lock;
     /// [`Opened::Complete`] when `--resume` finds the output already complete.
-    fn open(&self) -> Result<Opened, ExportError> {
+    async fn open(&self) -> Result<Opened, ExportError> {
         sink::check_parquet(self.format, &self.target, self.gzip)?;
-        let Target::File(path) = &self.target else {
-            let encoder = self.encoder(None);
-            return Ok(Opened::Sink(Sink::text(encoder, Output::stdout()), None));
+        let path = match &self.target {
+            Target::File(path) => path,
+            Target::Stdout => {
+                let encoder = self.encoder(None);
+                return Ok(Opened::Sink(Sink::text(encoder, Output::stdout()), None));
+            }
+            #[cfg(feature = "object-store")]
+            Target::Object(url) => return self.open_object(url).await,
         };
         let path = match destination::destination(path)? {
             Destination::File(path) => path,
@@ -416,7 +486,9 @@ impl Export {
         let client = &self.query.client;
         let mut identity = self.identity();
         let checkpoint = match resume::check(&path, &mut identity, &lock, self.asked, client)? {
-            Resume::AlreadyComplete(tally) => return Ok(Opened::Complete(tally)),
+            Resume::AlreadyComplete(tally) => {
+                return Ok(Opened::Complete(tally, sink::Made::default()));
+            }
             Resume::From(cp) => Some(cp),
             Resume::Fresh => None,
         };
@@ -440,6 +512,53 @@ impl Export {
         let out = Output::file(&path, self.gzip, checkpoint.clone(), identity, lock)?
             .checkpoint_every(self.checkpoint_every);
         Ok(Opened::Sink(Sink::text(encoder, out), checkpoint))
+    }
+
+    /// Opens an object output, fresh or where its checkpoint in the bucket says to resume.
+    #[cfg(feature = "object-store")]
+    async fn open_object(&self, url: &object::ObjectUrl) -> Result<Opened, ExportError> {
+        if self
+            .keep_apart
+            .as_ref()
+            .is_some_and(|state| state.as_os_str() == url.to_string().as_str())
+        {
+            return Err(ExportError::state(format!(
+                "the state {url} is the output: the export and the state would write over each \
+                 other; give the state an object of its own"
+            )));
+        }
+        let store = match &self.store {
+            Some(store) => std::sync::Arc::clone(&store.0),
+            None => object::from_env(url)?,
+        };
+        let opened = object::ObjectOut::open(
+            store,
+            url.clone(),
+            self.gzip,
+            self.identity(),
+            self.asked,
+            &self.query.client,
+            self.part_bytes,
+        )
+        .await?;
+        Ok(match opened {
+            object::Opened::Complete(tally, object) => Opened::Complete(
+                tally,
+                sink::Made {
+                    object: Some(object),
+                    ..sink::Made::default()
+                },
+            ),
+            object::Opened::Out(out, checkpoint) => {
+                let encoder = self.encoder(checkpoint.as_ref());
+                let sink = Sink::Object {
+                    encoder,
+                    out: Box::new(out),
+                    buf: Vec::with_capacity(1 << 20),
+                };
+                Opened::Sink(sink, checkpoint)
+            }
+        })
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields (and the first page's
@@ -489,10 +608,13 @@ impl Export {
 }
 
 /// Stopped on request: the bytes written reach the output, and the checkpoint is saved for the
-/// last page written.
-fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
-    if let Err(e) = out.save_checkpoint() {
+/// last page written (an object output: for the last part uploaded).
+async fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
+    if let Err(e) = out.save_checkpoint().await {
         return e;
+    }
+    if let Some((rows, next_offset, next_key, kept)) = out.kept_in_bucket() {
+        return ExportError::interrupted(next_offset, next_key, rows, None).kept_in(rows, kept);
     }
     ExportError::interrupted(
         summary.next_offset,
@@ -504,20 +626,20 @@ fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
 
 /// A self-probed part's key range moved from `split` to `now`: the rows stay in the partial
 /// file with their checkpoint, not made the output.
-fn split_moved(
+async fn split_moved(
     out: &mut Sink,
     split: Option<(u64, u64)>,
     now: Option<(u64, u64)>,
     rows: u64,
 ) -> ExportError {
-    if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
+    if let Err(e) = save_and_abandon(out, rows).await {
         return e;
     }
     let range = |r: Option<(u64, u64)>| match r {
         Some((first, last)) => format!("action_id {first} to {last}"),
         None => "no rows".to_string(),
     };
-    ExportError::split_moved(
+    let e = ExportError::split_moved(
         format!(
             "the split moved: the query's key range was {} when this part started and is {} \
              now (rows were added or removed at its ends), so parts started at other times \
@@ -528,14 +650,27 @@ fn split_moved(
         ),
         rows,
         out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-    )
+    );
+    match out.kept_in_bucket() {
+        Some((rows, _, _, kept)) => e.kept_in(rows, kept),
+        None => e,
+    }
+}
+
+/// The checkpoint saved, then whatever holds no row removed.
+async fn save_and_abandon(out: &mut Sink, rows: u64) -> Result<(), ExportError> {
+    out.save_checkpoint().await?;
+    out.abandon(rows).await
 }
 
 /// The API failed: the bytes written reach the output and the checkpoint is saved for the last
 /// page written; a file export that wrote nothing leaves nothing behind.
-fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
-    if let Err(e) = out.save_checkpoint().and_then(|()| out.abandon(rows)) {
+async fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
+    if let Err(e) = save_and_abandon(out, rows).await {
         return e;
+    }
+    if let Some((rows, _, next_key, kept)) = out.kept_in_bucket() {
+        return ExportError::api(source, rows, next_key, None).kept_in(rows, kept);
     }
     let file = out
         .partial()

@@ -197,13 +197,7 @@ impl Output {
 
     /// Writes `chunk` compressed as one gzip member.
     fn write_member(&mut self, chunk: &[u8]) -> Result<(), ExportError> {
-        let path = self.error_path();
-        let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(chunk.len() / 4),
-            flate2::Compression::default(),
-        );
-        gz.write_all(chunk).map_err(io_err(&path))?;
-        let member = gz.finish().map_err(io_err(&path))?;
+        let member = gzip_member(chunk).map_err(io_err(&self.name))?;
         self.put(&member)
     }
 
@@ -266,6 +260,7 @@ impl Output {
             columns: p.columns,
             parts: None,
             values_replaced: p.values_replaced,
+            upload: None,
         };
         if f.checkpoint.is_none() {
             f.lock.forget()?;
@@ -307,6 +302,7 @@ impl Output {
             bytes: self.bytes,
             crc32: f.crc.clone().finalize(),
             tally: Some(tally),
+            etag: None,
         })?;
         fs::rename(&f.partial, &f.path).map_err(io_err(&f.path))?;
         sync_dir(f.path.parent().unwrap_or(Path::new(".")));
@@ -314,4 +310,15 @@ impl Output {
         remove_if_present(&cp).map_err(io_err(&cp))?;
         Ok(Some(f.path.clone()))
     }
+}
+
+/// `chunk` compressed as one gzip member: members one after another are one gzip stream to
+/// every reader, which is what lets an export append to a compressed output.
+pub(crate) fn gzip_member(chunk: &[u8]) -> io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(chunk.len() / 4),
+        flate2::Compression::default(),
+    );
+    gz.write_all(chunk)?;
+    gz.finish()
 }

@@ -44,6 +44,9 @@ pub struct Report {
     pub rows_reread: Option<u64>,
     /// A Parquet export: what the file holds.
     pub parquet: Option<ParquetReport>,
+    /// An object export: the object's URL, size and ETag.
+    #[cfg(feature = "object-store")]
+    pub object: Option<super::object::ObjectReport>,
     /// String values that held a lone UTF-16 surrogate, which no output can hold, stored with
     /// U+FFFD in its place: how many, an earlier run's included. Not zero means the output
     /// differs from what the server sent.
@@ -104,7 +107,9 @@ impl Report {
         target: &Target,
         started: Instant,
         tally: Option<Tally>,
+        made: super::sink::Made,
     ) -> Report {
+        let _ = &made;
         let summary = tally.as_ref().map(Tally::summary).unwrap_or_default();
         let parquet = tally.as_ref().and_then(|t| t.parquet.clone());
         let values_replaced = tally.as_ref().map_or(0, |t| t.values_replaced);
@@ -119,7 +124,7 @@ impl Report {
             resumed_at: None,
             path: match target {
                 Target::File(path) => Some(path.clone()),
-                Target::Stdout => None,
+                _ => None,
             },
             left_out_fields: Vec::new(),
             elapsed: started.elapsed(),
@@ -127,6 +132,8 @@ impl Report {
             rows_new: None,
             rows_reread: None,
             parquet,
+            #[cfg(feature = "object-store")]
+            object: made.object,
             values_replaced,
             replaced_values,
         }

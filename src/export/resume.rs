@@ -264,6 +264,7 @@ mod tests {
             columns: None,
             parts: None,
             values_replaced: 0,
+            upload: None,
         }
     }
 
@@ -293,6 +294,7 @@ mod tests {
             bytes: 4,
             crc32: crc32fast::hash(b"done"),
             tally: None,
+            etag: None,
         })
         .unwrap();
         assert!(matches!(check(RESUME), Ok(Resume::AlreadyComplete(_))));

@@ -9,6 +9,8 @@ use super::encode::Encoder;
 use super::error::{ExportError, encode_err};
 use super::format::Format;
 use super::lock::Tally;
+#[cfg(feature = "object-store")]
+use super::object::{ObjectOut, ObjectReport};
 use super::output::Output;
 #[cfg(feature = "parquet")]
 use super::parquet::ParquetOut;
@@ -29,6 +31,13 @@ pub(crate) enum Sink {
     /// Parquet.
     #[cfg(feature = "parquet")]
     Parquet(Box<ParquetOut>),
+    /// NDJSON, CSV or JSON to an object in a bucket.
+    #[cfg(feature = "object-store")]
+    Object {
+        encoder: Encoder,
+        out: Box<ObjectOut>,
+        buf: Vec<u8>,
+    },
 }
 
 /// Where a page's rows stand in the export.
@@ -81,24 +90,70 @@ impl Sink {
             }
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.page(rows, at.offset, at.next_offset, at.next_key, at.rows),
+            #[cfg(feature = "object-store")]
+            Sink::Object { encoder, out, buf } => {
+                buf.clear();
+                encoder
+                    .page(rows, at.offset, buf)
+                    .map_err(encode_err(at.offset))?;
+                out.write(buf)?;
+                let replaced = encoder.replaced().count();
+                out.commit(
+                    at.next_offset,
+                    at.next_key,
+                    at.rows,
+                    encoder.columns(),
+                    replaced,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// After a page: an object output hands a full part to its uploader, waiting while the
+    /// one before is on the wire.
+    pub(crate) async fn settle(&mut self) -> Result<(), ExportError> {
+        match self {
+            #[cfg(feature = "object-store")]
+            Sink::Object { out, .. } => out.settle().await,
+            _ => Ok(()),
         }
     }
 
     /// Makes what was committed durable and saves the checkpoint (on a stop or a failure).
-    pub(crate) fn save_checkpoint(&mut self) -> Result<(), ExportError> {
+    /// An object output saves what its uploaded parts hold.
+    pub(crate) async fn save_checkpoint(&mut self) -> Result<(), ExportError> {
         match self {
             Sink::Text { out, .. } => out.save_checkpoint(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.save_checkpoint(),
+            #[cfg(feature = "object-store")]
+            Sink::Object { out, .. } => out.save_checkpoint().await,
         }
     }
 
     /// After a failure: a file export that wrote nothing leaves nothing behind.
-    pub(crate) fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
+    pub(crate) async fn abandon(&mut self, rows: u64) -> Result<(), ExportError> {
         match self {
             Sink::Text { out, .. } => out.abandon(rows),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.abandon(rows),
+            #[cfg(feature = "object-store")]
+            Sink::Object { out, .. } => out.abandon().await,
+        }
+    }
+
+    /// An object output: what its checkpoint keeps, in the error of a stop or failure (the
+    /// rows, and the checkpoint's URL). The next offset and key it continues from are
+    /// returned too.
+    pub(crate) fn kept_in_bucket(&self) -> Option<(u64, u64, Option<u64>, String)> {
+        match self {
+            #[cfg(feature = "object-store")]
+            Sink::Object { out, .. } => {
+                let (cp, url) = out.saved();
+                Some((cp.rows, cp.next_offset, cp.next_key, url))
+            }
+            _ => None,
         }
     }
 
@@ -108,6 +163,8 @@ impl Sink {
             Sink::Text { out, .. } => out.saved_rows(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => Some(p.saved_rows()),
+            #[cfg(feature = "object-store")]
+            Sink::Object { .. } => None,
         }
     }
 
@@ -117,6 +174,8 @@ impl Sink {
             Sink::Text { out, .. } => out.partial(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => Some(p.partial()),
+            #[cfg(feature = "object-store")]
+            Sink::Object { .. } => None,
         }
     }
 
@@ -126,6 +185,8 @@ impl Sink {
             Sink::Text { encoder, .. } => encoder.left_out(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(_) => Vec::new(),
+            #[cfg(feature = "object-store")]
+            Sink::Object { encoder, .. } => encoder.left_out(),
         }
     }
 
@@ -135,16 +196,15 @@ impl Sink {
             Sink::Text { encoder, .. } => encoder.replaced().clone(),
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.replaced().clone(),
+            #[cfg(feature = "object-store")]
+            Sink::Object { encoder, .. } => encoder.replaced().clone(),
         }
     }
 
-    /// Ends the output and puts it in place: the file's path, and for Parquet what it holds.
-    /// `start` is where this run started, for an error in the output's end.
-    pub(crate) fn finish(
-        self,
-        start: u64,
-        tally: Tally,
-    ) -> Result<(Option<PathBuf>, Option<ParquetReport>), ExportError> {
+    /// Ends the output and puts it in place: the file's path, and for Parquet what it holds;
+    /// for an object, the object. `start` is where this run started, for an error in the
+    /// output's end.
+    pub(crate) async fn finish(self, start: u64, tally: Tally) -> Result<Made, ExportError> {
         match self {
             Sink::Text {
                 mut encoder,
@@ -154,14 +214,42 @@ impl Sink {
                 buf.clear();
                 encoder.end(&mut buf).map_err(encode_err(start))?;
                 out.write(&buf)?;
-                Ok((out.finish(tally)?, None))
+                Ok(Made {
+                    path: out.finish(tally)?,
+                    ..Made::default()
+                })
             }
             #[cfg(feature = "parquet")]
-            Sink::Parquet(p) => p
-                .finish(tally)
-                .map(|(path, report)| (Some(path), Some(report))),
+            Sink::Parquet(p) => p.finish(tally).map(|(path, report)| Made {
+                path: Some(path),
+                parquet: Some(report),
+                ..Made::default()
+            }),
+            #[cfg(feature = "object-store")]
+            Sink::Object {
+                mut encoder,
+                mut out,
+                mut buf,
+            } => {
+                buf.clear();
+                encoder.end(&mut buf).map_err(encode_err(start))?;
+                out.write(&buf)?;
+                Ok(Made {
+                    object: Some(out.finish(tally).await?),
+                    ..Made::default()
+                })
+            }
         }
     }
+}
+
+/// What a finished output made: a file, what a Parquet file holds, an object.
+#[derive(Default)]
+pub(crate) struct Made {
+    pub path: Option<PathBuf>,
+    pub parquet: Option<ParquetReport>,
+    #[cfg(feature = "object-store")]
+    pub object: Option<ObjectReport>,
 }
 
 /// A Parquet export needs a file of its own, uncompressed by gzip, and this build's

@@ -15,6 +15,7 @@ mod keyset;
 mod library_incremental;
 mod library_incremental_hostile;
 mod oauth;
+mod object_output;
 mod paging;
 mod parallel_keyset;
 mod progress;

@@ -22,6 +22,7 @@ mod incremental_careless;
 mod json_logs;
 mod lone_surrogates;
 mod oauth;
+mod object_store;
 mod parallel_keyset;
 mod parquet;
 mod pretty;

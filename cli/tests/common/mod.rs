@@ -11,6 +11,8 @@ use xp_export::emulator::Emulator;
 
 pub use crate::shared::*;
 
+pub mod s3;
+
 /// The `xp-export` binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_xp-export");
 

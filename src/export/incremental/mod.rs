@@ -23,6 +23,8 @@
 //! which did not record where its rows came from, is continued, and this run's API is recorded
 //! in it.
 
+#[cfg(feature = "object-store")]
+mod bucket;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -101,8 +103,12 @@ pub struct Incremental {
     lookback: Option<Duration>,
     /// The state's fingerprint of the credential, when it is this client's: written again.
     credential: Option<Fingerprint>,
-    /// Held from `open` until `finish` (or the drop): one run per state at a time.
-    _lock: StateLock,
+    /// Held from `open` until `finish` (or the drop): one run per state at a time. A state in
+    /// a bucket has none: its write is conditional instead.
+    _lock: Option<StateLock>,
+    /// A state in a bucket, and the version read.
+    #[cfg(feature = "object-store")]
+    bucket: Option<bucket::InBucket>,
 }
 
 impl Incremental {
@@ -121,15 +127,7 @@ impl Incremental {
     /// state and the one finishing last would take it back to its own, older, newest row.
     pub fn open<T>(state: impl Into<PathBuf>, query: &Query<T>) -> Result<Self, ExportError> {
         let path = state.into();
-        let base = query.with_rows::<RawRow>().mode(Mode::Keyset);
-        let order = base.body.order.as_deref().unwrap_or_default();
-        if !matches!(key_direction(order), None | Some(Ok(false))) {
-            return Err(ExportError::query(format!(
-                "an incremental run walks in ascending {KEY}, the order a state can \
-                 continue, not by {:?}",
-                order.join(", ")
-            )));
-        }
+        let base = Self::checked_query(query)?;
         // Checked before the lock too, so that a state refused leaves nothing beside it.
         let check = |st: Option<state::State>| -> Result<_, ExportError> {
             Ok(match st {
@@ -152,8 +150,68 @@ impl Incremental {
             since: None,
             lookback: None,
             credential,
-            _lock: lock,
+            _lock: Some(lock),
+            #[cfg(feature = "object-store")]
+            bucket: None,
         })
+    }
+
+    /// The incremental run of `query` whose state is the object at `url` (created by the first
+    /// run), in `store`, or the store its URL's environment configures. Reads and checks the
+    /// state as [`open`](Self::open) does, sending nothing to the API; a bucket that cannot be
+    /// read is an error of kind [`State`](super::ExportErrorKind::State) naming the store and
+    /// the cause.
+    ///
+    /// No lock is taken: [`finish`](Self::finish) replaces the state only if it is still the
+    /// version read here (its ETag or generation), so of two runs at once the second to finish
+    /// fails with an error of kind [`Busy`](super::ExportErrorKind::Busy) and leaves the state
+    /// as the first wrote it.
+    #[cfg(feature = "object-store")]
+    pub async fn open_object<T>(
+        url: super::object::ObjectUrl,
+        store: Option<std::sync::Arc<dyn super::object::Store>>,
+        query: &Query<T>,
+    ) -> Result<Self, ExportError> {
+        let base = Self::checked_query(query)?;
+        let store = match store {
+            Some(store) => store,
+            None => super::object::from_env(&url)?,
+        };
+        let (at, st) = bucket::read(url, store).await?;
+        let path = at.shown();
+        let (previous, first_since, credential) = match st {
+            Some(st) => {
+                st.check_same_query(&path, base.model(), &base.identity())?;
+                let credential = st.check_same_api(&path, &base.client)?;
+                (st.newest(), st.since, credential)
+            }
+            None => (None, None, None),
+        };
+        Ok(Incremental {
+            path,
+            base,
+            previous,
+            first_since,
+            since: None,
+            lookback: None,
+            credential,
+            _lock: None,
+            bucket: Some(at),
+        })
+    }
+
+    /// `query` in keyset mode, if it walks in the order a state can continue.
+    fn checked_query<T>(query: &Query<T>) -> Result<Query<RawRow>, ExportError> {
+        let base = query.with_rows::<RawRow>().mode(Mode::Keyset);
+        let order = base.body.order.as_deref().unwrap_or_default();
+        if !matches!(key_direction(order), None | Some(Ok(false))) {
+            return Err(ExportError::query(format!(
+                "an incremental run walks in ascending {KEY}, the order a state can \
+                 continue, not by {:?}",
+                order.join(", ")
+            )));
+        }
+        Ok(base)
     }
 
     /// Where the first run starts: the rows created at or after `unix_secs`
@@ -176,7 +234,7 @@ impl Incremental {
         self
     }
 
-    /// The state file.
+    /// The state file (for a state in a bucket, its URL).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -274,7 +332,12 @@ impl Incremental {
         };
         // The lock keeps other runs of this program out; a state written meanwhile all the
         // same (by hand, or by a build without the lock) is never taken back to an older row.
-        if let Some(on_disk) = state::read(&self.path)? {
+        // (A state in a bucket is written only over the version read.)
+        let on_disk = match self.in_bucket() {
+            true => None,
+            false => state::read(&self.path)?,
+        };
+        if let Some(on_disk) = on_disk {
             on_disk.check_same_query(&self.path, self.base.model(), &self.base.identity())?;
             on_disk.check_same_api(&self.path, &self.base.client)?;
             let key = |n: Option<Newest>| n.map(|n| n.action_id);
@@ -291,8 +354,21 @@ impl Incremental {
         );
         let mut state = state::State::new(self.base.model(), self.base.identity(), newest, api);
         state.since = self.first_since();
+        #[cfg(feature = "object-store")]
+        if let Some(at) = &self.bucket {
+            bucket::write(at, &state).await?;
+            return Ok(Finished::Saved(newest));
+        }
         state::write(&self.path, &state)?;
         Ok(Finished::Saved(newest))
+    }
+
+    /// Whether the state is an object in a bucket.
+    fn in_bucket(&self) -> bool {
+        #[cfg(feature = "object-store")]
+        return self.bucket.is_some();
+        #[cfg(not(feature = "object-store"))]
+        false
     }
 
     /// Where the walk starts: after the last newest key, or with a lookback, before the first

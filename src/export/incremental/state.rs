@@ -197,32 +197,48 @@ pub(crate) fn read(path: &Path) -> Result<Option<State>, ExportError> {
              run)"
         )));
     }
-    let damaged = |why: String| {
-        ExportError::state(format!(
-            "the state {shown} is damaged ({why}), so where the last run stopped is unknown: \
-             restore it, or delete it to start over with a full export"
-        ))
-    };
     if meta.len() > MAX_BYTES {
-        return Err(damaged(format!("{} bytes, far too long", meta.len())));
+        return Err(damaged(path, format!("{} bytes, far too long", meta.len())));
     }
     let bytes = std::fs::read(path)
         .map_err(|e| ExportError::state(format!("cannot read the state {shown}: {e}")))?;
+    parse(path, &bytes).map(Some)
+}
+
+/// The state in `bytes`, read from `path` (a file, or an object's URL): of this version, its
+/// seal holding.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<State, ExportError> {
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(damaged(
+            path,
+            format!("{} bytes, far too long", bytes.len()),
+        ));
+    }
     // The version first: a newer program's state is not damage, whatever its seal.
-    let version = serde_json::from_slice::<Value>(&bytes)
+    let version = serde_json::from_slice::<Value>(bytes)
         .ok()
         .and_then(|v| v["version"].as_u64());
     if let Some(v) = version.filter(|v| *v != u64::from(VERSION)) {
         return Err(other_version(path, v));
     }
-    let state: State = match sealed::unseal(&bytes) {
+    let state: State = match sealed::unseal(bytes) {
         Ok(state) => state,
-        Err(why) => earlier_seal(&bytes).ok_or(why).map_err(damaged)?,
+        Err(why) => earlier_seal(bytes)
+            .ok_or(why)
+            .map_err(|why| damaged(path, why))?,
     };
     if state.version != VERSION {
         return Err(other_version(path, u64::from(state.version)));
     }
-    Ok(Some(state))
+    Ok(state)
+}
+
+fn damaged(path: &Path, why: String) -> ExportError {
+    ExportError::state(format!(
+        "the state {} is damaged ({why}), so where the last run stopped is unknown: restore \
+         it, or delete it to start over with a full export",
+        path.display()
+    ))
 }
 
 /// A state as earlier builds sealed it: the same fields, and last `seal`, the CRC-32 of the

@@ -179,6 +179,7 @@ impl ParquetOut {
                 schema,
             }),
             values_replaced: self.replaced.count(),
+            upload: None,
         };
         if !self.checkpointed {
             self.lock.forget()?;
@@ -247,6 +248,7 @@ impl ParquetOut {
             bytes,
             crc32,
             tally: Some(tally),
+            etag: None,
         })?;
         fs::rename(&partial, &self.path).map_err(io_err(&self.path))?;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")));

@@ -1,0 +1,385 @@
+//! Outputs in object stores: an export to `s3://BUCKET/KEY`, `gs://BUCKET/KEY` or
+//! `az://CONTAINER/KEY`, written as a multipart upload whose parts go up while the next pages
+//! are fetched, with its checkpoint beside the object in the bucket, so a run on another
+//! machine resumes it.
+//!
+//! - The object appears only when complete: parts of an upload are invisible until the upload
+//!   is completed. An export small enough for one part is written with one conditional put.
+//! - Create-only: an object already there is refused before the export starts unless
+//!   `--restart` is given, and looked for again just before the upload is completed. A single
+//!   put is conditional (`If-None-Match: *` on S3 and Azure, generation 0 on GCS); completing a
+//!   multipart upload is not, in the store client this is written with, so a writer outside
+//!   this program that creates the key in the moment between the look and the completion is
+//!   overwritten.
+//! - Resume: the hidden key `…/.NAME.xp-export/checkpoint.json` records the upload's id and its
+//!   parts' ids and where the export stands at the end of the last part. A resumed run continues
+//!   the same upload from there: the object is byte for byte the one a single run writes.
+//!   Parts are cut at page boundaries, so what a crash loses is the part being filled, fetched
+//!   again.
+//! - One run at a time: a fresh run creates the checkpoint create-only, and every later write
+//!   is conditional on the version this run wrote last; a resumed run first writes its own claim
+//!   over the version it read. A second run on the same object stops with a conflict.
+//! - After success: the record of the finished export (`…/.NAME.xp-export/complete.json`) stays,
+//!   hidden, and nothing else: no checkpoint, no open upload. `--restart` aborts the upload an
+//!   interrupted run left.
+
+mod start;
+mod store;
+mod upload;
+mod url;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::{PutMode, PutOptions, PutPayload};
+
+pub use store::Store;
+pub use url::{ObjectUrl, Scheme};
+
+use crate::client::Client;
+use crate::export::checkpoint::{self, Checkpoint, Identity};
+use crate::export::error::ExportError;
+use crate::export::lock::{Completed, Tally};
+use crate::export::resume::Asked;
+use crate::export::sealed;
+use start::{RECORD, Start};
+use upload::{CHECKPOINT, Part, Uploader};
+
+pub(crate) use store::{failed, from_env};
+
+/// The least bytes of a part before it is uploaded (the last part aside), by default: above
+/// S3's 5 MiB minimum; the export holds about three of them at once. An upload has at most
+/// 10,000 parts: 78 GiB at this size.
+pub const PART_BYTES: usize = 8 << 20;
+/// The least part S3 takes (the last part aside).
+pub const MIN_PART_BYTES: usize = 5 << 20;
+/// The largest part S3 takes.
+pub const MAX_PART_BYTES: usize = 5 << 30;
+
+/// What a finished object export made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ObjectReport {
+    /// The object's URL.
+    pub url: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its ETag, as the store gave it.
+    pub etag: Option<String>,
+}
+
+/// Where an object export's bytes go: the part being filled, and the uploader of the parts
+/// before it.
+pub(crate) struct ObjectOut {
+    url: ObjectUrl,
+    store: Arc<dyn Store>,
+    gzip: bool,
+    restart: bool,
+    /// The least bytes of a part.
+    part_bytes: usize,
+    identity: Identity,
+    /// The part being filled, from the first byte after the last part handed over.
+    part: Vec<u8>,
+    /// Bytes in the object with `part`'s, an earlier run's included, and their CRC-32.
+    bytes: u64,
+    crc: crc32fast::Hasher,
+    /// Where the export stands after the last page committed: the checkpoint once its part is
+    /// uploaded.
+    pending: Option<Checkpoint>,
+    /// A full part, waiting to be handed to the uploader.
+    ready: Option<Part>,
+    uploader: Uploader,
+}
+
+/// What opening an object output found.
+// One per export: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Opened {
+    /// Where the rows go, and the checkpoint they continue, if any.
+    Out(ObjectOut, Option<Checkpoint>),
+    /// `--resume` of an object already complete: its record's tally, and the object.
+    Complete(Option<Tally>, ObjectReport),
+}
+
+impl ObjectOut {
+    /// Opens the export to `url` in `store` as `asked`, claiming it; `identity` is this
+    /// export's (its credential fingerprinted once known whether a checkpoint's is kept).
+    pub(crate) async fn open(
+        store: Arc<dyn Store>,
+        url: ObjectUrl,
+        gzip: bool,
+        mut identity: Identity,
+        asked: Asked,
+        client: &Client,
+        part_bytes: usize,
+    ) -> Result<Opened, ExportError> {
+        let fresh = |identity: &Identity| Checkpoint {
+            version: checkpoint::VERSION,
+            identity: identity.clone(),
+            next_offset: identity.start_offset,
+            next_key: identity.start_after,
+            rows: 0,
+            bytes: 0,
+            committed_crc32: 0,
+            columns: None,
+            parts: None,
+            values_replaced: 0,
+            upload: None,
+        };
+        let mut with_credential = identity.clone();
+        with_credential.credential = Some(client.fingerprint());
+        let started = start::start(
+            &*store,
+            &url,
+            &mut identity,
+            asked,
+            client,
+            fresh(&with_credential),
+        )
+        .await?;
+        let (saved, resumed) = match started {
+            Start::AlreadyComplete(tally, object) => return Ok(Opened::Complete(tally, object)),
+            Start::Fresh(saved) => (saved, false),
+            Start::From(saved) => (saved, true),
+        };
+        let cp = saved.checkpoint.clone();
+        let crc = match resumed {
+            true => crc32fast::Hasher::new_with_initial_len(cp.committed_crc32, cp.bytes),
+            false => crc32fast::Hasher::new(),
+        };
+        let out = ObjectOut {
+            identity: cp.identity.clone(),
+            url: url.clone(),
+            store: Arc::clone(&store),
+            gzip,
+            restart: asked.restart,
+            part_bytes,
+            part: Vec::new(),
+            bytes: cp.bytes,
+            crc,
+            pending: None,
+            ready: None,
+            uploader: Uploader::start(store, url, saved),
+        };
+        Ok(Opened::Out(out, resumed.then_some(cp)))
+    }
+
+    /// Adds `chunk` to the part being filled (a gzip member of its own when compressing).
+    pub(crate) fn write(&mut self, chunk: &[u8]) -> Result<(), ExportError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let member;
+        let bytes = if self.gzip {
+            member = crate::export::output::gzip_member(chunk)
+                .map_err(|e| ExportError::store(format!("compressing a page: {e}")))?;
+            &member[..]
+        } else {
+            chunk
+        };
+        self.part.extend_from_slice(bytes);
+        self.bytes += bytes.len() as u64;
+        self.crc.update(bytes);
+        Ok(())
+    }
+
+    /// Commits a page: once the part holds its least bytes, it is ready to upload, with the
+    /// checkpoint that holds after it.
+    pub(crate) fn commit(
+        &mut self,
+        next_offset: u64,
+        next_key: Option<u64>,
+        rows: u64,
+        columns: Option<&[String]>,
+        values_replaced: u64,
+    ) {
+        let mut cp = self.uploader.saved().checkpoint;
+        cp.identity = self.identity.clone();
+        cp.next_offset = next_offset;
+        cp.next_key = next_key;
+        cp.rows = rows;
+        cp.bytes = self.bytes;
+        cp.committed_crc32 = self.crc.clone().finalize();
+        cp.columns = columns.map(<[String]>::to_vec);
+        cp.values_replaced = values_replaced;
+        if self.part.len() >= self.part_bytes && self.ready.is_none() {
+            let data = std::mem::take(&mut self.part);
+            self.ready = Some(Part {
+                data: Bytes::from(data),
+                after: cp,
+            });
+            self.pending = None;
+        } else {
+            self.pending = Some(cp);
+        }
+    }
+
+    /// Hands a full part to the uploader, waiting while it is busy with the one before.
+    pub(crate) async fn settle(&mut self) -> Result<(), ExportError> {
+        match self.ready.take() {
+            Some(part) => self.uploader.send(part).await,
+            None => Ok(()),
+        }
+    }
+
+    /// On a stop: waits for the parts handed over to be uploaded and checkpointed. The part
+    /// being filled is dropped; a resume fetches its pages again.
+    pub(crate) async fn save_checkpoint(&mut self) -> Result<(), ExportError> {
+        self.settle().await?;
+        self.uploader.finish().await
+    }
+
+    /// What the checkpoint keeps: its rows, where it continues, and its URL.
+    pub(crate) fn saved(&self) -> (Checkpoint, String) {
+        (
+            self.uploader.saved().checkpoint,
+            self.url.side_url(CHECKPOINT),
+        )
+    }
+
+    /// After a failure: an export that uploaded nothing leaves nothing behind.
+    pub(crate) async fn abandon(&mut self) -> Result<(), ExportError> {
+        let (cp, _) = self.saved();
+        if cp.rows == 0 && cp.upload.as_ref().is_none_or(|u| u.parts.is_empty()) {
+            start::abort(&*self.store, &self.url, &cp).await;
+            start::delete(&*self.store, &self.url, CHECKPOINT).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes the object: the last part uploaded, the record of the finished export
+    /// written, the object looked for once more (create-only), the upload completed, the
+    /// checkpoint removed. An export that never filled a part is one conditional put.
+    pub(crate) async fn finish(mut self, tally: Tally) -> Result<ObjectReport, ExportError> {
+        if self.gzip && self.bytes == 0 {
+            let member = crate::export::output::gzip_member(&[])
+                .map_err(|e| ExportError::store(format!("compressing: {e}")))?;
+            self.bytes += member.len() as u64;
+            self.crc.update(&member);
+            self.part.extend_from_slice(&member);
+        }
+        self.settle().await?;
+        let mut record = Completed {
+            version: checkpoint::VERSION,
+            identity: self.identity.clone(),
+            bytes: self.bytes,
+            crc32: self.crc.clone().finalize(),
+            tally: Some(tally),
+            etag: None,
+        };
+        let last = Bytes::from(std::mem::take(&mut self.part));
+        let uploaded = self.uploader.saved().checkpoint;
+        let multipart = uploaded.upload.as_ref().is_some_and(|u| u.id.is_some());
+        let etag = if multipart {
+            self.complete(last, &record).await?
+        } else {
+            self.uploader.finish().await?;
+            self.put_whole(last, &record).await?
+        };
+        record.etag.clone_from(&etag);
+        self.write_record(&record).await?;
+        start::delete(&*self.store, &self.url, CHECKPOINT).await?;
+        Ok(ObjectReport {
+            url: self.url.to_string(),
+            bytes: self.bytes,
+            etag,
+        })
+    }
+
+    /// The last part through the uploader, then the upload completed.
+    async fn complete(
+        &mut self,
+        last: Bytes,
+        record: &Completed,
+    ) -> Result<Option<String>, ExportError> {
+        let mut after = self.uploader.saved().checkpoint;
+        after.bytes = self.bytes;
+        after.committed_crc32 = record.crc32;
+        if let Some(p) = &self.pending {
+            after.next_offset = p.next_offset;
+            after.next_key = p.next_key;
+            after.rows = p.rows;
+            after.columns.clone_from(&p.columns);
+            after.values_replaced = p.values_replaced;
+        }
+        self.uploader.send(Part { data: last, after }).await?;
+        self.uploader.finish().await?;
+        let cp = self.uploader.saved().checkpoint;
+        let upload = cp
+            .upload
+            .unwrap_or_else(|| unreachable!("a multipart upload"));
+        let id = upload.id.unwrap_or_default();
+        self.write_record(record).await?;
+        self.refuse_if_there().await?;
+        let parts = upload
+            .parts
+            .into_iter()
+            .map(|content_id| object_store::multipart::PartId { content_id })
+            .collect();
+        let done = self
+            .store
+            .complete_multipart(&self.url.location(), &id, parts)
+            .await
+            .map_err(|e| store::failed(&self.url, "completing the multipart upload", e))?;
+        Ok(done.e_tag)
+    }
+
+    /// An export that fits one part: one put, conditional unless `--restart`.
+    async fn put_whole(
+        &mut self,
+        data: Bytes,
+        record: &Completed,
+    ) -> Result<Option<String>, ExportError> {
+        self.write_record(record).await?;
+        let mode = if self.restart {
+            PutMode::Overwrite
+        } else {
+            PutMode::Create
+        };
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.url.location(), PutPayload::from(data), opts)
+            .await
+        {
+            Ok(put) => Ok(put.e_tag),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(self.appeared()),
+            Err(e) => Err(store::failed(&self.url, "writing the object", e)),
+        }
+    }
+
+    /// Create-only: the object must not have appeared while the export ran.
+    async fn refuse_if_there(&self) -> Result<(), ExportError> {
+        if self.restart {
+            return Ok(());
+        }
+        match start::head(&*self.store, &self.url).await? {
+            Some(_) => Err(self.appeared()),
+            None => Ok(()),
+        }
+    }
+
+    fn appeared(&self) -> ExportError {
+        ExportError::output(format!(
+            "{} appeared while this export ran (another writer created it), and an export does \
+             not replace an object: add --restart to export again and replace it",
+            self.url
+        ))
+    }
+
+    async fn write_record(&self, record: &Completed) -> Result<(), ExportError> {
+        let bytes = sealed::seal(record).map_err(|e| ExportError::store(e.to_string()))?;
+        self.store
+            .put_opts(
+                &self.url.side(RECORD),
+                PutPayload::from(bytes),
+                PutOptions::default(),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| store::failed(&self.url, "writing the record of the finished export", e))
+    }
+}

@@ -1,0 +1,196 @@
+//! An export to an object, from code, against `object_store`'s in-memory store: the object equals
+//! the file export byte for byte, a stop then a resume writes the same bytes, a second run on the
+//! same object is refused, and an object already there is kept unless restarted.
+
+use std::sync::Arc;
+
+use object_store::memory::InMemory;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+use xp_export::emulator::{Config, Emulator};
+use xp_export::export::object::{MIN_PART_BYTES, ObjectUrl, Store};
+use xp_export::export::{Export, ExportErrorKind, Format, Target};
+
+use crate::common;
+
+fn target(key: &str) -> Target {
+    Target::Object(ObjectUrl::parse(&format!("s3://bucket/{key}")).unwrap())
+}
+
+async fn bytes(store: &InMemory, key: &str) -> Option<Vec<u8>> {
+    match store.get(&Key::from(key)).await {
+        Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn keys(store: &InMemory) -> Vec<String> {
+    use futures::TryStreamExt;
+    let mut keys: Vec<String> = store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+/// The same export to a local file.
+async fn file_export(emu: &Emulator, format: Format, name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    let query = common::emulator_client(emu).push_actions().page_size(1000);
+    Export::new(query, format, Target::File(path.clone()))
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_equals_the_file_export_and_a_stopped_one_resumes_to_the_same_bytes() {
+    // About 12 MB of NDJSON: two parts of the least size and the last.
+    let emu = Emulator::start(Config::default().records(60_000))
+        .await
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let query = || common::emulator_client(&emu).push_actions().page_size(1000);
+    let whole = file_export(&emu, Format::Ndjson, "rows.ndjson").await;
+
+    // Stopped once the first part is up (its pages past the part are dropped).
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let e = Export::new(query(), Format::Ndjson, target("out/rows.ndjson"))
+        .object_store(dyn_store.clone())
+        .part_bytes(MIN_PART_BYTES)
+        .run(
+            async {
+                let _ = rx.await;
+            },
+            |_, rows| {
+                if rows >= 40_000 {
+                    tx.take().map(|t| t.send(()));
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Interrupted, "{e}");
+    let kept = e.rows().unwrap();
+    assert!(
+        kept > 0 && kept < 40_000,
+        "the rows of the parts uploaded: {kept}"
+    );
+    assert!(
+        bytes(&store, "out/rows.ndjson").await.is_none(),
+        "not visible"
+    );
+    let checkpoint = "out/.rows.ndjson.xp-export/checkpoint.json";
+    assert_eq!(
+        e.partial().map(|p| p.display().to_string()),
+        Some(format!("s3://bucket/{checkpoint}"))
+    );
+
+    // Without --resume, refused; with it, the same bytes.
+    let e = Export::new(query(), Format::Ndjson, target("out/rows.ndjson"))
+        .object_store(dyn_store.clone())
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Resume, "{e}");
+    let report = Export::new(query(), Format::Ndjson, target("out/rows.ndjson"))
+        .object_store(dyn_store.clone())
+        .part_bytes(MIN_PART_BYTES)
+        .resume(true)
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.rows_in_output, 60_000);
+    assert_eq!(report.resumed_at, Some(kept));
+    let object = bytes(&store, "out/rows.ndjson").await.unwrap();
+    assert!(
+        object == whole,
+        "the resumed object differs from the file export"
+    );
+    let made = report.object.unwrap();
+    assert_eq!(made.url, "s3://bucket/out/rows.ndjson");
+    assert_eq!(made.bytes, whole.len() as u64);
+    assert_eq!(
+        keys(&store).await,
+        [
+            "out/.rows.ndjson.xp-export/complete.json",
+            "out/rows.ndjson"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_already_there_is_kept_unless_restarted_and_csv_is_the_file_export() {
+    let emu = Emulator::start(Config::default().records(3_000))
+        .await
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let query = || common::emulator_client(&emu).push_actions().page_size(1000);
+    store
+        .put(&Key::from("rows.csv"), b"theirs".to_vec().into())
+        .await
+        .unwrap();
+    let e = Export::new(query(), Format::Csv, target("rows.csv"))
+        .object_store(dyn_store.clone())
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Output, "{e}");
+    assert!(e.to_string().contains("exists"), "{e}");
+    assert_eq!(bytes(&store, "rows.csv").await.unwrap(), b"theirs");
+    assert_eq!(emu.requests(), 0);
+    Export::new(query(), Format::Csv, target("rows.csv"))
+        .object_store(dyn_store.clone())
+        .restart(true)
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    let csv = file_export(&emu, Format::Csv, "rows.csv").await;
+    assert!(bytes(&store, "rows.csv").await.unwrap() == csv);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_taken_over_stops_the_run_that_held_it() {
+    let emu = Emulator::start(Config::default().records(60_000))
+        .await
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let query = || common::emulator_client(&emu).push_actions().page_size(1000);
+    let checkpoint = Key::from(".rows.ndjson.xp-export/checkpoint.json");
+    // Another run writes the checkpoint while this one is on its first part.
+    let mut rewritten = false;
+    let store2 = store.clone();
+    let e = Export::new(query(), Format::Ndjson, target("rows.ndjson"))
+        .object_store(dyn_store.clone())
+        .part_bytes(MIN_PART_BYTES)
+        .run(std::future::pending(), move |_, rows| {
+            if rows >= 1_000 && !rewritten {
+                rewritten = true;
+                let store = store2.clone();
+                let key = checkpoint.clone();
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        let got = store.get(&key).await.unwrap().bytes().await.unwrap();
+                        let mut text = String::from_utf8(got.to_vec()).unwrap();
+                        text.push(' ');
+                        store.put(&key, text.into_bytes().into()).await.unwrap();
+                    })
+                });
+            }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Busy, "{e}");
+    assert!(e.to_string().contains("another export is writing"), "{e}");
+    assert!(bytes(&store, "rows.ndjson").await.is_none());
+}
