@@ -531,6 +531,10 @@ impl Export {
             Some(store) => std::sync::Arc::clone(&store.0),
             None => object::from_env(url)?,
         };
+        #[cfg(feature = "parquet")]
+        if self.format == Format::Parquet {
+            return self.open_object_parquet(url, store).await;
+        }
         let opened = object::ObjectOut::open(
             store,
             url.clone(),
@@ -559,6 +563,54 @@ impl Export {
                 Opened::Sink(sink, checkpoint)
             }
         })
+    }
+
+    /// Opens a Parquet export to an object: a Parquet file export in a staging folder, fresh or
+    /// from the parts the bucket keeps.
+    #[cfg(all(feature = "object-store", feature = "parquet"))]
+    async fn open_object_parquet(
+        &self,
+        url: &object::ObjectUrl,
+        store: std::sync::Arc<dyn object::Store>,
+    ) -> Result<Opened, ExportError> {
+        let opened = object::ObjectParquet::open(
+            store,
+            url.clone(),
+            self.identity(),
+            self.asked,
+            &self.query.client,
+            self.part_bytes,
+        )
+        .await?;
+        let (bucket, checkpoint) = match opened {
+            object::OpenedParquet::Complete(tally, object) => {
+                let made = sink::Made {
+                    object: Some(object),
+                    parquet: tally.as_ref().and_then(|t| t.parquet.clone()),
+                    ..sink::Made::default()
+                };
+                return Ok(Opened::Complete(tally, made));
+            }
+            object::OpenedParquet::Out(bucket, checkpoint) => (bucket, checkpoint),
+        };
+        let local = bucket.local().to_path_buf();
+        let lock = OutputLock::acquire(&local)?;
+        // The identity the bucket's checkpoint records (its credential's fingerprint too).
+        let identity = bucket.saved().0.identity;
+        let select = self.query.body.select.as_deref();
+        let out = parquet::ParquetOut::open(
+            &local,
+            identity,
+            lock,
+            checkpoint.as_ref(),
+            select,
+            self.parquet.clone(),
+        )?;
+        let sink = Sink::ObjectParquet {
+            out: Box::new(out),
+            bucket: Box::new(bucket),
+        };
+        Ok(Opened::Sink(sink, checkpoint))
     }
 
     /// The encoder: CSV columns from `select`, push-devices' fields (and the first page's

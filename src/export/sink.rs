@@ -31,6 +31,12 @@ pub(crate) enum Sink {
     /// Parquet.
     #[cfg(feature = "parquet")]
     Parquet(Box<ParquetOut>),
+    /// Parquet to an object in a bucket: written here, its parts kept in the bucket.
+    #[cfg(all(feature = "object-store", feature = "parquet"))]
+    ObjectParquet {
+        out: Box<ParquetOut>,
+        bucket: Box<super::object::ObjectParquet>,
+    },
     /// NDJSON, CSV or JSON to an object in a bucket.
     #[cfg(feature = "object-store")]
     Object {
@@ -90,6 +96,10 @@ impl Sink {
             }
             #[cfg(feature = "parquet")]
             Sink::Parquet(p) => p.page(rows, at.offset, at.next_offset, at.next_key, at.rows),
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { out, .. } => {
+                out.page(rows, at.offset, at.next_offset, at.next_key, at.rows)
+            }
             #[cfg(feature = "object-store")]
             Sink::Object { encoder, out, buf } => {
                 buf.clear();
@@ -116,6 +126,8 @@ impl Sink {
         match self {
             #[cfg(feature = "object-store")]
             Sink::Object { out, .. } => out.settle().await,
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { out, bucket } => bucket.settle(out).await,
             _ => Ok(()),
         }
     }
@@ -129,6 +141,11 @@ impl Sink {
             Sink::Parquet(p) => p.save_checkpoint(),
             #[cfg(feature = "object-store")]
             Sink::Object { out, .. } => out.save_checkpoint().await,
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { out, bucket } => {
+                out.save_checkpoint()?;
+                bucket.settle(out).await
+            }
         }
     }
 
@@ -140,6 +157,8 @@ impl Sink {
             Sink::Parquet(p) => p.abandon(rows),
             #[cfg(feature = "object-store")]
             Sink::Object { out, .. } => out.abandon().await,
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { bucket, .. } => bucket.abandon().await,
         }
     }
 
@@ -151,6 +170,11 @@ impl Sink {
             #[cfg(feature = "object-store")]
             Sink::Object { out, .. } => {
                 let (cp, url) = out.saved();
+                Some((cp.rows, cp.next_offset, cp.next_key, url))
+            }
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { bucket, .. } => {
+                let (cp, url) = bucket.saved();
                 Some((cp.rows, cp.next_offset, cp.next_key, url))
             }
             _ => None,
@@ -165,6 +189,8 @@ impl Sink {
             Sink::Parquet(p) => Some(p.saved_rows()),
             #[cfg(feature = "object-store")]
             Sink::Object { .. } => None,
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { .. } => None,
         }
     }
 
@@ -176,6 +202,8 @@ impl Sink {
             Sink::Parquet(p) => Some(p.partial()),
             #[cfg(feature = "object-store")]
             Sink::Object { .. } => None,
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { .. } => None,
         }
     }
 
@@ -187,6 +215,8 @@ impl Sink {
             Sink::Parquet(_) => Vec::new(),
             #[cfg(feature = "object-store")]
             Sink::Object { encoder, .. } => encoder.left_out(),
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { .. } => Vec::new(),
         }
     }
 
@@ -198,6 +228,8 @@ impl Sink {
             Sink::Parquet(p) => p.replaced().clone(),
             #[cfg(feature = "object-store")]
             Sink::Object { encoder, .. } => encoder.replaced().clone(),
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { out, .. } => out.replaced().clone(),
         }
     }
 
@@ -236,6 +268,15 @@ impl Sink {
                 out.write(&buf)?;
                 Ok(Made {
                     object: Some(out.finish(tally).await?),
+                    ..Made::default()
+                })
+            }
+            #[cfg(all(feature = "object-store", feature = "parquet"))]
+            Sink::ObjectParquet { out, bucket } => {
+                let (object, parquet) = bucket.finish(*out, tally).await?;
+                Ok(Made {
+                    object: Some(object),
+                    parquet: Some(parquet),
                     ..Made::default()
                 })
             }

@@ -23,6 +23,8 @@
 //!   hidden, and nothing else: no checkpoint, no open upload. `--restart` aborts the upload an
 //!   interrupted run left.
 
+#[cfg(feature = "parquet")]
+mod parquet;
 mod start;
 mod store;
 mod upload;
@@ -45,6 +47,8 @@ use crate::export::sealed;
 use start::{RECORD, Start};
 use upload::{CHECKPOINT, Part, Uploader};
 
+#[cfg(feature = "parquet")]
+pub(crate) use parquet::{ObjectParquet, Opened as OpenedParquet};
 pub(crate) use store::{failed, from_env};
 
 /// The least bytes of a part before it is uploaded (the last part aside), by default: above
@@ -113,30 +117,8 @@ impl ObjectOut {
         client: &Client,
         part_bytes: usize,
     ) -> Result<Opened, ExportError> {
-        let fresh = |identity: &Identity| Checkpoint {
-            version: checkpoint::VERSION,
-            identity: identity.clone(),
-            next_offset: identity.start_offset,
-            next_key: identity.start_after,
-            rows: 0,
-            bytes: 0,
-            committed_crc32: 0,
-            columns: None,
-            parts: None,
-            values_replaced: 0,
-            upload: None,
-        };
-        let mut with_credential = identity.clone();
-        with_credential.credential = Some(client.fingerprint());
-        let started = start::start(
-            &*store,
-            &url,
-            &mut identity,
-            asked,
-            client,
-            fresh(&with_credential),
-        )
-        .await?;
+        let fresh = fresh_checkpoint(&identity, client);
+        let started = start::start(&*store, &url, &mut identity, asked, client, fresh).await?;
         let (saved, resumed) = match started {
             Start::AlreadyComplete(tally, object) => return Ok(Opened::Complete(tally, object)),
             Start::Fresh(saved) => (saved, false),
@@ -346,7 +328,7 @@ impl ObjectOut {
             .await
         {
             Ok(put) => Ok(put.e_tag),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(self.appeared()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(&self.url)),
             Err(e) => Err(store::failed(&self.url, "writing the object", e)),
         }
     }
@@ -357,17 +339,9 @@ impl ObjectOut {
             return Ok(());
         }
         match start::head(&*self.store, &self.url).await? {
-            Some(_) => Err(self.appeared()),
+            Some(_) => Err(appeared(&self.url)),
             None => Ok(()),
         }
-    }
-
-    fn appeared(&self) -> ExportError {
-        ExportError::output(format!(
-            "{} appeared while this export ran (another writer created it), and an export does \
-             not replace an object: add --restart to export again and replace it",
-            self.url
-        ))
     }
 
     async fn write_record(&self, record: &Completed) -> Result<(), ExportError> {
@@ -382,4 +356,32 @@ impl ObjectOut {
             .map(drop)
             .map_err(|e| store::failed(&self.url, "writing the record of the finished export", e))
     }
+}
+
+/// The checkpoint of an export to an object that starts from nothing, with this run's
+/// credential fingerprinted.
+fn fresh_checkpoint(identity: &Identity, client: &Client) -> Checkpoint {
+    let mut identity = identity.clone();
+    identity.credential = Some(client.fingerprint());
+    Checkpoint {
+        version: checkpoint::VERSION,
+        next_offset: identity.start_offset,
+        next_key: identity.start_after,
+        identity,
+        rows: 0,
+        bytes: 0,
+        committed_crc32: 0,
+        columns: None,
+        parts: None,
+        values_replaced: 0,
+        upload: None,
+    }
+}
+
+/// The object appeared while the export ran: create-only refuses to replace it.
+fn appeared(url: &ObjectUrl) -> ExportError {
+    ExportError::output(format!(
+        "{url} appeared while this export ran (another writer created it), and an export does \
+         not replace an object: add --restart to export again and replace it"
+    ))
 }

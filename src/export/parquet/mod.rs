@@ -31,7 +31,7 @@ use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
 
-pub(crate) use parts::discard;
+pub(crate) use parts::{discard, part_name};
 
 /// A Parquet export's output: the row group being gathered, the parts, the checkpoint.
 pub(crate) struct ParquetOut {
@@ -53,6 +53,8 @@ pub(crate) struct ParquetOut {
     row_groups: u64,
     /// The values stored with U+FFFD in place of a lone surrogate.
     replaced: Replaced,
+    /// The last checkpoint saved (or resumed from).
+    last: Option<Checkpoint>,
 }
 
 /// Where the export stands after a page: what the next checkpoint will say.
@@ -111,6 +113,7 @@ impl ParquetOut {
             saved_rows: checkpoint.map_or(0, |c| c.rows),
             row_groups,
             replaced: Replaced::resumed(checkpoint.map_or(0, |c| c.values_replaced)),
+            last: checkpoint.cloned(),
         })
     }
 
@@ -188,7 +191,14 @@ impl ParquetOut {
         cp.save(&cp_path).map_err(io_err(&cp_path))?;
         self.checkpointed = true;
         self.saved_rows = p.rows;
+        self.last = Some(cp);
         Ok(())
+    }
+
+    /// The last checkpoint saved (or resumed from): what an object output copies to the
+    /// bucket, with the part files it names.
+    pub(crate) fn last_checkpoint(&self) -> Option<&Checkpoint> {
+        self.last.as_ref()
     }
 
     /// Rows in the output as of the last checkpoint: what a resume keeps.

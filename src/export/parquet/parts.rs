@@ -35,7 +35,7 @@ fn writer_options(descr: SchemaDescriptor, props: &WriterProperties) -> ArrowWri
 }
 
 /// The name of part `index`.
-fn part_name(index: usize) -> String {
+pub(crate) fn part_name(index: usize) -> String {
     format!("part-{index:05}.parquet")
 }
 
