@@ -19,7 +19,10 @@ Builds the release binary, starts `xp-export emulate` for each scenario, and mea
 5. The emulator itself: time from its start to its first page answered, and its peak RSS
    (VmHWM from /proc/PID/status, Linux only) after a first page, a page deep in the data set
    and a keyset seek, at 2,000,000 and 50,000,000 records (--emulator-records).
-6. dlt: the same 200,000 rows (--dlt-rows) from the same emulator, xp-export `export -o FILE`
+6. Object stores: the same --rows to `s3://` on a local S3 server (moto's, installed from
+   .ci/s3-requirements.txt into target/ci-venvs/s3) against `-o FILE`, in turns; the
+   exporter's peak RSS at --s3-rows rows (default 2,000,000) to `s3://`, against the bound.
+7. dlt: the same 200,000 rows (--dlt-rows) from the same emulator, xp-export `export -o FILE`
    against a dlt pipeline (benches/dlt/pipeline.py: the `rest_api` source paging by offset and
    limit, into the `filesystem` destination as JSONL), the two taking turns run by run. dlt is
    installed from benches/dlt/requirements.txt into target/bench-venv-dlt, made once and
@@ -161,7 +164,8 @@ def main():
     p.add_argument("--emulator-records", default="2000000,50000000",
                    help="comma-separated data set sizes for the emulator scenario")
     p.add_argument("--dlt-rows", type=int, default=200_000, help="rows for the dlt comparison")
-    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator,parquet,dlt",
+    p.add_argument("--s3-rows", type=int, default=2_000_000, help="rows for the memory run to s3://")
+    p.add_argument("--only", default="throughput,latency,keyset,memory,faults,emulator,parquet,object,dlt",
                    help="comma-separated scenarios to run (default: all)")
     args = p.parse_args()
     if not shutil.which("curl"):
@@ -188,6 +192,8 @@ def main():
         out += emulator_footprint(page, runs, [int(n) for n in args.emulator_records.split(",")])
     if "parquet" in only:
         out += parquet(rows, page, k, runs, args.big)
+    if "object" in only:
+        out += object_store(rows, page, k, runs, args.s3_rows)
     if "dlt" in only:
         out += dlt_comparison(page, runs, args.dlt_rows)
     print("\n".join(out))
@@ -353,6 +359,90 @@ def parquet(rows, page, k, runs, big):
         out.append(f"| Parquet (zstd), default row groups | {n:,} | {rss[n] / 1024:.1f} MiB |")
     out.append(f"| ratio {big:,} / 500,000 | | **{rss[big] / rss[500_000]:.2f}** |")
     out.append("")
+    return out
+
+
+S3_VENV = os.path.join(ROOT, "target", "ci-venvs", "s3")
+
+
+class S3:
+    """moto's S3 server on a free port, with one bucket, stopped on exit."""
+
+    def __enter__(self):
+        server = os.path.join(S3_VENV, "bin", "moto_server")
+        if not os.path.exists(server):
+            subprocess.run([sys.executable, "-m", "venv", S3_VENV], check=True)
+            subprocess.run([os.path.join(S3_VENV, "bin", "pip"), "install", "--quiet", "-r",
+                            os.path.join(ROOT, ".ci", "s3-requirements.txt")], check=True)
+        import socket
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import http.client
+        for _ in range(200):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("PUT", "/bench")
+                if conn.getresponse().status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        sys.exit("moto_server did not start")
+
+    def env(self, emu):
+        return dict(emu_env(emu), AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                    AWS_REGION="us-east-1", AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.port}",
+                    AWS_ALLOW_HTTP="true")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def object_store(rows, page, k, runs, big):
+    """`-o s3://` on a local S3 server against `-o FILE`, in turns; peak RSS to s3:// at `big`
+    rows against the 100 MiB bound."""
+    common = ["--page-size", str(page), "--concurrency", str(k)]
+    times = {"file": [], "s3": []}
+    cpus = {"file": [], "s3": []}
+    rss = {"file": [], "s3": []}
+    with Emulator(rows) as emu, S3() as s3, tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.ndjson")
+        for _ in range(runs):
+            for name in ("file", "s3"):
+                if name == "file":
+                    if os.path.exists(path):
+                        os.remove(path)
+                    argv = [BIN, "-q", "export", *common, "-o", path]
+                else:
+                    argv = [BIN, "-q", "export", *common, "--restart", "-o", "s3://bench/rows.ndjson"]
+                elapsed, cpu, peak = timed(argv, s3.env(emu))
+                times[name].append(elapsed)
+                cpus[name].append(cpu)
+                rss[name].append(peak)
+    t = {n: statistics.median(v) for n, v in times.items()}
+    c = {n: statistics.median(v) for n, v in cpus.items()}
+    m = {n: statistics.median(v) for n, v in rss.items()}
+    out = [f"| object store: {rows:,} rows NDJSON, page {page}, concurrency {k} | time "
+           "| CPU (user + sys) | peak RSS |", "|---|---|---|---|"]
+    out.append(f"| `-o FILE` | {t['file']:.2f} s | {c['file']:.2f} s | {m['file'] / 1024:.1f} MiB |")
+    out.append(f"| `-o s3://` (moto on this machine) | {t['s3']:.2f} s | {c['s3']:.2f} s "
+               f"| {m['s3'] / 1024:.1f} MiB |")
+    out.append(f"| ratio s3 / file | **{t['s3'] / t['file']:.2f}×** | | |")
+    out.append("")
+    with Emulator(big) as emu, S3() as s3:
+        peak = []
+        for _ in range(max(1, min(runs, 3))):
+            _, _, kib = timed([BIN, "-q", "export", *common, "--restart", "-o",
+                               "s3://bench/big.ndjson"], s3.env(emu))
+            peak.append(kib)
+    p = statistics.median(peak) / 1024
+    out += ["| object store: peak RSS of the exporter to `s3://` | rows | peak RSS | target |",
+            "|---|---|---|---|",
+            f"| NDJSON | {big:,} | **{p:.1f} MiB** | ≤ 100 MiB: {'met' if p <= 100 else 'MISSED'} |", ""]
     return out
 
 

@@ -10,6 +10,7 @@
 //! - [`daily`]: time windows and incremental runs (`--state`).
 //! - [`backfills`]: shards, a Kubernetes Indexed Job and an Airflow DAG (`deploy/`).
 //! - [`formats`]: NDJSON, CSV, JSON, gzip and Parquet.
+//! - `object_stores`: outputs and states in S3, GCS and Azure (feature `object-store`).
 //! - [`logs`]: JSON log lines for collectors and orchestrators.
 //! - [`exit_codes`]: what each exit code means.
 //! - [`emulator`]: the stand-in API, its faults, and the tests that use it.
@@ -37,6 +38,10 @@ pub mod daily {}
 
 #[doc = include_str!("../docs/guide/backfills.md")]
 pub mod backfills {}
+
+#[cfg(feature = "object-store")]
+#[doc = include_str!("../docs/guide/object_stores.md")]
+pub mod object_stores {}
 
 #[doc = include_str!("../docs/guide/formats.md")]
 pub mod formats {}

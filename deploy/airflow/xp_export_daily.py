@@ -1,9 +1,16 @@
 """Export each day's push actions with xp-export: one window per data interval.
 
-Each run exports the push actions created in its data interval, [start, end), to a file named
-by the interval, so reruns and backfills (catchup) write each day once and nothing is shared
-between runs. The export continues from its checkpoint when a retry finds one (the resume
-flag), and exits 0 at once when the day's file is already complete.
+Each run exports the push actions created in its data interval, [start, end), to one Parquet
+object per interval, in a Hive-style layout that DuckDB, Spark and pyarrow read with the date
+as a column:
+
+    s3://BUCKET/xtremepush/push_actions/date=2026-11-01/push_actions.parquet
+
+so reruns and backfills (catchup) write each day once and nothing is shared between runs. The
+object appears only once complete, and never over one already there. A retry continues from
+the checkpoint kept beside the object in the bucket (the resume flag), on whichever worker it
+runs, and exits 0 at once when the day's object is already complete. gs:// and az:// work the
+same way; so does a local folder (file://…, created beforehand).
 
 The schedule is a timetable with real data intervals (each run's interval is the day before
 it), in Airflow 3 as in Airflow 2: Airflow 3's default for a cron `schedule` gives an interval
@@ -27,7 +34,10 @@ Credentials come from the Airflow Connection `xtremepush_default` (login: the OA
 ID, password: the client secret; or an `apptoken` key in its extra), or else from the
 worker's environment (XTREMEPUSH_CLIENT_ID and XTREMEPUSH_CLIENT_SECRET, or
 XTREMEPUSH_APPTOKEN). They reach the program through its environment, never its command line,
-which other users of the machine can read.
+which other users of the machine can read. The bucket's credentials are the worker's own, from
+the cloud's standard chain (AWS_* variables, an instance profile or IRSA for S3;
+GOOGLE_APPLICATION_CREDENTIALS or workload identity for GCS; AZURE_STORAGE_* or a managed
+identity for Azure).
 """
 
 from __future__ import annotations
@@ -59,9 +69,9 @@ except ImportError:  # Airflow 2
     from airflow.hooks.base import BaseHook
     from airflow.operators.python import PythonOperator
 
-# The binary on the workers, and where the days' files go (a volume the workers share).
+# The binary on the workers, and the dataset the days' objects go into.
 XP_EXPORT = os.environ.get("XP_EXPORT_BIN", "xp-export")
-OUTPUT_DIR = os.environ.get("XP_EXPORT_OUTPUT_DIR", "/data/xp-export")
+DATASET = os.environ.get("XP_EXPORT_DATASET", "s3://my-data-bucket/xtremepush/push_actions")
 CONN_ID = "xtremepush_default"
 
 # Exit codes that retrying cannot help: a usage or configuration error, a refusal by the API.
@@ -101,13 +111,6 @@ def credential_env() -> dict[str, str]:
     return env
 
 
-def summary_path(output: str) -> str:
-    """The export's JSON summary, hidden beside the output (`.NAME.summary.json`), so a
-    loader globbing the folder sees the day's files alone."""
-    folder, name = os.path.split(output)
-    return os.path.join(folder, f".{name}.summary.json")
-
-
 def export_window(since: str, until: str, output: str) -> dict:
     """Runs one export of [since, until) to `output`; returns its JSON summary line."""
     command = [
@@ -123,8 +126,6 @@ def export_window(since: str, until: str, output: str) -> dict:
         "--resume",
         "--log-format",
         "json",
-        "--summary-json",
-        summary_path(output),
     ]
     # Quoted as a shell would need it: the rendered times hold a space.
     log.info("running %s", shlex.join(command))
@@ -180,14 +181,14 @@ with DAG(
         task_id="export_push_devices",
         python_callable=export_window,
         # Templated: the data interval (RFC 3339 with its offset, as Airflow renders it) and
-        # the file named by it. Windows that share their ends never share a row, so the daily
-        # runs tile time exactly. The window ends at data_interval_end, which has passed when
-        # the run starts, so no row can still arrive inside it.
+        # the object named by its day (the interval's start as `ds` renders it: the run's `ds`
+        # in Airflow 2, the interval's own day in Airflow 3 as in 2). Windows that share their
+        # ends never share a row, so the daily runs tile time exactly. The window ends at
+        # data_interval_end, which has passed when the run starts, so no row can still arrive
+        # inside it.
         op_kwargs={
             "since": "{{ data_interval_start }}",
             "until": "{{ data_interval_end }}",
-            "output": OUTPUT_DIR
-            + "/push-devices-{{ data_interval_start.strftime('%Y%m%dT%H%M%SZ') }}"
-            + "-{{ data_interval_end.strftime('%Y%m%dT%H%M%SZ') }}.ndjson",
+            "output": DATASET + "/date={{ data_interval_start | ds }}/push_actions.parquet",
         },
     )

@@ -444,3 +444,23 @@ async fn a_state_in_the_bucket_continues_and_two_runs_at_once_cannot_both_advanc
     ok(&out);
     assert!(stderr(&out).contains("exported 0 rows"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_its_environment_cannot_configure_is_named_before_any_request() {
+    let emu = emulator(100).await;
+    // No AZURE_STORAGE_* at all: no account to write to.
+    let mut c = cmd(&emu);
+    c.args(["export", "-o", "az://container/rows.ndjson"]);
+    let out = run(c);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("az://container/rows.ndjson (Azure Blob Storage container az://container)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot be configured from the environment"),
+        "{err}"
+    );
+    assert_eq!(emu.requests(), 0);
+}

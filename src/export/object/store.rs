@@ -76,7 +76,10 @@ pub(crate) fn from_env(url: &ObjectUrl) -> Result<Arc<dyn Store>, ExportError> {
             .build()
             .map(|s| Arc::new(s) as Arc<dyn Store>),
     };
-    built.map_err(|e| failed(url, "cannot be configured from the environment", e))
+    // A store its environment cannot configure is a configuration error, however it says so.
+    built.map_err(|e| {
+        ExportError::output(failed(url, "cannot be configured from the environment", e).to_string())
+    })
 }
 
 /// The error of `doing` something with `url`'s object: the store, the bucket and the cause,
@@ -159,6 +162,18 @@ fn strip_parameters(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cloud_s_store_is_built_from_its_url_without_a_request() {
+        for (text, shown) in [
+            ("s3://data/exports/rows.ndjson", "AmazonS3(data)"),
+            ("gs://data/exports/rows.parquet", "GoogleCloudStorage(data)"),
+        ] {
+            let url = ObjectUrl::parse(text).unwrap();
+            let store = from_env(&url).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(store.to_string(), shown);
+        }
+    }
 
     #[test]
     fn signatures_in_a_url_are_redacted() {
