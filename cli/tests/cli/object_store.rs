@@ -464,3 +464,63 @@ async fn a_store_its_environment_cannot_configure_is_named_before_any_request() 
     );
     assert_eq!(emu.requests(), 0);
 }
+
+/// The most memory a process has held so far (VmHWM), in KiB; `None` once it is gone.
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Runs `c` to its end, reading its peak RSS as it runs; the peak in KiB.
+async fn peak_of(mut c: Command) -> u64 {
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(peak_kib(pid).unwrap_or(0));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ok(&child.wait_with_output().unwrap());
+    assert!(peak > 0, "the peak was read");
+    peak
+}
+
+/// 2,000,000 rows to S3 hold at most the parts in flight more than the same export to a file:
+/// memory does not grow with the rows. (The bound of the release build, 100 MiB, is measured by
+/// `benches/perf.py --only object`; this debug build holds more for both.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_million_rows_to_s3_hold_no_more_than_a_file_export_and_its_parts() {
+    let server = s3::server();
+    let emu = emulator(2_000_000).await;
+    let bucket = server.bucket("memory");
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let export = |target: &str| {
+        let mut c = xp(&emu);
+        c.args(["-q", "export", "--page-size", "5000", "--summary-json"])
+            .arg(&summary)
+            .args(["-o", target]);
+        c
+    };
+    let file = dir.path().join("rows.ndjson");
+    let to_file = peak_of(export(file.to_str().unwrap())).await;
+    let to_s3 = peak_of(export(&format!("s3://{bucket}/rows.ndjson"))).await;
+    let report: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(report["rows"], 2_000_000);
+    assert_eq!(report["bytes"], std::fs::metadata(&file).unwrap().len());
+    // Three parts of 8 MiB (one filling, one waiting, one on the wire) and the client's buffers.
+    assert!(
+        to_s3 <= to_file + 40 * 1024,
+        "peak RSS to S3 {} MiB, to a file {} MiB",
+        to_s3 / 1024,
+        to_file / 1024
+    );
+    assert_eq!(server.open_uploads(&bucket), Vec::<String>::new());
+}

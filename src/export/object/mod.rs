@@ -82,8 +82,11 @@ pub(crate) struct ObjectOut {
     /// The least bytes of a part.
     part_bytes: usize,
     identity: Identity,
-    /// The part being filled, from the first byte after the last part handed over.
-    part: Vec<u8>,
+    /// The part being filled, from the first byte after the last part handed over: its pages'
+    /// bytes as they came, never copied into one buffer (which would grow past the part by
+    /// doubling), and their length.
+    part: Vec<Bytes>,
+    part_len: usize,
     /// Bytes in the object with `part`'s, an earlier run's included, and their CRC-32.
     bytes: u64,
     crc: crc32fast::Hasher,
@@ -137,6 +140,7 @@ impl ObjectOut {
             restart: asked.restart,
             part_bytes,
             part: Vec::new(),
+            part_len: 0,
             bytes: cp.bytes,
             crc,
             pending: None,
@@ -151,18 +155,28 @@ impl ObjectOut {
         if chunk.is_empty() {
             return Ok(());
         }
-        let member;
         let bytes = if self.gzip {
-            member = crate::export::output::gzip_member(chunk)
+            let member = crate::export::output::gzip_member(chunk)
                 .map_err(|e| ExportError::store(format!("compressing a page: {e}")))?;
-            &member[..]
+            Bytes::from(member)
         } else {
-            chunk
+            Bytes::copy_from_slice(chunk)
         };
-        self.part.extend_from_slice(bytes);
-        self.bytes += bytes.len() as u64;
-        self.crc.update(bytes);
+        self.push(bytes);
         Ok(())
+    }
+
+    fn push(&mut self, bytes: Bytes) {
+        self.bytes += bytes.len() as u64;
+        self.crc.update(&bytes);
+        self.part_len += bytes.len();
+        self.part.push(bytes);
+    }
+
+    /// The part being filled, taken: its bytes as one payload.
+    fn take_part(&mut self) -> PutPayload {
+        self.part_len = 0;
+        std::mem::take(&mut self.part).into_iter().collect()
     }
 
     /// Commits a page: once the part holds its least bytes, it is ready to upload, with the
@@ -184,12 +198,9 @@ impl ObjectOut {
         cp.committed_crc32 = self.crc.clone().finalize();
         cp.columns = columns.map(<[String]>::to_vec);
         cp.values_replaced = values_replaced;
-        if self.part.len() >= self.part_bytes && self.ready.is_none() {
-            let data = std::mem::take(&mut self.part);
-            self.ready = Some(Part {
-                data: Bytes::from(data),
-                after: cp,
-            });
+        if self.part_len >= self.part_bytes && self.ready.is_none() {
+            let data = self.take_part();
+            self.ready = Some(Part { data, after: cp });
             self.pending = None;
         } else {
             self.pending = Some(cp);
@@ -236,9 +247,7 @@ impl ObjectOut {
         if self.gzip && self.bytes == 0 {
             let member = crate::export::output::gzip_member(&[])
                 .map_err(|e| ExportError::store(format!("compressing: {e}")))?;
-            self.bytes += member.len() as u64;
-            self.crc.update(&member);
-            self.part.extend_from_slice(&member);
+            self.push(Bytes::from(member));
         }
         self.settle().await?;
         let mut record = Completed {
@@ -249,7 +258,7 @@ impl ObjectOut {
             tally: Some(tally),
             etag: None,
         };
-        let last = Bytes::from(std::mem::take(&mut self.part));
+        let last = self.take_part();
         let uploaded = self.uploader.saved().checkpoint;
         let multipart = uploaded.upload.as_ref().is_some_and(|u| u.id.is_some());
         let etag = if multipart {
@@ -271,7 +280,7 @@ impl ObjectOut {
     /// The last part through the uploader, then the upload completed.
     async fn complete(
         &mut self,
-        last: Bytes,
+        last: PutPayload,
         record: &Completed,
     ) -> Result<Option<String>, ExportError> {
         let mut after = self.uploader.saved().checkpoint;
@@ -309,7 +318,7 @@ impl ObjectOut {
     /// An export that fits one part: one put, conditional unless `--restart`.
     async fn put_whole(
         &mut self,
-        data: Bytes,
+        data: PutPayload,
         record: &Completed,
     ) -> Result<Option<String>, ExportError> {
         self.write_record(record).await?;
@@ -322,11 +331,7 @@ impl ObjectOut {
             mode,
             ..Default::default()
         };
-        match self
-            .store
-            .put_opts(&self.url.location(), PutPayload::from(data), opts)
-            .await
-        {
+        match self.store.put_opts(&self.url.location(), data, opts).await {
             Ok(put) => Ok(put.e_tag),
             Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(&self.url)),
             Err(e) => Err(store::failed(&self.url, "writing the object", e)),

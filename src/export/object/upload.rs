@@ -10,7 +10,6 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
 use object_store::multipart::PartId;
 use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 use tokio::sync::mpsc;
@@ -28,7 +27,7 @@ pub(crate) const CHECKPOINT: &str = "checkpoint.json";
 /// A part to upload, and the checkpoint that holds once it is: where the export stands at the
 /// end of the part's last page.
 pub(crate) struct Part {
-    pub data: Bytes,
+    pub data: PutPayload,
     pub after: Checkpoint,
 }
 
@@ -140,7 +139,7 @@ async fn run(
         };
         let index = upload.parts.len();
         let PartId { content_id } = store
-            .put_part(&location, &id, index, PutPayload::from(part.data))
+            .put_part(&location, &id, index, part.data)
             .await
             .map_err(|e| store::failed(&url, &format!("uploading part {}", index + 1), e))?;
         upload.parts.push(content_id);
