@@ -411,7 +411,9 @@ impl Export {
                 rows,
             };
             sink.page(page_rows, at)?;
-            sink.settle().await?;
+            if let Err(e) = sink.settle().await {
+                return Err(kept(&sink, e));
+            }
             on_page(&pages.summary(), rows);
         }
         if let Some((whole, split)) = recheck {
@@ -425,7 +427,11 @@ impl Export {
         let left_out_fields = sink.left_out();
         let replaced = sink.replaced();
         let tally = Tally::of(&pages.summary(), rows, &replaced);
-        let made = sink.finish(start, tally).await?;
+        let kept_in = sink.kept_in_bucket();
+        let made = match sink.finish(start, tally).await {
+            Ok(made) => made,
+            Err(e) => return Err(kept_at(kept_in, e)),
+        };
         Ok(Report {
             summary: pages.summary(),
             rows_in_output: rows,
@@ -706,6 +712,24 @@ async fn split_moved(
     match out.kept_in_bucket() {
         Some((rows, _, _, kept)) => e.kept_in(rows, kept),
         None => e,
+    }
+}
+
+/// An object output's store failed: what its checkpoint in the bucket keeps, for a resume. (A
+/// conflict with another run is that run's to finish, and an object that appeared meanwhile is
+/// for `--restart`: each says so.)
+fn kept(sink: &Sink, e: ExportError) -> ExportError {
+    kept_at(sink.kept_in_bucket(), e)
+}
+
+fn kept_at(kept_in: Option<(u64, u64, Option<u64>, String)>, e: ExportError) -> ExportError {
+    match kept_in {
+        Some((rows, _, _, url))
+            if matches!(e.kind(), ExportErrorKind::Store | ExportErrorKind::Io) =>
+        {
+            e.kept_in(rows, url)
+        }
+        _ => e,
     }
 }
 

@@ -194,3 +194,107 @@ async fn a_checkpoint_taken_over_stops_the_run_that_held_it() {
     assert!(e.to_string().contains("another export is writing"), "{e}");
     assert!(bytes(&store, "rows.ndjson").await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_object_stopped_before_its_clean_up_is_complete_and_cleaned_up_on_resume() {
+    use xp_export::export::ParquetOptions;
+    let emu = Emulator::start(Config::default().records(30_000))
+        .await
+        .unwrap();
+    let store = Arc::new(InMemory::new());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let query = || common::emulator_client(&emu).push_actions().page_size(1000);
+    let options = || {
+        let mut options = ParquetOptions::default();
+        options.row_group_rows = 5_000;
+        options
+    };
+    let export = || {
+        Export::new(query(), Format::Parquet, target("rows.parquet"))
+            .object_store(dyn_store.clone())
+            .parquet(options())
+            .resume(true)
+    };
+    // Stopped with two row groups' parts in the bucket.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let e = export()
+        .run(
+            async {
+                let _ = rx.await;
+            },
+            |_, rows| {
+                if rows >= 12_000 {
+                    tx.take().map(|t| t.send(()));
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Interrupted, "{e}");
+    let side = ".rows.parquet.xp-export";
+    let kept: Vec<String> = keys(&store).await;
+    assert!(
+        kept.contains(&format!("{side}/parts/part-00001.parquet")),
+        "{kept:?}"
+    );
+    let mut copies = Vec::new();
+    for key in &kept {
+        copies.push((key.clone(), bytes(&store, key).await.unwrap()));
+    }
+    // Resumed to its end: the object holds the file export's rows, in order (its row groups are
+    // cut where the stop saved them).
+    let report = export()
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.rows_in_output, 30_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.parquet");
+    Export::new(query(), Format::Parquet, Target::File(path.clone()))
+        .parquet(options())
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    let object = bytes(&store, "rows.parquet").await.unwrap();
+    let ids = action_ids(object.clone());
+    assert_eq!(ids.len(), 30_000);
+    assert_eq!(ids, action_ids(std::fs::read(&path).unwrap()));
+    // As if killed after the upload completed, before the checkpoint and parts were removed.
+    for (key, data) in copies {
+        store.put(&Key::from(key), data.into()).await.unwrap();
+    }
+    let report = export()
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.already_complete);
+    assert_eq!(report.rows_in_output, 30_000);
+    assert_eq!(
+        keys(&store).await,
+        [format!("{side}/complete.json"), "rows.parquet".to_string()]
+    );
+    assert!(bytes(&store, "rows.parquet").await.unwrap() == object);
+}
+
+/// The `action_id` column of a Parquet file, in order.
+fn action_ids(file: Vec<u8>) -> Vec<i64> {
+    use arrow_array::Array;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(file),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let column = batch.column_by_name("action_id").unwrap();
+        let column = column
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        ids.extend((0..column.len()).map(|i| column.value(i)));
+    }
+    ids
+}

@@ -90,9 +90,6 @@ pub(crate) struct ObjectOut {
     /// Bytes in the object with `part`'s, an earlier run's included, and their CRC-32.
     bytes: u64,
     crc: crc32fast::Hasher,
-    /// Where the export stands after the last page committed: the checkpoint once its part is
-    /// uploaded.
-    pending: Option<Checkpoint>,
     /// A full part, waiting to be handed to the uploader.
     ready: Option<Part>,
     uploader: Uploader,
@@ -143,7 +140,6 @@ impl ObjectOut {
             part_len: 0,
             bytes: cp.bytes,
             crc,
-            pending: None,
             ready: None,
             uploader: Uploader::start(store, url, saved),
         };
@@ -189,6 +185,9 @@ impl ObjectOut {
         columns: Option<&[String]>,
         values_replaced: u64,
     ) {
+        if self.part_len < self.part_bytes || self.ready.is_some() {
+            return;
+        }
         let mut cp = self.uploader.saved().checkpoint;
         cp.identity = self.identity.clone();
         cp.next_offset = next_offset;
@@ -198,13 +197,8 @@ impl ObjectOut {
         cp.committed_crc32 = self.crc.clone().finalize();
         cp.columns = columns.map(<[String]>::to_vec);
         cp.values_replaced = values_replaced;
-        if self.part_len >= self.part_bytes && self.ready.is_none() {
-            let data = self.take_part();
-            self.ready = Some(Part { data, after: cp });
-            self.pending = None;
-        } else {
-            self.pending = Some(cp);
-        }
+        let data = self.take_part();
+        self.ready = Some(Part { data, after: cp });
     }
 
     /// Hands a full part to the uploader, waiting while it is busy with the one before.
@@ -249,7 +243,10 @@ impl ObjectOut {
                 .map_err(|e| ExportError::store(format!("compressing: {e}")))?;
             self.push(Bytes::from(member));
         }
+        // Every full part handed over is uploaded and checkpointed before the end is decided:
+        // whether there is a multipart upload to complete depends on it.
         self.settle().await?;
+        self.uploader.finish().await?;
         let mut record = Completed {
             version: checkpoint::VERSION,
             identity: self.identity.clone(),
@@ -259,13 +256,10 @@ impl ObjectOut {
             etag: None,
         };
         let last = self.take_part();
-        let uploaded = self.uploader.saved().checkpoint;
-        let multipart = uploaded.upload.as_ref().is_some_and(|u| u.id.is_some());
-        let etag = if multipart {
-            self.complete(last, &record).await?
-        } else {
-            self.uploader.finish().await?;
-            self.put_whole(last, &record).await?
+        let upload = self.uploader.saved().checkpoint.upload;
+        let etag = match upload.and_then(|u| Some((u.id?, u.parts))) {
+            Some((id, parts)) => self.complete(&id, parts, last, &record).await?,
+            None => self.put_whole(last, &record).await?,
         };
         record.etag.clone_from(&etag);
         self.write_record(&record).await?;
@@ -277,39 +271,37 @@ impl ObjectOut {
         })
     }
 
-    /// The last part through the uploader, then the upload completed.
+    /// The last part uploaded (not checkpointed: a crash before the upload completes resumes
+    /// from the last full part, and this one is uploaded again under its number), the record
+    /// written, the object looked for once more, the upload completed.
     async fn complete(
         &mut self,
+        id: &str,
+        parts: Vec<String>,
         last: PutPayload,
         record: &Completed,
     ) -> Result<Option<String>, ExportError> {
-        let mut after = self.uploader.saved().checkpoint;
-        after.bytes = self.bytes;
-        after.committed_crc32 = record.crc32;
-        if let Some(p) = &self.pending {
-            after.next_offset = p.next_offset;
-            after.next_key = p.next_key;
-            after.rows = p.rows;
-            after.columns.clone_from(&p.columns);
-            after.values_replaced = p.values_replaced;
-        }
-        self.uploader.send(Part { data: last, after }).await?;
-        self.uploader.finish().await?;
-        let cp = self.uploader.saved().checkpoint;
-        let upload = cp
-            .upload
-            .unwrap_or_else(|| unreachable!("a multipart upload"));
-        let id = upload.id.unwrap_or_default();
-        self.write_record(record).await?;
-        self.refuse_if_there().await?;
-        let parts = upload
-            .parts
+        let location = self.url.location();
+        let mut parts: Vec<_> = parts
             .into_iter()
             .map(|content_id| object_store::multipart::PartId { content_id })
             .collect();
+        if last.content_length() > 0 {
+            let index = parts.len();
+            let part = self
+                .store
+                .put_part(&location, &id.to_string(), index, last)
+                .await
+                .map_err(|e| {
+                    store::failed(&self.url, &format!("uploading part {}", index + 1), e)
+                })?;
+            parts.push(part);
+        }
+        self.write_record(record).await?;
+        self.refuse_if_there().await?;
         let done = self
             .store
-            .complete_multipart(&self.url.location(), &id, parts)
+            .complete_multipart(&location, &id.to_string(), parts)
             .await
             .map_err(|e| store::failed(&self.url, "completing the multipart upload", e))?;
         Ok(done.e_tag)

@@ -74,7 +74,12 @@ pub(crate) async fn start(
         Some((cp, version)) => {
             check_fits(url, &cp, identity, client)?;
             if let Ok((tally, object)) = finished {
-                // Stopped between completing the upload and removing the checkpoint.
+                // Stopped between completing the upload and removing the checkpoint (for
+                // Parquet, maybe before removing the parts it names).
+                let parts = cp.parts.as_ref().map_or(0, |p| p.files.len());
+                for i in 0..parts {
+                    delete(store, url, &format!("parts/{}", part_file(i))).await?;
+                }
                 delete(store, url, CHECKPOINT).await?;
                 return Ok(Start::AlreadyComplete(tally, object));
             }
@@ -295,6 +300,11 @@ pub(crate) async fn delete(
             e,
         )),
     }
+}
+
+/// The name of Parquet part `index` in the hidden folder.
+pub(crate) fn part_file(index: usize) -> String {
+    format!("part-{index:05}.parquet")
 }
 
 /// Aborts the upload a checkpoint records, if any: an open upload costs money and never
