@@ -194,6 +194,10 @@ impl Failure {
             (ExportErrorKind::Io, _) if saved.partial.is_some() => {
                 vec![resume_note(saved, e.offset(), None, how)]
             }
+            // The bucket failed: the checkpoint beside the object keeps the parts uploaded.
+            (ExportErrorKind::Store, _) if saved.resumable => {
+                vec![resume_note(saved, None, None, how)]
+            }
             (ExportErrorKind::SplitMoved, _) => vec![
                 "plan the split once: the same command with --plan (and --shards N) prints the \
                  key range; give it to every part with --key-range FIRST..LAST"
@@ -240,6 +244,17 @@ fn resume_note(
     how: Continuation,
 ) -> String {
     let rows = saved.rows;
+    if let Some(p) = saved
+        .partial
+        .filter(|p| p.to_string_lossy().contains("://"))
+    {
+        return format!(
+            "{} rows are uploaded, recorded by {}; run the same command with --resume to \
+             continue, on this machine or another",
+            thousands(rows),
+            p.display()
+        );
+    }
     if let Some(p) = saved.partial {
         return format!(
             "{} rows are saved in {}; run the same command with --resume to continue",

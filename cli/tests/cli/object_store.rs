@@ -303,7 +303,7 @@ async fn a_bad_target_fails_before_any_request_naming_the_store_and_the_cause() 
     for (target, said) in [
         (
             "s3://no-such-bucket-xp/rows.ndjson".to_string(),
-            "S3 bucket s3://no-such-bucket-xp): cannot be reached: ",
+            "S3 bucket s3://no-such-bucket-xp): cannot be read: the bucket does not exist: ",
         ),
         (format!("s3://{bucket}/exports/"), "the key ends in /"),
         (format!("s3://{bucket}"), "no key"),
@@ -333,11 +333,7 @@ async fn a_bad_target_fails_before_any_request_naming_the_store_and_the_cause() 
         .arg(format!("s3://{bucket}/rows.ndjson"));
     let out = run(c);
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("cannot be reached"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
     assert_eq!(emu.requests(), 0, "no request to the API");
     assert_eq!(server.keys(&bucket).await, Vec::<String>::new());
 }

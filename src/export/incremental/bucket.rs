@@ -56,7 +56,7 @@ pub(crate) async fn read(
         store
             .list_with_delimiter(folder.as_ref())
             .await
-            .map_err(|e| state_err(failed(&url, "cannot be reached", e)))?;
+            .map_err(|e| state_err(failed(&url, "cannot be read", e)))?;
         return Ok((
             InBucket {
                 url,

@@ -121,7 +121,7 @@ async fn reachable(store: &dyn Store, url: &ObjectUrl) -> Result<(), ExportError
         .list_with_delimiter(Some(&folder))
         .await
         .map(drop)
-        .map_err(|e| store::failed(url, "cannot be reached", e))
+        .map_err(|e| store::failed(url, "cannot be read", e))
 }
 
 fn exists(url: &ObjectUrl) -> ExportError {

@@ -94,17 +94,32 @@ pub(crate) fn failed(url: &ObjectUrl, doing: &str, e: StoreError) -> ExportError
             | StoreError::Unauthenticated { .. }
             | StoreError::UnknownConfigurationKey { .. }
     ) || cause.contains("NoSuchBucket")
+        || cause.contains("AccessDenied")
         || cause.contains("ContainerNotFound")
         || cause.contains("InvalidAccessKeyId")
         || cause.contains("SignatureDoesNotMatch");
+    let word = if url.scheme() == Scheme::Azure {
+        "container"
+    } else {
+        "bucket"
+    };
+    // The store's own error says why in its code; the first words say it plainly.
+    let plainly = if cause.contains("NoSuchBucket") || cause.contains("ContainerNotFound") {
+        format!("the {word} does not exist: ")
+    } else if cause.contains("InvalidAccessKeyId")
+        || cause.contains("SignatureDoesNotMatch")
+        || matches!(e, StoreError::Unauthenticated { .. })
+    {
+        "the store refused the credentials: ".to_string()
+    } else if matches!(e, StoreError::PermissionDenied { .. }) || cause.contains("AccessDenied") {
+        "permission refused: ".to_string()
+    } else {
+        String::new()
+    };
     let message = format!(
-        "{url} ({} {} {}): {doing}: {cause}",
+        "{url} ({} {} {}): {doing}: {plainly}{cause}",
         url.scheme().store(),
-        if url.scheme() == Scheme::Azure {
-            "container"
-        } else {
-            "bucket"
-        },
+        word,
         url.bucket_url()
     );
     if about_target {
