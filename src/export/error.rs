@@ -198,6 +198,7 @@ impl ExportError {
     }
 
     /// An object store that failed a request.
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
     pub(crate) fn store(message: impl Into<String>) -> Self {
         ExportError::new(ExportErrorKind::Store, message)
     }

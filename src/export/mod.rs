@@ -24,7 +24,9 @@
 // The job's outline is here; each step's details live in a module of its own:
 // - incremental: runs that export what is new since the last one, and their state file;
 // - destination: what -o names (a file, a symlink's target, a stream), before anything is written;
-// - sink: where pages go: text formats into an output, Parquet into parquet's part files;
+// - sink: where pages go: text formats into an output, Parquet into parquet's part files,
+//   either into an object (object: the upload, its checkpoint in the bucket, create-only);
+// - stop: the errors of an export that stops early, once its checkpoint is saved;
 // - output: stdout, a stream or .NAME.partial, gzip members, commit, rename into place;
 // - resume: how a file export starts: leftovers, checkpoint checks, cutting the partial file;
 // - legacy: the visible side files of earlier builds, moved to the hidden names;
@@ -57,6 +59,7 @@ mod report;
 mod resume;
 mod sealed;
 mod sink;
+mod stop;
 mod surrogates;
 mod write_behind;
 
@@ -81,7 +84,6 @@ pub use output::DEFAULT_CHECKPOINT_EVERY;
 use report::rows_after;
 pub use report::{KeptInExtra, ParquetReport, ReplacedValue, Report};
 
-use crate::error::Error;
 use crate::model::RawRow;
 use crate::paginate::Summary;
 use crate::query::{Query, ShardPlan};
@@ -91,6 +93,7 @@ use lock::{OutputLock, Tally};
 use output::Output;
 use resume::{Asked, Resume};
 use sink::{At, Sink};
+use stop::{failed, interrupted, kept, kept_at, split_moved};
 
 /// Where an export writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,105 +523,6 @@ impl Export {
         Ok(Opened::Sink(Sink::text(encoder, out), checkpoint))
     }
 
-    /// Opens an object output, fresh or where its checkpoint in the bucket says to resume.
-    #[cfg(feature = "object-store")]
-    async fn open_object(&self, url: &object::ObjectUrl) -> Result<Opened, ExportError> {
-        if self
-            .keep_apart
-            .as_ref()
-            .is_some_and(|state| state.as_os_str() == url.to_string().as_str())
-        {
-            return Err(ExportError::state(format!(
-                "the state {url} is the output: the export and the state would write over each \
-                 other; give the state an object of its own"
-            )));
-        }
-        let store = match &self.store {
-            Some(store) => std::sync::Arc::clone(&store.0),
-            None => object::from_env(url)?,
-        };
-        #[cfg(feature = "parquet")]
-        if self.format == Format::Parquet {
-            return self.open_object_parquet(url, store).await;
-        }
-        let opened = object::ObjectOut::open(
-            store,
-            url.clone(),
-            self.gzip,
-            self.identity(),
-            self.asked,
-            &self.query.client,
-            self.part_bytes,
-        )
-        .await?;
-        Ok(match opened {
-            object::Opened::Complete(tally, object) => Opened::Complete(
-                tally,
-                sink::Made {
-                    object: Some(object),
-                    ..sink::Made::default()
-                },
-            ),
-            object::Opened::Out(out, checkpoint) => {
-                let encoder = self.encoder(checkpoint.as_ref());
-                let sink = Sink::Object {
-                    encoder,
-                    out: Box::new(out),
-                    buf: Vec::with_capacity(1 << 20),
-                };
-                Opened::Sink(sink, checkpoint)
-            }
-        })
-    }
-
-    /// Opens a Parquet export to an object: a Parquet file export in a staging folder, fresh or
-    /// from the parts the bucket keeps.
-    #[cfg(all(feature = "object-store", feature = "parquet"))]
-    async fn open_object_parquet(
-        &self,
-        url: &object::ObjectUrl,
-        store: std::sync::Arc<dyn object::Store>,
-    ) -> Result<Opened, ExportError> {
-        let opened = object::ObjectParquet::open(
-            store,
-            url.clone(),
-            self.identity(),
-            self.asked,
-            &self.query.client,
-            self.part_bytes,
-        )
-        .await?;
-        let (bucket, checkpoint) = match opened {
-            object::OpenedParquet::Complete(tally, object) => {
-                let made = sink::Made {
-                    object: Some(object),
-                    parquet: tally.as_ref().and_then(|t| t.parquet.clone()),
-                    ..sink::Made::default()
-                };
-                return Ok(Opened::Complete(tally, made));
-            }
-            object::OpenedParquet::Out(bucket, checkpoint) => (bucket, checkpoint),
-        };
-        let local = bucket.local().to_path_buf();
-        let lock = OutputLock::acquire(&local)?;
-        // The identity the bucket's checkpoint records (its credential's fingerprint too).
-        let identity = bucket.saved().0.identity;
-        let select = self.query.body.select.as_deref();
-        let out = parquet::ParquetOut::open(
-            &local,
-            identity,
-            lock,
-            checkpoint.as_ref(),
-            select,
-            self.parquet.clone(),
-        )?;
-        let sink = Sink::ObjectParquet {
-            out: Box::new(out),
-            bucket: Box::new(bucket),
-        };
-        Ok(Opened::Sink(sink, checkpoint))
-    }
-
     /// The encoder: CSV columns from `select`, push-devices' fields (and the first page's
     /// others), or the checkpoint's.
     fn encoder(&self, checkpoint: Option<&Checkpoint>) -> Encoder {
@@ -663,95 +567,6 @@ impl Export {
         }
         query
     }
-}
-
-/// Stopped on request: the bytes written reach the output, and the checkpoint is saved for the
-/// last page written (an object output: for the last part uploaded).
-async fn interrupted(out: &mut Sink, summary: Summary, rows: u64) -> ExportError {
-    if let Err(e) = out.save_checkpoint().await {
-        return e;
-    }
-    if let Some((rows, next_offset, next_key, kept)) = out.kept_in_bucket() {
-        return ExportError::interrupted(next_offset, next_key, rows, None).kept_in(rows, kept);
-    }
-    ExportError::interrupted(
-        summary.next_offset,
-        summary.next_key,
-        rows,
-        out.partial().map(Path::to_path_buf),
-    )
-}
-
-/// A self-probed part's key range moved from `split` to `now`: the rows stay in the partial
-/// file with their checkpoint, not made the output.
-async fn split_moved(
-    out: &mut Sink,
-    split: Option<(u64, u64)>,
-    now: Option<(u64, u64)>,
-    rows: u64,
-) -> ExportError {
-    if let Err(e) = save_and_abandon(out, rows).await {
-        return e;
-    }
-    let range = |r: Option<(u64, u64)>| match r {
-        Some((first, last)) => format!("action_id {first} to {last}"),
-        None => "no rows".to_string(),
-    };
-    let e = ExportError::split_moved(
-        format!(
-            "the split moved: the query's key range was {} when this part started and is {} \
-             now (rows were added or removed at its ends), so parts started at other times \
-             split it differently; this part's {rows} rows are not made the output. Plan the \
-             split once for every part",
-            range(split),
-            range(now)
-        ),
-        rows,
-        out.partial().filter(|p| p.exists()).map(Path::to_path_buf),
-    );
-    match out.kept_in_bucket() {
-        Some((rows, _, _, kept)) => e.kept_in(rows, kept),
-        None => e,
-    }
-}
-
-/// An object output's store failed: what its checkpoint in the bucket keeps, for a resume. (A
-/// conflict with another run is that run's to finish, and an object that appeared meanwhile is
-/// for `--restart`: each says so.)
-fn kept(sink: &Sink, e: ExportError) -> ExportError {
-    kept_at(sink.kept_in_bucket(), e)
-}
-
-fn kept_at(kept_in: Option<(u64, u64, Option<u64>, String)>, e: ExportError) -> ExportError {
-    match kept_in {
-        Some((rows, _, _, url))
-            if matches!(e.kind(), ExportErrorKind::Store | ExportErrorKind::Io) =>
-        {
-            e.kept_in(rows, url)
-        }
-        _ => e,
-    }
-}
-
-/// The checkpoint saved, then whatever holds no row removed.
-async fn save_and_abandon(out: &mut Sink, rows: u64) -> Result<(), ExportError> {
-    out.save_checkpoint().await?;
-    out.abandon(rows).await
-}
-
-/// The API failed: the bytes written reach the output and the checkpoint is saved for the last
-/// page written; a file export that wrote nothing leaves nothing behind.
-async fn failed(out: &mut Sink, source: Error, rows: u64, next_key: Option<u64>) -> ExportError {
-    if let Err(e) = save_and_abandon(out, rows).await {
-        return e;
-    }
-    if let Some((rows, _, next_key, kept)) = out.kept_in_bucket() {
-        return ExportError::api(source, rows, next_key, None).kept_in(rows, kept);
-    }
-    let file = out
-        .partial()
-        .map(|p| Some(p.to_path_buf()).filter(|p| p.exists()));
-    ExportError::api(source, rows, next_key, file)
 }
 
 #[cfg(test)]

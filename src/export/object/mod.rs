@@ -23,6 +23,7 @@
 //!   hidden, and nothing else: no checkpoint, no open upload. `--restart` aborts the upload an
 //!   interrupted run left.
 
+mod open;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod start;

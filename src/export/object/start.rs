@@ -76,9 +76,10 @@ pub(crate) async fn start(
             if let Ok((tally, object)) = finished {
                 // Stopped between completing the upload and removing the checkpoint (for
                 // Parquet, maybe before removing the parts it names).
-                let parts = cp.parts.as_ref().map_or(0, |p| p.files.len());
-                for i in 0..parts {
-                    delete(store, url, &format!("parts/{}", part_file(i))).await?;
+                #[cfg(feature = "parquet")]
+                for i in 0..cp.parts.as_ref().map_or(0, |p| p.files.len()) {
+                    let name = crate::export::parquet::part_name(i);
+                    delete(store, url, &format!("parts/{name}")).await?;
                 }
                 delete(store, url, CHECKPOINT).await?;
                 return Ok(Start::AlreadyComplete(tally, object));
@@ -300,11 +301,6 @@ pub(crate) async fn delete(
             e,
         )),
     }
-}
-
-/// The name of Parquet part `index` in the hidden folder.
-pub(crate) fn part_file(index: usize) -> String {
-    format!("part-{index:05}.parquet")
 }
 
 /// Aborts the upload a checkpoint records, if any: an open upload costs money and never

@@ -31,7 +31,9 @@ use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
 
-pub(crate) use parts::{discard, part_name};
+pub(crate) use parts::discard;
+#[cfg(feature = "object-store")]
+pub(crate) use parts::part_name;
 
 /// A Parquet export's output: the row group being gathered, the parts, the checkpoint.
 pub(crate) struct ParquetOut {
@@ -197,6 +199,7 @@ impl ParquetOut {
 
     /// The last checkpoint saved (or resumed from): what an object output copies to the
     /// bucket, with the part files it names.
+    #[cfg(feature = "object-store")]
     pub(crate) fn last_checkpoint(&self) -> Option<&Checkpoint> {
         self.last.as_ref()
     }
