@@ -528,3 +528,58 @@ async fn two_million_rows_to_s3_hold_no_more_than_a_file_export_and_its_parts() 
     );
     assert_eq!(server.open_uploads(&bucket), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_aborts_an_upload_whose_checkpoint_was_damaged_or_lost() {
+    let server = s3::server();
+    let emu = Emulator::start(
+        Config::default()
+            .records(100_000)
+            .latency(Duration::from_millis(5)),
+    )
+    .await
+    .unwrap();
+    for damage in ["edited", "deleted"] {
+        let bucket = server.bucket("lost-checkpoint");
+        let url = format!("s3://{bucket}/rows.ndjson");
+        let export = |extra: &[&str]| {
+            let mut c = xp(&emu);
+            c.args(["-q", "export", "--page-size", "1000", "-o", &url])
+                .args(extra);
+            c
+        };
+        kill_at_parts(export(&[]), &bucket, "rows.ndjson", 1).await;
+        assert_eq!(server.open_uploads(&bucket).len(), 1);
+        let checkpoint = side("rows.ndjson", "checkpoint.json");
+        match damage {
+            "edited" => server.put(&bucket, &checkpoint, b"{}").await,
+            _ => {
+                use object_store::ObjectStoreExt;
+                let key = object_store::path::Path::from(checkpoint.as_str());
+                server.client(&bucket).delete(&key).await.unwrap();
+            }
+        }
+        if damage == "edited" {
+            let out = run(export(&["--resume"]));
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("cannot resume from"),
+                "{}",
+                stderr(&out)
+            );
+        }
+        ok(&run(export(&["--restart"])));
+        assert_eq!(
+            server.open_uploads(&bucket),
+            Vec::<String>::new(),
+            "{damage}: the upload is aborted"
+        );
+        assert_eq!(
+            server.keys(&bucket).await,
+            vec![record_of("rows.ndjson"), "rows.ndjson".to_string()],
+            "{damage}"
+        );
+        let object = server.get(&bucket, "rows.ndjson").await.unwrap();
+        assert!(object == local(&emu, "rows.ndjson", &["--page-size", "1000"]));
+    }
+}

@@ -230,6 +230,7 @@ impl ObjectOut {
         let (cp, _) = self.saved();
         if cp.rows == 0 && cp.upload.as_ref().is_none_or(|u| u.parts.is_empty()) {
             start::abort(&*self.store, &self.url, &cp).await;
+            start::abort_marked(&*self.store, &self.url, None).await?;
             start::delete(&*self.store, &self.url, CHECKPOINT).await?;
         }
         Ok(())
@@ -258,12 +259,17 @@ impl ObjectOut {
         };
         let last = self.take_part();
         let upload = self.uploader.saved().checkpoint.upload;
-        let etag = match upload.and_then(|u| Some((u.id?, u.parts))) {
+        let upload = upload.and_then(|u| Some((u.id?, u.parts)));
+        let completed = upload.as_ref().map(|(id, _)| id.clone());
+        let etag = match upload {
             Some((id, parts)) => self.complete(&id, parts, last, &record).await?,
             None => self.put_whole(last, &record).await?,
         };
         record.etag.clone_from(&etag);
         self.write_record(&record).await?;
+        // Any other upload begun for this object (a run killed before its checkpoint named it)
+        // is aborted; the markers go.
+        start::abort_marked(&*self.store, &self.url, completed.as_deref()).await?;
         start::delete(&*self.store, &self.url, CHECKPOINT).await?;
         Ok(ObjectReport {
             url: self.url.to_string(),

@@ -183,6 +183,7 @@ impl ObjectParquet {
     pub(crate) async fn abandon(&mut self) -> Result<(), ExportError> {
         let cp = &self.saved.checkpoint;
         if cp.rows == 0 && cp.parts.as_ref().is_none_or(|p| p.files.is_empty()) {
+            start::abort_marked(&*self.store, &self.url, None).await?;
             start::delete(&*self.store, &self.url, CHECKPOINT).await?;
         }
         Ok(())
@@ -222,13 +223,14 @@ impl ObjectParquet {
             etag: None,
         };
         self.write_record(&record).await?;
-        let etag = self.upload(&path).await?;
+        let (etag, completed) = self.upload(&path).await?;
         record.etag.clone_from(&etag);
         self.write_record(&record).await?;
         for i in 0..parts.max(self.saved_parts_listed()) {
             let key = self.url.side(&format!("parts/{}", part_name(i)));
             let _ = self.store.delete(&key).await;
         }
+        start::abort_marked(&*self.store, &self.url, completed.as_deref()).await?;
         start::delete(&*self.store, &self.url, CHECKPOINT).await?;
         drop(self.stage);
         Ok((
@@ -252,7 +254,11 @@ impl ObjectParquet {
 
     /// The joined file to the object: one conditional put when it fits a part, else a
     /// multipart upload whose id the checkpoint records first.
-    async fn upload(&mut self, path: &Path) -> Result<Option<String>, ExportError> {
+    /// Its ETag, and the upload completed, if it was one.
+    async fn upload(
+        &mut self,
+        path: &Path,
+    ) -> Result<(Option<String>, Option<String>), ExportError> {
         let io = |e| ExportError::io(path, "", e);
         let mut file = std::fs::File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
@@ -270,16 +276,12 @@ impl ObjectParquet {
                 ..Default::default()
             };
             return match self.store.put_opts(&location, bytes.into(), opts).await {
-                Ok(put) => Ok(put.e_tag),
+                Ok(put) => Ok((put.e_tag, None)),
                 Err(object_store::Error::AlreadyExists { .. }) => Err(super::appeared(&self.url)),
                 Err(e) => Err(store::failed(&self.url, "writing the object", e)),
             };
         }
-        let id = self
-            .store
-            .create_multipart(&location)
-            .await
-            .map_err(|e| store::failed(&self.url, "starting the multipart upload", e))?;
+        let id = start::create_upload(&*self.store, &self.url).await?;
         let mut cp = self.saved.checkpoint.clone();
         cp.upload = Some(Upload {
             claim: cp.upload.map(|u| u.claim).unwrap_or_else(upload::claim),
@@ -304,7 +306,7 @@ impl ObjectParquet {
             .complete_multipart(&location, &id, parts)
             .await
             .map_err(|e| store::failed(&self.url, "completing the multipart upload", e))?;
-        Ok(done.e_tag)
+        Ok((done.e_tag, Some(id)))
     }
 
     /// The file in parts of the least size, one after another.

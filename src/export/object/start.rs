@@ -43,16 +43,18 @@ pub(crate) async fn start(
     fresh: Checkpoint,
 ) -> Result<Start, ExportError> {
     reachable(store, url).await?;
-    let found = read_checkpoint(store, url).await?;
-    let object = head(store, url).await?;
     if asked.restart {
-        if let Some((cp, _)) = &found {
-            abort(store, url, cp).await;
+        // Even a damaged or lost checkpoint goes: every upload begun is aborted by its marker.
+        if let Ok(Some((cp, _))) = read_checkpoint(store, url).await {
+            abort(store, url, &cp).await;
         }
+        abort_marked(store, url, None).await?;
         delete(store, url, RECORD).await?;
         delete(store, url, CHECKPOINT).await?;
         return claim_fresh(store, url, fresh).await;
     }
+    let found = read_checkpoint(store, url).await?;
+    let object = head(store, url).await?;
     if !asked.resume {
         if found.is_some() {
             return Err(ExportError::resume(format!(
@@ -81,6 +83,7 @@ pub(crate) async fn start(
                     let name = crate::export::parquet::part_name(i);
                     delete(store, url, &format!("parts/{name}")).await?;
                 }
+                abort_marked(store, url, None).await?;
                 delete(store, url, CHECKPOINT).await?;
                 return Ok(Start::AlreadyComplete(tally, object));
             }
@@ -88,6 +91,7 @@ pub(crate) async fn start(
                 // Nothing was uploaded: start over (an upload begun goes), under this run's
                 // claim.
                 abort(store, url, &cp).await;
+                abort_marked(store, url, None).await?;
                 return claim(store, url, fresh, PutMode::Update(version)).await;
             }
             let mut cp = cp;
@@ -309,4 +313,67 @@ pub(crate) async fn abort(store: &dyn Store, url: &ObjectUrl, cp: &Checkpoint) {
     if let Some(id) = cp.upload.as_ref().and_then(|u| u.id.as_ref()) {
         let _ = store.abort_multipart(&url.location(), id).await;
     }
+}
+
+/// The hidden folder of the markers of uploads begun, beside the checkpoint: each names one
+/// upload's id, written as soon as the upload is created, so that an upload is found and
+/// aborted even when the checkpoint that recorded it was lost, edited or never saved.
+const UPLOADS: &str = "uploads/";
+
+/// Starts a multipart upload of `url`'s object and leaves its marker.
+pub(crate) async fn create_upload(
+    store: &dyn Store,
+    url: &ObjectUrl,
+) -> Result<String, ExportError> {
+    let id = store
+        .create_multipart(&url.location())
+        .await
+        .map_err(|e| store::failed(url, "starting the multipart upload", e))?;
+    let marker = url.side(&format!("{UPLOADS}{}", hex(&id)));
+    store
+        .put(&marker, id.clone().into_bytes().into())
+        .await
+        .map_err(|e| store::failed(url, "recording the multipart upload", e))?;
+    Ok(id)
+}
+
+/// Aborts every upload a marker names but `keep`, and removes their markers (and `keep`'s).
+pub(crate) async fn abort_marked(
+    store: &dyn Store,
+    url: &ObjectUrl,
+    keep: Option<&str>,
+) -> Result<(), ExportError> {
+    use futures::TryStreamExt;
+    let folder = url.side(UPLOADS.trim_end_matches('/'));
+    let markers: Vec<ObjectMeta> = store
+        .list(Some(&folder))
+        .try_collect()
+        .await
+        .map_err(|e| store::failed(url, "listing the uploads begun", e))?;
+    for marker in markers {
+        let id = store
+            .get(&marker.location)
+            .await
+            .map_err(|e| store::failed(url, "reading an upload's marker", e))?
+            .bytes()
+            .await
+            .map_err(|e| store::failed(url, "reading an upload's marker", e))?;
+        let id = String::from_utf8_lossy(&id).into_owned();
+        if keep != Some(id.as_str()) {
+            match store.abort_multipart(&url.location(), &id).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(store::failed(url, "aborting an upload left open", e)),
+            }
+        }
+        match store.delete(&marker.location).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(store::failed(url, "removing an upload's marker", e)),
+        }
+    }
+    Ok(())
+}
+
+/// `text` in lowercase hex: an upload id as a key's name, whatever characters it holds.
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
 }

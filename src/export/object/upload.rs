@@ -121,10 +121,7 @@ async fn run(
         let id = match &upload.id {
             Some(id) => id.clone(),
             None => {
-                let id = store
-                    .create_multipart(&location)
-                    .await
-                    .map_err(|e| store::failed(&url, "starting the multipart upload", e))?;
+                let id = super::start::create_upload(&*store, &url).await?;
                 // Recorded before any part, so that no upload is left that no run knows of.
                 upload.id = Some(id.clone());
                 let mut cp = current.checkpoint.clone();
