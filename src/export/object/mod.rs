@@ -23,6 +23,7 @@
 //!   hidden, and nothing else: no checkpoint, no open upload. `--restart` aborts the upload an
 //!   interrupted run left.
 
+mod made;
 mod open;
 #[cfg(feature = "parquet")]
 mod parquet;
@@ -34,7 +35,7 @@ mod url;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::PutPayload;
 
 pub use store::Store;
 pub use url::{ObjectUrl, Scheme};
@@ -44,8 +45,7 @@ use crate::export::checkpoint::{self, Checkpoint, Identity};
 use crate::export::error::ExportError;
 use crate::export::lock::{Completed, Tally};
 use crate::export::resume::Asked;
-use crate::export::sealed;
-use start::{RECORD, Start};
+use start::Start;
 use upload::{CHECKPOINT, Part, Uploader};
 
 #[cfg(feature = "parquet")]
@@ -305,7 +305,7 @@ impl ObjectOut {
             parts.push(part);
         }
         self.write_record(record).await?;
-        self.refuse_if_there().await?;
+        made::refuse_if_there(&*self.store, &self.url, self.restart).await?;
         let done = self
             .store
             .complete_multipart(&location, &id.to_string(), parts)
@@ -314,51 +314,19 @@ impl ObjectOut {
         Ok(done.e_tag)
     }
 
-    /// An export that fits one part: one put, conditional unless `--restart`.
+    /// An export that fits one part: the record, then one put, conditional unless
+    /// `--restart`.
     async fn put_whole(
         &mut self,
         data: PutPayload,
         record: &Completed,
     ) -> Result<Option<String>, ExportError> {
         self.write_record(record).await?;
-        let mode = if self.restart {
-            PutMode::Overwrite
-        } else {
-            PutMode::Create
-        };
-        let opts = PutOptions {
-            mode,
-            ..Default::default()
-        };
-        match self.store.put_opts(&self.url.location(), data, opts).await {
-            Ok(put) => Ok(put.e_tag),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(&self.url)),
-            Err(e) => Err(store::failed(&self.url, "writing the object", e)),
-        }
-    }
-
-    /// Create-only: the object must not have appeared while the export ran.
-    async fn refuse_if_there(&self) -> Result<(), ExportError> {
-        if self.restart {
-            return Ok(());
-        }
-        match start::head(&*self.store, &self.url).await? {
-            Some(_) => Err(appeared(&self.url)),
-            None => Ok(()),
-        }
+        made::put_whole(&*self.store, &self.url, data, self.restart).await
     }
 
     async fn write_record(&self, record: &Completed) -> Result<(), ExportError> {
-        let bytes = sealed::seal(record).map_err(|e| ExportError::store(e.to_string()))?;
-        self.store
-            .put_opts(
-                &self.url.side(RECORD),
-                PutPayload::from(bytes),
-                PutOptions::default(),
-            )
-            .await
-            .map(drop)
-            .map_err(|e| store::failed(&self.url, "writing the record of the finished export", e))
+        made::write_record(&*self.store, &self.url, record).await
     }
 }
 
@@ -380,12 +348,4 @@ fn fresh_checkpoint(identity: &Identity, client: &Client) -> Checkpoint {
         values_replaced: 0,
         upload: None,
     }
-}
-
-/// The object appeared while the export ran: create-only refuses to replace it.
-fn appeared(url: &ObjectUrl) -> ExportError {
-    ExportError::output(format!(
-        "{url} appeared while this export ran (another writer created it), and an export does \
-         not replace an object: add --restart to export again and replace it"
-    ))
 }

@@ -17,7 +17,8 @@ use bytes::Bytes;
 use object_store::multipart::PartId;
 use object_store::{ObjectStoreExt, PutMode, PutPayload};
 
-use super::start::{self, RECORD, Start};
+use super::made;
+use super::start::{self, Start};
 use super::store::{self, Store};
 use super::upload::{self, CHECKPOINT, Saved};
 use super::{ObjectReport, ObjectUrl};
@@ -29,7 +30,6 @@ use crate::export::lock::{Completed, Tally};
 use crate::export::parquet::{ParquetOut, part_name};
 use crate::export::report::ParquetReport;
 use crate::export::resume::Asked;
-use crate::export::sealed;
 
 /// A Parquet export to an object: its staging folder here, and what the bucket holds.
 pub(crate) struct ObjectParquet {
@@ -266,20 +266,8 @@ impl ObjectParquet {
         if size <= self.part_bytes as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
             file.read_to_end(&mut bytes).map_err(io)?;
-            let mode = if self.restart {
-                PutMode::Overwrite
-            } else {
-                PutMode::Create
-            };
-            let opts = object_store::PutOptions {
-                mode,
-                ..Default::default()
-            };
-            return match self.store.put_opts(&location, bytes.into(), opts).await {
-                Ok(put) => Ok((put.e_tag, None)),
-                Err(object_store::Error::AlreadyExists { .. }) => Err(super::appeared(&self.url)),
-                Err(e) => Err(store::failed(&self.url, "writing the object", e)),
-            };
+            let etag = made::put_whole(&*self.store, &self.url, bytes.into(), self.restart).await?;
+            return Ok((etag, None));
         }
         let id = start::create_upload(&*self.store, &self.url).await?;
         let mut cp = self.saved.checkpoint.clone();
@@ -297,9 +285,9 @@ impl ObjectParquet {
                 return Err(e);
             }
         };
-        if !self.restart && start::head(&*self.store, &self.url).await?.is_some() {
+        if let Err(e) = made::refuse_if_there(&*self.store, &self.url, self.restart).await {
             let _ = self.store.abort_multipart(&location, &id).await;
-            return Err(super::appeared(&self.url));
+            return Err(e);
         }
         let done = self
             .store
@@ -348,11 +336,6 @@ impl ObjectParquet {
     }
 
     async fn write_record(&self, record: &Completed) -> Result<(), ExportError> {
-        let bytes = sealed::seal(record).map_err(|e| ExportError::store(e.to_string()))?;
-        self.store
-            .put(&self.url.side(RECORD), bytes.into())
-            .await
-            .map(drop)
-            .map_err(|e| store::failed(&self.url, "writing the record of the finished export", e))
+        made::write_record(&*self.store, &self.url, record).await
     }
 }

@@ -1,0 +1,75 @@
+//! How an object is made, for every format: one conditional put when it fits a part, the
+//! create-only look just before a multipart upload is completed, and the record of the finished
+//! export beside it.
+
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::start::{self, RECORD};
+use super::store::{self, Store};
+use super::url::ObjectUrl;
+use crate::export::error::ExportError;
+use crate::export::lock::Completed;
+use crate::export::sealed;
+
+/// The whole object in one put: create-only (the store refuses it over an object, `If-None-Match`
+/// or generation 0) unless `restart`. Its ETag.
+pub(crate) async fn put_whole(
+    store: &dyn Store,
+    url: &ObjectUrl,
+    data: PutPayload,
+    restart: bool,
+) -> Result<Option<String>, ExportError> {
+    let mode = if restart {
+        PutMode::Overwrite
+    } else {
+        PutMode::Create
+    };
+    let opts = PutOptions {
+        mode,
+        ..Default::default()
+    };
+    match store.put_opts(&url.location(), data, opts).await {
+        Ok(put) => Ok(put.e_tag),
+        Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(url)),
+        Err(e) => Err(store::failed(url, "writing the object", e)),
+    }
+}
+
+/// Create-only, before a multipart upload is completed: the object must not have appeared
+/// while the export ran (unless `restart`).
+pub(crate) async fn refuse_if_there(
+    store: &dyn Store,
+    url: &ObjectUrl,
+    restart: bool,
+) -> Result<(), ExportError> {
+    if restart {
+        return Ok(());
+    }
+    match start::head(store, url).await? {
+        Some(_) => Err(appeared(url)),
+        None => Ok(()),
+    }
+}
+
+/// Writes the record of the finished export beside the object (before the object is made,
+/// and again with its ETag after).
+pub(crate) async fn write_record(
+    store: &dyn Store,
+    url: &ObjectUrl,
+    record: &Completed,
+) -> Result<(), ExportError> {
+    let bytes = sealed::seal(record).map_err(|e| ExportError::store(e.to_string()))?;
+    store
+        .put(&url.side(RECORD), bytes.into())
+        .await
+        .map(drop)
+        .map_err(|e| store::failed(url, "writing the record of the finished export", e))
+}
+
+/// The object appeared while the export ran: create-only refuses to replace it.
+fn appeared(url: &ObjectUrl) -> ExportError {
+    ExportError::output(format!(
+        "{url} appeared while this export ran (another writer created it), and an export does \
+         not replace an object: add --restart to export again and replace it"
+    ))
+}
