@@ -329,7 +329,9 @@ pub(crate) async fn create_upload(
         .create_multipart(&url.location())
         .await
         .map_err(|e| store::failed(url, "starting the multipart upload", e))?;
-    let marker = url.side(&format!("{UPLOADS}{}", hex(&id)));
+    // `id-` first: Azure's uploads have an empty id, and a marker must still be a key inside
+    // the folder.
+    let marker = url.side(&format!("{UPLOADS}id-{}", hex(&id)));
     store
         .put(&marker, id.clone().into_bytes().into())
         .await
