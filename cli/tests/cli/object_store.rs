@@ -227,6 +227,14 @@ async fn killed_twice_then_resumed_equals_a_clean_export_and_leaves_no_upload() 
         };
         kill_at_parts(export(false), &bucket, name, kills[0]).await;
         kill_at_parts(export(true), &bucket, name, kills[1]).await;
+        // The checkpoint and the upload's marker, as a kill after completing would leave them.
+        let mut stale = Vec::new();
+        for key in server.keys(&bucket).await {
+            if key.contains(".xp-export/") {
+                stale.push((key.clone(), server.get(&bucket, &key).await.unwrap()));
+            }
+        }
+        assert!(stale.len() >= 2, "{stale:?}");
         if !name.ends_with(".parquet") {
             assert_eq!(server.open_uploads(&bucket).len(), 1, "the upload is kept");
         }
@@ -242,7 +250,106 @@ async fn killed_twice_then_resumed_equals_a_clean_export_and_leaves_no_upload() 
             server.keys(&bucket).await,
             vec![record_of(name), name.to_string()]
         );
+        // Killed after the upload completed, before its checkpoint was removed: a resume
+        // finds the object finished and uploads nothing more.
+        for (key, bytes) in &stale {
+            server.put(&bucket, key, bytes).await;
+        }
+        let again = run(export(true));
+        ok(&again);
+        assert!(
+            server.get(&bucket, name).await.unwrap() == object,
+            "{name} changed"
+        );
+        assert_eq!(
+            server.keys(&bucket).await,
+            vec![record_of(name), name.to_string()]
+        );
+        assert_eq!(server.open_uploads(&bucket), Vec::<String>::new());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_percent_signs_and_accents_is_written_under_that_very_key() {
+    let server = s3::server();
+    let emu = Emulator::start(Config::default().records(2_500))
+        .await
+        .unwrap();
+    let bucket = server.bucket("keys");
+    let key = "exports/día=1/filas 100% ok.ndjson";
+    let mut c = xp(&emu);
+    c.args(["-q", "export", "-o"])
+        .arg(format!("s3://{bucket}/{key}"));
+    let out = run(c);
+    ok(&out);
+    assert_eq!(
+        server.keys(&bucket).await,
+        vec![record_of(key), key.to_string()]
+    );
+    assert!(server.get(&bucket, key).await.unwrap() == local(&emu, "rows.ndjson", &[]));
+    // A rerun finds it by the same key.
+    let mut c = xp(&emu);
+    c.args(["-q", "export", "-o"])
+        .arg(format!("s3://{bucket}/{key}"));
+    let again = run(c);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_down_for_seconds_is_waited_for_and_nothing_is_lost() {
+    let server = s3::server();
+    let proxy = common::outage::Proxy::start(server.addr()).await;
+    let emu = Emulator::start(
+        Config::default()
+            .records(200_000)
+            .latency(Duration::from_millis(2)),
+    )
+    .await
+    .unwrap();
+    let bucket = server.bucket("outage");
+    let mut c = xp(&emu);
+    c.env("AWS_ENDPOINT_URL", proxy.url());
+    c.args([
+        "-q",
+        "export",
+        "--page-size",
+        "2000",
+        "--part-bytes",
+        "5242880",
+        "-o",
+    ])
+    .arg(format!("s3://{bucket}/rows.ndjson"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while parts_uploaded(&bucket, "rows.ndjson").await < 1 {
+        assert!(Instant::now() < deadline, "no part uploaded");
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!("ended before the outage: {}", stderr(&out));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Down for six seconds in the middle of the upload: refused, and the requests open cut.
+    proxy.down();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.up().await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    ok(&out);
+    let object = server.get(&bucket, "rows.ndjson").await.unwrap();
+    assert!(
+        object == local(&emu, "rows.ndjson", &["--page-size", "2000"]),
+        "the object differs from a clean export"
+    );
+    assert_eq!(
+        server.keys(&bucket).await,
+        vec![record_of("rows.ndjson"), "rows.ndjson".to_string()]
+    );
+    assert_eq!(server.open_uploads(&bucket), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ use xp_export::emulator::Emulator;
 
 pub use crate::shared::*;
 
+pub mod outage;
 pub mod s3;
 
 /// The `xp-export` binary.

@@ -113,6 +113,11 @@ impl S3 {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Its address, for a proxy in front of it.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// A new bucket of its own for one test.
     pub fn bucket(&self, name: &str) -> String {
         let bucket = format!("{name}-{:08x}", fastrand::u32(..)).replace('_', "-");
@@ -148,7 +153,7 @@ impl S3 {
 
     /// The object's bytes, `None` when it is not there.
     pub async fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
-        match self.client(bucket).get(&Key::from(key)).await {
+        match self.client(bucket).get(&Key::parse(key).unwrap()).await {
             Ok(got) => Some(got.bytes().await.unwrap().to_vec()),
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => panic!("{e}"),
@@ -173,7 +178,7 @@ impl S3 {
     pub async fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
         let payload = bytes.to_vec().into();
         self.client(bucket)
-            .put(&Key::from(key), payload)
+            .put(&Key::parse(key).unwrap(), payload)
             .await
             .unwrap();
     }

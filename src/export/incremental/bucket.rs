@@ -7,9 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use object_store::{
-    Error as StoreError, GetOptions, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{Error as StoreError, GetOptions, PutMode, UpdateVersion};
 
 use super::state::{self, State};
 use crate::export::error::ExportError;
@@ -52,7 +50,7 @@ pub(crate) async fn read(
         let folder = url
             .key()
             .rsplit_once('/')
-            .map(|(folder, _)| object_store::path::Path::from(folder));
+            .map(|(folder, _)| crate::export::object::raw_key(folder));
         store
             .list_with_delimiter(folder.as_ref())
             .await
@@ -93,15 +91,7 @@ pub(crate) async fn write(at: &InBucket, state: &State) -> Result<(), ExportErro
         Some(v) => PutMode::Update(v.clone()),
         None => PutMode::Create,
     };
-    let opts = PutOptions {
-        mode,
-        ..Default::default()
-    };
-    match at
-        .store
-        .put_opts(&at.url.location(), PutPayload::from(bytes), opts)
-        .await
-    {
+    match crate::export::object::put_if(&*at.store, &at.url.location(), bytes.into(), mode).await {
         Ok(_) => Ok(()),
         Err(StoreError::AlreadyExists { .. } | StoreError::Precondition { .. }) => {
             Err(ExportError::busy(format!(

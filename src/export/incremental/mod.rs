@@ -175,7 +175,7 @@ impl Incremental {
         let base = Self::checked_query(query)?;
         let store = match store {
             Some(store) => store,
-            None => super::object::from_env(&url)?,
+            None => super::object::from_env(&url, super::object::PART_BYTES)?,
         };
         let (at, st) = bucket::read(url, store).await?;
         let path = at.shown();

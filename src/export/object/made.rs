@@ -2,7 +2,7 @@
 //! create-only look just before a multipart upload is completed, and the record of the finished
 //! export beside it.
 
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode};
 
 use super::start::{self, RECORD};
 use super::store::{self, Store};
@@ -16,7 +16,7 @@ use crate::export::sealed;
 pub(crate) async fn put_whole(
     store: &dyn Store,
     url: &ObjectUrl,
-    data: PutPayload,
+    data: bytes::Bytes,
     restart: bool,
 ) -> Result<Option<String>, ExportError> {
     let mode = if restart {
@@ -24,11 +24,7 @@ pub(crate) async fn put_whole(
     } else {
         PutMode::Create
     };
-    let opts = PutOptions {
-        mode,
-        ..Default::default()
-    };
-    match store.put_opts(&url.location(), data, opts).await {
+    match store::put_if(store, &url.location(), data, mode).await {
         Ok(put) => Ok(put.e_tag),
         Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(url)),
         Err(e) => Err(store::failed(url, "writing the object", e)),

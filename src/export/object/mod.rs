@@ -38,6 +38,7 @@ use bytes::Bytes;
 use object_store::PutPayload;
 
 pub use store::Store;
+pub(crate) use url::raw_key;
 pub use url::{ObjectUrl, Scheme};
 
 use crate::client::Client;
@@ -50,7 +51,7 @@ use upload::{CHECKPOINT, Part, Uploader};
 
 #[cfg(feature = "parquet")]
 pub(crate) use parquet::{ObjectParquet, Opened as OpenedParquet};
-pub(crate) use store::{failed, from_env};
+pub(crate) use store::{failed, from_env, put_if};
 
 /// The least bytes of a part before it is uploaded (the last part aside), by default: above
 /// S3's 5 MiB minimum; the export holds about three of them at once. An upload has at most
@@ -322,7 +323,7 @@ impl ObjectOut {
         record: &Completed,
     ) -> Result<Option<String>, ExportError> {
         self.write_record(record).await?;
-        made::put_whole(&*self.store, &self.url, data, self.restart).await
+        made::put_whole(&*self.store, &self.url, data.into(), self.restart).await
     }
 
     async fn write_record(&self, record: &Completed) -> Result<(), ExportError> {

@@ -34,7 +34,7 @@ impl Export {
         }
         let store = match &self.store {
             Some(store) => Arc::clone(&store.0),
-            None => super::from_env(url)?,
+            None => super::from_env(url, self.part_bytes)?,
         };
         #[cfg(feature = "parquet")]
         if self.format == Format::Parquet {

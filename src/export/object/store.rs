@@ -3,12 +3,18 @@
 //! cause, with every cloud secret of the environment and every signature taken out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use bytes::Bytes;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::multipart::MultipartStore;
-use object_store::{Error as StoreError, ObjectStore};
+use object_store::path::Path as Key;
+use object_store::{
+    BackoffConfig, ClientConfigKey, Error as StoreError, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig, UpdateVersion,
+};
 
 use super::url::{ObjectUrl, Scheme};
 use crate::client::secrets::{Secret, Secrets};
@@ -55,10 +61,19 @@ const SECRET_PARAMETERS: &[&str] = &[
 /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, web identity, instance metadata); for GCS
 /// `GOOGLE_APPLICATION_CREDENTIALS` or the metadata server; for Azure `AZURE_STORAGE_*` or a
 /// managed identity.
-pub(crate) fn from_env(url: &ObjectUrl) -> Result<Arc<dyn Store>, ExportError> {
+///
+/// Every request is retried as [`retry`] says, and given as long as [`limits`] says
+/// for a part of `part_bytes`: a store down for a minute or two is waited for, a store that
+/// stops answering fails the export within minutes, not never.
+pub(crate) fn from_env(url: &ObjectUrl, part_bytes: usize) -> Result<Arc<dyn Store>, ExportError> {
     let built: Result<Arc<dyn Store>, StoreError> = match url.scheme() {
         Scheme::S3 => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(url.bucket());
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(url.bucket())
+                .with_retry(retry());
+            for (key, value) in limits("AWS_", part_bytes) {
+                builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+            }
             // AWS_DEFAULT_REGION is the CLI's older name for the region.
             if std::env::var_os("AWS_REGION").is_none()
                 && let Ok(region) = std::env::var("AWS_DEFAULT_REGION")
@@ -67,19 +82,133 @@ pub(crate) fn from_env(url: &ObjectUrl) -> Result<Arc<dyn Store>, ExportError> {
             }
             builder.build().map(|s| Arc::new(s) as Arc<dyn Store>)
         }
-        Scheme::Gcs => GoogleCloudStorageBuilder::from_env()
-            .with_bucket_name(url.bucket())
-            .build()
-            .map(|s| Arc::new(s) as Arc<dyn Store>),
-        Scheme::Azure => MicrosoftAzureBuilder::from_env()
-            .with_container_name(url.bucket())
-            .build()
-            .map(|s| Arc::new(s) as Arc<dyn Store>),
+        Scheme::Gcs => {
+            let mut builder = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(url.bucket())
+                .with_retry(retry());
+            for (key, value) in limits("GOOGLE_", part_bytes) {
+                builder = builder.with_config(GoogleConfigKey::Client(key), value);
+            }
+            builder.build().map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
+        Scheme::Azure => {
+            let mut builder = MicrosoftAzureBuilder::from_env()
+                .with_container_name(url.bucket())
+                .with_retry(retry());
+            for (key, value) in limits("AZURE_", part_bytes) {
+                builder = builder.with_config(AzureConfigKey::Client(key), value);
+            }
+            builder.build().map(|s| Arc::new(s) as Arc<dyn Store>)
+        }
     };
     // A store its environment cannot configure is a configuration error, however it says so.
     built.map_err(|e| {
         ExportError::output(failed(url, "cannot be configured from the environment", e).to_string())
     })
+}
+
+/// How a request to a store is retried: a failed request (a connection refused or reset, a
+/// timeout, a 5xx, a throttling answer) is tried again after a wait that grows from half a
+/// second to 20 seconds, for up to three minutes since its first try. The store's client's
+/// own default waits from a tenth of a second and spends its ten retries in a few seconds,
+/// which a store restarting or a network switching over outlasts.
+pub(crate) fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            base: 3.0,
+        },
+        max_retries: 30,
+        // Kept under five minutes: a retried request is not signed again.
+        retry_timeout: Duration::from_secs(180),
+    }
+}
+
+/// The least rate a request's body is given time for: a part of `part_bytes` has
+/// `part_bytes / LEAST_RATE` seconds (and never less than a minute) to be sent and answered.
+const LEAST_RATE: usize = 256 << 10;
+
+/// Each request's time limit: a minute, or longer for a part too big to send in a minute at
+/// [`LEAST_RATE`]; 10 seconds to connect. A store that stops answering (a frozen server, a
+/// network that drops packets) fails the request at its limit, then the retries, and the
+/// export ends with the error instead of waiting for ever. Each is the store client's option
+/// (`timeout`, `connect_timeout`), and one the environment sets (`AWS_TIMEOUT`, …) is kept:
+/// `prefix` is the cloud's (`AWS_`), and the rest of the client's options stay as the
+/// environment set them (`AWS_ALLOW_HTTP`, proxies).
+pub(crate) fn limits(prefix: &str, part_bytes: usize) -> Vec<(ClientConfigKey, String)> {
+    let timeout = (part_bytes / LEAST_RATE).max(60);
+    [
+        (ClientConfigKey::Timeout, "TIMEOUT", format!("{timeout}s")),
+        (
+            ClientConfigKey::ConnectTimeout,
+            "CONNECT_TIMEOUT",
+            "10s".into(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, name, _)| std::env::var_os(format!("{prefix}{name}")).is_none())
+    .map(|(key, _, value)| (key, value))
+    .collect()
+}
+
+/// The waits between tries of a conditional put whose answer did not come, after the
+/// store's client's own retries: about half a minute more.
+const PUT_IF_WAITS: [u64; 5] = [1, 2, 4, 8, 16];
+
+/// Puts `bytes` at `key` as `mode` allows (create-only, or over a version), and tells a write
+/// whose answer was lost from a write refused. The store's client does not try a conditional
+/// put again when its connection breaks (the first try may have landed, and a second would then
+/// be refused as if another writer had come): here the key is read back instead, and holds
+/// `bytes` if the write landed; if not, the put is tried again. The version written, or the
+/// store's error (`AlreadyExists` or `Precondition` when another writer's version is there).
+pub(crate) async fn put_if(
+    store: &dyn Store,
+    key: &Key,
+    bytes: Bytes,
+    mode: PutMode,
+) -> Result<UpdateVersion, StoreError> {
+    let mut waits = PUT_IF_WAITS.into_iter();
+    loop {
+        let opts = PutOptions {
+            mode: mode.clone(),
+            ..Default::default()
+        };
+        let e = match store
+            .put_opts(key, PutPayload::from(bytes.clone()), opts)
+            .await
+        {
+            Ok(put) => {
+                return Ok(UpdateVersion {
+                    e_tag: put.e_tag,
+                    version: put.version,
+                });
+            }
+            Err(e) => e,
+        };
+        if let Some(version) = holds(store, key, &bytes).await {
+            return Ok(version);
+        }
+        let transient = matches!(e, StoreError::Generic { .. });
+        match waits.next() {
+            Some(wait) if transient => tokio::time::sleep(Duration::from_secs(wait)).await,
+            _ => return Err(e),
+        }
+    }
+}
+
+/// The version of `key` when it holds `bytes`.
+async fn holds(store: &dyn Store, key: &Key, bytes: &Bytes) -> Option<UpdateVersion> {
+    let meta = store.head(key).await.ok()?;
+    if meta.size != bytes.len() as u64 {
+        return None;
+    }
+    let got = store.get(key).await.ok()?;
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    (got.bytes().await.ok()? == *bytes).then_some(version)
 }
 
 /// The error of `doing` something with `url`'s object: the store, the bucket and the cause,
@@ -185,9 +314,27 @@ mod tests {
             ("gs://data/exports/rows.parquet", "GoogleCloudStorage(data)"),
         ] {
             let url = ObjectUrl::parse(text).unwrap();
-            let store = from_env(&url).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let store = from_env(&url, crate::export::object::PART_BYTES)
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(store.to_string(), shown);
         }
+    }
+
+    #[test]
+    fn a_request_has_time_for_its_part_and_retries_for_minutes() {
+        // Three minutes of retries with waits that grow: a store down for a minute is waited for.
+        let retry = retry();
+        assert_eq!(retry.retry_timeout, Duration::from_secs(180));
+        assert!(retry.backoff.init_backoff >= Duration::from_millis(500));
+        assert!(retry.max_retries >= 10);
+        let limit = |bytes| limits("XP_EXPORT_TEST_UNSET_", bytes);
+        // The default part has a minute; a part of 5 GiB has hours, not a minute.
+        assert_eq!(limit(8 << 20)[0], (ClientConfigKey::Timeout, "60s".into()));
+        assert_eq!(
+            limit(5 << 30)[0],
+            (ClientConfigKey::Timeout, "20480s".into())
+        );
+        assert_eq!(limit(8 << 20)[1].1, "10s");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use object_store::multipart::PartId;
-use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{PutMode, PutPayload, UpdateVersion};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -160,18 +160,8 @@ pub(crate) async fn write(
     mode: PutMode,
 ) -> Result<UpdateVersion, ExportError> {
     let bytes = sealed::seal(cp).map_err(|e| ExportError::store(e.to_string()))?;
-    let opts = PutOptions {
-        mode,
-        ..Default::default()
-    };
-    match store
-        .put_opts(&url.side(CHECKPOINT), PutPayload::from(bytes), opts)
-        .await
-    {
-        Ok(put) => Ok(UpdateVersion {
-            e_tag: put.e_tag,
-            version: put.version,
-        }),
+    match store::put_if(store, &url.side(CHECKPOINT), bytes.into(), mode).await {
+        Ok(version) => Ok(version),
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
         ) => Err(ExportError::busy(format!(

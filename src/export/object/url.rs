@@ -153,14 +153,15 @@ impl ObjectUrl {
         self.key.rsplit('/').next().unwrap_or(&self.key)
     }
 
-    /// The key, as the store's client takes it.
+    /// The key, as the store's client takes it: the key itself, byte for byte (a key with `%`
+    /// or letters outside ASCII is not percent-encoded into another name).
     pub(crate) fn location(&self) -> Key {
-        Key::from(self.key.as_str())
+        raw_key(&self.key)
     }
 
     /// The key of `file` in the hidden folder beside the object, `…/.NAME.xp-export/FILE`.
     pub(crate) fn side(&self, file: &str) -> Key {
-        Key::from(self.side_key(file).as_str())
+        raw_key(&self.side_key(file))
     }
 
     /// The URL of `file` in the hidden folder beside the object, for messages.
@@ -207,6 +208,14 @@ impl std::str::FromStr for ObjectUrl {
     }
 }
 
+/// `text` as a key, unchanged. Every segment of an object's key was checked by
+/// [`ObjectUrl::parse`], and the hidden names beside it are made of that key's segments and of
+/// names this crate chooses, so the parse holds; `Key::from` (which would encode what it does
+/// not take) is only the fallback for a name that could not be stored as given.
+pub(crate) fn raw_key(text: &str) -> Key {
+    Key::parse(text).unwrap_or_else(|_| Key::from(text))
+}
+
 /// A URL as an error repeats it: without its query string, which may be a signature.
 fn shown(text: &str) -> String {
     match text.split_once(['?', '#']) {
@@ -243,6 +252,31 @@ mod tests {
                 .scheme(),
             Scheme::Azure
         );
+    }
+
+    #[test]
+    fn a_key_is_sent_as_written() {
+        for key in [
+            "exports/día=1/filas €.ndjson",
+            "a%20b/100%.csv",
+            "x/+ &=.json",
+        ] {
+            let url = ObjectUrl::parse(&format!("s3://b/{key}")).unwrap();
+            assert_eq!(url.location().as_ref(), key);
+            let side = url.side("checkpoint.json");
+            assert!(
+                side.as_ref().starts_with(key.rsplit_once('/').unwrap().0),
+                "{side}"
+            );
+            assert!(
+                side.as_ref().ends_with(".xp-export/checkpoint.json"),
+                "{side}"
+            );
+            assert!(
+                !side.as_ref().contains("%25") && !side.as_ref().contains("%C3"),
+                "{side}"
+            );
+        }
     }
 
     #[test]
