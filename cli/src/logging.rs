@@ -175,7 +175,11 @@ impl std::io::Write for LogWriter {
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
+        // A library's trace line may hold a store's URL with its password, or a signature.
+        if let Some(clean) = xp_export::export::object::redact(&String::from_utf8_lossy(&buf)) {
+            buf = clean.into_bytes();
+        }
         let write = || {
             let _ = std::io::Write::write_all(&mut crate::console::Stderr, &buf);
         };

@@ -242,6 +242,37 @@ async fn a_parquet_object_stopped_before_its_clean_up_is_complete_and_cleaned_up
     for key in &kept {
         copies.push((key.clone(), bytes(&store, key).await.unwrap()));
     }
+    // A part changed, then gone: the resume refuses, naming the part's key and the way out.
+    let part = format!("{side}/parts/part-00001.parquet");
+    let shown = format!("s3://bucket/{part}");
+    let good = bytes(&store, &part).await.unwrap();
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    store
+        .put(&Key::from(part.as_str()), bad.into())
+        .await
+        .unwrap();
+    let e = export()
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Resume, "{e}");
+    for said in [shown.as_str(), "changed or damaged", "--restart"] {
+        assert!(e.to_string().contains(said), "{said}: {e}");
+    }
+    store.delete(&Key::from(part.as_str())).await.unwrap();
+    let e = export()
+        .run(std::future::pending(), |_, _| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ExportErrorKind::Resume, "{e}");
+    for said in [shown.as_str(), "is not in the bucket", "--restart"] {
+        assert!(e.to_string().contains(said), "{said}: {e}");
+    }
+    store
+        .put(&Key::from(part.as_str()), good.into())
+        .await
+        .unwrap();
     // Resumed to its end: the object holds the file export's rows, in order (its row groups are
     // cut where the stop saved them).
     let report = export()

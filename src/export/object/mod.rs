@@ -27,6 +27,8 @@ mod made;
 mod open;
 #[cfg(feature = "parquet")]
 mod parquet;
+#[cfg(feature = "parquet")]
+mod staging;
 mod start;
 mod store;
 mod upload;
@@ -37,7 +39,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::PutPayload;
 
-pub use store::Store;
+pub use store::{Store, redact};
 pub(crate) use url::raw_key;
 pub use url::{ObjectUrl, Scheme};
 

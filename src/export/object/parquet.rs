@@ -8,6 +8,7 @@
 //! in the checkpoint first, so a run after a crash aborts it), and the hidden parts go.
 //!
 //! The staging folder needs room for the parts and the joined file: about twice the object.
+//! It is removed when the export ends; one a killed run left, by the next (see `staging`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,8 +38,8 @@ pub(crate) struct ObjectParquet {
     store: Arc<dyn Store>,
     restart: bool,
     part_bytes: usize,
-    /// Removed when the export ends, however it ends.
-    stage: tempfile::TempDir,
+    /// Removed when the export ends, however it ends (by the next run, after a kill).
+    stage: super::staging::Stage,
     /// The file the Parquet export writes in the staging folder.
     local: PathBuf,
     /// The checkpoint in the bucket and its version.
@@ -72,10 +73,7 @@ impl ObjectParquet {
             Start::Fresh(saved) => (saved, false),
             Start::From(saved) => (saved, true),
         };
-        let stage = tempfile::Builder::new()
-            .prefix("xp-export-")
-            .tempdir()
-            .map_err(|e| ExportError::io(&std::env::temp_dir(), "creating a staging folder", e))?;
+        let stage = super::staging::Stage::new()?;
         let local = stage.path().join(url.name());
         let out = ObjectParquet {
             url,
@@ -113,19 +111,36 @@ impl ObjectParquet {
     async fn download(&self, cp: &Checkpoint) -> Result<(), ExportError> {
         let dir = parts_path(&self.local);
         std::fs::create_dir(&dir).map_err(|e| ExportError::io(&dir, "", e))?;
-        let files = cp.parts.as_ref().map_or(0, |p| p.files.len());
-        for i in 0..files {
+        let files = cp.parts.as_ref().map_or(&[][..], |p| &p.files[..]);
+        for (i, want) in files.iter().enumerate() {
             let name = part_name(i);
-            let key = self.url.side(&format!("parts/{name}"));
-            let got = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| store::failed(&self.url, &format!("reading part {name}"), e))?;
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| store::failed(&self.url, &format!("reading part {name}"), e))?;
+            let file = format!("parts/{name}");
+            let (key, shown) = (self.url.side(&file), self.url.side_url(&file));
+            let reading = |e| store::failed(&self.url, &format!("reading {shown}"), e);
+            let got = match self.store.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(ExportError::resume(format!(
+                        "cannot resume {}: {shown}, a part its checkpoint names, is not in the \
+                         bucket (deleted?); add --restart to export again from the start",
+                        self.url
+                    )));
+                }
+                Err(e) => return Err(reading(e)),
+            };
+            let bytes = got.bytes().await.map_err(reading)?;
+            let crc32 = crc32fast::hash(&bytes);
+            if (bytes.len() as u64, crc32) != (want.bytes, want.crc32) {
+                return Err(ExportError::resume(format!(
+                    "cannot resume {}: {shown} is not the part its checkpoint names ({} bytes, \
+                     CRC-32 {:08x}; the bucket has {} bytes, CRC-32 {crc32:08x}): it was changed \
+                     or damaged; add --restart to export again from the start",
+                    self.url,
+                    want.bytes,
+                    want.crc32,
+                    bytes.len()
+                )));
+            }
             let file = dir.join(&name);
             std::fs::write(&file, &bytes).map_err(|e| ExportError::io(&file, "", e))?;
         }

@@ -58,8 +58,9 @@ pub(crate) async fn start(
     if !asked.resume {
         if found.is_some() {
             return Err(ExportError::resume(format!(
-                "{url} has an interrupted export ({} is there): add --resume to continue it, \
-                 or --restart to discard it and start over",
+                "{url} has an interrupted export ({} is there), or one still running: add \
+                 --resume to continue it, or --restart to discard it and start over (once no \
+                 run is exporting to it: --restart aborts a running export's upload)",
                 url.side_url(CHECKPOINT)
             )));
         }

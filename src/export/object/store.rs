@@ -258,21 +258,58 @@ pub(crate) fn failed(url: &ObjectUrl, doing: &str, e: StoreError) -> ExportError
     }
 }
 
+/// The variables that name a store's endpoint, whose URL may hold a user and password
+/// (`http://user:password@host`).
+const ENDPOINT_VARIABLES: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL_S3",
+    "AZURE_STORAGE_ENDPOINT",
+    "AZURE_ENDPOINT",
+    "GOOGLE_BASE_URL",
+];
+
+/// The secrets of the stores' environment, read once: the values of [`SECRET_VARIABLES`], and
+/// the user and password in an endpoint's URL.
+fn environment() -> &'static Secrets {
+    static SECRETS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let secrets = Secrets::default();
+        for name in SECRET_VARIABLES {
+            if let Ok(value) = std::env::var(name) {
+                secrets.add(&Secret::new(value));
+            }
+        }
+        for name in ENDPOINT_VARIABLES {
+            let Ok(url) = std::env::var(name) else {
+                continue;
+            };
+            let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                secrets.add(&Secret::new(userinfo.to_string()));
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    secrets.add(&Secret::new(password.to_string()));
+                }
+            }
+        }
+        secrets
+    })
+}
+
+/// `text` with the object stores' secrets of the environment (keys, tokens, an endpoint's
+/// password) and every signature in a URL replaced by `<redacted>`; `None` when it holds none.
+/// The command line passes every log line through it.
+pub fn redact(text: &str) -> Option<String> {
+    let once = environment().scrub(text);
+    strip_parameters(once.as_deref().unwrap_or(text)).or(once)
+}
+
 /// The store error's whole chain in one line, fit to show, with the environment's secrets and
 /// every signature taken out.
 pub(crate) fn scrubbed(e: &StoreError) -> String {
-    let secrets = Secrets::default();
-    for name in SECRET_VARIABLES {
-        if let Ok(value) = std::env::var(name) {
-            secrets.add(&Secret::new(value));
-        }
-    }
-    let scrub = |t: &str| -> Option<String> {
-        let once = secrets.scrub(t);
-        strip_parameters(once.as_deref().unwrap_or(t)).or(once)
-    };
     let text = crate::error::chain(e);
-    sanitize::fit(&text, &scrub).unwrap_or(text)
+    sanitize::fit(&text, &redact).unwrap_or(text)
 }
 
 /// `text` with the value of every secret query parameter replaced by `<redacted>`; `None`
