@@ -54,7 +54,7 @@ pub(crate) async fn read(
         store
             .list_with_delimiter(folder.as_ref())
             .await
-            .map_err(|e| state_err(failed(&url, "cannot be read", e)))?;
+            .map_err(|e| state_err(failed(&url, crate::export::object::FIRST_LOOK, e)))?;
         return Ok((
             InBucket {
                 url,

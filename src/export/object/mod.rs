@@ -53,7 +53,7 @@ use upload::{CHECKPOINT, Part, Uploader};
 
 #[cfg(feature = "parquet")]
 pub(crate) use parquet::{ObjectParquet, Opened as OpenedParquet};
-pub(crate) use store::{failed, from_env, put_if};
+pub(crate) use store::{FIRST_LOOK, failed, from_env, put_if};
 
 /// The least bytes of a part before it is uploaded (the last part aside), by default: above
 /// S3's 5 MiB minimum; the export holds about three of them at once. An upload has at most

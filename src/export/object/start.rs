@@ -127,7 +127,7 @@ async fn reachable(store: &dyn Store, url: &ObjectUrl) -> Result<(), ExportError
         .list_with_delimiter(Some(&folder))
         .await
         .map(drop)
-        .map_err(|e| store::failed(url, "cannot be read", e))
+        .map_err(|e| store::failed(url, store::FIRST_LOOK, e))
 }
 
 fn exists(url: &ObjectUrl) -> ExportError {
@@ -263,7 +263,7 @@ pub(crate) async fn head(
     match store.head(&url.location()).await {
         Ok(meta) => Ok(Some(meta)),
         Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(store::failed(url, "cannot be read", e)),
+        Err(e) => Err(store::failed(url, store::FIRST_LOOK, e)),
     }
 }
 

@@ -222,7 +222,8 @@ pub(crate) fn failed(url: &ObjectUrl, doing: &str, e: StoreError) -> ExportError
         StoreError::PermissionDenied { .. }
             | StoreError::Unauthenticated { .. }
             | StoreError::UnknownConfigurationKey { .. }
-    ) || cause.contains("NoSuchBucket")
+    ) || (no_credentials(&cause) && doing == FIRST_LOOK)
+        || cause.contains("NoSuchBucket")
         || cause.contains("AccessDenied")
         || cause.contains("ContainerNotFound")
         || cause.contains("InvalidAccessKeyId")
@@ -235,6 +236,10 @@ pub(crate) fn failed(url: &ObjectUrl, doing: &str, e: StoreError) -> ExportError
     // The store's own error says why in its code; the first words say it plainly.
     let plainly = if cause.contains("NoSuchBucket") || cause.contains("ContainerNotFound") {
         format!("the {word} does not exist: ")
+    } else if no_credentials(&cause) {
+        "no credentials: the environment gives none and no metadata server gave a token (set the \
+         cloud's credential variables, or run where a workload identity is bound): "
+            .to_string()
     } else if cause.contains("InvalidAccessKeyId")
         || cause.contains("SignatureDoesNotMatch")
         || matches!(e, StoreError::Unauthenticated { .. })
@@ -305,6 +310,17 @@ pub fn redact(text: &str) -> Option<String> {
     strip_parameters(once.as_deref().unwrap_or(text)).or(once)
 }
 
+/// What the first request of an export to a bucket does (a listing beside the object): no
+/// credentials there is a configuration to fix (exit 2), while a token refused later, mid-export,
+/// may be the metadata server's passing failure.
+pub(crate) const FIRST_LOOK: &str = "cannot be read";
+
+/// Whether a store's error says it found no credentials to sign with: a token request to the
+/// metadata server (the last link of each cloud's chain) that failed.
+fn no_credentials(cause: &str) -> bool {
+    cause.contains("Error performing token request") || cause.contains("Error getting token")
+}
+
 /// The store error's whole chain in one line, fit to show, with the environment's secrets and
 /// every signature taken out.
 pub(crate) fn scrubbed(e: &StoreError) -> String {
@@ -372,6 +388,32 @@ mod tests {
             (ClientConfigKey::Timeout, "20480s".into())
         );
         assert_eq!(limit(8 << 20)[1].1, "10s");
+    }
+
+    #[test]
+    fn no_credentials_at_the_first_look_is_a_configuration_to_fix() {
+        let url = ObjectUrl::parse("gs://data/rows.ndjson").unwrap();
+        let token = || {
+            StoreError::Generic {
+            store: "GCS",
+            source: "Error performing token request: Error performing GET \
+                     http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"
+                .into(),
+        }
+        };
+        let e = failed(&url, FIRST_LOOK, token());
+        assert_eq!(e.kind(), crate::export::ExportErrorKind::Output, "{e}");
+        assert!(
+            e.to_string().contains("cannot be read: no credentials"),
+            "{e}"
+        );
+        let later = failed(&url, "uploading part 3", token());
+        assert_eq!(
+            later.kind(),
+            crate::export::ExportErrorKind::Store,
+            "{later}"
+        );
+        assert!(later.to_string().contains("no credentials"), "{later}");
     }
 
     #[test]
