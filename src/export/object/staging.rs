@@ -22,9 +22,10 @@ const YOUNG: Duration = Duration::from_secs(60);
 
 /// A staging folder, locked; removed when dropped.
 pub(crate) struct Stage {
-    dir: tempfile::TempDir,
-    /// Held for its lock, let go of when the folder is removed.
+    /// Held for its lock; dropped (closed) first, so that the folder can then be removed
+    /// wherever an open file keeps its folder.
     _lock: File,
+    dir: tempfile::TempDir,
 }
 
 impl Stage {
@@ -40,7 +41,7 @@ impl Stage {
             .map_err(io)?;
         let lock = File::create(dir.path().join(LOCK)).map_err(io)?;
         lock.try_lock().map_err(|e| io(e.into()))?;
-        Ok(Stage { dir, _lock: lock })
+        Ok(Stage { _lock: lock, dir })
     }
 
     /// The folder.
