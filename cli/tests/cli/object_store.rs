@@ -610,9 +610,9 @@ async fn peak_of(mut c: Command) -> u64 {
     peak
 }
 
-/// 2,000,000 rows to S3 hold at most the parts in flight more than the same export to a file:
-/// memory does not grow with the rows. (The bound of the release build, 100 MiB, is measured by
-/// `benches/perf.py --only object`; this debug build holds more for both.)
+/// 2,000,000 rows to S3 hold at most the parts in flight and the store client's buffers more
+/// than the same export to a file: the upload adds no memory that grows with the rows. (The bound of the release build, 100 MiB, is measured by
+/// `benches/perf.py --only object`; this debug build holds more for every target.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_million_rows_to_s3_hold_no_more_than_a_file_export_and_its_parts() {
     let server = s3::server();
@@ -633,13 +633,13 @@ async fn two_million_rows_to_s3_hold_no_more_than_a_file_export_and_its_parts() 
     let report: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(report["rows"], 2_000_000);
     assert_eq!(report["bytes"], std::fs::metadata(&file).unwrap().len());
-    // Three parts of 8 MiB (one filling, one waiting, one on the wire) and the client's buffers.
-    assert!(
-        to_s3 <= to_file + 40 * 1024,
+    let shown = format!(
         "peak RSS to S3 {} MiB, to a file {} MiB",
         to_s3 / 1024,
         to_file / 1024
     );
+    // Four parts of 8 MiB (filling, ready, queued, on the wire) and the client's buffers.
+    assert!(to_s3 <= to_file + 64 * 1024, "{shown}");
     assert_eq!(server.open_uploads(&bucket), Vec::<String>::new());
 }
 
