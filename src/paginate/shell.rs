@@ -7,6 +7,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinError;
@@ -83,6 +84,15 @@ impl<T: Send + 'static> Shell<T> {
                 .cursor
                 .accept_repair(fetched, &mut lock(&self.fetcher.summary));
         }
+        // The pages that came back while the consumer was away go into the window first, so
+        // that a short or empty one among them stops new pages before any is sent: a consumer
+        // slower than the API would otherwise have every slot refilled past the end on each
+        // poll.
+        while let Some(Some(arrived)) = self.pages.next().now_or_never() {
+            if let Some(step) = self.arrived(arrived) {
+                return step;
+            }
+        }
         self.fill();
         if let Some(step) = self.cursor.idle(&mut lock(&self.fetcher.summary)) {
             return step;
@@ -94,16 +104,10 @@ impl<T: Send + 'static> Shell<T> {
                     .accept(fetched, &mut lock(&self.fetcher.summary));
             }
             match self.wake().await {
-                Woke::Arrived(Ok((fetched, bytes))) => self.window.arrive(fetched, bytes),
-                // A panic in the request task is a bug: let it surface where the stream is
-                // polled.
-                Woke::Arrived(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Woke::Arrived(Err(e)) => {
-                    let e = Error::new(
-                        ErrorKind::Network,
-                        format!("the page request was cancelled: {e}"),
-                    );
-                    return self.cursor.fail(e, &mut lock(&self.fetcher.summary));
+                Woke::Arrived(arrived) => {
+                    if let Some(step) = self.arrived(arrived) {
+                        return step;
+                    }
                 }
                 Woke::Freed => {}
                 Woke::Quiet => {
@@ -113,6 +117,26 @@ impl<T: Send + 'static> Shell<T> {
                 }
             }
             self.fill();
+        }
+    }
+
+    /// A page's task ended: its page goes into the window; a task that did not end by itself
+    /// fails the stream.
+    fn arrived(&mut self, arrived: std::result::Result<Arrived<T>, JoinError>) -> Option<Step<T>> {
+        match arrived {
+            Ok((fetched, bytes)) => {
+                self.window.arrive(fetched, bytes);
+                None
+            }
+            // A panic in the request task is a bug: let it surface where the stream is polled.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                let e = Error::new(
+                    ErrorKind::Network,
+                    format!("the page request was cancelled: {e}"),
+                );
+                Some(self.cursor.fail(e, &mut lock(&self.fetcher.summary)))
+            }
         }
     }
 

@@ -189,3 +189,32 @@ async fn nothing_is_sent_before_the_first_poll_even_with_prefetch() {
         "the first page alone confirms the page size"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_slower_than_the_api_sends_no_more_requests_past_the_end() {
+    // Pages come back while the consumer is busy with the one before (here 5 ms a page, a
+    // program writing each page, or Python building dicts): the short last page among them
+    // must stop new pages before the slots are refilled, whatever the consumer's pace.
+    let emu = emulator(5_000).await;
+    for k in [2, 4, 8] {
+        let before = emu.requests();
+        let mut pages = client(&emu)
+            .push_actions()
+            .page_size(500)
+            .concurrency(k)
+            .raw_pages();
+        let mut rows = 0;
+        while let Some(page) = pages.next().await {
+            rows += page.unwrap().rows().len();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(rows, 5_000);
+        let sent = emu.requests() - before;
+        // 11 pages (the seam's one-row overlap makes the 11th), and at most k - 1 past them.
+        assert!(
+            sent < 11 + k as u64,
+            "k = {k}: {sent} requests for 11 pages, at most {} allowed",
+            10 + k
+        );
+    }
+}
