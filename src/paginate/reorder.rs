@@ -1,9 +1,10 @@
 //! The reorder window (no I/O), and how it stands apart from the request slots.
 //!
-//! - A **slot** is a request on the wire: at most [`Query::concurrency`](crate::Query::concurrency)
-//!   at once (a semaphore in the shell). A page waiting out its backoff before a retry gives its
-//!   slot back, so the pages behind it keep being fetched; when its retry is due it queues for
-//!   a slot ahead of any new page.
+//! - A **slot** is a request on the wire, until its page is in the window: at most
+//!   [`Query::concurrency`](crate::Query::concurrency) at once (a semaphore in the shell). A page
+//!   that ends the walk is thus seen before its slot can go to a page past the end. A page
+//!   waiting out its backoff before a retry gives its slot back, so the pages behind it keep
+//!   being fetched; when its retry is due it queues for a slot ahead of any new page.
 //! - The **reorder window** holds the pages that came back before the page to deliver next
 //!   (the *head*), until it arrives. It is bounded in bytes, not pages: while it holds
 //!   [`Query::reorder_window`](crate::Query::reorder_window) bytes or more (default

@@ -1,6 +1,7 @@
 //! The async side of offset and sequential keyset paging: sends what the cursor asks for, each
-//! page as a task of its own that holds a request slot only while on the wire (see `reorder`),
-//! and hands the cursor the pages in the order it asked for them.
+//! page as a task of its own that holds a request slot from its send until its page is in the
+//! window, but for its backoffs (see `reorder`), and hands the cursor the pages in the order it
+//! asked for them.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -25,8 +26,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::retry::Attempts;
 
-/// A page back for good (its rows, or its final error), with its size in memory.
-type Arrived<T> = (Fetched<T>, u64);
+/// A page back for good (its rows, or its final error), with its size in memory and the slot
+/// its last try held: the slot is given back only once the page is in the window, so a page
+/// that ends the walk stops new pages before its slot can be refilled past the end.
+type Arrived<T> = (Fetched<T>, u64, OwnedSemaphorePermit);
 
 /// What woke the shell up.
 enum Woke<T> {
@@ -124,8 +127,9 @@ impl<T: Send + 'static> Shell<T> {
     /// fails the stream.
     fn arrived(&mut self, arrived: std::result::Result<Arrived<T>, JoinError>) -> Option<Step<T>> {
         match arrived {
-            Ok((fetched, bytes)) => {
+            Ok((fetched, bytes, slot)) => {
                 self.window.arrive(fetched, bytes);
+                drop(slot);
                 None
             }
             // A panic in the request task is a bug: let it surface where the stream is polled.
@@ -165,31 +169,17 @@ impl<T: Send + 'static> Shell<T> {
         let (fetcher, slots) = (self.fetcher.clone(), self.slots.clone());
         self.pages
             .push(AbortOnDropHandle::new(tokio::spawn(async move {
-                let result = match fetcher.page_request(&request) {
+                let (result, slot) = match fetcher.page_request(&request) {
                     Ok(page_request) => {
                         slots.fetch(&fetcher, &request, &page_request, permit).await
                     }
-                    Err(e) => {
-                        slots.give_back(permit);
-                        Err(e)
-                    }
+                    Err(e) => (Err(e), permit),
                 };
-                match result {
-                    Ok((page, bytes)) => (
-                        Fetched {
-                            request,
-                            result: Ok(page),
-                        },
-                        bytes,
-                    ),
-                    Err(e) => (
-                        Fetched {
-                            request,
-                            result: Err(e),
-                        },
-                        0,
-                    ),
-                }
+                let (result, bytes) = match result {
+                    Ok((page, bytes)) => (Ok(page), bytes),
+                    Err(e) => (Err(e), 0),
+                };
+                (Fetched { request, result }, bytes, slot)
             })));
     }
 
@@ -228,14 +218,14 @@ impl<T: Send + 'static> Shell<T> {
 impl Slots {
     /// Fetches a page, retried per the policy: each try takes a slot (the first one
     /// `permit`), and gives it back before waiting out its backoff. Returns the page and its
-    /// size in memory, or its final error.
+    /// size in memory, or its final error, with the slot the last try held.
     async fn fetch<T>(
         &self,
         fetcher: &Fetcher<T>,
         request: &Request,
         page_request: &PageRequest,
         permit: OwnedSemaphorePermit,
-    ) -> Result<(Decoded<T>, u64)> {
+    ) -> (Result<(Decoded<T>, u64)>, OwnedSemaphorePermit) {
         let mut attempts = Attempts::new(fetcher.plan.client.retry_policy());
         let mut permit = Some(permit);
         loop {
@@ -244,16 +234,18 @@ impl Slots {
                 None => self.take().await,
             };
             self.on_wire(fetcher);
-            let tried = fetcher.attempt(request, page_request).await;
-            self.give_back(slot);
-            let e = match tried {
+            let e = match fetcher.attempt(request, page_request).await {
                 Ok((page, body)) => {
                     let bytes = body + page.rows.len() * size_of::<T>();
-                    return Ok((page, bytes as u64));
+                    return (Ok((page, bytes as u64)), slot);
                 }
                 Err(e) => e,
             };
-            let wait = fetcher.failed(&mut attempts, request.position, e)?;
+            let wait = match fetcher.failed(&mut attempts, request.position, e) {
+                Ok(wait) => wait,
+                Err(e) => return (Err(e), slot),
+            };
+            self.give_back(slot);
             tokio::time::sleep(wait).await;
         }
     }
