@@ -3,12 +3,11 @@
 //! Defaults come from the library's constants; the few that are the command line's own choices
 //! are named below.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use xp_export::client::DEFAULT_MAX_PAGE_BYTES;
-use xp_export::export::object::ObjectUrl;
 use xp_export::export::{Format, Target};
 use xp_export::query::{DEFAULT_PAGE_SIZE, Mode};
 use xp_export::{Client, Condition, Query, RawRow, RetryPolicy};
@@ -203,19 +202,8 @@ impl ExportArgs {
     /// Where to write and in which format: `--format`, else the output's extension, else
     /// NDJSON. Standard output cannot be resumed.
     pub fn target(&self) -> Result<(Target, Format), Failure> {
-        let (target, path_format) = match self.output.as_str() {
-            "-" => (Target::Stdout, None),
-            url if ObjectUrl::is_url(url) && !url.starts_with("file://") => {
-                let url = ObjectUrl::parse(url).map_err(|e| Failure::usage(format!("-o {e}")))?;
-                let (format, _) = Format::from_path(Path::new(url.key()));
-                (Target::Object(url), format)
-            }
-            path => {
-                let path = path.strip_prefix("file://").unwrap_or(path);
-                let (format, _) = Format::from_path(Path::new(path));
-                (Target::File(PathBuf::from(path)), format)
-            }
-        };
+        let (target, path_format) =
+            Target::parse(&self.output).map_err(|e| Failure::usage(format!("-o {e}")))?;
         if self.resume && target == Target::Stdout {
             return Err(Failure::usage(
                 "--resume needs -o PATH: an export to standard output cannot be resumed (use --offset)",

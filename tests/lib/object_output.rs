@@ -329,3 +329,69 @@ fn action_ids(file: Vec<u8>) -> Vec<i64> {
     }
     ids
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_appears_during_the_export_is_kept_and_no_record_stands_beside_it() {
+    // One part (a conditional put), a multipart upload, and Parquet: another writer creates
+    // the key while the rows come; each export refuses to replace it, and leaves no record of
+    // a finished export beside an object it did not write. Once the other object is gone,
+    // --resume makes this export's.
+    let emu = Emulator::start(Config::default().records(60_000))
+        .await
+        .unwrap();
+    for (format, name, records) in [
+        (Format::Ndjson, "small.ndjson", 3_000),
+        (Format::Ndjson, "big.ndjson", 60_000),
+        (Format::Parquet, "rows.parquet", 60_000),
+    ] {
+        let store = Arc::new(InMemory::new());
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let query = || {
+            common::emulator_client(&emu)
+                .push_actions()
+                .page_size(1000)
+                .max_rows(records)
+        };
+        let (theirs, writer) = (Key::from(name), store.clone());
+        let mut written = false;
+        let e = Export::new(query(), format, target(name))
+            .object_store(dyn_store.clone())
+            .part_bytes(MIN_PART_BYTES)
+            .run(std::future::pending(), move |_, rows| {
+                if rows >= 1_000 && !written {
+                    written = true;
+                    let (store, key) = (writer.clone(), theirs.clone());
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async {
+                            store.put(&key, b"theirs".to_vec().into()).await.unwrap();
+                        })
+                    });
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ExportErrorKind::Output, "{name}: {e}");
+        assert!(
+            e.to_string().contains("appeared while this export ran"),
+            "{name}: {e}"
+        );
+        assert_eq!(bytes(&store, name).await.unwrap(), b"theirs", "{name}");
+        let record = format!(".{name}.xp-export/complete.json");
+        assert!(
+            !keys(&store).await.contains(&record),
+            "{name}: {:?}",
+            keys(&store).await
+        );
+        store.delete(&Key::from(name)).await.unwrap();
+        Export::new(query(), format, target(name))
+            .object_store(dyn_store.clone())
+            .part_bytes(MIN_PART_BYTES)
+            .resume(true)
+            .run(std::future::pending(), |_, _| {})
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours = bytes(&store, name).await.unwrap();
+        assert!(ours.len() > 1_000, "{name}");
+        assert_eq!(keys(&store).await, [record, name.to_string()], "{name}");
+    }
+}

@@ -26,7 +26,7 @@ pub(crate) async fn put_whole(
     };
     match store::put_if(store, &url.location(), data, mode).await {
         Ok(put) => Ok(put.e_tag),
-        Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(url)),
+        Err(object_store::Error::AlreadyExists { .. }) => Err(appeared(store, url).await),
         Err(e) => Err(store::failed(url, "writing the object", e)),
     }
 }
@@ -42,7 +42,7 @@ pub(crate) async fn refuse_if_there(
         return Ok(());
     }
     match start::head(store, url).await? {
-        Some(_) => Err(appeared(url)),
+        Some(_) => Err(appeared(store, url).await),
         None => Ok(()),
     }
 }
@@ -62,8 +62,12 @@ pub(crate) async fn write_record(
         .map_err(|e| store::failed(url, "writing the record of the finished export", e))
 }
 
-/// The object appeared while the export ran: create-only refuses to replace it.
-fn appeared(url: &ObjectUrl) -> ExportError {
+/// The object appeared while the export ran: create-only refuses to replace it. The record
+/// written just before goes (best effort): it would otherwise stand beside an object this
+/// export did not write. The checkpoint and the upload stay for `--resume` once the other
+/// object is gone, or `--restart`.
+async fn appeared(store: &dyn Store, url: &ObjectUrl) -> ExportError {
+    let _ = store.delete(&url.side(RECORD)).await;
     ExportError::output(format!(
         "{url} appeared while this export ran (another writer created it), and an export does \
          not replace an object: add --restart to export again and replace it"

@@ -282,7 +282,7 @@ fn environment() -> &'static Secrets {
         let secrets = Secrets::default();
         for name in SECRET_VARIABLES {
             if let Ok(value) = std::env::var(name) {
-                secrets.add(&Secret::new(value));
+                add_secret(&secrets, value);
             }
         }
         for name in ENDPOINT_VARIABLES {
@@ -292,14 +292,26 @@ fn environment() -> &'static Secrets {
             let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
             let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
             if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                secrets.add(&Secret::new(userinfo.to_string()));
+                add_secret(&secrets, userinfo.to_string());
                 if let Some((_, password)) = userinfo.split_once(':') {
-                    secrets.add(&Secret::new(password.to_string()));
+                    add_secret(&secrets, password.to_string());
                 }
             }
         }
         secrets
     })
+}
+
+/// The fewest characters a value of the environment must have to be scrubbed as a secret.
+/// Real keys and tokens are tens of characters; a test's `AWS_ACCESS_KEY_ID=x` scrubbed
+/// would take every `x` out of every message (`ma<redacted>_retries`) and hide nothing.
+const MIN_SECRET_CHARS: usize = 8;
+
+/// Adds `value` to `secrets`, unless it is too short to be one ([`MIN_SECRET_CHARS`]).
+fn add_secret(secrets: &Secrets, value: String) {
+    if value.trim().chars().count() >= MIN_SECRET_CHARS {
+        secrets.add(&Secret::new(value));
+    }
 }
 
 /// `text` with the object stores' secrets of the environment (keys, tokens, an endpoint's
@@ -414,6 +426,21 @@ mod tests {
             "{later}"
         );
         assert!(later.to_string().contains("no credentials"), "{later}");
+    }
+
+    #[test]
+    fn a_value_too_short_to_be_a_key_is_not_scrubbed_out_of_every_word() {
+        let secrets = Secrets::default();
+        add_secret(&secrets, "x".into());
+        add_secret(&secrets, "pw".into());
+        assert_eq!(secrets.scrub("max_retries: prefix=x.ndjson, user pw"), None);
+        add_secret(&secrets, "tEsTsEcReT+KeY/0123".into());
+        assert_eq!(
+            secrets
+                .scrub("max_retries: key tEsTsEcReT+KeY/0123")
+                .as_deref(),
+            Some("max_retries: key <redacted>")
+        );
     }
 
     #[test]

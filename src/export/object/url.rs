@@ -100,6 +100,14 @@ impl ObjectUrl {
         }
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let word = scheme.bucket_word();
+        if bucket.contains('@') {
+            return Err(ExportError::output(format!(
+                "{}://…@{}/…: an object's URL holds no user or password (credentials come from \
+                 the store's environment, never the URL)",
+                scheme.as_str(),
+                bucket.rsplit('@').next().unwrap_or_default()
+            )));
+        }
         if bucket.is_empty() {
             return Err(bad(&format!(
                 "no {word}: give {}://{word}/KEY",
@@ -218,15 +226,45 @@ pub(crate) fn raw_key(text: &str) -> Key {
 
 /// A URL as an error repeats it: without its query string, which may be a signature.
 fn shown(text: &str) -> String {
-    match text.split_once(['?', '#']) {
+    let text = match text.split_once(['?', '#']) {
         Some((before, _)) => format!("{before}…"),
         None => text.to_string(),
+    };
+    // A user and password before the bucket are not repeated either.
+    match text.split_once("://") {
+        Some((scheme, rest)) if rest.split('/').next().is_some_and(|b| b.contains('@')) => {
+            let after = &rest[rest.find('@').map_or(0, |i| i + 1)..];
+            format!("{scheme}://…@{after}")
+        }
+        _ => text,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_and_password_in_the_url_are_refused_and_not_repeated() {
+        for url in [
+            "s3://user:pw-s3cret@bkt/x.ndjson",
+            "gs://pw-s3cret@bkt/x.ndjson",
+        ] {
+            let e = ObjectUrl::parse(url).unwrap_err().to_string();
+            assert!(!e.contains("pw-s3cret"), "{e}");
+            assert!(
+                e.contains("@bkt/…") && e.contains("no user or password"),
+                "{e}"
+            );
+        }
+        let e = ObjectUrl::parse("ftp://user:pw-s3cret@host/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("pw-s3cret") && e.contains("ftp://…@host/x"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_url_names_the_store_the_bucket_and_the_key() {
