@@ -81,6 +81,8 @@ pub use format::{
 };
 pub use incremental::{Finished, Incremental, Newest};
 pub use output::DEFAULT_CHECKPOINT_EVERY;
+#[cfg(feature = "parquet")]
+pub use parquet::RecordBatches;
 use report::rows_after;
 pub use report::{KeptInExtra, ParquetReport, ReplacedValue, Report};
 

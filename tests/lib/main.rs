@@ -20,6 +20,7 @@ mod paging;
 mod parallel_keyset;
 mod progress;
 mod raw_row;
+mod record_batches;
 mod reorder_window;
 mod retry;
 mod stream_contract;

@@ -10,7 +10,9 @@
 //!   from the rows and widened as they need; fields the schema does not know in one JSON
 //!   text column.
 //! - parts: the part files, checked on resume, joined at the end.
+//! - batches: a query's pages as record batches in the same columns, for programs.
 
+mod batches;
 mod columns;
 mod parts;
 
@@ -31,6 +33,7 @@ use crate::model::RawRow;
 use columns::{Columns, SavedSchema};
 use parts::{Parts, Tracked};
 
+pub use batches::RecordBatches;
 pub(crate) use parts::discard;
 #[cfg(feature = "object-store")]
 pub(crate) use parts::part_name;
