@@ -268,11 +268,32 @@ impl ClientBuilder {
 /// `url` parsed and checked: an absolute http(s) URL, plain http only as allowed, with no
 /// user name or password.
 fn parse_url(what: &str, url: &str, allow_insecure_http: bool) -> Result<Url> {
-    let parsed = Url::parse(url)
-        .map_err(|e| Error::config(format!("the {what} URL {url:?} is not a URL: {e}")))?;
+    let parsed = Url::parse(url).map_err(|e| {
+        let shown = without_userinfo(url);
+        Error::config(format!("the {what} URL {shown:?} is not a URL: {e}"))
+    })?;
     check_scheme(&parsed, allow_insecure_http)?;
     check_no_credentials(&parsed)?;
     Ok(parsed)
+}
+
+/// `url` with what stands before an `@` in its authority (a user name and password) replaced by
+/// `<redacted>`: the text of a URL that does not parse is shown in its error, and must not show
+/// a password.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() && !url.contains("://") {
+                ""
+            } else {
+                "://"
+            };
+            format!("{scheme}{sep}<redacted>{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Refuses a scheme other than http(s), and plain http to anything but this machine unless

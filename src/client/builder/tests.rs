@@ -95,3 +95,23 @@ fn plain_http_only_to_this_machine_unless_allowed() {
     let e = build("http://localhost.evil.com/api", false).unwrap_err();
     assert!(e.to_string().contains("plain http"), "{e}");
 }
+
+#[test]
+fn a_url_that_does_not_parse_is_shown_without_its_password() {
+    for url in [
+        "https://user:hunter2-secret@api.example.com:99999/api/external",
+        "user:hunter2-secret@api.example.com:99999",
+    ] {
+        let err = Client::builder()
+            .api_url(url)
+            .apptoken("token-of-the-test")
+            .build()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        if url.starts_with("https") {
+            assert!(text.contains("<redacted>@api.example.com:99999"), "{text}");
+        }
+    }
+}

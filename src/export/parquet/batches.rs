@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt};
 
 use super::columns::Columns;
 use crate::error::{Error, ErrorKind, Result};
+use crate::export::surrogates::Replaced;
 use crate::model::RawRow;
 use crate::paginate::{Pages, Progress, Summary};
 use crate::query::Query;
@@ -23,7 +24,8 @@ use crate::query::Query;
 /// the selected fields, in `select`'s order), other models' inferred from the first page; then
 /// the catch-all JSON column `extra`, which holds by field the values a column cannot hold as
 /// sent and the fields the schema does not know. The schema is fixed by the first page: every
-/// batch has it. Paging, retries, memory and cancellation are those of [`Query::pages`].
+/// batch has it. A lone UTF-16 surrogate is given as U+FFFD, as the Parquet export stores it
+/// ([`RecordBatches::values_replaced`] counts them). Paging, retries, memory and cancellation are those of [`Query::pages`].
 ///
 /// Yields `Ok(batch)` for each non-empty page, then ends; or one `Err` (a page that failed
 /// after its retries, or a row that is not a JSON object: [`ErrorKind::Decode`], naming its
@@ -51,6 +53,8 @@ use crate::query::Query;
 pub struct RecordBatches {
     pages: Pages<RawRow>,
     columns: Columns,
+    /// Lone UTF-16 surrogates, stored with U+FFFD as a Parquet export stores them.
+    replaced: Replaced,
     done: bool,
 }
 
@@ -62,6 +66,7 @@ impl RecordBatches {
         RecordBatches {
             pages: query.raw_pages(),
             columns,
+            replaced: Replaced::default(),
             done: false,
         }
     }
@@ -74,6 +79,13 @@ impl RecordBatches {
     /// A handle on the summary that can be kept while the stream is consumed.
     pub fn progress(&self) -> Progress {
         self.pages.progress()
+    }
+
+    /// String values that held a lone UTF-16 surrogate, which Arrow's UTF-8 cannot hold, given
+    /// so far with U+FFFD in its place (as a Parquet export stores them): not zero means the
+    /// batches differ from what the server sent.
+    pub fn values_replaced(&self) -> u64 {
+        self.replaced.count()
     }
 
     /// The schema of the batches, once the first one has fixed it.
@@ -99,9 +111,11 @@ impl Stream for RecordBatches {
             Poll::Pending => return Poll::Pending,
         };
         let this = &mut *self;
+        let repaired = this.replaced.repair_page(page.rows(), page.offset());
+        let rows = repaired.as_deref().unwrap_or(page.rows());
         let batch = this
             .columns
-            .push(page.rows(), page.offset())
+            .push(rows, page.offset())
             .and_then(|()| this.columns.take_batch());
         Poll::Ready(Some(batch.map_err(|e| {
             this.done = true;
