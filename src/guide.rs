@@ -14,6 +14,7 @@
 //! - [`logs`]: JSON log lines for collectors and orchestrators.
 //! - [`exit_codes`]: what each exit code means.
 //! - [`emulator`]: the stand-in API, its faults, and the tests that use it.
+//! - [`python`]: the Python package: rows, Arrow batches, asyncio, exports, a dlt source.
 
 #[doc = include_str!("../docs/guide/queries.md")]
 pub mod queries {}
@@ -54,3 +55,6 @@ pub mod exit_codes {}
 
 #[doc = include_str!("../docs/guide/emulator.md")]
 pub mod emulator {}
+
+#[doc = include_str!("../docs/guide/python.md")]
+pub mod python {}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Loads every row of `list/push-devices` with dlt, for the dlt comparison in benches/perf.py.
+"""Loads every row of `list/push-devices` with dlt, for the dlt comparisons in benches/perf.py
+and benches/python.py.
 
 A dlt `rest_api` source pages through the API as it documents itself: `POST
 {url}/list/push-devices` with a JSON body holding `apptoken`, `limit` and `offset`, the rows in
@@ -9,6 +10,10 @@ nearest to xp-export's NDJSON file), and the run fails unless exactly --rows row
 
     XTREMEPUSH_API_URL=http://127.0.0.1:PORT/api/external XTREMEPUSH_APPTOKEN=... \\
         python benches/dlt/pipeline.py --rows 200000
+
+With `--source xp_export`, the rows come from the Python package's dlt resource instead
+(`xp_export.dlt.push_actions`: Arrow tables, a page each), into the same destination as
+Parquet, dlt's format for Arrow tables.
 
 The apptoken is read from $XTREMEPUSH_APPTOKEN only. dlt's telemetry is off, and its working
 directory (pipeline state, load packages) is a temporary directory removed at the end.
@@ -74,6 +79,8 @@ def main():
                    help="the API base URL (default $XTREMEPUSH_API_URL)")
     p.add_argument("--rows", type=int, required=True, help="the rows expected; fails otherwise")
     p.add_argument("--page-size", type=int, default=1000, help="rows a request (xp-export's default)")
+    p.add_argument("--source", choices=["rest_api", "xp_export"], default="rest_api",
+                   help="dlt's rest_api source (default), or the xp_export package's resource")
     p.add_argument("--keep", metavar="DIR",
                    help="load into DIR and keep it (default: a temporary directory, removed)")
     args = p.parse_args()
@@ -89,15 +96,26 @@ def main():
             destination=dlt.destinations.filesystem(bucket_url=out),
             dataset_name="xtremepush",
         )
-        info = pipeline.run(source(args.url, token, args.page_size), loader_file_format="jsonl")
+        if args.source == "xp_export":
+            import pyarrow.parquet as pq
+            import xp_export
+            import xp_export.dlt
+
+            client = xp_export.Client(api_url=args.url, apptoken=token)
+            resource = xp_export.dlt.push_actions(client, name=TABLE, page_size=args.page_size)
+            info = pipeline.run(resource, loader_file_format="parquet")
+            pattern, count = "*.parquet", lambda fs: sum(pq.read_metadata(f).num_rows for f in fs)
+        else:
+            info = pipeline.run(source(args.url, token, args.page_size), loader_file_format="jsonl")
+            pattern, count = "*.jsonl", count_lines
         info.raise_on_failed_jobs()
 
         normalized = pipeline.last_trace.last_normalize_info.row_counts.get(TABLE, 0)
-        files = glob.glob(os.path.join(out, "xtremepush", TABLE, "*.jsonl"))
-        loaded = count_lines(files)
+        files = glob.glob(os.path.join(out, "xtremepush", TABLE, pattern))
+        loaded = count(files)
         if normalized != args.rows or loaded != args.rows:
             sys.exit(f"expected {args.rows} rows; dlt normalized {normalized} and "
-                     f"wrote {loaded} lines in {len(files)} files under {out}")
+                     f"wrote {loaded} in {len(files)} files under {out}")
         print(f"{loaded} rows in {len(files)} files (dlt {dlt.__version__})")
 
 

@@ -1,5 +1,5 @@
-//! ARCHITECTURE.md is the one list of the source files: every `.rs` file under `src/` and
-//! `cli/src/` is named in it, and every source path it names exists.
+//! ARCHITECTURE.md is the one list of the source files: every `.rs` file under `src/`,
+//! `cli/src/` and `python/src/` is named in it, and every source path it names exists.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,12 +23,17 @@ fn sources(dir: &Path, out: &mut BTreeSet<String>) {
 }
 
 /// The source paths ARCHITECTURE.md names: words in backticks that end in `.rs` and start
-/// with `src/` or `cli/src/`.
+/// with `src/`, `cli/src/` or `python/src/`.
 fn named(text: &str) -> BTreeSet<String> {
     text.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|w| w.ends_with(".rs") && (w.starts_with("src/") || w.starts_with("cli/src/")))
+        .filter(|w| {
+            w.ends_with(".rs")
+                && (w.starts_with("src/")
+                    || w.starts_with("cli/src/")
+                    || w.starts_with("python/src/"))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -40,6 +45,7 @@ fn architecture_names_every_source_file_and_only_those() {
     let mut on_disk = BTreeSet::new();
     sources(&root().join("src"), &mut on_disk);
     sources(&root().join("cli/src"), &mut on_disk);
+    sources(&root().join("python/src"), &mut on_disk);
     let missing: Vec<_> = on_disk.difference(&named).collect();
     let stale: Vec<_> = named.difference(&on_disk).collect();
     assert!(
