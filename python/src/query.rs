@@ -103,7 +103,8 @@ impl Query {
         args: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Query> {
         let mut q = q.reorder_window(REORDER_WINDOW);
-        let (mut since, mut until, mut keyset, mut after) = (None, None, false, false);
+        let (mut since, mut until) = (None, None);
+        let (mut keyset, mut after, mut offset_given) = (false, false, false);
         for (key, value) in args.into_iter().flat_map(|d| d.iter()) {
             let key: String = key.extract()?;
             if value.is_none() {
@@ -160,7 +161,10 @@ impl Query {
                     q.mode(mode)
                 }
                 "max_rows" => q.max_rows(arg(&key, &value, "a number of rows (an integer >= 0)")?),
-                "start_offset" => q.start_offset(arg(&key, &value, "an offset (an integer >= 0)")?),
+                "start_offset" => {
+                    offset_given = true;
+                    q.start_offset(arg(&key, &value, "an offset (an integer >= 0)")?)
+                }
                 "start_after" => {
                     after = true;
                     q.start_after(arg(&key, &value, "an action_id (an integer >= 0)")?)
@@ -188,7 +192,6 @@ impl Query {
                 "since ({since}) is not before until ({until}): the window [since, until) holds no row"
             )));
         }
-        let offset_given = args.is_some_and(|d| d.contains("start_offset").unwrap_or(false));
         if after && !keyset && !offset_given {
             return Err(errors::config(
                 "start_after= starts after a key in keyset mode (give mode=\"keyset\"), or, with \
